@@ -1,0 +1,3 @@
+from hometwin.cli import app
+
+app(prog_name="hometwin")

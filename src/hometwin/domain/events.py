@@ -1,0 +1,64 @@
+"""The canonical sensor record and its validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class SensorKind(StrEnum):
+    """What a sensor measures.
+
+    `door` is a door to the outside (front or back door): it marks leaving and coming home.
+    `contact` is any other magnetic contact (cupboards, fridge, inner doors).
+    """
+
+    MOTION = "motion"
+    DOOR = "door"
+    CONTACT = "contact"
+    PRESSURE = "pressure"
+    OTHER = "other"
+
+
+class InvalidEvent(ValueError):
+    """A sensor record that cannot be used, with the reason in its message."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SensorEvent:
+    """One sensor firing. `time` is timezone-aware and normalised to UTC.
+
+    `value` is 1.0 for ON/OPEN/motion and 0.0 for OFF/CLOSE; other sensors carry their reading.
+    Ordering is by time first, so `sorted(events)` is chronological.
+    """
+
+    time: datetime
+    sensor: str
+    room: str
+    kind: SensorKind = SensorKind.MOTION
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.time, datetime):
+            raise InvalidEvent(f"time must be a datetime, got {type(self.time).__name__}")
+        if self.time.tzinfo is None or self.time.utcoffset() is None:
+            raise InvalidEvent(f"time {self.time.isoformat()} has no time zone")
+        if not isinstance(self.sensor, str) or not self.sensor.strip():
+            raise InvalidEvent("sensor name is empty")
+        if not isinstance(self.room, str) or not self.room.strip():
+            raise InvalidEvent(f"room of sensor {self.sensor!r} is empty")
+        try:
+            kind = SensorKind(self.kind)
+        except ValueError:
+            allowed = ", ".join(k.value for k in SensorKind)
+            raise InvalidEvent(f"kind {self.kind!r} is not one of {allowed}") from None
+        try:
+            value = float(self.value)
+        except (TypeError, ValueError):
+            raise InvalidEvent(f"value {self.value!r} is not a number") from None
+        if value != value:  # NaN
+            raise InvalidEvent("value is NaN")
+        object.__setattr__(self, "time", self.time.astimezone(UTC))
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "value", value)

@@ -1,0 +1,83 @@
+"""The small interfaces between the pure core and the outside world.
+
+Each port has an embedded default (SQLite, filesystem, a local mail drop) chosen by URL scheme,
+so the default configuration needs no server. Adapters live in `hometwin.adapters`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from hometwin.domain.events import SensorEvent
+
+
+class PortError(RuntimeError):
+    """A backend failed in a way the caller should report or retry (message says which)."""
+
+
+class NotFound(PortError):
+    pass
+
+
+class AlreadyExists(PortError):
+    """A write-once object exists already: models are never overwritten."""
+
+
+@runtime_checkable
+class SensorSource(Protocol):
+    def read(self, start: datetime, end: datetime) -> list[SensorEvent]:
+        """Events with start <= time < end, sorted by time."""
+
+    def stream(self, start: datetime, end: datetime) -> Iterator[SensorEvent]:
+        """Like `read`, in order, without holding everything in memory."""
+
+    def latest(self) -> SensorEvent | None:
+        """The newest event, or None when the source is empty."""
+
+
+@runtime_checkable
+class SensorSink(Protocol):
+    def append(self, events: Iterable[SensorEvent]) -> int:
+        """Store events idempotently; returns how many were new."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    key: str
+    data: bytes
+    metadata: Mapping[str, str]
+    version_id: str | None = None
+    last_modified: datetime | None = None
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """A key/value store of bytes with metadata (S3, a directory, memory)."""
+
+    def put(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None,
+            *, overwrite: bool = True) -> str | None:
+        """Store; with overwrite=False raise AlreadyExists if the key exists. Returns a version id."""
+
+    def get(self, key: str, version_id: str | None = None) -> StoredObject:
+        """Raise NotFound when absent."""
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under prefix, sorted."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmailMessage:
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str | None = None
+    message_id: str | None = None  # stable id so a resend after a crash is recognisable
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> None:
+        """Deliver or raise PortError (the caller retries)."""

