@@ -1,0 +1,89 @@
+"""The silence model on drawn event streams with known silence lengths."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hometwin.domain.events import SensorEvent, SensorKind
+from hometwin.domain.silence import SilenceModel, SilenceParams, state_key
+
+TZ = "Europe/Berlin"
+START = datetime(2024, 3, 4, 0, 0, tzinfo=UTC)  # a Monday
+
+
+def _days(n: int, seed: int = 1) -> list[SensorEvent]:
+    """Each day: bathroom motion at 10:00 local then 2-5 min quiet then kitchen; bed mat at 22:00
+    and 7-9 h quiet until bedroom motion in the morning."""
+    rng = random.Random(seed)
+    out: list[SensorEvent] = []
+    for d in range(n):
+        day = START + timedelta(days=d)
+        bath = day + timedelta(hours=9)  # 10:00 local (UTC+1 in March before DST)
+        out.append(SensorEvent(bath, "pir_bath", "bathroom"))
+        out.append(SensorEvent(bath + timedelta(minutes=rng.uniform(2, 5)), "pir_kitchen", "kitchen"))
+        bed = day + timedelta(hours=21)
+        out.append(SensorEvent(bed, "mat", "bedroom", SensorKind.PRESSURE, 1.0))
+        out.append(SensorEvent(bed + timedelta(hours=rng.uniform(7, 9)), "pir_bed", "bedroom"))
+    return sorted(out)
+
+
+@pytest.fixture(scope="module")
+def model() -> SilenceModel:
+    return SilenceModel.train(_days(40), None, TZ)
+
+
+def test_context_sets_what_is_normal(model: SilenceModel) -> None:
+    bath = SensorEvent(START + timedelta(days=20, hours=9), "pir_bath", "bathroom")
+    bed = SensorEvent(START + timedelta(days=20, hours=21), "mat", "bedroom", SensorKind.PRESSURE, 1.0)
+    # 40 minutes after a bathroom visit at 10:00 is very unusual; after going to bed it is normal.
+    assert model.surprise(bath, 40 * 60) > 1.5
+    assert model.surprise(bed, 40 * 60) < 0.1
+    assert model.survival(bed, 8 * 3600) == pytest.approx(0.5, abs=0.2)
+    # The median of the bathroom context lies within the drawn 2..5 minutes.
+    assert 90 < model.quantile(bath, 0.5) < 400
+
+
+def test_surprise_only_grows_and_inverse_matches(model: SilenceModel) -> None:
+    bath = SensorEvent(START + timedelta(days=20, hours=9), "pir_bath", "bathroom")
+    values = [model.surprise(bath, s) for s in range(60, 12 * 3600, 300)]
+    assert all(b >= a - 1e-12 for a, b in zip(values, values[1:], strict=False))
+    s = model.seconds_at_surprise(bath, 2.5)
+    assert model.surprise(bath, s * 1.02) >= 2.5 - 0.05
+    assert model.surprise(bath, s * 0.9) < 2.5
+
+
+def test_sparse_and_unknown_contexts_fall_back(model: SilenceModel) -> None:
+    unseen = SensorEvent(START + timedelta(days=20, hours=3), "pir_attic", "attic")
+    _, ctx = model.curve(unseen)
+    assert ctx.level == "hour"
+    known = SensorEvent(START + timedelta(days=20, hours=9), "pir_bath", "bathroom")
+    assert model.curve(known)[1].level == "state+hour"
+
+
+def test_context_free_mixture_bounds_the_surprise() -> None:
+    # Robustness: even a context that never saw a long silence cannot exceed -log10(w * P_home).
+    params = SilenceParams(context_free_weight=0.1)
+    m = SilenceModel.train(_days(40), None, TZ, params)
+    bath = SensorEvent(START + timedelta(days=20, hours=9), "pir_bath", "bathroom")
+    assert m.surprise(bath, 8 * 3600) < SilenceModel.train(
+        _days(40), None, TZ, SilenceParams(context_free_weight=0.0)).surprise(bath, 8 * 3600)
+
+
+def test_json_round_trip(model: SilenceModel) -> None:
+    text = json.dumps(model.to_dict())
+    back = SilenceModel.from_dict(json.loads(text))
+    e = SensorEvent(START + timedelta(days=20, hours=9), "pir_bath", "bathroom")
+    assert back.surprise(e, 1800) == pytest.approx(model.surprise(e, 1800))
+    assert back.n_silences == model.n_silences == 159
+    with pytest.raises(ValueError, match="schema"):
+        SilenceModel.from_dict({**model.to_dict(), "schema_version": 99})
+
+
+def test_state_key_separates_on_and_off() -> None:
+    t = START
+    assert state_key(SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 1.0)) == "bedroom|pressure|on"
+    assert state_key(SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 0.0)) == "bedroom|pressure|off"
