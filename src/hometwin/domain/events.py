@@ -62,3 +62,24 @@ class SensorEvent:
         object.__setattr__(self, "time", self.time.astimezone(UTC))
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "value", value)
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """A labelled activity (from a dataset's annotation or the simulator's ground truth)."""
+
+    label: str
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            t = getattr(self, name)
+            if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
+                raise InvalidEvent(f"activity {name} must be a timezone-aware datetime")
+        if self.end < self.start:
+            raise InvalidEvent(f"activity {self.label!r} ends before it starts")
+        if not self.label.strip():
+            raise InvalidEvent("activity label is empty")
+        object.__setattr__(self, "start", self.start.astimezone(UTC))
+        object.__setattr__(self, "end", self.end.astimezone(UTC))
