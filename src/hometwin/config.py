@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,3 +79,103 @@ class DashboardSettings(CommonSettings):
 
     def ack_key(self) -> str | None:
         return self._secret(self.ack_secret, self.ack_secret_file)
+
+
+class StoreSettings(CommonSettings):
+    """Where models (write-once, never deleted) and state (alert state, idempotency memory) are kept.
+
+    Store URLs: `file:///abs/path`, `memory://[name]`, `s3://bucket/prefix`. S3 keys may come from
+    files (`..._FILE`, e.g. a Kubernetes secret mount; the file wins). The course's `MINIO_*` names
+    are accepted too. Models on S3 are protected by object lock: by default compliance retention for
+    100 years plus a legal hold, so nobody, not even the storage admin, can delete them.
+    """
+
+    model_config = SettingsConfigDict(populate_by_name=True)
+
+    model_store: str = Field("", description="Where trained models go (default: file://<data_dir>/models).")
+    state_store: str = Field("", description="Alert state and idempotency memory (default: file://<data_dir>/state).")
+    s3_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("HOMETWIN_S3_ENDPOINT", "MINIO_ENDPOINT", "MINIO_URL"),
+        description="S3 server as host:port or http(s)://host:port (for s3:// stores).")
+    s3_access_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("HOMETWIN_S3_ACCESS_KEY", "MINIO_ACCESS_KEY", "MINIO_ROOT_USER"),
+        description="S3 access key.")
+    s3_access_key_file: Path | None = Field(
+        None, validation_alias=AliasChoices("HOMETWIN_S3_ACCESS_KEY_FILE", "MINIO_ACCESS_KEY_FILE"),
+        description="File holding the S3 access key.")
+    s3_secret_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("HOMETWIN_S3_SECRET_KEY", "MINIO_SECRET_KEY", "MINIO_ROOT_PASSWORD"),
+        description="S3 secret key.")
+    s3_secret_key_file: Path | None = Field(
+        None, validation_alias=AliasChoices("HOMETWIN_S3_SECRET_KEY_FILE", "MINIO_SECRET_KEY_FILE"),
+        description="File holding the S3 secret key.")
+    s3_secure: bool | None = Field(
+        None, validation_alias=AliasChoices("HOMETWIN_S3_SECURE", "MINIO_SECURE"),
+        description="Use HTTPS; default: from the endpoint's scheme, else true.")
+    s3_verify_tls: bool = Field(True, description="Verify the server's TLS certificate (keep it on).")
+    s3_ca_file: Path | None = Field(None, description="CA bundle to verify a private server's certificate.")
+    s3_region: str | None = Field(None, description="S3 region (MinIO and SeaweedFS ignore it).")
+    s3_retention_mode: str = Field(
+        "compliance", pattern=r"^(compliance|governance|none)$",
+        description="Object-lock retention of each model: compliance (nobody can delete), governance "
+                    "(admins with the bypass permission can), none.")
+    s3_retention_days: int = Field(36500, ge=1, description="How long the retention lasts, in days.")
+    s3_legal_hold: bool = Field(True, description="Also put a legal hold on each model (lasts until lifted).")
+    s3_timeout_seconds: float = Field(30.0, gt=0, description="Connect and read timeout of S3 requests.")
+
+    @model_validator(mode="after")
+    def _default_stores(self) -> StoreSettings:
+        if not self.model_store:
+            self.model_store = (self.data_dir / "models").resolve().as_uri()
+        if not self.state_store:
+            self.state_store = (self.data_dir / "state").resolve().as_uri()
+        return self
+
+    @staticmethod
+    def _secret(value: SecretStr | None, path: Path | None) -> str | None:
+        if path is not None:
+            return path.read_text(encoding="utf-8").strip() or None
+        return value.get_secret_value() if value is not None else None
+
+    def access_key(self) -> str | None:
+        return self._secret(self.s3_access_key, self.s3_access_key_file)
+
+    def secret_key(self) -> str | None:
+        return self._secret(self.s3_secret_key, self.s3_secret_key_file)
+
+
+class SchedulerSettings(CommonSettings):
+    """The event scheduler (`hometwin scheduler`); per-function registrations may override the
+    delivery defaults (`timeout`, `max_attempts`, `concurrency`, `join_window`)."""
+
+    scheduler_host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
+    scheduler_port: int = Field(9000, ge=1, le=65535, description="Port to listen on (the course's 9000).")
+    scheduler_state: str | None = Field(
+        None, description="State database URL, `sqlite:///abs/path.sqlite`; default `<data_dir>/scheduler.sqlite`.")
+    scheduler_token: str | None = Field(
+        None, description="Bearer token required on every route but /healthz and /readyz; unset: no auth.")
+    scheduler_token_file: Path | None = Field(None, description="File holding the token (wins over the variable).")
+    scheduler_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
+    scheduler_timeout: float = Field(10.0, gt=0, description="Default per-invocation HTTP timeout, seconds.")
+    scheduler_max_attempts: int = Field(12, ge=1, description="Default delivery attempts before dead-lettering.")
+    scheduler_concurrency: int = Field(8, ge=1, description="Default concurrent deliveries per function.")
+    scheduler_backoff_initial: float = Field(0.5, gt=0, description="First retry delay, seconds (doubles).")
+    scheduler_backoff_max: float = Field(60.0, gt=0, description="Cap of the retry delay, seconds.")
+    scheduler_join_window: float = Field(
+        0.0, ge=0, description="Default join window, seconds: queued events older are expired (0: never).")
+    scheduler_synchronous: str = Field(
+        "FULL", pattern="^(FULL|NORMAL)$",
+        description="SQLite synchronous mode: FULL survives power loss, NORMAL (WAL) survives process crashes.")
+    scheduler_max_batch: int = Field(256, ge=1, description="Most commands in one group commit.")
+    scheduler_retention_hours: float = Field(
+        24.0, ge=0, description="Delivered invocations are deleted after this many hours (dead ones are kept).")
+    scheduler_verify_tls: bool = Field(True, description="Verify TLS certificates of https:// functions.")
+
+    def state_url(self) -> str:
+        return self.scheduler_state or f"sqlite:///{(self.data_dir / 'scheduler.sqlite').resolve()}"
+
+    def token(self) -> str | None:
+        if self.scheduler_token_file is not None:
+            return self.scheduler_token_file.read_text(encoding="utf-8").strip() or None
+        return self.scheduler_token or None

@@ -26,6 +26,14 @@ class AlreadyExists(PortError):
     """A write-once object exists already: models are never overwritten."""
 
 
+class AccessDenied(PortError):
+    """The backend refused: bad credentials, missing permission, or a protected (locked) object."""
+
+
+class Unavailable(PortError):
+    """The backend cannot be reached or answered with a server error; retrying later may help."""
+
+
 @runtime_checkable
 class SensorSource(Protocol):
     def read(self, start: datetime, end: datetime) -> list[SensorEvent]:
@@ -48,24 +56,34 @@ class SensorSink(Protocol):
 class StoredObject:
     key: str
     data: bytes
-    metadata: Mapping[str, str]
+    metadata: Mapping[str, str]  # keys lower-case, as every S3 server hands them back differently
     version_id: str | None = None
     last_modified: datetime | None = None
 
 
 @runtime_checkable
 class ObjectStore(Protocol):
-    """A key/value store of bytes with metadata (S3, a directory, memory)."""
+    """A versioned key/value store of bytes with metadata (S3, a directory, memory). Nothing is deleted.
+
+    Keys are `/`-separated relative paths. Metadata keys match `[a-z0-9][a-z0-9-]*`, values are
+    printable ASCII (they travel as HTTP headers on S3); adapters raise ValueError otherwise.
+    Every put of an existing key keeps the older versions readable (S3 bucket versioning; the
+    filesystem and memory stores do the same), so the stores never lose data.
+    """
 
     def put(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None,
             *, overwrite: bool = True) -> str | None:
-        """Store; with overwrite=False raise AlreadyExists if the key exists. Returns a version id."""
+        """Store a new version; with overwrite=False raise AlreadyExists if the key exists (write-once:
+        such objects are also protected from deletion where the backend can). Returns the version id."""
 
     def get(self, key: str, version_id: str | None = None) -> StoredObject:
-        """Raise NotFound when absent."""
+        """The current (or the given) version; raise NotFound when absent."""
+
+    def versions(self, key: str) -> list[str]:
+        """Version ids of key, oldest first; empty when the key does not exist."""
 
     def list(self, prefix: str) -> list[str]:
-        """Keys under prefix, sorted."""
+        """Keys under prefix (plain string prefix), sorted."""
 
 
 @dataclass(frozen=True, slots=True)
