@@ -1,0 +1,350 @@
+"""The alert life cycle: from detector findings to the notifications a caregiver receives.
+
+Pure and deterministic: `AlertBook.advance(findings, now, policy)` is called at every monitoring
+check with the complete list of current findings; it returns the notifications to send now and
+updates the book, which the caller persists (see `hometwin.alert_store`).
+
+Rules (docs/alerts.md explains them for a newcomer):
+- One incident (`Finding.incident_key`) gives one alert, whose id is derived from that key, so a
+  check repeated after a crash finds the same alert again.
+- States: open (seen, nobody told yet) -> notified -> acknowledged -> resolved. Resolved when the
+  incident's finding no longer appears; an incident that reappears reopens its alert.
+- Severity: an emergency notifies at once; a warning once it has lasted `warning_delay` (detectors
+  at the edge of a threshold then do not wake anyone); info never notifies (dashboard and reports).
+- Until acknowledged, a notified alert is repeated every `repeat_every` (`warning_repeat_every`
+  for warnings) and every `escalate_after` one more contact of the ordered `escalation` list is
+  added (for a warning no faster than it repeats). An alert that grows from warning to emergency
+  is escalated at once.
+- When a notified alert resolves (acknowledged or not) everyone told gets an "all clear".
+- Notification ids are `<alert id>-<sequence number>`: a check that is re-run because the book
+  was not saved produces the same ids again, so the mailer can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from hometwin.domain.findings import Finding, Severity
+
+SCHEMA_VERSION = 1
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.EMERGENCY: 2}
+
+
+class AlertState(StrEnum):
+    OPEN = "open"  # the incident is seen; nobody has been told (yet)
+    NOTIFIED = "notified"  # at least one e-mail went out; repeats and escalates until acknowledged
+    ACKNOWLEDGED = "acknowledged"  # someone takes care; no more reminders
+    RESOLVED = "resolved"  # the finding disappeared (activity resumed)
+
+
+class NotificationKind(StrEnum):
+    ALERT = "alert"  # the first notification of an alert
+    REMINDER = "reminder"  # the same recipients again, nobody acknowledged
+    ESCALATION = "escalation"  # one more contact added, or the severity rose to emergency
+    ALL_CLEAR = "all_clear"  # the incident is over
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """How alerts notify. `escalation` is the ordered contact list (e-mail addresses)."""
+
+    repeat_every: timedelta = timedelta(minutes=15)
+    escalation: tuple[str, ...] = ()
+    escalate_after: timedelta = timedelta(minutes=30)
+    warning_delay: timedelta = timedelta(minutes=10)
+    warning_repeat_every: timedelta = timedelta(hours=1)
+    keep_resolved: timedelta = timedelta(days=90)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "escalation", tuple(self.escalation))
+        for name in ("repeat_every", "escalate_after", "warning_repeat_every", "keep_resolved"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"AlertPolicy.{name} must be positive")
+        if self.warning_delay < timedelta(0):
+            raise ValueError("AlertPolicy.warning_delay must not be negative")
+        if len(set(self.escalation)) != len(self.escalation):
+            raise ValueError("AlertPolicy.escalation lists a contact twice")
+
+
+def alert_id_for(incident_key: str) -> str:
+    """A short, stable, URL- and key-safe id for an incident."""
+    return "a" + hashlib.sha256(incident_key.encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to send: the first alert, a reminder, an escalation or the all clear."""
+
+    id: str
+    alert_id: str
+    kind: NotificationKind
+    recipients: tuple[str, ...]
+    finding: Finding
+    at: datetime
+    severity: Severity  # the alert's (highest) severity, which may exceed the latest finding's
+
+    @property
+    def message(self) -> str:
+        return self.finding.message
+
+    def to_event_data(self) -> dict[str, Any]:
+        """The payload of the `EmergencyEvent` the actuation component turns into an e-mail."""
+        return {
+            "notification_id": self.id,
+            "alert_id": self.alert_id,
+            "kind": self.kind.value,
+            "type": self.finding.kind.value,
+            "room": self.finding.room,
+            "severity": self.severity.value,
+            "evidence": self.finding.to_dict(),
+            "message": self.message,
+            "recipients": list(self.recipients),
+            "at": self.at.isoformat(),
+        }
+
+    @classmethod
+    def from_event_data(cls, d: dict[str, Any]) -> Notification:
+        return cls(
+            id=str(d["notification_id"]),
+            alert_id=str(d["alert_id"]),
+            kind=NotificationKind(d["kind"]),
+            recipients=tuple(str(r) for r in d.get("recipients", ())),
+            finding=Finding.from_dict(d["evidence"]),
+            at=_aware(datetime.fromisoformat(d["at"]), "at"),
+            severity=Severity(d["severity"]),
+        )
+
+
+@dataclass(slots=True)
+class Alert:
+    """One incident over its life. Mutated only by AlertBook."""
+
+    id: str
+    incident_key: str
+    finding: Finding  # the latest finding of the incident (its evidence grows while it lasts)
+    severity: Severity  # highest severity seen in the current episode
+    state: AlertState
+    opened_at: datetime  # when the current episode started (first seen, or reopened)
+    last_seen: datetime
+    level: int = 0  # escalation level: the first level+1 contacts are told
+    notified_severity: Severity | None = None
+    notified_at: datetime | None = None
+    last_notified_at: datetime | None = None
+    escalated_at: datetime | None = None  # when the current level began
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    log: list[dict[str, Any]] = field(default_factory=list)  # what happened, for the dashboard
+
+    def recipients(self, policy: AlertPolicy) -> tuple[str, ...]:
+        return policy.escalation[: self.level + 1]
+
+    @property
+    def active(self) -> bool:
+        return self.state is not AlertState.RESOLVED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "incident_key": self.incident_key, "finding": self.finding.to_dict(),
+            "severity": self.severity.value, "state": self.state.value,
+            "opened_at": _iso(self.opened_at), "last_seen": _iso(self.last_seen), "level": self.level,
+            "notified_severity": self.notified_severity.value if self.notified_severity else None,
+            "notified_at": _iso(self.notified_at), "last_notified_at": _iso(self.last_notified_at),
+            "escalated_at": _iso(self.escalated_at), "acknowledged_at": _iso(self.acknowledged_at),
+            "acknowledged_by": self.acknowledged_by, "resolved_at": _iso(self.resolved_at),
+            "log": [dict(entry) for entry in self.log],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Alert:
+        return cls(
+            id=str(d["id"]), incident_key=str(d["incident_key"]),
+            finding=Finding.from_dict(d["finding"]), severity=Severity(d["severity"]),
+            state=AlertState(d["state"]), opened_at=_parse(d["opened_at"]),
+            last_seen=_parse(d["last_seen"]), level=int(d.get("level", 0)),
+            notified_severity=Severity(d["notified_severity"]) if d.get("notified_severity") else None,
+            notified_at=_parse_opt(d.get("notified_at")),
+            last_notified_at=_parse_opt(d.get("last_notified_at")),
+            escalated_at=_parse_opt(d.get("escalated_at")),
+            acknowledged_at=_parse_opt(d.get("acknowledged_at")),
+            acknowledged_by=d.get("acknowledged_by"), resolved_at=_parse_opt(d.get("resolved_at")),
+            log=[dict(entry) for entry in d.get("log", [])],
+        )
+
+
+class AlertBook:
+    """All alerts of one home, in the order they were opened."""
+
+    def __init__(self, alerts: Iterable[Alert] = ()) -> None:
+        self._alerts: dict[str, Alert] = {a.id: a for a in alerts}
+
+    def get(self, alert_id: str) -> Alert | None:
+        return self._alerts.get(alert_id)
+
+    def open_alerts(self) -> list[Alert]:
+        """Alerts not yet resolved (open, notified or acknowledged), oldest first."""
+        return [a for a in self._alerts.values() if a.active]
+
+    def history(self) -> list[Alert]:
+        """Every alert still kept, resolved ones included, oldest first."""
+        return list(self._alerts.values())
+
+    def advance(self, findings: Sequence[Finding], now: datetime, policy: AlertPolicy) -> list[Notification]:
+        """Take the complete list of current findings; return the notifications due at `now`.
+
+        Call it only with a complete detection result: a finding missing because the check
+        failed would be taken as "activity resumed".
+        """
+        _aware(now, "now")
+        current: dict[str, Finding] = {}
+        for finding in findings:
+            seen = current.get(finding.incident_key)
+            if seen is None or _RANK[finding.severity] > _RANK[seen.severity]:
+                current[finding.incident_key] = finding
+
+        for key, finding in current.items():
+            self._observe(key, finding, now)
+
+        out: list[Notification] = []
+        for alert in list(self._alerts.values()):
+            if not alert.active:
+                continue
+            if alert.incident_key not in current:
+                out += self._resolve(alert, now, policy)
+            else:
+                out += self._step(alert, now, policy)
+        self._prune(now, policy)
+        return out
+
+    def acknowledge(self, alert_id: str, by: str, now: datetime) -> bool:
+        """Someone takes care of the alert: reminders and escalations stop. False if nothing changed."""
+        _aware(now, "now")
+        alert = self._alerts.get(alert_id)
+        if alert is None or alert.state not in (AlertState.OPEN, AlertState.NOTIFIED):
+            return False
+        alert.state = AlertState.ACKNOWLEDGED
+        alert.acknowledged_at = now
+        alert.acknowledged_by = str(by)[:200]
+        alert.log.append({"event": "acknowledged", "at": now.isoformat(), "by": alert.acknowledged_by})
+        return True
+
+    # -- the state machine -------------------------------------------------------------------
+
+    def _observe(self, key: str, finding: Finding, now: datetime) -> None:
+        alert_id = alert_id_for(key)
+        alert = self._alerts.get(alert_id)
+        if alert is None:
+            alert = Alert(id=alert_id, incident_key=key, finding=finding, severity=finding.severity,
+                          state=AlertState.OPEN, opened_at=now, last_seen=now)
+            alert.log.append({"event": "opened", "at": now.isoformat(), "severity": finding.severity.value})
+            self._alerts[alert_id] = alert
+        elif alert.state is AlertState.RESOLVED:
+            # The same incident is back (a detector flapped at its threshold): a new episode.
+            alert.state = AlertState.OPEN
+            alert.severity = finding.severity
+            alert.opened_at = now
+            alert.level = 0
+            alert.notified_severity = alert.notified_at = alert.last_notified_at = None
+            alert.escalated_at = alert.acknowledged_at = alert.resolved_at = None
+            alert.acknowledged_by = None
+            alert.log.append({"event": "reopened", "at": now.isoformat(), "severity": finding.severity.value})
+        elif _RANK[finding.severity] > _RANK[alert.severity]:
+            alert.severity = finding.severity
+            alert.log.append({"event": "severity", "at": now.isoformat(), "severity": finding.severity.value})
+        alert.finding = finding
+        alert.last_seen = now
+
+    def _step(self, alert: Alert, now: datetime, policy: AlertPolicy) -> list[Notification]:
+        if alert.state is AlertState.OPEN:
+            due = alert.severity is Severity.EMERGENCY or (
+                alert.severity is Severity.WARNING and now - alert.opened_at >= policy.warning_delay)
+            if not due:
+                return []
+            alert.state = AlertState.NOTIFIED
+            alert.level = 0
+            alert.notified_at = alert.escalated_at = now
+            return [self._notify(alert, NotificationKind.ALERT, now, policy)]
+
+        if alert.state is not AlertState.NOTIFIED:
+            return []  # acknowledged: quiet until resolved
+        assert alert.escalated_at is not None and alert.last_notified_at is not None
+        rose = alert.notified_severity is not None and (
+            _RANK[alert.severity] > _RANK[alert.notified_severity])
+        emergency = alert.severity is Severity.EMERGENCY
+        repeat = policy.repeat_every if emergency else policy.warning_repeat_every
+        # A warning escalates no faster than it repeats: nobody is woken before a reminder.
+        escalate_after = policy.escalate_after if emergency else max(policy.escalate_after, repeat)
+        can_escalate = alert.level + 1 < len(policy.escalation)
+        if can_escalate and now - alert.escalated_at >= escalate_after:
+            alert.level += 1
+            alert.escalated_at = now
+            return [self._notify(alert, NotificationKind.ESCALATION, now, policy)]
+        if rose:
+            return [self._notify(alert, NotificationKind.ESCALATION, now, policy)]
+        if now - alert.last_notified_at >= repeat:
+            return [self._notify(alert, NotificationKind.REMINDER, now, policy)]
+        return []
+
+    def _resolve(self, alert: Alert, now: datetime, policy: AlertPolicy) -> list[Notification]:
+        told = alert.notified_at is not None
+        alert.state = AlertState.RESOLVED
+        alert.resolved_at = now
+        alert.log.append({"event": "resolved", "at": now.isoformat()})
+        if not told:
+            return []
+        return [self._notify(alert, NotificationKind.ALL_CLEAR, now, policy)]
+
+    def _notify(self, alert: Alert, kind: NotificationKind, now: datetime,
+                policy: AlertPolicy) -> Notification:
+        sequence = 1 + sum(1 for entry in alert.log if entry.get("event") == "notification")
+        note = Notification(id=f"{alert.id}-{sequence}", alert_id=alert.id, kind=kind,
+                            recipients=alert.recipients(policy), finding=alert.finding, at=now,
+                            severity=alert.severity)
+        if kind is not NotificationKind.ALL_CLEAR:
+            alert.last_notified_at = now
+            alert.notified_severity = alert.severity
+        alert.log.append({"event": "notification", "id": note.id, "kind": kind.value, "at": now.isoformat(),
+                          "recipients": list(note.recipients)})
+        return note
+
+    def _prune(self, now: datetime, policy: AlertPolicy) -> None:
+        cutoff = now - policy.keep_resolved
+        for alert_id in [a.id for a in self._alerts.values()
+                         if a.resolved_at is not None and not a.active and a.resolved_at < cutoff]:
+            del self._alerts[alert_id]
+
+    # -- JSON ------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "alerts": [a.to_dict() for a in self._alerts.values()]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AlertBook:
+        version = d.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"alert book schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        return cls(Alert.from_dict(a) for a in d.get("alerts", []))
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse(value: str) -> datetime:
+    return _aware(datetime.fromisoformat(value), "timestamp")
+
+
+def _parse_opt(value: str | None) -> datetime | None:
+    return _parse(value) if value else None

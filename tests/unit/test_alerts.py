@@ -1,0 +1,301 @@
+"""The alert life cycle (domain/alerts.py): one incident, one alert, repeated and escalated until
+acknowledged, all clear when the finding disappears."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hometwin.domain.alerts import (
+    AlertBook,
+    AlertPolicy,
+    AlertState,
+    Notification,
+    NotificationKind,
+    alert_id_for,
+)
+from hometwin.domain.findings import Finding, FindingKind, Severity
+
+T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+CONTACTS = ("anna@example.org", "ben@example.org", "carla@example.org")
+POLICY = AlertPolicy(repeat_every=timedelta(minutes=15), escalation=CONTACTS,
+                     escalate_after=timedelta(minutes=30), warning_delay=timedelta(minutes=10),
+                     warning_repeat_every=timedelta(minutes=60))
+
+
+def finding(severity: Severity = Severity.EMERGENCY, room: str = "bathroom",
+            kind: FindingKind = FindingKind.PROLONGED_STAY, started: datetime = T0,
+            observed: float = 3000.0) -> Finding:
+    return Finding(kind=kind, severity=severity, room=room, started_at=started, observed=observed,
+                   expected=360.0, threshold=1140.0, percentile=99.9,
+                   message=f"In the {room} for {observed / 60:.0f} min")
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def kinds(notes: list[Notification]) -> list[str]:
+    return [n.kind.value for n in notes]
+
+
+def test_emergency_notifies_first_contact_at_once() -> None:
+    book = AlertBook()
+    notes = book.advance([finding()], at(50), POLICY)
+    assert kinds(notes) == ["alert"]
+    assert notes[0].recipients == CONTACTS[:1]
+    assert notes[0].severity is Severity.EMERGENCY
+    [alert] = book.open_alerts()
+    assert alert.state is AlertState.NOTIFIED
+    assert notes[0].alert_id == alert.id == alert_id_for(finding().incident_key)
+
+
+def test_one_incident_gives_one_alert_while_its_evidence_grows() -> None:
+    book = AlertBook()
+    book.advance([finding(observed=3000)], at(50), POLICY)
+    notes = book.advance([finding(observed=3060)], at(51), POLICY)
+    assert notes == []  # neither repeat nor escalation is due yet
+    [alert] = book.history()
+    assert alert.finding.observed == 3060  # the latest evidence is kept
+
+
+def test_reminders_then_escalation_along_the_ordered_contacts() -> None:
+    book = AlertBook()
+    timeline = {}
+    for minute in range(0, 121, 1):
+        notes = book.advance([finding()], at(minute), POLICY)
+        if notes:
+            [note] = notes
+            timeline[minute] = (note.kind.value, note.recipients)
+    assert timeline == {
+        0: ("alert", CONTACTS[:1]),
+        15: ("reminder", CONTACTS[:1]),
+        30: ("escalation", CONTACTS[:2]),
+        45: ("reminder", CONTACTS[:2]),
+        60: ("escalation", CONTACTS[:3]),
+        75: ("reminder", CONTACTS),  # the list is exhausted: reminders to everyone
+        90: ("reminder", CONTACTS),
+        105: ("reminder", CONTACTS),
+        120: ("reminder", CONTACTS),
+    }
+
+
+def test_acknowledgement_stops_reminders_and_all_clear_still_goes_to_everyone_told() -> None:
+    book = AlertBook()
+    book.advance([finding()], at(0), POLICY)
+    book.advance([finding()], at(30), POLICY)  # escalated to the second contact
+    alert_id = book.open_alerts()[0].id
+    assert book.acknowledge(alert_id, "anna@example.org", at(31)) is True
+    assert book.acknowledge(alert_id, "ben@example.org", at(32)) is False  # already acknowledged
+    assert book.get(alert_id).acknowledged_by == "anna@example.org"  # type: ignore[union-attr]
+    for minute in range(32, 200, 5):
+        assert book.advance([finding()], at(minute), POLICY) == []
+    notes = book.advance([], at(200), POLICY)
+    assert kinds(notes) == ["all_clear"]
+    assert notes[0].recipients == CONTACTS[:2]
+    assert book.get(alert_id).state is AlertState.RESOLVED  # type: ignore[union-attr]
+    assert book.open_alerts() == []
+
+
+def test_all_clear_when_the_finding_disappears() -> None:
+    book = AlertBook()
+    book.advance([finding()], at(0), POLICY)
+    notes = book.advance([], at(5), POLICY)
+    assert kinds(notes) == ["all_clear"]
+    assert notes[0].finding == finding()  # it says what was resolved
+    assert book.advance([], at(6), POLICY) == []  # only once
+
+
+def test_acknowledging_unknown_or_resolved_alert_changes_nothing() -> None:
+    book = AlertBook()
+    assert book.acknowledge("a-unknown", "x", at(0)) is False
+    book.advance([finding()], at(0), POLICY)
+    book.advance([], at(1), POLICY)
+    assert book.acknowledge(book.history()[0].id, "x", at(2)) is False
+
+
+def test_warning_waits_for_its_confirmation_delay() -> None:
+    book = AlertBook()
+    warning = finding(Severity.WARNING, kind=FindingKind.NOT_BACK_HOME, room=None)
+    assert book.advance([warning], at(0), POLICY) == []
+    assert book.open_alerts()[0].state is AlertState.OPEN
+    assert book.advance([warning], at(9), POLICY) == []
+    notes = book.advance([warning], at(10), POLICY)
+    assert kinds(notes) == ["alert"] and notes[0].severity is Severity.WARNING
+    # warnings repeat, and escalate, at their own slower interval
+    assert book.advance([warning], at(25), POLICY) == []
+    assert book.advance([warning], at(69), POLICY) == []
+    assert kinds(book.advance([warning], at(70), POLICY)) == ["escalation"]
+    assert kinds(book.advance([warning], at(130), POLICY)) == ["escalation"]
+    notes = book.advance([warning], at(190), POLICY)
+    assert kinds(notes) == ["reminder"] and notes[0].recipients == CONTACTS
+
+
+def test_warning_that_ends_before_confirmation_is_resolved_silently() -> None:
+    book = AlertBook()
+    warning = finding(Severity.WARNING)
+    book.advance([warning], at(0), POLICY)
+    assert book.advance([], at(5), POLICY) == []  # nobody was told, so no all clear either
+    assert book.history()[0].state is AlertState.RESOLVED
+
+
+def test_info_never_notifies() -> None:
+    book = AlertBook()
+    info = finding(Severity.INFO, kind=FindingKind.UNUSUAL_FREQUENCY)
+    for minute in range(0, 600, 10):
+        assert book.advance([info], at(minute), POLICY) == []
+    assert book.open_alerts()[0].state is AlertState.OPEN
+    assert book.advance([], at(600), POLICY) == []
+    assert book.history()[0].state is AlertState.RESOLVED
+
+
+def test_warning_rising_to_emergency_notifies_at_once() -> None:
+    book = AlertBook()
+    book.advance([finding(Severity.WARNING)], at(0), POLICY)
+    # still in its confirmation delay, then the same incident becomes an emergency
+    notes = book.advance([finding(Severity.EMERGENCY)], at(3), POLICY)
+    assert kinds(notes) == ["alert"] and notes[0].severity is Severity.EMERGENCY
+
+    book = AlertBook()
+    book.advance([finding(Severity.WARNING)], at(0), POLICY)
+    book.advance([finding(Severity.WARNING)], at(10), POLICY)  # warning notified
+    notes = book.advance([finding(Severity.EMERGENCY)], at(12), POLICY)
+    assert kinds(notes) == ["escalation"] and notes[0].severity is Severity.EMERGENCY
+    # now on the emergency's faster repeat interval
+    assert kinds(book.advance([finding(Severity.WARNING)], at(27), POLICY)) == ["reminder"]
+
+
+def test_two_incidents_two_alerts_and_duplicate_findings_one() -> None:
+    book = AlertBook()
+    a = finding(room="bathroom")
+    b = finding(room="kitchen", kind=FindingKind.UNUSUAL_SILENCE)
+    notes = book.advance([a, b, finding(Severity.WARNING, room="bathroom")], at(0), POLICY)
+    assert len(notes) == 2 and len({n.alert_id for n in notes}) == 2
+    assert len(book.history()) == 2
+    assert book.get(alert_id_for(a.incident_key)).severity is Severity.EMERGENCY  # type: ignore[union-attr]
+    # a new stay (another started_at) in the same room is another incident
+    later = finding(room="bathroom", started=at(300))
+    book.advance([later], at(400), POLICY)
+    assert len(book.history()) == 3
+
+
+def test_reappearing_incident_reopens_its_alert() -> None:
+    book = AlertBook()
+    book.advance([finding()], at(0), POLICY)
+    book.advance([], at(5), POLICY)
+    notes = book.advance([finding()], at(6), POLICY)
+    assert kinds(notes) == ["alert"]
+    assert len(book.history()) == 1
+    ids = [e["id"] for e in book.history()[0].log if e["event"] == "notification"]
+    assert len(ids) == len(set(ids)) == 3
+
+
+def test_notification_ids_are_stable_when_a_check_is_replayed() -> None:
+    book = AlertBook()
+    book.advance([finding()], at(0), POLICY)
+    saved = json.dumps(book.to_dict())
+    first = book.advance([finding()], at(15), POLICY)
+    # the monitoring crashed before saving: the replayed check yields the same id
+    replay = AlertBook.from_dict(json.loads(saved)).advance([finding()], at(16), POLICY)
+    assert [n.id for n in first] == [n.id for n in replay]
+    assert kinds(first) == kinds(replay) == ["reminder"]
+
+
+def test_json_round_trip_preserves_behaviour() -> None:
+    book = AlertBook()
+    info = finding(Severity.INFO, room="hall", kind=FindingKind.UNUSUAL_FREQUENCY)
+    other = finding(room="kitchen", kind=FindingKind.UNUSUAL_SILENCE)
+    book.advance([finding(), info, other], at(0), POLICY)
+    book.advance([finding(), info, other], at(30), POLICY)
+    assert book.acknowledge(alert_id_for(other.incident_key), "anna", at(31))
+    copy = AlertBook.from_dict(json.loads(json.dumps(book.to_dict())))
+    assert copy.to_dict() == book.to_dict()
+    for minute in (40, 45, 61, 90, 120):
+        ours = book.advance([finding(), info], at(minute), POLICY)
+        assert ours == copy.advance([finding(), info], at(minute), POLICY)
+    assert {a.state for a in copy.history()} == {AlertState.NOTIFIED, AlertState.OPEN, AlertState.RESOLVED}
+
+
+def test_unknown_schema_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="schema_version"):
+        AlertBook.from_dict({"schema_version": 99, "alerts": []})
+
+
+def test_resolved_alerts_are_pruned_after_keep_resolved() -> None:
+    policy = AlertPolicy(escalation=CONTACTS, keep_resolved=timedelta(days=1))
+    book = AlertBook()
+    book.advance([finding()], at(0), policy)
+    book.advance([], at(10), policy)
+    book.advance([], at(10 + 24 * 60 - 1), policy)
+    assert len(book.history()) == 1
+    book.advance([], at(10 + 24 * 60 + 1), policy)
+    assert book.history() == []
+
+
+def test_event_data_matches_the_contract_and_round_trips() -> None:
+    book = AlertBook()
+    [note] = book.advance([finding()], at(0), POLICY)
+    data = json.loads(json.dumps(note.to_event_data()))
+    assert set(data) == {"notification_id", "alert_id", "kind", "type", "room", "severity", "evidence",
+                         "message", "recipients", "at"}
+    assert data["type"] == "prolonged_stay" and data["room"] == "bathroom"
+    assert data["recipients"] == [CONTACTS[0]]
+    assert Notification.from_event_data(data) == note
+
+
+def test_time_must_be_aware_and_policy_valid() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        AlertBook().advance([], datetime(2026, 1, 1, 8, 0), POLICY)
+    with pytest.raises(ValueError, match="repeat_every"):
+        AlertPolicy(repeat_every=timedelta(0))
+    with pytest.raises(ValueError, match="twice"):
+        AlertPolicy(escalation=("a@x.org", "a@x.org"))
+
+
+def test_no_contacts_still_tracks_the_alert() -> None:
+    book = AlertBook()
+    [note] = book.advance([finding()], at(0), AlertPolicy())
+    assert note.recipients == ()
+    assert book.advance([finding()], at(15), AlertPolicy())[0].kind is NotificationKind.REMINDER
+
+
+# -- invariants over random histories ---------------------------------------------------------
+
+step = st.tuples(
+    st.sets(st.sampled_from(["bathroom:emergency", "bathroom:warning", "kitchen:info", "hall:warning"])),
+    st.integers(min_value=1, max_value=40),  # minutes to the next check
+    st.booleans(),  # acknowledge the oldest open alert before this check
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(step, min_size=1, max_size=40))
+def test_invariants_over_random_histories(steps: list[tuple[set[str], int, bool]]) -> None:
+    book = AlertBook()
+    now = T0
+    seen_ids: set[str] = set()
+    for present, gap, ack in steps:
+        now += timedelta(minutes=gap)
+        if ack and book.open_alerts():
+            book.acknowledge(book.open_alerts()[0].id, "someone", now)
+        findings = [finding(Severity(s.split(":")[1]), room=s.split(":")[0]) for s in sorted(present)]
+        notes = book.advance(findings, now, POLICY)
+        assert len({n.alert_id for n in notes}) == len(notes)  # at most one message per alert per check
+        for note in notes:
+            assert note.id not in seen_ids
+            seen_ids.add(note.id)
+            assert note.recipients == CONTACTS[: len(note.recipients)] and note.recipients
+            alert = book.get(note.alert_id)
+            assert alert is not None
+            if note.kind is NotificationKind.ALL_CLEAR:
+                assert alert.state is AlertState.RESOLVED
+            else:
+                assert alert.state is AlertState.NOTIFIED
+                assert note.severity is not Severity.INFO
+        for alert in book.open_alerts():
+            assert alert.incident_key in {f.incident_key for f in findings}
+        assert AlertBook.from_dict(json.loads(json.dumps(book.to_dict()))).to_dict() == book.to_dict()
