@@ -299,3 +299,88 @@ def test_invariants_over_random_histories(steps: list[tuple[set[str], int, bool]
         for alert in book.open_alerts():
             assert alert.incident_key in {f.incident_key for f in findings}
         assert AlertBook.from_dict(json.loads(json.dumps(book.to_dict()))).to_dict() == book.to_dict()
+
+
+# -- persistence (alert_store.py) on the real memory and file stores ----------------------------
+
+def _file_store(path):
+    from hometwin.adapters.stores import open_object_store
+
+    return open_object_store(path.resolve().as_uri())
+
+
+def test_book_survives_a_restart_in_the_file_store(tmp_path) -> None:
+    from hometwin.alert_store import AlertStore
+
+    store = AlertStore(_file_store(tmp_path / "state"), "home")
+    book = store.load()
+    assert book.history() == []
+    book.advance([finding()], at(0), POLICY)
+    assert store.save(book) is True
+    assert store.save(book) is False  # unchanged: no new version written
+    # a new process: new store objects on the same folder
+    again = AlertStore(_file_store(tmp_path / "state"), "home").load()
+    assert again.to_dict() == book.to_dict()
+    assert kinds(again.advance([finding()], at(15), POLICY)) == ["reminder"]
+    assert (tmp_path / "state" / "state" / "home" / "alerts.json").is_dir()
+
+
+def test_acknowledgements_are_write_once_objects_merged_by_the_monitoring() -> None:
+    from hometwin.adapters.stores import open_object_store
+    from hometwin.alert_store import AlertStore
+
+    shared = open_object_store("memory://test-acks")
+    monitoring = AlertStore(shared, "home")
+    dashboard = AlertStore(shared, "home")
+    book = monitoring.load()
+    book.advance([finding()], at(0), POLICY)
+    monitoring.save(book)
+    alert_id = book.open_alerts()[0].id
+
+    assert dashboard.record_ack(alert_id, "anna@example.org", at(3)) is True
+    assert dashboard.record_ack(alert_id, "ben@example.org", at(4)) is False  # the first one counts
+    assert [a.by for a in monitoring.pending_acks()] == ["anna@example.org"]
+    assert monitoring.merge_acks(book) == [alert_id]
+    assert monitoring.merge_acks(book) == []  # merging again changes nothing
+    assert book.get(alert_id).state is AlertState.ACKNOWLEDGED  # type: ignore[union-attr]
+    assert book.advance([finding()], at(20), POLICY) == []
+    assert shared.list("state/home/acks/") == [f"state/home/acks/{alert_id}.json"]
+    with pytest.raises(ValueError, match="not valid"):
+        dashboard.record_ack("../alerts", "mallory", at(5))
+
+
+def test_store_down_raises_port_error_and_loses_nothing(tmp_path) -> None:
+    from hometwin.alert_store import AlertStore
+    from hometwin.ports import PortError
+
+    root = tmp_path / "state"
+    store = AlertStore(_file_store(root), "home")
+    book = store.load()
+    book.advance([finding()], at(0), POLICY)
+    store.save(book)
+    book.advance([finding(room="kitchen")], at(1), POLICY)
+
+    moved = tmp_path / "away"
+    root.rename(moved)
+    root.write_text("the disk is gone")  # a plain file where the folder was: every access fails
+    with pytest.raises(PortError, match="alerts.json"):
+        store.save(book)
+
+    root.unlink()
+    moved.rename(root)  # the store is back: the caller's retry succeeds
+    assert store.save(book) is True
+    restored = AlertStore(_file_store(root), "home").load()
+    assert {a.finding.room for a in restored.history()} == {"bathroom", "kitchen"}
+
+
+def test_unreadable_state_is_an_error_not_an_empty_book() -> None:
+    from hometwin.adapters.stores import open_object_store
+    from hometwin.alert_store import AlertStore, CorruptAlertState
+
+    raw = open_object_store("memory://")
+    raw.put("state/home/alerts.json", b"{not json")
+    with pytest.raises(CorruptAlertState, match="unreadable"):
+        AlertStore(raw, "home").load()
+    raw.put("state/home/acks/a1.json", b"[]")  # a bad ack is skipped, the good ones still count
+    AlertStore(raw, "home").record_ack("a2", "anna", at(0))
+    assert [a.alert_id for a in AlertStore(raw, "home").pending_acks()] == ["a2"]
