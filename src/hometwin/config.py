@@ -152,13 +152,16 @@ class SchedulerSettings(CommonSettings):
     scheduler_host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     scheduler_port: int = Field(9000, ge=1, le=65535, description="Port to listen on (the course's 9000).")
     scheduler_state: str | None = Field(
-        None, description="State database URL, `sqlite:///abs/path.sqlite`; default `<data_dir>/scheduler.sqlite`.")
+        None, description="State database URL, `sqlite:///abs/path.sqlite`; "
+                          "default `<data_dir>/scheduler.sqlite`.")
     scheduler_token: str | None = Field(
         None, description="Bearer token required on every route but /healthz and /readyz; unset: no auth.")
-    scheduler_token_file: Path | None = Field(None, description="File holding the token (wins over the variable).")
+    scheduler_token_file: Path | None = Field(
+        None, description="File holding the token (wins over the variable).")
     scheduler_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
     scheduler_timeout: float = Field(10.0, gt=0, description="Default per-invocation HTTP timeout, seconds.")
-    scheduler_max_attempts: int = Field(12, ge=1, description="Default delivery attempts before dead-lettering.")
+    scheduler_max_attempts: int = Field(
+        12, ge=1, description="Default delivery attempts before dead-lettering.")
     scheduler_concurrency: int = Field(8, ge=1, description="Default concurrent deliveries per function.")
     scheduler_backoff_initial: float = Field(0.5, gt=0, description="First retry delay, seconds (doubles).")
     scheduler_backoff_max: float = Field(60.0, gt=0, description="Cap of the retry delay, seconds.")
@@ -166,10 +169,12 @@ class SchedulerSettings(CommonSettings):
         0.0, ge=0, description="Default join window, seconds: queued events older are expired (0: never).")
     scheduler_synchronous: str = Field(
         "FULL", pattern="^(FULL|NORMAL)$",
-        description="SQLite synchronous mode: FULL survives power loss, NORMAL (WAL) survives process crashes.")
+        description="SQLite synchronous mode: FULL survives power loss, "
+                    "NORMAL (WAL) survives process crashes only.")
     scheduler_max_batch: int = Field(256, ge=1, description="Most commands in one group commit.")
     scheduler_retention_hours: float = Field(
-        24.0, ge=0, description="Delivered invocations are deleted after this many hours (dead ones are kept).")
+        24.0, ge=0,
+        description="Delivered invocations are deleted after this many hours (dead ones are kept).")
     scheduler_verify_tls: bool = Field(True, description="Verify TLS certificates of https:// functions.")
 
     def state_url(self) -> str:

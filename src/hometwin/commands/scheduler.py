@@ -1,0 +1,38 @@
+"""`hometwin scheduler`: run the durable event scheduler under uvicorn."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def scheduler(
+        host: str = typer.Option(
+            None, help="Address to listen on [env HOMETWIN_SCHEDULER_HOST, default 127.0.0.1]."),
+        port: int = typer.Option(None, help="Port [env HOMETWIN_SCHEDULER_PORT, default 9000]."),
+        state: str = typer.Option(
+            None, help="State database, sqlite:///abs/path.sqlite "
+                       "[env HOMETWIN_SCHEDULER_STATE, default <data_dir>/scheduler.sqlite]."),
+    ) -> None:
+        """Run the event scheduler (wire-compatible with the course's sif_edge)."""
+        import logging
+
+        import uvicorn
+
+        from hometwin.config import SchedulerSettings
+        from hometwin.scheduler.app import create_app
+
+        overrides = {k: v for k, v in {"scheduler_host": host, "scheduler_port": port,
+                                       "scheduler_state": state}.items() if v is not None}
+        settings = SchedulerSettings(**overrides)  # type: ignore[arg-type]
+        logging.basicConfig(level=settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per state change suffices
+        try:
+            app = create_app(settings)
+        except (ValueError, OSError) as exc:
+            typer.echo(f"hometwin scheduler: {exc}", err=True)
+            raise typer.Exit(2) from None
+        uvicorn.run(app, host=settings.scheduler_host, port=settings.scheduler_port,
+                    log_level=settings.log_level.lower(), access_log=False)

@@ -1,0 +1,269 @@
+"""The scheduler's HTTP API (FastAPI), wire-compatible with the course's sif_edge.
+
+Course routes: POST /api/event, POST and DELETE /api/function, GET /api/status.
+Ours in addition: GET /api/invocations, POST /api/invocations/replay, POST /api/invocations/{id}/replay,
+GET /healthz, GET /readyz, GET /metrics. See docs/scheduler.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hometwin.config import SchedulerSettings
+from hometwin.scheduler.core import METHODS, FunctionSpec, Registration, normalise_url
+from hometwin.scheduler.dispatch import DeliveryPolicy, Dispatcher
+from hometwin.scheduler.limits import BodySizeLimit
+from hometwin.scheduler.metrics import SchedulerMetrics
+from hometwin.scheduler.store import (
+    AddEvent,
+    Delete,
+    EventAccepted,
+    Expire,
+    Invocation,
+    ListInvocations,
+    Prune,
+    Register,
+    Replay,
+    SchedulerStore,
+    Status,
+    sqlite_path,
+)
+from hometwin.scheduler.writer import StoreUnavailable, StoreWriter
+
+log = logging.getLogger("hometwin.scheduler")
+
+Name = Annotated[str, Field(min_length=1, max_length=200, strict=True)]
+
+
+class EventRequest(BaseModel):
+    name: Name
+    data: Any = None
+
+
+class FunctionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: Name
+    subs: list[Name] = Field(min_length=1, max_length=64)
+    url: Annotated[str, Field(min_length=1, max_length=2000, strict=True)]
+    method: str = "GET"
+    mock: bool = False
+    # Our extensions (optional; the course SDK never sends them):
+    timeout: float | None = Field(None, gt=0, le=3600)
+    max_attempts: int | None = Field(None, ge=1, le=1000)
+    concurrency: int | None = Field(None, ge=1, le=256)
+    join_window: float | None = Field(None, ge=0)
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        method = value.upper()
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}")
+        return method
+
+    @field_validator("subs")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("subs must not repeat an event name")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        url = normalise_url(value)
+        try:
+            parsed = httpx.URL(url)
+        except Exception as exc:  # noqa: BLE001 - httpx raises several types for bad URLs
+            raise ValueError(f"not a usable URL: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError("url must be http(s)://host[:port]/path or host[:port]/path")
+        return url
+
+
+class DeleteRequest(BaseModel):
+    name: Name
+
+
+class ReplayRequest(BaseModel):
+    ids: list[Name] = Field(default_factory=list)
+    function: Name | None = None
+
+
+InvocationStatus = Literal["pending", "delivered", "dead"]
+
+
+def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
+    settings = settings or SchedulerSettings()
+    token = settings.token()
+    store = SchedulerStore(sqlite_path(settings.state_url()), settings.scheduler_synchronous)
+    policy = DeliveryPolicy(settings.scheduler_timeout, settings.scheduler_max_attempts,
+                            settings.scheduler_concurrency, settings.scheduler_backoff_initial,
+                            settings.scheduler_backoff_max)
+    state: dict[str, Any] = {}
+
+    def outbox_depth() -> float:
+        dispatcher = state.get("dispatcher")
+        return float(len(dispatcher.outstanding)) if dispatcher else 0.0
+
+    metrics = SchedulerMetrics(outbox_depth)
+
+    def default_window(spec: FunctionSpec) -> FunctionSpec:
+        if spec.join_window is None and settings.scheduler_join_window:
+            return FunctionSpec(**{**spec.to_dict(), "subs": spec.subs,
+                                   "join_window": settings.scheduler_join_window})
+        return spec
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = httpx.AsyncClient(verify=settings.scheduler_verify_tls, follow_redirects=True,
+                                   limits=httpx.Limits(max_connections=None, max_keepalive_connections=256))
+        dispatcher = Dispatcher(client, policy, lambda name: store.book.spec(name),
+                                lambda outcome: writer.submit_nowait(outcome), metrics)
+        writer = StoreWriter(store, settings.scheduler_max_batch, dispatcher.enqueue, metrics.batch.observe)
+        recovered = await writer.open()
+        writer.start()
+        dispatcher.enqueue(recovered)
+        state.update(writer=writer, dispatcher=dispatcher)
+        housekeeping = asyncio.create_task(
+            _housekeeping(writer, settings.scheduler_retention_hours, metrics))
+        log.info("scheduler ready: state %s, %d undelivered invocations recovered",
+                 store.path, len(recovered))
+        try:
+            yield
+        finally:
+            housekeeping.cancel()
+            await dispatcher.close()
+            await writer.stop()
+            await client.aclose()
+            state.clear()
+
+    app = FastAPI(title="HomeTwin scheduler", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.scheduler_max_body_bytes)
+
+    def authorised(request: Request) -> None:
+        if token is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    def writer_of() -> StoreWriter:
+        writer = state.get("writer")
+        if writer is None or not writer.running:
+            raise HTTPException(503, "scheduler is starting or stopping")
+        return writer
+
+    async def submit(command: Any) -> Any:
+        try:
+            return await writer_of().submit(command)
+        except StoreUnavailable as exc:
+            raise HTTPException(503, f"state store unavailable: {exc}") from None
+
+    auth = [Depends(authorised)]
+
+    @app.post("/api/event", status_code=202, dependencies=auth)
+    async def post_event(event: EventRequest) -> dict[str, Any]:
+        accepted: EventAccepted = await submit(AddEvent(event.name, event.data, time.time()))
+        metrics.events.labels("true" if accepted.subscribers else "false").inc()
+        return {"id": accepted.event_id, "subscribers": accepted.subscribers,
+                "invocations": [inv.id for inv in accepted.invocations]}
+
+    @app.post("/api/function", dependencies=auth)
+    async def register_function(fn: FunctionRequest) -> dict[str, Any]:
+        spec = default_window(FunctionSpec(fn.name, tuple(fn.subs), fn.url, fn.method, fn.mock, fn.timeout,
+                                           fn.max_attempts, fn.concurrency, fn.join_window))
+        try:
+            registration: Registration = await submit(Register(spec))
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        for dropped in registration.dropped:
+            metrics.dropped.labels(dropped.reason).inc()
+        if registration.changed:
+            log.info("function %s %s (subs %s -> %s)", spec.name,
+                     "registered" if registration.created else "updated", list(spec.subs), spec.url)
+        return {"name": spec.name, "created": registration.created, "changed": registration.changed,
+                "subs_changed": registration.subs_changed, "dropped_events": len(registration.dropped)}
+
+    @app.delete("/api/function", dependencies=auth)
+    async def delete_function(fn: DeleteRequest) -> dict[str, Any]:
+        dropped = await submit(Delete(fn.name))
+        if dropped is None:
+            return {"name": fn.name, "deleted": False, "dropped_events": 0}
+        for d in dropped:
+            metrics.dropped.labels(d.reason).inc()
+        log.info("function %s deleted, %d queued events dropped", fn.name, len(dropped))
+        return {"name": fn.name, "deleted": True, "dropped_events": len(dropped)}
+
+    @app.get("/api/status", dependencies=auth)
+    async def status() -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await submit(Status())
+        return result
+
+    @app.get("/api/invocations", dependencies=auth)
+    async def invocations(status: InvocationStatus | None = None, function: str | None = None,
+                          limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
+        rows: list[Invocation] = await submit(ListInvocations(status, function, limit))
+        return [inv.to_dict() for inv in rows]
+
+    @app.post("/api/invocations/replay", dependencies=auth)
+    async def replay(request: ReplayRequest | None = None) -> dict[str, Any]:
+        request = request or ReplayRequest()
+        replayed: list[Invocation] = await submit(Replay(tuple(request.ids), request.function, time.time()))
+        return {"replayed": [inv.id for inv in replayed]}
+
+    @app.post("/api/invocations/{invocation_id}/replay", dependencies=auth)
+    async def replay_one(invocation_id: str) -> dict[str, Any]:
+        replayed: list[Invocation] = await submit(Replay((invocation_id,), None, time.time()))
+        if not replayed:
+            raise HTTPException(404, f"no dead invocation with id {invocation_id!r}")
+        return {"replayed": [inv.id for inv in replayed]}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        writer = state.get("writer")
+        if writer is None or not writer.running:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", dependencies=auth)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _housekeeping(writer: StoreWriter, retention_hours: float, metrics: SchedulerMetrics) -> None:
+    """Expire joins past their window every second; delete old delivered rows every ten minutes."""
+    last_prune = 0.0
+    while True:
+        await asyncio.sleep(1.0)
+        now = time.time()
+        try:
+            for dropped in await writer.submit(Expire(now)):
+                metrics.dropped.labels(dropped.reason).inc()
+                log.info("event %s (%s) for %s expired after its join window", dropped.event.event_id,
+                         dropped.event.name, dropped.function)
+            if now - last_prune > 600:
+                last_prune = now
+                await writer.submit(Prune(now - retention_hours * 3600))
+        except Exception:  # noqa: BLE001 - housekeeping retries next tick
+            log.exception("housekeeping failed")

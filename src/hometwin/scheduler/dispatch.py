@@ -1,0 +1,199 @@
+"""Delivery of the outbox: at least once, per-function lanes, retries with capped backoff and jitter.
+
+Every function has its own lane: a queue and up to `concurrency` worker tasks. A slow or dead
+function therefore only ever occupies its own workers; a retry waits on a timer, not in a worker.
+Outcomes go to the store writer without waiting for the commit (the row stays `pending` until the
+outcome commits, so a crash in between re-delivers: at-least-once, receivers dedupe by the
+`Idempotency-Key`).
+
+Rules: 2xx delivered. Connection errors, timeouts, 408, 425, 429 and 5xx are retried after
+`min(backoff_max, backoff_initial * 2**(attempt-1))`, jittered to 50-100 % of that (a numeric
+`Retry-After` is honoured up to `backoff_max`), until `max_attempts`; then dead. Any other status
+(other 4xx, 3xx left after following redirects) is dead at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import httpx
+
+from hometwin.scheduler.core import METHODS_WITH_BODY, FunctionSpec
+from hometwin.scheduler.metrics import SchedulerMetrics
+from hometwin.scheduler.store import DEAD, DELIVERED, PENDING, Invocation, Outcome
+
+log = logging.getLogger("hometwin.scheduler.delivery")
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    timeout: float = 10.0
+    max_attempts: int = 12
+    concurrency: int = 8
+    backoff_initial: float = 0.5
+    backoff_max: float = 60.0
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(self.backoff_max, max(0.0, retry_after))
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+@dataclass
+class _Lane:
+    queue: asyncio.Queue[Invocation] = field(default_factory=asyncio.Queue)
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def log_state(inv: Invocation, state: str, **extra: object) -> None:
+    """One structured line per invocation state change."""
+    log.info(json.dumps({"invocation": inv.id, "function": inv.function, "state": state,
+                         "attempts": inv.attempts, **extra}, default=str))
+
+
+class Dispatcher:
+    def __init__(self, client: httpx.AsyncClient, policy: DeliveryPolicy,
+                 spec_of: Callable[[str], FunctionSpec | None],
+                 record: Callable[[Outcome], None], metrics: SchedulerMetrics) -> None:
+        self.client = client
+        self.policy = policy
+        self.spec_of = spec_of
+        self.record = record
+        self.metrics = metrics
+        self._lanes: dict[str, _Lane] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.outstanding: set[str] = set()
+        self._closed = False
+
+    # -- feeding ---------------------------------------------------------------------------------
+    def enqueue(self, invocations: list[Invocation]) -> None:
+        """Hand over committed invocations (new, replayed or recovered at start-up)."""
+        now = time.time()
+        for inv in invocations:
+            if inv.status == DELIVERED:  # a mock function: consumed, never called
+                self.metrics.delivered.labels(inv.function).inc()
+                log_state(inv, "delivered", mock=True)
+                continue
+            log_state(inv, "pending")
+            self.outstanding.add(inv.id)
+            self._schedule(inv, inv.next_attempt_at - now)
+
+    def _schedule(self, inv: Invocation, delay: float) -> None:
+        if self._closed:
+            return
+        if delay <= 0:
+            self._lane(inv.function).queue.put_nowait(inv)
+            return
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            if not self._closed:
+                self._lane(inv.function).queue.put_nowait(inv)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    def _limits(self, function: str) -> tuple[float, int, int]:
+        spec = self.spec_of(function)
+        p = self.policy
+        if spec is None:
+            return p.timeout, p.max_attempts, p.concurrency
+        return (spec.timeout or p.timeout, spec.max_attempts or p.max_attempts,
+                spec.concurrency or p.concurrency)
+
+    def _lane(self, function: str) -> _Lane:
+        lane = self._lanes.get(function)
+        if lane is None:
+            lane = self._lanes[function] = _Lane()
+        # The limit can change with a re-registration: add workers now, surplus ones retire themselves.
+        wanted = self._limits(function)[2]
+        lane.workers = [w for w in lane.workers if not w.done()]
+        for index in range(len(lane.workers), wanted):
+            lane.workers.append(asyncio.create_task(self._work(function, lane, index),
+                                                    name=f"deliver-{function}-{index}"))
+        return lane
+
+    # -- delivering ------------------------------------------------------------------------------
+    async def _work(self, function: str, lane: _Lane, index: int) -> None:
+        while True:
+            if index >= self._limits(function)[2]:
+                return
+            inv = await lane.queue.get()
+            try:
+                await self.deliver(inv)
+            except Exception:  # noqa: BLE001 - a bug must not kill the lane; the row stays pending
+                log.exception("delivery of %s crashed; retrying later", inv.id)
+                self._schedule(inv, self.policy.backoff_max)
+
+    async def deliver(self, inv: Invocation) -> None:
+        timeout, max_attempts, _ = self._limits(inv.function)
+        attempt = inv.attempts + 1
+        headers = {"Idempotency-Key": inv.id, "X-Event-Ids": ",".join(inv.event_ids),
+                   "X-Invocation-Attempt": str(attempt), "X-Function-Name": inv.function}
+        body = inv.body if inv.method in METHODS_WITH_BODY else None
+        retry_after: float | None = None
+        try:
+            response = await self.client.request(inv.method, inv.url, json=body, headers=headers,
+                                                 timeout=timeout)
+        except httpx.TimeoutException:
+            status, error = None, f"timeout after {timeout:g}s"
+        except httpx.TransportError as exc:
+            status, error = None, f"{type(exc).__name__}: {exc}"
+        else:
+            status, error = response.status_code, f"HTTP {response.status_code}"
+            retry_after = _retry_after(response)
+        now = time.time()
+        if status is not None and 200 <= status < 300:
+            done = replace(inv, attempts=attempt, status=DELIVERED, last_error=None)
+            self.record(Outcome(inv.id, DELIVERED, attempt, now))
+            self.outstanding.discard(inv.id)
+            self.metrics.delivered.labels(inv.function).inc()
+            self.metrics.latency.observe(max(0.0, now - inv.created_at))
+            log_state(done, "delivered", http_status=status)
+            return
+        retryable = status is None or status >= 500 or status in RETRYABLE_STATUS
+        if retryable and attempt < max_attempts:
+            delay = self.policy.backoff(attempt, retry_after)
+            later = replace(inv, attempts=attempt, next_attempt_at=now + delay, last_error=error)
+            self.record(Outcome(inv.id, PENDING, attempt, now, now + delay, error))
+            self.metrics.retried.labels(inv.function).inc()
+            log_state(later, "retrying", error=error, retry_in=round(delay, 3))
+            self._schedule(later, delay)
+            return
+        dead = replace(inv, attempts=attempt, status=DEAD, last_error=error)
+        self.record(Outcome(inv.id, DEAD, attempt, now, 0.0, error))
+        self.outstanding.discard(inv.id)
+        self.metrics.dead.labels(inv.function).inc()
+        log_state(dead, "dead", error=error, reason="retryable failures exhausted" if retryable
+                  else "not retryable")
+
+    async def close(self) -> None:
+        """Stop delivering. In-flight deliveries are abandoned: their rows stay pending (at-least-once)."""
+        self._closed = True
+        for handle in list(self._timers):
+            handle.cancel()
+        tasks = [w for lane in self._lanes.values() for w in lane.workers]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None or response.status_code not in (429, 503):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
