@@ -1,0 +1,395 @@
+"""Emergency detection: from the learned model, the recent events and `now` to findings.
+
+Every detector turns its observation into a *surprise*, -log10 of the probability that the learned
+behaviour produces something at least this extreme (2 = 1 in 100, 4 = 1 in 10,000), and fires when
+the surprise reaches its limit and the observation passes a plain floor (minutes). Using the tail
+probability of a heavy-tailed distribution makes a threshold follow both the magnitude and the
+variability of the behaviour: a room where stays vary a lot gets a late threshold, a room with
+regular short visits an early one. The surprise of every detector only grows while nothing happens,
+so the evaluation can sweep the limits exactly from each episode's maximum (see docs/detection.md).
+
+`assess` returns every detector's score with its finding; `detect` (what the monitoring runs)
+keeps the findings whose score reached the limit. The evaluation uses `assess` and a test proves
+`detect(...) == [a.finding for a in assess(...) if a.fires]`.
+
+Pure: no I/O, no clock; `now` is an argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from hometwin.domain.events import SensorEvent, SensorKind
+from hometwin.domain.findings import Finding, FindingKind, Severity
+from hometwin.domain.silence import SilenceModel
+
+if TYPE_CHECKING:
+    from hometwin.domain.model import BehaviourModel
+
+# How much history the monitoring reads before `now`: a night, the day before, and a margin, so the
+# silence and daily-frequency detectors see the events they reason about.
+RECENT_WINDOW = timedelta(hours=36)
+
+NIGHT_START_HOUR = 23  # night is 23:00-07:00 local, as in the evaluation protocol
+NIGHT_END_HOUR = 7
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+PERSON_KINDS = (FindingKind.UNUSUAL_SILENCE, FindingKind.PROLONGED_STAY, FindingKind.MISSING_ROUTINE)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionParams:
+    """Every knob of the detectors (JSON-able). docs/detection.md explains each default.
+
+    Limits are surprises (-log10 tail probability); floors are minutes below which a detector
+    stays silent whatever the model says.
+    """
+
+    silence_limit: float = 3.0
+    silence_floor_min: float = 20.0
+    stay_limit: float = 3.0
+    stay_floor_min: float = 30.0
+    room_floor_min: dict[str, float] = field(default_factory=dict, hash=False)  # per-room stay floors
+    few_samples: float = 10.0  # a cell with n samples widens its spread by sqrt(1 + few_samples/n)
+    routine_limit: float = 2.0
+    day_start_hour: int = 4  # activity after this local hour counts as the day's first activity
+    away_limit: float = 2.5
+    away_floor_min: float = 180.0
+    frequency_limit: float = 2.0
+    frequency_min_excess: float = 2.0  # and at least this many visits above the usual mean
+    source_error_after_min: float = 15.0
+    sensitivity: float = 0.0  # lowers every limit by this much: > 0 is eager, < 0 conservative
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DetectionParams:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown detection parameter(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def limit(self, kind: FindingKind) -> float:
+        base = {
+            FindingKind.UNUSUAL_SILENCE: self.silence_limit,
+            FindingKind.PROLONGED_STAY: self.stay_limit,
+            FindingKind.MISSING_ROUTINE: self.routine_limit,
+            FindingKind.NOT_BACK_HOME: self.away_limit,
+            FindingKind.UNUSUAL_FREQUENCY: self.frequency_limit,
+        }.get(kind, 0.0)
+        return base - self.sensitivity
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One detector's score at one check. `fires` when `score >= limit`."""
+
+    finding: Finding
+    score: float
+    limit: float
+    crossed_at: datetime | None = None  # when the score reaches the limit if nothing happens
+    blocked: bool = False  # below the detector's floor: never fires, whatever the sensitivity
+    suppressed: bool = False  # another finding already reports the same incident
+
+    @property
+    def fires(self) -> bool:
+        return not self.blocked and not self.suppressed and self.score >= self.limit
+
+    @property
+    def margin(self) -> float:
+        """score - limit (ignoring suppression); -inf when blocked. It fires iff margin >= 0."""
+        return -math.inf if self.blocked else self.score - self.limit
+
+
+def detect(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
+           params: DetectionParams = DetectionParams(), *,
+           source_error_since: datetime | None = None) -> list[Finding]:
+    """The findings at `now`: what the monitoring reports. `events` are the recent events, sorted."""
+    return [a.finding for a in assess(model, events, now, params, source_error_since=source_error_since)
+            if a.fires]
+
+
+def assess(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
+           params: DetectionParams = DetectionParams(), *,
+           source_error_since: datetime | None = None) -> list[Assessment]:
+    """Every detector's score at `now`, firing or not. Events after `now` are ignored."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    recent = _up_to(events, now)
+    out: list[Assessment] = []
+    if source_error_since is not None:
+        out += _source_missing(source_error_since, now, params)
+    if not recent:
+        return out
+    last = recent[-1]
+    zone = ZoneInfo(model.tz)
+    if last.kind is SensorKind.DOOR:
+        out += _not_back_home(model, last, now, params)
+    else:
+        out += _silence(model.silence, last, now, params)
+        out += _prolonged_stay(model, recent, now, params)
+        out += _missing_routine(model, last, now, zone, params)
+    out += _unusual_frequency(model, recent, now, zone, params)
+    return _one_person_finding(out)
+
+
+# ------------------------------------------------------------------------------------ detectors
+def _silence(silence: SilenceModel, last: SensorEvent, now: datetime,
+             params: DetectionParams) -> list[Assessment]:
+    seconds = (now - last.time).total_seconds()
+    if seconds <= 0:
+        return []
+    score = silence.surprise(last, seconds)
+    limit = params.limit(FindingKind.UNUSUAL_SILENCE)
+    blocked = seconds < params.silence_floor_min * 60
+    log_s, ctx = silence.curve(last)
+    typical = silence.quantile(last, 0.5)
+    unusual = max(silence.seconds_at_surprise(last, limit), params.silence_floor_min * 60)
+    local = last.time.astimezone(ZoneInfo(silence.tz))
+    message = (f"No sensor event for {fmt_duration(seconds)}, since the {last.room} at "
+               f"{local:%H:%M}; after activity in the {last.room} around {local:%H}:00 the home is "
+               f"usually quiet for {fmt_duration(typical)}, and {fmt_duration(unusual)} is already unusual.")
+    finding = Finding(FindingKind.UNUSUAL_SILENCE, Severity.EMERGENCY, last.room, last.time,
+                      observed=seconds, expected=typical, threshold=unusual,
+                      percentile=_percentile(score), message=message)
+    return [Assessment(finding, score, limit, last.time + timedelta(seconds=unusual), blocked)]
+
+
+def _prolonged_stay(model: BehaviourModel, recent: Sequence[SensorEvent], now: datetime,
+                    params: DetectionParams) -> list[Assessment]:
+    room, start = current_stay(recent)
+    seconds = (now - start).total_seconds()
+    if seconds <= 0 or room not in model.rooms:
+        return []
+    dist = model.stay_duration(room, start)
+    score, typical, unusual = _lognormal_score(dist, seconds, params.limit(FindingKind.PROLONGED_STAY),
+                                               params.few_samples)
+    floor = params.room_floor_min.get(room, params.stay_floor_min) * 60
+    limit = params.limit(FindingKind.PROLONGED_STAY)
+    unusual = max(unusual, floor)
+    when = _when(start, model.tz, dist.level)
+    message = (f"In the {room} for {fmt_duration(seconds)}; {when} a visit usually lasts "
+               f"{fmt_duration(typical)}, and {fmt_duration(unusual)} is already unusual.")
+    finding = Finding(FindingKind.PROLONGED_STAY, Severity.EMERGENCY, room, start, observed=seconds,
+                      expected=typical, threshold=unusual, percentile=_percentile(score), message=message)
+    return [Assessment(finding, score, limit, start + timedelta(seconds=unusual), seconds < floor)]
+
+
+def _missing_routine(model: BehaviourModel, last: SensorEvent, now: datetime, zone: ZoneInfo,
+                     params: DetectionParams) -> list[Assessment]:
+    local_now = now.astimezone(zone)
+    day_start = local_now.replace(hour=params.day_start_hour, minute=0, second=0, microsecond=0)
+    if local_now < day_start or last.time >= day_start:
+        return []  # before the day starts, or the day already had activity
+    dist = model.first_activity(now)
+    if dist.n <= 0:
+        return []
+    minutes = (local_now - local_now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 60
+    limit = params.limit(FindingKind.MISSING_ROUTINE)
+    score, typical, unusual = _lognormal_score(dist, minutes, limit, params.few_samples)
+    day = WEEKDAYS[local_now.weekday()]
+    message = (f"No activity yet today at {local_now:%H:%M}; on {day}s the day usually starts at "
+               f"{_clock(typical)}, and no activity by {_clock(unusual)} is already unusual.")
+    finding = Finding(FindingKind.MISSING_ROUTINE, Severity.WARNING, None, day_start.astimezone(now.tzinfo),
+                      observed=minutes, expected=typical, threshold=unusual, percentile=_percentile(score),
+                      message=message)
+    midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return [Assessment(finding, score, limit, (midnight + timedelta(minutes=unusual)).astimezone(now.tzinfo))]
+
+
+def _not_back_home(model: BehaviourModel, door: SensorEvent, now: datetime,
+                   params: DetectionParams) -> list[Assessment]:
+    seconds = (now - door.time).total_seconds()
+    if seconds <= 0:
+        return []
+    dist = model.away_duration(door.time)
+    limit = params.limit(FindingKind.NOT_BACK_HOME)
+    if dist.n <= 0:
+        score, typical, unusual = 0.0, float("nan"), float("nan")
+    else:
+        score, typical, unusual = _lognormal_score(dist, seconds, limit, params.few_samples)
+    floor = params.away_floor_min * 60
+    unusual = max(unusual, floor) if unusual == unusual else floor
+    when = _when(door.time, model.tz, dist.level)
+    usual = f"{when} an outing usually lasts {fmt_duration(typical)}" if typical == typical else (
+        "no outings were seen in training")
+    message = (f"Away (or silent after the {door.room} door) for {fmt_duration(seconds)}; {usual}, "
+               f"and {fmt_duration(unusual)} is already unusual.")
+    finding = Finding(FindingKind.NOT_BACK_HOME, Severity.WARNING, door.room, door.time, observed=seconds,
+                      expected=typical, threshold=unusual, percentile=_percentile(score), message=message)
+    return [Assessment(finding, score, limit, door.time + timedelta(seconds=unusual), seconds < floor)]
+
+
+def _unusual_frequency(model: BehaviourModel, recent: Sequence[SensorEvent], now: datetime, zone: ZoneInfo,
+                       params: DetectionParams) -> list[Assessment]:
+    """Visits per room in the last complete night (after 07:00) or day (after 23:00): info only."""
+    local_now = now.astimezone(zone)
+    end = local_now.replace(minute=0, second=0, microsecond=0)
+    if local_now.hour >= NIGHT_START_HOUR:
+        part, end = "day", end.replace(hour=NIGHT_START_HOUR)
+        start = end.replace(hour=NIGHT_END_HOUR)
+    elif local_now.hour >= NIGHT_END_HOUR:
+        part, end = "night", end.replace(hour=NIGHT_END_HOUR)
+        start = (end - timedelta(hours=12)).replace(hour=NIGHT_START_HOUR)
+    else:
+        return []
+    start_utc, end_utc = start.astimezone(now.tzinfo), end.astimezone(now.tzinfo)
+    if not recent or recent[0].time > start_utc:
+        return []  # the window does not cover the whole part of the day
+    visits = count_visits(recent, start_utc, end_utc)
+    out: list[Assessment] = []
+    limit = params.limit(FindingKind.UNUSUAL_FREQUENCY)
+    for room in sorted(model.rooms):
+        dist = model.daily_visits(room, start_utc, part)
+        if dist.n_days <= 0:
+            continue
+        x = visits.get(room, 0)
+        p = dist.percentile(x)
+        score = -math.log10(max(1e-6, 1.0 - min(p, 100.0) / 100.0 + 0.5 / (dist.n_days + 1)))
+        blocked = x < dist.mean + params.frequency_min_excess
+        label = "night (23:00-07:00)" if part == "night" else "day (07:00-23:00)"
+        message = (f"{x} visits to the {room} during the {label}; usually {dist.mean:.1f}, "
+                   f"and more than {dist.quantile(0.99):.0f} is unusual.")
+        finding = Finding(FindingKind.UNUSUAL_FREQUENCY, Severity.INFO, room, start_utc, observed=float(x),
+                          expected=dist.mean, threshold=dist.quantile(0.99), percentile=p, message=message)
+        out.append(Assessment(finding, score, limit, blocked=blocked))
+    return out
+
+
+def _source_missing(since: datetime, now: datetime, params: DetectionParams) -> list[Assessment]:
+    minutes = (now - since).total_seconds() / 60
+    limit = params.source_error_after_min
+    message = (f"No data from the sensor source for {fmt_duration(minutes * 60)} (it reports errors). "
+               "This is a technical problem (gateway, network or database), not necessarily the person: "
+               "please check the installation, and the person if you cannot reach the sensors.")
+    finding = Finding(FindingKind.SENSOR_DATA_MISSING, Severity.WARNING, None, since, observed=minutes * 60,
+                      expected=0.0, threshold=limit * 60, percentile=100.0, message=message)
+    return [Assessment(finding, minutes, limit)]
+
+
+def _one_person_finding(items: list[Assessment]) -> list[Assessment]:
+    """A fall shows as a silence, a long stay and a missing routine at once: keep one alert.
+
+    The person-level finding whose threshold was crossed first (the smallest `threshold` moment)
+    wins, so the incident key stays the same from check to check; the others are kept non-firing.
+    """
+    firing = [a for a in items if a.fires and a.finding.kind in PERSON_KINDS]
+    if len(firing) < 2:
+        return items
+    first = min(firing, key=_crossed_at)
+    return [a if a is first or a not in firing else replace(a, suppressed=True) for a in items]
+
+
+def _crossed_at(a: Assessment) -> tuple[datetime, int]:
+    return a.crossed_at or a.finding.started_at, PERSON_KINDS.index(a.finding.kind)
+
+
+# ------------------------------------------------------------------------------------ helpers
+def current_stay(recent: Sequence[SensorEvent]) -> tuple[str, datetime]:
+    """Room of the last event and when the person entered it ("first here after elsewhere")."""
+    room = recent[-1].room
+    start = recent[-1].time
+    for e in reversed(recent):
+        if e.room != room:
+            break
+        start = e.time
+    return room, start
+
+
+def count_visits(recent: Sequence[SensorEvent], start: datetime, end: datetime) -> dict[str, int]:
+    """Stays starting in [start, end): an event in a room other than the previous event's room."""
+    out: dict[str, int] = {}
+    prev: str | None = None
+    for e in recent:
+        if e.time >= end:
+            break
+        if e.room != prev and e.time >= start and e.kind is not SensorKind.DOOR:
+            out[e.room] = out.get(e.room, 0) + 1
+        prev = e.room
+    return out
+
+
+def _lognormal_score(dist: Any, x: float, limit: float, few_samples: float) -> tuple[float, float, float]:
+    """Surprise of `x` under the log-normal fit of `dist`, its median, and the value at the limit.
+
+    The spread is widened for cells with few samples (sqrt(1 + few_samples / n)), so a cell learned
+    from three visits does not produce a razor-sharp threshold.
+    """
+    n = max(float(dist.n), 1.0)
+    mu = float(dist.log_mu)
+    sigma = max(float(dist.log_sigma), 0.05) * math.sqrt(1.0 + few_samples / n)
+    z = (math.log(max(x, 1e-9)) - mu) / sigma
+    tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+    score = -math.log10(max(tail, 1e-300))
+    z_limit = _z_for_tail(10.0 ** (-limit))
+    return score, math.exp(mu), math.exp(mu + z_limit * sigma)
+
+
+def _z_for_tail(p: float) -> float:
+    """z with P(Z > z) = p for a standard normal (bisection on erfc; p in (0, 1))."""
+    lo, hi = -10.0, 40.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if 0.5 * math.erfc(mid / math.sqrt(2.0)) > p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _percentile(score: float) -> float:
+    return 100.0 * (1.0 - 10.0 ** (-max(score, 0.0)))
+
+
+def _up_to(events: Sequence[SensorEvent], now: datetime) -> Sequence[SensorEvent]:
+    if not events or events[-1].time <= now:
+        return events
+    lo, hi = 0, len(events)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if events[mid].time <= now:
+            lo = mid + 1
+        else:
+            hi = mid
+    return events[:lo]
+
+
+def _when(at: datetime, tz: str, level: str) -> str:
+    local = at.astimezone(ZoneInfo(tz))
+    hour = f"around {local:%H}:00"
+    if level == "cell":
+        return f"on {WEEKDAYS[local.weekday()]}s {hour}"
+    if level == "daytype":
+        return f"on {'weekends' if local.weekday() >= 5 else 'weekdays'} {hour}"
+    if level == "hour":
+        return f"on any day {hour}"
+    return "in this home"
+
+
+def _clock(minutes_after_midnight: float) -> str:
+    if minutes_after_midnight != minutes_after_midnight:
+        return "?"
+    m = int(round(minutes_after_midnight)) % (24 * 60)
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+def fmt_duration(seconds: float) -> str:
+    """'52 min', '1 h 10 min', '2 days 3 h' - how a caregiver reads a duration."""
+    if seconds != seconds:
+        return "?"
+    minutes = int(round(seconds / 60))
+    if minutes < 1:
+        return f"{int(round(seconds))} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} days {hours} h" if hours else f"{days} days"
