@@ -7,18 +7,16 @@ InfluxDB's write API (see DESIGN.md section 7). Nothing here is a fake: each is 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from hometwin.launcher import ChildProcess
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -54,54 +52,7 @@ def wait_tcp(port: int, timeout: float = 30.0) -> None:
     wait_until(connect, timeout, what=f"TCP port {port}")
 
 
-@dataclass
-class ServerProcess:
-    """A child process in its own process group, stopped by PID."""
-
-    argv: Sequence[str]
-    log: Path
-    env: dict[str, str] | None = None
-    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
-
-    def start(self) -> ServerProcess:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        out = open(self.log, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.proc = subprocess.Popen(
-            list(self.argv), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **(self.env or {})},
-        )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL the whole group: the crash case."""
-        if self.alive():
-            assert self.proc is not None
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if not self.alive():
-            return
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+ServerProcess = ChildProcess  # one implementation for the product and the tests
 
 
 @dataclass
