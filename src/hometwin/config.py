@@ -184,3 +184,103 @@ class SchedulerSettings(CommonSettings):
         if self.scheduler_token_file is not None:
             return self.scheduler_token_file.read_text(encoding="utf-8").strip() or None
         return self.scheduler_token or None
+
+
+def _env(name: str, *course: str) -> AliasChoices:
+    """Accept `INFLUXDB_X` (the course's style, first), `HOMETWIN_INFLUXDB_X`, and older course names."""
+    return AliasChoices(name, f"HOMETWIN_{name}", *course)
+
+
+class SourceSettings(CommonSettings):
+    """Where sensor events come from (and go to, for `hometwin import/simulate --to`).
+
+    `events` is a URL: `sqlite:///abs/path.sqlite` (the embedded default), `memory://[name]`, or
+    InfluxDB v2 as `influxdb://host:port` (plain HTTP), `https://host:port` / `http://host:port`.
+    The InfluxDB names default to the course layout: one bucket per sensor, measurement `PIR` / `door` /
+    `MagneticSwitch`, string field `roomID`, tag `_type = "sensor-value"`. Secrets may come from files
+    (`..._FILE`, e.g. a Kubernetes secret mount; the file wins).
+    """
+
+    model_config = SettingsConfigDict(populate_by_name=True)
+
+    events: str = Field("", description="Event source URL (default: sqlite:///<data_dir>/events.sqlite).")
+    influxdb_host: str | None = Field(
+        None, validation_alias=_env("INFLUXDB_HOST", "INFLUX_URL"),
+        description="InfluxDB URL, used when the events URL is `influxdb://` without a host.")
+    influxdb_token: SecretStr | None = Field(None, validation_alias=_env("INFLUXDB_TOKEN"),
+                                             description="API token (preferred over user/password).")
+    influxdb_token_file: Path | None = Field(None, validation_alias=_env("INFLUXDB_TOKEN_FILE"),
+                                             description="File holding the API token.")
+    influxdb_org: str | None = Field(None, validation_alias=_env("INFLUXDB_ORG", "INFLUX_ORG"),
+                                     description="Organisation (the course uses one per semester).")
+    influxdb_user: str | None = Field(None, validation_alias=_env("INFLUXDB_USER", "INFLUX_USER"),
+                                      description="User name, when no token is given.")
+    influxdb_password: SecretStr | None = Field(
+        None, validation_alias=_env("INFLUXDB_PASSWORD", "INFLUX_PASS"), description="Password of that user.")
+    influxdb_password_file: Path | None = Field(None, validation_alias=_env("INFLUXDB_PASSWORD_FILE"),
+                                                description="File holding the password.")
+    influxdb_buckets: str = Field("", validation_alias=_env("INFLUXDB_BUCKETS"),
+                                  description="Comma-separated buckets to read; empty: every bucket whose "
+                                              "name matches the pattern below.")
+    influxdb_bucket_pattern: str = Field(
+        r"^[^_]", validation_alias=_env("INFLUXDB_BUCKET_PATTERN"),
+        description="Regular expression selecting buckets when none are listed (default: all but the "
+                    "system buckets `_monitoring`, `_tasks`).")
+    influxdb_measurements: str = Field(
+        "PIR,door,MagneticSwitch", validation_alias=_env("INFLUXDB_MEASUREMENTS"),
+        description="Comma-separated measurements that are sensor events.")
+    influxdb_kinds: str = Field(
+        "PIR=motion,door=door,MagneticSwitch=contact", validation_alias=_env("INFLUXDB_KINDS"),
+        description="measurement=kind pairs (kinds: motion, door (to the outside), contact, pressure, "
+                    "other).")
+    influxdb_room_field: str = Field("roomID", validation_alias=_env("INFLUXDB_ROOM_FIELD"),
+                                     description="String field holding the room.")
+    influxdb_room_tag: str = Field("", validation_alias=_env("INFLUXDB_ROOM_TAG"),
+                                   description="Take the room from this tag instead of the field.")
+    influxdb_value_field: str = Field("", validation_alias=_env("INFLUXDB_VALUE_FIELD"),
+                                      description="Numeric field with the reading; empty: every point is "
+                                                  "one detection (value 1).")
+    influxdb_type_tag: str = Field("_type", validation_alias=_env("INFLUXDB_TYPE_TAG"),
+                                   description="Tag marking sensor readings (empty: no filter).")
+    influxdb_type_value: str = Field("sensor-value", validation_alias=_env("INFLUXDB_TYPE_VALUE"),
+                                     description="Required value of that tag.")
+    influxdb_write_bucket: str = Field(
+        "{sensor}", validation_alias=_env("INFLUXDB_WRITE_BUCKET"),
+        description="Bucket the writer uses per event; `{sensor}` and `{room}` are replaced (course "
+                    "layout: one bucket per sensor).")
+    influxdb_verify_ssl: bool = Field(True, validation_alias=_env("INFLUXDB_VERIFY_SSL"),
+                                      description="Verify the server's TLS certificate (keep it on).")
+    influxdb_ca_file: Path | None = Field(None, validation_alias=_env("INFLUXDB_CA_FILE"),
+                                          description="CA bundle for a private server certificate.")
+    influxdb_timeout_seconds: float = Field(30.0, gt=0, validation_alias=_env("INFLUXDB_TIMEOUT_SECONDS"),
+                                            description="Timeout of one HTTP request.")
+    influxdb_retries: int = Field(3, ge=0, validation_alias=_env("INFLUXDB_RETRIES"),
+                                  description="Retries of a failed request, with exponential backoff.")
+
+    @model_validator(mode="after")
+    def _default_events(self) -> SourceSettings:
+        if not self.events:
+            self.events = "sqlite://" + str((self.data_dir / "events.sqlite").resolve())
+        return self
+
+    @staticmethod
+    def _secret(value: SecretStr | None, path: Path | None) -> str | None:
+        if path is not None:
+            return path.read_text(encoding="utf-8").strip() or None
+        return value.get_secret_value() if value is not None else None
+
+    def token(self) -> str | None:
+        return self._secret(self.influxdb_token, self.influxdb_token_file)
+
+    def password(self) -> str | None:
+        return self._secret(self.influxdb_password, self.influxdb_password_file)
+
+    def bucket_list(self) -> list[str]:
+        return [b.strip() for b in self.influxdb_buckets.split(",") if b.strip()]
+
+    def measurement_list(self) -> list[str]:
+        return [m.strip() for m in self.influxdb_measurements.split(",") if m.strip()]
+
+    def kind_map(self) -> dict[str, str]:
+        pairs = (p.partition("=") for p in self.influxdb_kinds.split(",") if p.strip())
+        return {m.strip(): k.strip() for m, _, k in pairs}

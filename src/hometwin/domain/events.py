@@ -39,6 +39,18 @@ class SensorEvent:
     kind: SensorKind = SensorKind.MOTION
     value: float = 1.0
 
+    @classmethod
+    def trusted(cls, time: datetime, sensor: str, room: str, kind: SensorKind, value: float) -> SensorEvent:
+        """Build without validation: only for records a store validated when they were written
+        (reading a week from the embedded store must stay fast). `time` must be aware UTC."""
+        event = object.__new__(cls)
+        object.__setattr__(event, "time", time)
+        object.__setattr__(event, "sensor", sensor)
+        object.__setattr__(event, "room", room)
+        object.__setattr__(event, "kind", kind)
+        object.__setattr__(event, "value", value)
+        return event
+
     def __post_init__(self) -> None:
         if not isinstance(self.time, datetime):
             raise InvalidEvent(f"time must be a datetime, got {type(self.time).__name__}")

@@ -1,0 +1,78 @@
+"""Open an event source (or sink) from a URL; the scheme chooses the backend.
+
+- `sqlite:///abs/path.sqlite`: the embedded store (default `<data_dir>/events.sqlite`)
+- `memory://[name]`: in-process, shared by name
+- `influxdb://host:port` (plain HTTP), `http://host:port`, `https://host:port`: InfluxDB v2, course layout
+Nothing connects here: backends connect on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from hometwin.config import SourceSettings
+from hometwin.ports import SensorSink, SensorSource
+
+SCHEMES = ("sqlite", "memory", "influxdb", "http", "https")
+
+
+def _scheme(url: str) -> str:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in SCHEMES:
+        raise ValueError(f"event URL {url!r}: unknown scheme {scheme!r}; use one of "
+                         "sqlite:///path, memory://, influxdb://host:port, http(s)://host:port")
+    return scheme
+
+
+def sqlite_path(url: str) -> Path:
+    """`sqlite:///abs/path` -> /abs/path (a relative `sqlite://rel/path` is refused: ambiguous)."""
+    rest = url[len("sqlite://"):]
+    if not rest.startswith("/"):
+        raise ValueError(f"event URL {url!r}: write an absolute path, sqlite:///abs/path.sqlite")
+    return Path(rest)
+
+
+def influx_url(url: str, settings: SourceSettings) -> str:
+    """The HTTP(S) base URL of the InfluxDB server named by an events URL."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() in ("http", "https"):
+        return f"{parts.scheme.lower()}://{parts.netloc}"
+    if parts.netloc:
+        return f"http://{parts.netloc}"
+    if settings.influxdb_host:
+        host = settings.influxdb_host
+        return host if "://" in host else f"http://{host}"
+    raise ValueError(f"event URL {url!r} names no host; give influxdb://host:port or set INFLUXDB_HOST")
+
+
+def open_source(url: str = "", settings: SourceSettings | None = None) -> SensorSource:
+    """The source behind `url` (empty: the configured `HOMETWIN_EVENTS`, default embedded SQLite)."""
+    settings = settings or SourceSettings()
+    url = url or settings.events
+    scheme = _scheme(url)
+    if scheme == "sqlite":
+        from hometwin.adapters.sqlite import SQLiteEventStore
+
+        return SQLiteEventStore(sqlite_path(url))
+    if scheme == "memory":
+        from hometwin.adapters.memory_source import MemoryEventStore
+
+        return MemoryEventStore.named(urlsplit(url).netloc or "default")
+    from hometwin.adapters.influx import InfluxSource
+
+    return InfluxSource(influx_url(url, settings), settings)
+
+
+def open_sink(url: str = "", settings: SourceSettings | None = None) -> SensorSink:
+    """Where `hometwin import/simulate --to URL` writes: the same stores, or the InfluxDB writer."""
+    settings = settings or SourceSettings()
+    url = url or settings.events
+    if _scheme(url) in ("sqlite", "memory"):
+        source = open_source(url, settings)
+        assert isinstance(source, SensorSink)
+        return source
+    from hometwin.adapters.influx import InfluxWriter
+
+    return InfluxWriter(influx_url(url, settings), settings)
+
