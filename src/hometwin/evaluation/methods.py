@@ -1,0 +1,132 @@
+"""The methods the harness compares: HomeTwin's detectors and the three baselines.
+
+Each method turns "the events seen so far and now" into one number, its *score*, and raises an
+alarm when the score reaches its knob `theta`. Every score only grows while nothing happens (a
+silence or a stay just gets longer), which is what lets the harness sweep `theta` exactly from one
+replay: an episode alarms at `theta` iff its running score reaches `theta`.
+
+HomeTwin's score is the largest margin (surprise - limit) over the alarming findings of
+`hometwin.domain.detection.assess`, i.e. the very code `detect` runs; `theta = -sensitivity`, so the
+default setting is `theta = 0`, and `detect` reports an alarm iff `score >= 0` (proved by a test).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from hometwin.domain.detection import DetectionParams, assess, current_stay
+from hometwin.domain.events import SensorEvent
+from hometwin.domain.findings import Severity
+from hometwin.domain.stays import Timeline
+
+if TYPE_CHECKING:
+    from hometwin.domain.model import BehaviourModel
+
+ALARM_SEVERITIES = (Severity.EMERGENCY, Severity.WARNING)
+
+
+class Method(Protocol):
+    name: str
+    label: str
+    default_theta: float
+    knob: str  # what theta means, for the table and the plot
+    sweep: tuple[float, ...]  # theta values from conservative to eager
+
+    def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
+        """(score, "detector:room" of the top finding). `recent` ends at or before `now`."""
+        ...
+
+
+def _frange(a: float, b: float, step: float) -> tuple[float, ...]:
+    n = int(round((b - a) / step))
+    return tuple(round(a + i * step, 6) for i in range(n + 1))
+
+
+@dataclass
+class HomeTwinMethod:
+    model: BehaviourModel
+    params: DetectionParams
+    name: str = "hometwin"
+    label: str = "HomeTwin"
+    default_theta: float = 0.0
+    knob: str = "-sensitivity (surprise units, log10)"
+    sweep: tuple[float, ...] = _frange(4.0, -3.0, -0.25)
+
+    def __post_init__(self) -> None:
+        # theta carries the sensitivity, so the scores are computed at sensitivity 0.
+        self.params = replace(self.params, sensitivity=0.0)
+
+    def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
+        best, what = -math.inf, ""
+        for a in assess(self.model, recent, now, self.params):
+            if a.finding.severity in ALARM_SEVERITIES and a.margin > best:
+                best, what = a.margin, f"{a.finding.kind.value}:{a.finding.room or '-'}"
+        return best, what
+
+
+@dataclass
+class TimerBaseline:
+    """A fixed inactivity timer: alarm after `theta` hours without any event."""
+
+    name: str = "timer_3h"
+    label: str = "3 h timer"
+    default_theta: float = 3.0
+    knob: str = "hours without any event"
+    sweep: tuple[float, ...] = _frange(12.0, 0.5, -0.5)
+
+    def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
+        if not recent:
+            return -math.inf, ""
+        return (now - recent[-1].time).total_seconds() / 3600.0, f"timer:{recent[-1].room}"
+
+
+@dataclass
+class StayBaseline:
+    """Per-room stay duration without seasonality: mean + theta * sd, or theta * mean.
+
+    Stays come from the same `extract_timeline` the model uses; the current stay is the room of the
+    last event since the person entered it (as the prolonged-stay detector sees it).
+    """
+
+    mean: dict[str, float]
+    sd: dict[str, float]
+    use_sd: bool
+    name: str = ""
+    label: str = ""
+    default_theta: float = 3.0
+    knob: str = ""
+    sweep: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.use_sd:
+            self.name, self.label, self.knob = "mean_3sd", "room mean + 3 sd", "k in mean + k sd"
+            self.sweep = self.sweep or _frange(30.0, 0.0, -0.5)
+        else:
+            self.name, self.label, self.knob = "mean_x3", "3 x room mean", "multiple of the room mean"
+            self.sweep = self.sweep or _frange(60.0, 1.0, -1.0)
+
+    @classmethod
+    def train(cls, timeline: Timeline, use_sd: bool) -> StayBaseline:
+        by_room: dict[str, list[float]] = {}
+        for s in timeline.stays:
+            by_room.setdefault(s.room, []).append(s.duration.total_seconds())
+        mean = {r: statistics.fmean(v) for r, v in by_room.items()}
+        sd = {r: statistics.pstdev(v) if len(v) > 1 else mean[r] for r, v in by_room.items()}
+        return cls(mean=mean, sd=sd, use_sd=use_sd)
+
+    def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
+        if not recent:
+            return -math.inf, ""
+        room, start = current_stay(recent)
+        if room not in self.mean:
+            return -math.inf, ""
+        d = (now - start).total_seconds()
+        m = max(self.mean[room], 1.0)
+        if self.use_sd:
+            return (d - m) / max(self.sd[room], 1.0), f"stay:{room}"
+        return d / m, f"stay:{room}"

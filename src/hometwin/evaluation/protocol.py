@@ -1,0 +1,127 @@
+"""The evaluation protocol: chronological split and where emergencies are injected.
+
+Injected emergency ("the person falls and lies still"): from the injection time t on, every sensor
+event is removed for `horizon` (12 h). `anchored` puts t one minute after a randomly chosen real
+event while the person is at home (falls happen while moving); `random` puts t uniformly over the
+at-home test time. Half the injections fall by day (07:00-23:00 local), half by night.
+"Stuck in the bathroom": t one minute after a real bathroom event; afterwards only sparse motion in
+that room (one event every 10-20 minutes) until the horizon.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from hometwin.domain.detection import NIGHT_END_HOUR, NIGHT_START_HOUR
+from hometwin.domain.events import SensorEvent, SensorKind
+from hometwin.domain.stays import Timeline
+
+ANCHOR_OFFSET = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    home: str
+    t: datetime  # the emergency starts here; nothing (or only sparse bathroom motion) afterwards
+    part: str  # "day" | "night" (local hour of t)
+    variant: str  # "fall" | "stuck"
+    room: str  # the room of the last real event before t
+    extra: tuple[SensorEvent, ...] = ()  # synthetic events after t (stuck variant)
+
+
+def part_of_day(at: datetime, zone: ZoneInfo) -> str:
+    h = at.astimezone(zone).hour
+    return "day" if NIGHT_END_HOUR <= h < NIGHT_START_HOUR else "night"
+
+
+def split(events: Sequence[SensorEvent], train_fraction: float) -> tuple[datetime, datetime, datetime]:
+    """(start, split, end) by time: the first `train_fraction` of the recorded span trains."""
+    if not 0.05 <= train_fraction <= 0.95:
+        raise ValueError("train fraction must be between 0.05 and 0.95")
+    start, end = events[0].time, events[-1].time
+    return start, start + (end - start) * train_fraction, end
+
+
+class _AtHome:
+    """Is the person at home at a moment? Not inside an away or unknown interval of the timeline."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        spans = sorted((i.start, i.end) for i in [*timeline.away, *timeline.unknown])
+        self._starts = [s for s, _ in spans]
+        self._ends = [e for _, e in spans]
+
+    def __call__(self, at: datetime) -> bool:
+        i = bisect.bisect_right(self._starts, at) - 1
+        return not (i >= 0 and self._ends[i] > at)
+
+
+def choose_injections(home: str, events: Sequence[SensorEvent], timeline: Timeline, test_start: datetime,
+                      test_end: datetime, n: int, protocol: str, horizon: timedelta, tz: str,
+                      rng: np.random.Generator) -> list[Injection]:
+    """`n` injections, half by day and half by night (fewer when a part has no candidates)."""
+    zone = ZoneInfo(tz)
+    at_home = _AtHome(timeline)
+    latest = test_end - horizon
+    times = [e.time for e in events]
+    out: list[Injection] = []
+    for part, count in (("day", n - n // 2), ("night", n // 2)):
+        if protocol == "anchored":
+            cands = [e for e in events if test_start <= e.time and e.time + ANCHOR_OFFSET <= latest
+                     and part_of_day(e.time + ANCHOR_OFFSET, zone) == part
+                     and at_home(e.time + ANCHOR_OFFSET)]
+            if not cands:
+                continue
+            idx = rng.choice(len(cands), size=count, replace=count > len(cands))
+            for i in sorted(idx):
+                e = cands[int(i)]
+                out.append(Injection(home, e.time + ANCHOR_OFFSET, part, "fall", e.room))
+        elif protocol == "random":
+            span = (latest - test_start).total_seconds()
+            if span <= 0:
+                continue
+            found, tries = 0, 0
+            while found < count and tries < 200 * count:
+                tries += 1
+                t = test_start + timedelta(seconds=float(rng.uniform(0, span)))
+                if part_of_day(t, zone) != part or not at_home(t):
+                    continue
+                j = bisect.bisect_right(times, t) - 1
+                if j < 0:
+                    continue
+                out.append(Injection(home, t, part, "fall", events[j].room))
+                found += 1
+        else:
+            raise ValueError(f"injection protocol {protocol!r} is not anchored or random")
+    return sorted(out, key=lambda i: i.t)
+
+
+def choose_stuck(home: str, events: Sequence[SensorEvent], timeline: Timeline, test_start: datetime,
+                 test_end: datetime, n: int, horizon: timedelta, tz: str,
+                 rng: np.random.Generator) -> list[Injection]:
+    """Stuck in the bathroom: after a real bathroom event, sparse motion there until the horizon."""
+    at_home = _AtHome(timeline)
+    baths = [e for e in events if "bath" in e.room.lower() and test_start <= e.time
+             and e.time + ANCHOR_OFFSET + horizon <= test_end and at_home(e.time + ANCHOR_OFFSET)]
+    if not baths or n <= 0:
+        return []
+    motion = {e.room: e for e in events if e.kind is SensorKind.MOTION and "bath" in e.room.lower()}
+    chosen: list[Injection] = []
+    for i in sorted(rng.choice(len(baths), size=n, replace=n > len(baths))):
+        anchor = baths[int(i)]
+        t = anchor.time + ANCHOR_OFFSET
+        proto = motion.get(anchor.room, anchor)
+        extra: list[SensorEvent] = []
+        at = t
+        while True:
+            at = at + timedelta(minutes=float(rng.uniform(10, 20)))
+            if at >= t + horizon:
+                break
+            extra.append(SensorEvent(at, proto.sensor, anchor.room, proto.kind, 1.0))
+        chosen.append(Injection(home, t, part_of_day(t, ZoneInfo(tz)), "stuck", anchor.room, tuple(extra)))
+    return chosen
