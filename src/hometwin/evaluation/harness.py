@@ -127,11 +127,11 @@ def run_home(home: HomeData, cfg: EvalConfig, progress: Progress | None = None) 
         for k, ts in enumerate(ks):
             now = datetime.fromtimestamp(float(ts), UTC)
             lo = bisect.bisect_left(times, now - RECENT_WINDOW, 0, cut_idx)
-            recent: Sequence[SensorEvent] = events[lo:cut_idx]
+            seen: Sequence[SensorEvent] = events[lo:cut_idx]
             if inj.extra:
-                recent = [*recent, *(x for x in inj.extra if x.time <= now)]
+                seen = [*seen, *(x for x in inj.extra if x.time <= now)]
             for m in methods:
-                per[m.name][k] = m.score(recent, now)[0]
+                per[m.name][k] = m.score(seen, now)[0]
         for m in methods:
             scores[m.name].injected.append(per[m.name])
         if progress:
