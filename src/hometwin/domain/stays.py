@@ -175,10 +175,35 @@ def extract_timeline(events: Iterable[SensorEvent], params: StayParams = StayPar
     Speed: the per-event work is a handful of C-level maps into numpy arrays; Python loops run only
     over stays and long gaps.
     """
+    return timeline_from_arrays(event_arrays(events, params), params)
+
+
+@dataclass(frozen=True, slots=True)
+class EventArrays:
+    """Events as parallel numpy arrays in canonical order (time, then room, sensor, kind, value),
+    exact duplicates removed. The behaviour model reuses them (counts, fingerprint) so the
+    per-event work is done once."""
+
+    events: list[SensorEvent]  # as given; `order[i]` is the index of the i-th canonical event
+    order: np.ndarray
+    t: np.ndarray  # UTC epoch seconds, float64
+    room: np.ndarray  # int32 index into `rooms`
+    kind: np.ndarray  # int8 index into `KINDS`
+    value: np.ndarray  # float64
+    present: np.ndarray  # bool: a presence event (see extract_timeline)
+    rooms: list[str]  # canonical room names, sorted
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+KINDS: tuple[SensorKind, ...] = tuple(SensorKind)
+
+
+def event_arrays(events: Iterable[SensorEvent], params: StayParams = StayParams()) -> EventArrays:
+    """The per-event part of the extraction: arrays, canonical order, duplicates, presence."""
     evs = events if isinstance(events, list) else list(events)
     n = len(evs)
-    if n == 0:
-        return Timeline()
     t = np.fromiter(map(datetime.timestamp, map(_get_time, evs)), np.float64, n)
     room_names = list(map(_get_room, evs))
     canon = canonical_rooms(set(room_names), params.aliases)
@@ -204,7 +229,15 @@ def extract_timeline(events: Iterable[SensorEvent], params: StayParams = StayPar
     for k in params.off_means_present:
         off_present[_KIND_CODE[k]] = True
     present = np.where(kind == _OTHER, value == 1.0, (value != 0.0) | off_present[kind])
-    pidx = np.nonzero(present)[0]
+    return EventArrays(evs, order, t, room, kind, value, present, names)
+
+
+def timeline_from_arrays(a: EventArrays, params: StayParams = StayParams()) -> Timeline:
+    """The per-stay part of the extraction (see extract_timeline)."""
+    if len(a) == 0:
+        return Timeline()
+    evs, order, t, room, kind, names = a.events, a.order, a.t, a.room, a.kind, a.rooms
+    pidx = np.nonzero(a.present)[0]
     if len(pidx) == 0:
         return Timeline(unknown=_outages_without_presence(t, order, evs, params))
     tp, rp, dp = t[pidx], room[pidx], kind[pidx] == _DOOR
@@ -215,16 +248,16 @@ def extract_timeline(events: Iterable[SensorEvent], params: StayParams = StayPar
     cut = np.zeros(max(m - 1, 0), dtype=bool)
     cut |= rp[1:] != rp[:-1]
     away_gap = np.zeros(m, dtype=bool)  # indexed by the presence event before the gap
-    for i in np.nonzero(np.diff(tp) >= params.away_after.total_seconds())[0]:
-        away_gap[i] = _left_home(i, tp, rp, dp, params.exit_grace.total_seconds())
+    for gap in np.nonzero(np.diff(tp) >= params.away_after.total_seconds())[0].tolist():
+        away_gap[gap] = _left_home(gap, tp, rp, dp, params.exit_grace.total_seconds())
     # Outages: long stretches without any event at all, mapped to the presence gap they fall in.
     outage_start: dict[int, int] = {}  # presence position i -> position in t of the last event before it
     outage_end: dict[int, int] = {}
-    for j in np.nonzero(np.diff(t) >= params.unknown_after.total_seconds())[0]:
+    for j in np.nonzero(np.diff(t) >= params.unknown_after.total_seconds())[0].tolist():
         i = int(np.searchsorted(tp, t[j], side="right")) - 1
         if i >= 0 and not away_gap[i]:
-            outage_start.setdefault(i, int(j))
-            outage_end[i] = int(j) + 1
+            outage_start.setdefault(i, j)
+            outage_end[i] = j + 1
     for i in outage_start:
         if i < m - 1:
             cut[i] = True
