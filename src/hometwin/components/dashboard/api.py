@@ -1,0 +1,103 @@
+"""The JSON API behind the pages: each page's data as a typed response, plus acknowledge.
+
+Reads need a session or `Authorization: Bearer <token>` when a token or password is set (the
+guard in app.py); the acknowledge POST additionally needs the bearer token or the session's CSRF
+token in `X-CSRF-Token` (see auth.Gate.may_mutate_api).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+
+from .auth import Gate
+from .schemas import (
+    AckResult,
+    AlertsView,
+    Comparison,
+    MailView,
+    ModelsView,
+    NowView,
+    RoutineView,
+    TodayView,
+)
+from .service import DashboardService
+
+router = APIRouter(prefix="/api", tags=["dashboard"])
+ALERT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def service(request: Request) -> DashboardService:
+    svc: DashboardService = request.app.state.service
+    return svc
+
+
+def gate(request: Request) -> Gate:
+    g: Gate = request.app.state.gate
+    return g
+
+
+@router.get("/now", response_model=NowView)
+def now(request: Request) -> NowView:
+    """Where the person is, what the routine expects at this hour, the open alerts."""
+    return service(request).now_view()
+
+
+@router.get("/today", response_model=TodayView)
+def today(request: Request,
+          day: date | None = Query(None, description="Local date; default today.")) -> TodayView:
+    """The day's stays, away and unknown periods, in the home's time zone."""
+    return service(request).today_view(day)
+
+
+@router.get("/routine", response_model=RoutineView)
+def routine(request: Request) -> RoutineView:
+    """Per room: visits and mean visit duration by weekday and time of day; mean duration per room."""
+    return service(request).routine_view()
+
+
+@router.get("/models", response_model=ModelsView)
+def models(request: Request) -> ModelsView:
+    """Every model version, newest first, with its metadata."""
+    return service(request).models_view()
+
+
+@router.get("/models/compare", response_model=Comparison)
+def compare(request: Request, old: str = Query(..., min_length=1, max_length=100),
+            new: str = Query(..., min_length=1, max_length=100)) -> Comparison:
+    """The behaviour-change summary between two model versions."""
+    try:
+        return service(request).compare(old, new)
+    except KeyError as exc:
+        raise HTTPException(404, f"no model version {exc.args[0]!r}") from None
+
+
+@router.get("/alerts", response_model=AlertsView)
+def alerts(request: Request) -> AlertsView:
+    """Every alert kept, open ones first, each with its evidence."""
+    return service(request).alerts_view()
+
+
+@router.post("/alerts/{alert_id}/ack", response_model=AckResult)
+def acknowledge(request: Request, alert_id: str = Path(..., pattern=ALERT_ID)) -> AckResult:
+    """Someone takes care: the monitoring stops the reminders at its next check."""
+    g = gate(request)
+    if not g.may_mutate_api(request):
+        raise HTTPException(403, "acknowledging needs the bearer token or the X-CSRF-Token of the session")
+    return do_acknowledge(service(request), alert_id, g.who(request))
+
+
+def do_acknowledge(svc: DashboardService, alert_id: str, by: str) -> AckResult:
+    try:
+        return svc.acknowledge(alert_id, by)
+    except KeyError:
+        raise HTTPException(404, f"no alert {alert_id!r}") from None
+    except Exception as exc:  # noqa: BLE001 - store down: tell the caller to retry
+        raise HTTPException(503, f"the alert store is unavailable, try again: {exc}") from None
+
+
+@router.get("/mail", response_model=MailView)
+def mail(request: Request) -> MailView:
+    """Demo mode: the e-mails the actuation delivered into the local Maildir."""
+    return service(request).mail_view()

@@ -1,0 +1,101 @@
+"""`create_app`: the dashboard as an ASGI app, built from its settings and its ports."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from hometwin.clock import Clock
+from hometwin.config import DashboardSettings
+from hometwin.ports import SensorSource
+
+from . import api, views
+from .auth import COOKIE, Gate, SessionSigner
+from .service import DashboardService
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+# Reachable without logging in: the login itself, the stylesheet, the health probe and the
+# e-mail link (its signed token is the authorisation, and it only ever acknowledges one alert).
+PUBLIC = ("/login", "/static/", "/healthz", "/ack")
+# The pages show health data: no caching, no referrer (the ack token must not leak), no framing.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                               "script-src 'none'; frame-ancestors 'none'; form-action 'self'",
+}
+
+
+def _base_app(**kwargs: Any) -> FastAPI:
+    return FastAPI(**kwargs)
+
+
+def create_app(settings: DashboardSettings, *, source: SensorSource, registry: Any, alert_store: Any,
+               clock: Clock | None = None, mail_dir: Path | None = None) -> FastAPI:
+    """The caregiver's dashboard.
+
+    `source` gives sensor events, `registry` the behaviour models (`hometwin.registry.ModelRegistry`),
+    `alert_store` the alert book and acknowledgements (`hometwin.alert_store.AlertStore`).
+    `mail_dir` (demo mode) is the local Maildir whose e-mails get their own page.
+    """
+    clock = clock or Clock.parse(settings.clock)
+    key = settings.session_secret()
+    if key is None:
+        key = secrets.token_urlsafe(32)
+        log.info("no HOMETWIN_DASHBOARD_SESSION_SECRET: sessions end when this process stops")
+    gate = Gate(SessionSigner(key.encode(), settings.dashboard_session_hours * 3600),
+                token=settings.token(), password=settings.password(),
+                secure_cookie=settings.dashboard_secure_cookie)
+    if not gate.required:
+        log.warning("dashboard has no token or password: anyone who can reach it sees everything")
+
+    app = _base_app(title="HomeTwin dashboard", docs_url="/api/docs", redoc_url=None,
+                    openapi_url="/api/openapi.json")
+    app.state.service = DashboardService(settings, source=source, registry=registry,
+                                         alert_store=alert_store, clock=clock, mail_dir=mail_dir)
+    app.state.gate = gate
+    app.state.settings = settings
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(views.router)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path
+        session = gate.session(request)
+        request.state.session = session or gate.signer.new()
+        if not any(path == p or (p.endswith("/") and path.startswith(p)) for p in PUBLIC) and (
+                not gate.allowed(request)):
+            response: Response
+            if path.startswith("/api/"):
+                response = JSONResponse({"detail": "login required: a session or `Authorization: Bearer`"},
+                                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            else:
+                target = path + (f"?{request.url.query}" if request.url.query else "")
+                response = RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
+        else:
+            response = await call_next(request)
+        if session is None and COOKIE not in response.headers.get("set-cookie", ""):
+            # An anonymous session gives forms their CSRF token even before (or without) a login.
+            gate.set_cookie(response, request.state.session)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="/")

@@ -1,0 +1,166 @@
+"""Who may look and who may act: token or password login, a signed session cookie, CSRF tokens.
+
+The dashboard shows health data, so when a token or a password is configured *every* page and
+API call needs it (not only the mutating ones). Without either the dashboard is open, which is
+meant for the demo on 127.0.0.1.
+
+The session cookie is `base64(json).hmac` signed with the session key; it carries no secret,
+only who logged in, a random nonce and the expiry. Forms carry a CSRF token derived from the
+nonce, so another site cannot make a logged-in browser acknowledge an alert.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from fastapi import Request, Response
+
+COOKIE = "hometwin_session"
+ANONYMOUS = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: str  # ANONYMOUS when nobody logged in
+    nonce: str
+    expires: float
+
+    @property
+    def logged_in(self) -> bool:
+        return self.user != ANONYMOUS
+
+
+class SessionSigner:
+    """Issues and reads signed session cookies; the key never leaves the process."""
+
+    def __init__(self, key: bytes, max_age_s: float) -> None:
+        if len(key) < 16:
+            raise ValueError("the session key must be at least 16 bytes long")
+        self._key = key
+        self.max_age_s = max_age_s
+
+    def _mac(self, payload: bytes) -> str:
+        return hmac.new(self._key, payload, hashlib.sha256).hexdigest()
+
+    def new(self, user: str = ANONYMOUS, now: float | None = None) -> Session:
+        now = time.time() if now is None else now
+        return Session(user, secrets.token_urlsafe(16), now + self.max_age_s)
+
+    def dump(self, session: Session) -> str:
+        payload = base64.urlsafe_b64encode(
+            json.dumps({"u": session.user, "n": session.nonce, "e": session.expires}).encode()).decode()
+        return f"{payload}.{self._mac(payload.encode())}"
+
+    def load(self, cookie: str | None, now: float | None = None) -> Session | None:
+        """The session in a cookie, or None when missing, tampered with or expired."""
+        if not cookie or "." not in cookie:
+            return None
+        payload, mac = cookie.rsplit(".", 1)
+        if not hmac.compare_digest(mac, self._mac(payload.encode())):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload.encode()))
+            session = Session(str(data["u"]), str(data["n"]), float(data["e"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if session.expires < (time.time() if now is None else now):
+            return None
+        return session
+
+    def csrf(self, session: Session) -> str:
+        return self._mac(f"csrf:{session.nonce}".encode())[:32]
+
+    def csrf_ok(self, session: Session | None, given: str | None) -> bool:
+        return session is not None and bool(given) and hmac.compare_digest(self.csrf(session), given or "")
+
+
+class Gate:
+    """The access rules: which secrets open the dashboard, and checks on a request."""
+
+    def __init__(self, signer: SessionSigner, *, token: str | None, password: str | None,
+                 secure_cookie: bool = False) -> None:
+        self.signer = signer
+        self._token = token
+        self._password = password
+        self.secure_cookie = secure_cookie
+
+    @property
+    def required(self) -> bool:
+        return bool(self._token or self._password)
+
+    @property
+    def method(self) -> str:
+        """What the login page asks for."""
+        if self._token and self._password:
+            return "password or access token"
+        return "access token" if self._token else "password"
+
+    def login(self, secret: str) -> str | None:
+        """The user name a correct secret logs in as, else None (compared in constant time)."""
+        given = secret.encode()
+        if self._password and hmac.compare_digest(given, self._password.encode()):
+            return "caregiver"
+        if self._token and hmac.compare_digest(given, self._token.encode()):
+            return "token"
+        return None
+
+    def bearer_ok(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        return bool(self._token) and scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode(), (self._token or "").encode())
+
+    def session(self, request: Request) -> Session | None:
+        return self.signer.load(request.cookies.get(COOKIE))
+
+    def allowed(self, request: Request) -> bool:
+        """May this request see the dashboard?"""
+        if not self.required or self.bearer_ok(request):
+            return True
+        session = self.session(request)
+        return session is not None and session.logged_in
+
+    def who(self, request: Request) -> str:
+        """The name recorded with an acknowledgement."""
+        if self.bearer_ok(request):
+            return "dashboard (token)"
+        session = self.session(request)
+        if session is not None and session.logged_in:
+            return f"dashboard ({session.user})"
+        return "dashboard"
+
+    def may_mutate_api(self, request: Request) -> bool:
+        """JSON API writes: the bearer token, or the session's CSRF token in `X-CSRF-Token`.
+
+        Without configured secrets a JSON body is enough, since a browser cannot send
+        `application/json` to another site without a CORS preflight, which we never grant.
+        """
+        if not self.allowed(request):
+            return False
+        if self.bearer_ok(request):
+            return True
+        if self.signer.csrf_ok(self.session(request), request.headers.get("x-csrf-token")):
+            return True
+        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        return not self.required and content_type == "application/json"
+
+    def set_cookie(self, response: Response, session: Session) -> None:
+        response.set_cookie(COOKIE, self.signer.dump(session), max_age=int(self.signer.max_age_s), path="/",
+                            httponly=True, samesite="lax", secure=self.secure_cookie)
+
+
+def safe_next(target: str | None) -> str:
+    """Only redirect to a path on this site after login (no open redirect)."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target

@@ -1,0 +1,199 @@
+"""Charts as inline SVG, rendered on the server: no JavaScript, nothing fetched from the internet.
+
+Each chart scales with the page (`viewBox`, width 100%), carries a `<title>` per mark (a tooltip
+with the exact value, read by screen readers) and an `aria-label` summary; the pages add the same
+numbers as a table for anyone who cannot see colours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from markupsafe import Markup, escape
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+# Viridis (perceptually uniform, colour-blind safe, readable in greyscale), nine stops.
+_VIRIDIS = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30",
+            "#fde725")
+_EMPTY = "#eeeeee"
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return int(hex_colour[1:3], 16), int(hex_colour[3:5], 16), int(hex_colour[5:7], 16)
+
+
+def colour(fraction: float) -> str:
+    """The viridis colour at `fraction` in [0, 1] (clamped), linearly interpolated."""
+    f = min(1.0, max(0.0, fraction)) * (len(_VIRIDIS) - 1)
+    i = min(int(f), len(_VIRIDIS) - 2)
+    t = f - i
+    a, b = _rgb(_VIRIDIS[i]), _rgb(_VIRIDIS[i + 1])
+    r, g, bl = (round(x + (y - x) * t) for x, y in zip(a, b, strict=True))
+    return f"#{r:02x}{g:02x}{bl:02x}"
+
+
+def format_duration(seconds: float) -> str:
+    """Plain words a caregiver reads at a glance: '45 s', '12 min', '2 h 05 min'."""
+    if not math.isfinite(seconds):
+        return "–"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d} min"
+
+
+def format_count(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def _fmt_hour(bin_index: int, bin_minutes: int) -> str:
+    minutes = bin_index * bin_minutes
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def heatmap_svg(grid: Sequence[Sequence[float]], *, label: str, value_format: Callable[[float], str],
+                unit_hint: str = "") -> Markup:
+    """Weekday (rows, Monday first) x time-of-day bins (columns) heat map.
+
+    Non-finite cells (no data) are drawn light grey. The colour scale runs from 0 to the grid's
+    maximum so two rooms' maps of the same statistic are read the same way within one map.
+    """
+    rows = [list(r) for r in grid]
+    if len(rows) != 7 or not rows[0] or any(len(r) != len(rows[0]) for r in rows):
+        raise ValueError(f"a heat map needs 7 equal rows, got {[len(r) for r in rows]}")
+    bins = len(rows[0])
+    bin_minutes = 1440 // bins
+    finite = [v for r in rows for v in r if math.isfinite(v)]
+    top = max(finite, default=0.0)
+    cell_w, cell_h, left, head = 22, 22, 40, 22
+    legend_h = 34
+    width = left + bins * cell_w + 4
+    height = head + 7 * cell_h + legend_h
+    parts = [
+        f'<svg class="chart heatmap" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(label)}</title>",
+    ]
+    step = max(1, bins // 8)
+    for b in range(0, bins, step):
+        x = left + b * cell_w
+        parts.append(f'<text x="{x}" y="{head - 8}" class="tick">{_fmt_hour(b, bin_minutes)}</text>')
+    for d, row in enumerate(rows):
+        y = head + d * cell_h
+        parts.append(f'<text x="{left - 6}" y="{y + cell_h - 6}" class="tick" text-anchor="end">'
+                     f"{WEEKDAYS[d]}</text>")
+        for b, value in enumerate(row):
+            fill = colour(value / top) if math.isfinite(value) and top > 0 else (
+                colour(0.0) if math.isfinite(value) else _EMPTY)
+            shown = value_format(value) if math.isfinite(value) else "no data"
+            parts.append(
+                f'<rect x="{left + b * cell_w}" y="{y}" width="{cell_w - 1}" height="{cell_h - 1}" '
+                f'fill="{fill}"><title>{WEEKDAYS[d]} {_fmt_hour(b, bin_minutes)}: '
+                f"{escape(shown)}</title></rect>")
+    # Legend: a gradient bar from 0 to the maximum.
+    ly = head + 7 * cell_h + 10
+    lw = min(200, bins * cell_w)
+    for i in range(20):
+        parts.append(f'<rect x="{left + i * lw / 20:.1f}" y="{ly}" width="{lw / 20 + 0.5:.1f}" height="10" '
+                     f'fill="{colour(i / 19)}"/>')
+    parts.append(f'<text x="{left}" y="{ly + 22}" class="tick">0</text>')
+    parts.append(f'<text x="{left + lw}" y="{ly + 22}" class="tick" text-anchor="end">'
+                 f"{escape(value_format(top))}{escape(unit_hint)}</text>")
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text inside went through escape()
+
+
+def bar_chart_svg(values: Mapping[str, float], *, label: str,
+                  value_format: Callable[[float], str] = format_duration) -> Markup:
+    """Horizontal bars, one per key, largest first, each labelled with its value."""
+    items = sorted(((k, v) for k, v in values.items() if math.isfinite(v)), key=lambda kv: -kv[1])
+    bar_h, gap, left, right = 22, 6, 110, 90
+    plot_w = 300
+    width = left + plot_w + right
+    height = max(1, len(items)) * (bar_h + gap) + gap
+    top = max((v for _, v in items), default=0.0)
+    parts = [
+        f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>'
+    ]
+    if not items:
+        parts.append(f'<text x="4" y="{bar_h}" class="tick">no data</text>')
+    for i, (key, value) in enumerate(items):
+        y = gap + i * (bar_h + gap)
+        w = plot_w * value / top if top > 0 else 0
+        parts.append(f'<text x="{left - 6}" y="{y + bar_h - 6}" class="tick" text-anchor="end">'
+                     f"{escape(key)}</text>")
+        parts.append(f'<rect x="{left}" y="{y}" width="{max(w, 1):.1f}" height="{bar_h}" '
+                     f'fill="{colour(0.3)}">'
+                     f"<title>{escape(key)}: {escape(value_format(value))}</title></rect>")
+        parts.append(f'<text x="{left + max(w, 1) + 6:.1f}" y="{y + bar_h - 6}" class="tick">'
+                     f"{escape(value_format(value))}</text>")
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text inside went through escape()
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One bar on the timeline: a stay in a room, or an away/unknown interval (lane = its kind)."""
+
+    lane: str
+    start: datetime
+    end: datetime
+    label: str
+
+
+def timeline_svg(segments: Sequence[Segment], lanes: Sequence[str], start: datetime, end: datetime, *,
+                 label: str, now: datetime | None = None) -> Markup:
+    """Swim lanes (one per room, plus away/unknown) over [start, end], in local time of `start`."""
+    if end <= start:
+        raise ValueError("timeline end must be after its start")
+    left, head, lane_h, plot_w = 96, 22, 26, 720
+    width = left + plot_w + 10
+    height = head + max(1, len(lanes)) * lane_h + 6
+    span = (end - start).total_seconds()
+
+    def x_of(t: datetime) -> float:
+        return left + plot_w * min(1.0, max(0.0, (t - start).total_seconds() / span))
+
+    parts = [
+        f'<svg class="chart timeline" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>'
+    ]
+    hours = span / 3600
+    tick_every = 1 if hours <= 8 else 3 if hours <= 30 else 24
+    tick = start.replace(minute=0, second=0, microsecond=0)
+    while tick <= end:
+        if tick >= start and tick.hour % tick_every == 0:
+            x = x_of(tick)
+            parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{head - 4}" y2="{height - 4}" class="grid"/>')
+            parts.append(f'<text x="{x:.1f}" y="{head - 8}" class="tick" text-anchor="middle">'
+                         f"{tick:%H}</text>")
+        tick = (tick + timedelta(hours=1)).astimezone(start.tzinfo)
+    index = {lane: i for i, lane in enumerate(lanes)}
+    for i, lane in enumerate(lanes):
+        y = head + i * lane_h
+        parts.append(f'<text x="{left - 6}" y="{y + lane_h - 9}" class="tick" text-anchor="end">'
+                     f"{escape(lane)}</text>")
+    palette = {lane: colour(i / max(1, len(lanes) - 1)) for i, lane in enumerate(lanes)}
+    palette.update({"away": "#9e9e9e", "unknown": "#d0d0d0"})
+    for seg in segments:
+        if seg.lane not in index or seg.end <= start or seg.start >= end:
+            continue
+        x0, x1 = x_of(seg.start), x_of(seg.end)
+        y = head + index[seg.lane] * lane_h + 3
+        parts.append(f'<rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 1.5):.1f}" height="{lane_h - 6}" '
+                     f'rx="2" fill="{palette[seg.lane]}"><title>{escape(seg.label)}</title></rect>')
+    if now is not None and start <= now <= end:
+        x = x_of(now)
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{head - 4}" y2="{height - 2}" class="now">'
+                     "<title>now</title></line>")
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text inside went through escape()

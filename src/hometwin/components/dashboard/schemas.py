@@ -1,0 +1,177 @@
+"""The JSON the dashboard's API returns; the HTML pages render the very same objects."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, computed_field
+
+
+class ModelInfo(BaseModel):
+    version: str
+    created_at: datetime | None = None
+    training_start: datetime | None = None
+    training_end: datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Status(BaseModel):
+    """What works and what does not, so every page can say so instead of failing."""
+
+    source_ok: bool = True
+    source_error: str | None = None
+    model: ModelInfo | None = None
+    model_error: str | None = None
+    alerts_ok: bool = True
+    alerts_error: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def problems(self) -> list[str]:
+        out = []
+        if not self.source_ok:
+            out.append(f"Sensor data is unavailable right now: {self.source_error}")
+        if self.model_error:
+            out.append(f"The model could not be loaded: {self.model_error}")
+        if not self.alerts_ok:
+            out.append(f"The alert state could not be read: {self.alerts_error}")
+        return out
+
+
+class Place(BaseModel):
+    """Where the person is: in a room, away (after the front door), or unknown (no data)."""
+
+    state: Literal["room", "away", "unknown"]
+    room: str | None = None
+    since: datetime
+    for_seconds: float
+    usual_seconds: float | None = Field(None, description="Median stay in this room at this hour (model).")
+    p95_seconds: float | None = None
+    percentile: float | None = Field(None, description="How unusual the stay so far is (0..100).")
+
+
+class Activity(BaseModel):
+    time: datetime
+    sensor: str
+    room: str
+    kind: str
+    ago_seconds: float
+
+
+class Expectation(BaseModel):
+    """What the routine says about one room at this weekday and hour."""
+
+    room: str
+    visits: float = Field(description="Mean number of visits starting in this time bin.")
+    median_seconds: float
+    p95_seconds: float
+    level: str = Field(description="Pooling level the answer came from (cell, daytype, hour, room, home).")
+
+
+class AlertView(BaseModel):
+    id: str
+    kind: str
+    room: str | None = None
+    severity: str
+    status: str
+    opened_at: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    ack_pending: bool = Field(False, description="Acknowledged here, not yet merged by the monitoring.")
+    message: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    notifications: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.status not in ("resolved", "acknowledged") and not self.ack_pending
+
+
+class NowView(BaseModel):
+    home_id: str
+    at: datetime
+    tz: str
+    status: Status
+    place: Place | None = None
+    last_activity: Activity | None = None
+    usual_room: str | None = None
+    expected: list[Expectation] = Field(default_factory=list)
+    first_activity_usual: str | None = Field(None, description="Usual time of the first activity, HH:MM.")
+    open_alerts: list[AlertView] = Field(default_factory=list)
+
+
+class Period(BaseModel):
+    kind: Literal["stay", "away", "unknown"]
+    room: str | None = None
+    start: datetime
+    end: datetime
+    seconds: float
+
+
+class TodayView(BaseModel):
+    home_id: str
+    day: date
+    start: datetime
+    end: datetime
+    at: datetime
+    status: Status
+    periods: list[Period] = Field(default_factory=list)
+    seconds_per_room: dict[str, float] = Field(default_factory=dict)
+
+
+class RoomRoutine(BaseModel):
+    room: str
+    visits: list[list[float]] = Field(description="7 weekdays (Monday first) x time bins.")
+    mean_duration: list[list[float]] = Field(description="Seconds; same shape as visits.")
+
+
+class RoutineView(BaseModel):
+    home_id: str
+    status: Status
+    bin_minutes: int = 60
+    rooms: list[RoomRoutine] = Field(default_factory=list)
+    average_duration: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelsView(BaseModel):
+    home_id: str
+    status: Status
+    versions: list[ModelInfo] = Field(default_factory=list, description="Newest first.")
+
+
+class Comparison(BaseModel):
+    old: ModelInfo
+    new: ModelInfo
+    lines: list[str] = Field(default_factory=list, description="The plain-language summary.")
+    summary: dict[str, Any] = Field(default_factory=dict, description="compare_models() as is.")
+
+
+class AlertsView(BaseModel):
+    home_id: str
+    status: Status
+    alerts: list[AlertView] = Field(default_factory=list, description="Open first, then newest first.")
+
+
+class AckResult(BaseModel):
+    alert_id: str
+    acknowledged: bool
+    by: str
+    at: datetime
+    detail: str = ""
+
+
+class Mail(BaseModel):
+    key: str
+    subject: str
+    to: str
+    sender: str
+    date: str
+    text: str
+
+
+class MailView(BaseModel):
+    enabled: bool
+    mails: list[Mail] = Field(default_factory=list, description="Newest first.")
+    error: str | None = None

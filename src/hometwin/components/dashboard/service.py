@@ -1,0 +1,352 @@
+"""What the pages show, gathered from the ports: the source, the model registry and the alert store.
+
+Every dependency may be down. Each view records what failed in its `Status` and still returns
+whatever the other dependencies could give, so a page always renders and says what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+import math
+from datetime import date, datetime, time, timedelta
+from email.header import decode_header, make_header
+from email.message import Message
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hometwin.clock import Clock
+from hometwin.config import DashboardSettings
+from hometwin.domain.events import SensorEvent
+from hometwin.ports import SensorSource
+
+from .schemas import (
+    AckResult,
+    Activity,
+    AlertsView,
+    AlertView,
+    Comparison,
+    Expectation,
+    Mail,
+    MailView,
+    ModelInfo,
+    ModelsView,
+    NowView,
+    Period,
+    Place,
+    RoomRoutine,
+    RoutineView,
+    Status,
+    TodayView,
+)
+
+log = logging.getLogger(__name__)
+MODEL_KIND = "behaviour"
+# A stay that began before midnight still shows on today's timeline: read this much earlier.
+_LOOKBACK = timedelta(hours=12)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _dt(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def model_info(version: Any) -> ModelInfo:
+    """A registry `ModelVersion` as shown on the pages (metadata kept JSON-able as is)."""
+    meta = dict(getattr(version, "metadata", {}) or {})
+    training = (getattr(version, "document", None) or {}).get("training") or {}
+    return ModelInfo(
+        version=str(version.version), created_at=_dt(getattr(version, "created_at", None)),
+        training_start=_dt(meta.get("training_start") or training.get("start")),
+        training_end=_dt(meta.get("training_end") or training.get("end")),
+        metadata=meta,
+    )
+
+
+class DashboardService:
+    """Reads the ports for the pages. Holds no state but a cache of the parsed latest model."""
+
+    def __init__(self, settings: DashboardSettings, *, source: SensorSource, registry: Any,
+                 alert_store: Any, clock: Clock, mail_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.source = source
+        self.registry = registry
+        self.alert_store = alert_store
+        self.clock = clock
+        self.mail_dir = mail_dir
+        self.tz = ZoneInfo(settings.tz)
+        self._model_cache: tuple[str, Any] | None = None
+
+    def now(self) -> datetime:
+        return self.clock.now().astimezone(self.tz)
+
+    # -- model ---------------------------------------------------------------------------------
+
+    def latest_model(self, status: Status) -> Any | None:
+        """The newest BehaviourModel (parsed once per version), recording problems in `status`."""
+        try:
+            latest = self.registry.latest(MODEL_KIND)
+        except Exception as exc:  # noqa: BLE001 - any store failure is shown, not raised
+            status.model_error = _reason(exc)
+            log.warning("model registry unavailable: %s", exc)
+            return None
+        if latest is None:
+            return None
+        status.model = model_info(latest)
+        if self._model_cache is None or self._model_cache[0] != latest.version:
+            from hometwin.domain.model import BehaviourModel
+
+            try:
+                self._model_cache = (latest.version, BehaviourModel.from_dict(latest.document))
+            except Exception as exc:  # noqa: BLE001 - a bad document must not take the page down
+                status.model_error = f"version {latest.version} cannot be read: {_reason(exc)}"
+                return None
+        return self._model_cache[1]
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _read(self, start: datetime, end: datetime, status: Status) -> list[SensorEvent] | None:
+        try:
+            return self.source.read(start, end)
+        except Exception as exc:  # noqa: BLE001 - source down: say so, keep serving
+            status.source_ok, status.source_error = False, _reason(exc)
+            log.warning("sensor source unavailable: %s", exc)
+            return None
+
+    @staticmethod
+    def _timeline(events: list[SensorEvent]) -> Any:
+        from hometwin.domain.stays import extract_timeline
+
+        return extract_timeline(events)
+
+    # -- alerts ----------------------------------------------------------------------------------
+
+    def _alerts(self, status: Status) -> list[AlertView]:
+        try:
+            book = self.alert_store.load()
+        except Exception as exc:  # noqa: BLE001
+            status.alerts_ok, status.alerts_error = False, _reason(exc)
+            return []
+        pending: set[str] = set()
+        try:
+            pending = {str(getattr(a, "alert_id", None) or a["alert_id"])
+                       for a in self.alert_store.pending_acks()}
+        except Exception as exc:  # noqa: BLE001 - the alerts still show, only without local acks
+            log.warning("pending acknowledgements unreadable: %s", exc)
+        return [self._alert_view(a, a.id in pending) for a in book.history()]
+
+    @staticmethod
+    def _alert_view(alert: Any, ack_pending: bool) -> AlertView:
+        notes = [e for e in alert.log if e.get("event") == "notification"]
+        state = str(getattr(alert.state, "value", alert.state))
+        return AlertView(
+            id=alert.id, kind=alert.finding.kind.value, room=alert.finding.room,
+            severity=str(getattr(alert.severity, "value", alert.severity)), status=state,
+            opened_at=alert.opened_at, acknowledged_by=alert.acknowledged_by,
+            acknowledged_at=alert.acknowledged_at, resolved_at=alert.resolved_at,
+            ack_pending=ack_pending and state in ("open", "notified"),
+            message=alert.finding.message, evidence=alert.finding.to_dict(), notifications=len(notes),
+        )
+
+    def acknowledge(self, alert_id: str, by: str) -> AckResult:
+        at = self.clock.now()
+        status = Status()
+        known = {a.id: a for a in self._alerts(status)}
+        if not status.alerts_ok:
+            raise RuntimeError(status.alerts_error)
+        alert = known.get(alert_id)
+        if alert is None:
+            raise KeyError(alert_id)
+        if not alert.open:
+            return AckResult(alert_id=alert_id, acknowledged=False, by=by, at=at,
+                             detail=f"already {'acknowledged' if alert.ack_pending else alert.status}")
+        self.alert_store.record_ack(alert_id, by, at)
+        return AckResult(alert_id=alert_id, acknowledged=True, by=by, at=at, detail="acknowledged")
+
+    # -- pages -----------------------------------------------------------------------------------
+
+    def now_view(self) -> NowView:
+        now = self.now()
+        status = Status()
+        view = NowView(home_id=self.settings.home_id, at=now, tz=self.settings.tz, status=status)
+        model = self.latest_model(status)
+        events = self._read(now - timedelta(hours=self.settings.dashboard_history_hours), now, status)
+        if events:
+            last = events[-1]
+            view.last_activity = Activity(time=last.time.astimezone(self.tz), sensor=last.sensor,
+                                          room=last.room, kind=last.kind.value,
+                                          ago_seconds=(now - last.time).total_seconds())
+            view.place = self._place(events, now, model)
+        if model is not None:
+            view.expected = self._expectations(model, now)
+            busiest = max(view.expected, key=lambda e: e.visits * e.median_seconds, default=None)
+            view.usual_room = busiest.room if busiest and busiest.visits > 0.05 else None
+            try:
+                first = model.first_activity(now)
+                minutes = int(first.median)
+                view.first_activity_usual = f"{minutes // 60:02d}:{minutes % 60:02d}"
+            except Exception as exc:  # noqa: BLE001 - optional detail
+                log.debug("no first-activity expectation: %s", exc)
+        view.open_alerts = [a for a in self._alerts(status) if a.status != "resolved"]
+        return view
+
+    def _place(self, events: list[SensorEvent], now: datetime, model: Any) -> Place | None:
+        """The newest period of the timeline: the ongoing stay, or away, or unknown."""
+        timeline = self._timeline(events)
+        periods: list[tuple[str, str | None, datetime]] = [("room", s.room, s.start) for s in timeline.stays]
+        periods += [(i.kind.value, None, i.start) for i in (*timeline.away, *timeline.unknown)]
+        if not periods:  # only readings (battery, air): nobody was seen
+            return None
+        kind, room, since = max(periods, key=lambda p: p[2])
+        place = Place(state=kind, room=room, since=since.astimezone(self.tz),  # type: ignore[arg-type]
+                      for_seconds=(now - since).total_seconds())
+        if model is not None and room is not None and room in model.rooms:
+            dist = model.stay_duration(room, since)
+            place.usual_seconds, place.p95_seconds = float(dist.median), float(dist.p95)
+            place.percentile = float(dist.percentile(place.for_seconds))
+        return place
+
+    @staticmethod
+    def _expectations(model: Any, now: datetime) -> list[Expectation]:
+        out = []
+        for room in model.rooms:
+            visits = model.visits(room, now)
+            dist = model.stay_duration(room, now)
+            out.append(Expectation(room=room, visits=float(visits.mean), median_seconds=float(dist.median),
+                                   p95_seconds=float(dist.p95), level=str(dist.level)))
+        return sorted(out, key=lambda e: -e.visits)
+
+    def today_view(self, day: date | None = None) -> TodayView:
+        now = self.now()
+        day = day or now.date()
+        start = datetime.combine(day, time(0), self.tz)
+        end = min(now, datetime.combine(day + timedelta(days=1), time(0), self.tz))
+        status = Status()
+        view = TodayView(home_id=self.settings.home_id, day=day, start=start,
+                         end=max(end, start + timedelta(minutes=1)), at=now, status=status)
+        if end <= start:
+            return view
+        events = self._read(start - _LOOKBACK, end, status)
+        if not events:
+            return view
+        timeline = self._timeline(events)
+        periods = [Period(kind="stay", room=s.room, start=s.start, end=s.end, seconds=0)
+                   for s in timeline.stays]
+        periods += [Period(kind=i.kind.value, start=i.start, end=i.end, seconds=0)
+                    for i in (*timeline.away, *timeline.unknown)]
+        clipped = []
+        for p in sorted(periods, key=lambda p: p.start):
+            s, e = max(p.start, start), min(p.end, end)
+            if e <= s:
+                continue
+            clipped.append(p.model_copy(update={"start": s.astimezone(self.tz), "end": e.astimezone(self.tz),
+                                                "seconds": (e - s).total_seconds()}))
+            if p.kind == "stay" and p.room:
+                spent = view.seconds_per_room.get(p.room, 0.0)
+                view.seconds_per_room[p.room] = spent + (e - s).total_seconds()
+        view.periods = clipped
+        return view
+
+    def routine_view(self) -> RoutineView:
+        status = Status()
+        view = RoutineView(home_id=self.settings.home_id, status=status)
+        model = self.latest_model(status)
+        if model is None:
+            return view
+        view.bin_minutes = int(model.bin_minutes)
+        for room in model.rooms:
+            view.rooms.append(RoomRoutine(
+                room=room, visits=_finite_grid(model.grid(room, "visits")),
+                mean_duration=_finite_grid(model.grid(room, "mean_duration"))))
+        view.average_duration = {r: float(s) for r, s in model.room_average_duration().items()}
+        return view
+
+    def models_view(self) -> ModelsView:
+        status = Status()
+        view = ModelsView(home_id=self.settings.home_id, status=status)
+        try:
+            versions = self.registry.history(MODEL_KIND)
+        except Exception as exc:  # noqa: BLE001
+            status.model_error = _reason(exc)
+            return view
+        view.versions = [model_info(v) for v in reversed(versions)]
+        status.model = view.versions[0] if view.versions else None
+        return view
+
+    def compare(self, old: str, new: str) -> Comparison:
+        """Behaviour change from version `old` to `new` (KeyError when either is unknown)."""
+        from hometwin.domain.model import BehaviourModel, compare_models
+
+        a, b = self._version(old), self._version(new)
+        summary = compare_models(BehaviourModel.from_dict(a.document), BehaviourModel.from_dict(b.document))
+        lines = summary.get("lines") or summary.get("summary_lines") or []
+        return Comparison(old=model_info(a), new=model_info(b), lines=[str(x) for x in lines],
+                          summary=summary)
+
+    def _version(self, version: str) -> Any:
+        from hometwin.ports import NotFound
+
+        try:
+            return self.registry.get(MODEL_KIND, version)
+        except (NotFound, KeyError):
+            raise KeyError(version) from None
+
+    def alerts_view(self) -> AlertsView:
+        status = Status()
+        alerts = self._alerts(status)
+        alerts.sort(key=lambda a: (not a.open, -(a.opened_at.timestamp() if a.opened_at else 0)))
+        return AlertsView(home_id=self.settings.home_id, status=status, alerts=alerts)
+
+    def mail_view(self, limit: int = 50) -> MailView:
+        """The e-mails of the demo's local maildir, newest first (None mail_dir: not in demo mode)."""
+        if self.mail_dir is None:
+            return MailView(enabled=False)
+        if not Path(self.mail_dir).exists():
+            return MailView(enabled=True)
+        try:
+            box = mailbox.Maildir(self.mail_dir, create=False)
+            mails = sorted((_mail(key, msg) for key, msg in box.items()), key=lambda m: m[0], reverse=True)
+        except Exception as exc:  # noqa: BLE001 - a broken mail file must not break the page
+            return MailView(enabled=True, error=_reason(exc))
+        return MailView(enabled=True, mails=[m for _, m in mails[:limit]])
+
+
+def _finite_grid(grid: list[list[float]]) -> list[list[float]]:
+    """JSON has no NaN: cells without data become 0 visits / 0 s."""
+    return [[float(v) if math.isfinite(v) else 0.0 for v in row] for row in grid]
+
+
+def _header(msg: Message, name: str) -> str:
+    raw = msg.get(name)
+    return str(make_header(decode_header(raw))) if raw else ""
+
+
+def _mail(key: str, msg: Message) -> tuple[float, Mail]:
+    """The mail and its date as a number to sort by."""
+    from email.utils import parsedate_to_datetime
+
+    text = ""
+    for part in msg.walk() if msg.is_multipart() else [msg]:
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                text = payload.decode(part.get_content_charset() or "utf-8", "replace")
+                break
+    mail = Mail(key=key, subject=_header(msg, "Subject"), to=_header(msg, "To"),
+                sender=_header(msg, "From"), date=_header(msg, "Date"), text=text)
+    try:
+        sort = parsedate_to_datetime(mail.date).timestamp()
+    except (TypeError, ValueError):
+        sort = 0.0
+    return sort, mail

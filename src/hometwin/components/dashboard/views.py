@@ -1,0 +1,244 @@
+"""The HTML pages (Jinja2, rendered on the server; the only script-free way to be fast on a phone)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import date, datetime, timedelta
+from pathlib import Path as FilePath
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+
+from hometwin.domain import ack_links
+
+from . import charts
+from .api import ALERT_ID, do_acknowledge, gate, service
+from .auth import COOKIE, safe_next
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=FilePath(__file__).resolve().parent / "templates")
+
+KIND_LABELS = {
+    "prolonged_stay": "Unusually long stay",
+    "unusual_silence": "Unusual silence",
+    "missing_routine": "Missing routine",
+    "not_back_home": "Not back home",
+    "unusual_frequency": "Unusual number of visits",
+    "sensor_data_missing": "Sensor data missing",
+}
+
+
+@pass_context
+def _local(ctx: Context, value: datetime | str | None, fmt: str = "%a %d %b %H:%M") -> str:
+    """A time in the home's zone (stored times are UTC); ISO strings from evidence too."""
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    elif value is None:
+        return "–"
+    else:
+        when = value
+    return when.astimezone(ZoneInfo(ctx["tz"])).strftime(fmt)
+
+
+def _evidence(ev: dict[str, Any]) -> str:
+    """The numbers behind an alert in one line, durations in words."""
+    kind = ev.get("kind", "")
+    fmt = charts.format_count if kind == "unusual_frequency" else charts.format_duration
+    parts = []
+    if "observed" in ev:
+        parts.append(f"observed {fmt(float(ev['observed']))}")
+    if "expected" in ev:
+        parts.append(f"usual {fmt(float(ev['expected']))}")
+    if "threshold" in ev:
+        parts.append(f"alert above {fmt(float(ev['threshold']))}")
+    if "percentile" in ev and math.isfinite(float(ev["percentile"])):
+        parts.append(f"percentile {float(ev['percentile']):.1f}")
+    return ", ".join(parts)
+
+
+templates.env.filters.update(
+    dur=charts.format_duration, local=_local, evidence=_evidence,
+    kind_label=lambda k: KIND_LABELS.get(k, str(k).replace("_", " ")),
+    count=charts.format_count,
+)
+
+
+def render(request: Request, name: str, page: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    g = gate(request)
+    session = request.state.session
+    svc = service(request)
+    return templates.TemplateResponse(request, name, {
+        "page": page, "home_id": svc.settings.home_id, "tz": svc.settings.tz,
+        "auth_required": g.required, "logged_in": session.logged_in,
+        "csrf": g.signer.csrf(session), "demo_mail": svc.mail_dir is not None, **context,
+    }, status_code=status_code)
+
+
+@router.get("/healthz")
+def healthz() -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+@router.get("/", response_class=HTMLResponse)
+def now_page(request: Request) -> HTMLResponse:
+    view = service(request).now_view()
+    refresh = service(request).settings.dashboard_refresh_seconds
+    return render(request, "now.html", "now", view=view, refresh=refresh)
+
+
+@router.get("/today", response_class=HTMLResponse)
+def today_page(request: Request, day: date | None = Query(None)) -> HTMLResponse:
+    view = service(request).today_view(day)
+    rooms = sorted({p.room for p in view.periods if p.room})
+    lanes = rooms + [k for k in ("away", "unknown") if any(p.kind == k for p in view.periods)]
+    segments = [charts.Segment(lane=p.room if p.kind == "stay" and p.room else p.kind, start=p.start,
+                               end=p.end, label=f"{p.room or p.kind} {p.start:%H:%M}–{p.end:%H:%M} "
+                                                f"({charts.format_duration(p.seconds)})")
+                for p in view.periods]
+    day_end = view.start + timedelta(days=1)
+    svg = None
+    if lanes:
+        svg = charts.timeline_svg(segments, lanes, view.start, max(day_end, view.end),
+                                  label=f"Where the person was on {view.day:%A %d %B}", now=view.at)
+    return render(request, "today.html", "today", view=view, svg=svg,
+                  prev_day=view.day - timedelta(days=1), next_day=view.day + timedelta(days=1),
+                  is_today=view.day >= view.at.date())
+
+
+@router.get("/routine", response_class=HTMLResponse)
+def routine_page(request: Request) -> HTMLResponse:
+    view = service(request).routine_view()
+    maps = [{
+        "room": r.room,
+        "visits": charts.heatmap_svg(r.visits, label=f"{r.room}: visits per weekday and hour",
+                                     value_format=lambda v: f"{charts.format_count(v)} visits"),
+        "duration": charts.heatmap_svg(r.mean_duration,
+                                       label=f"{r.room}: average visit duration per weekday and hour",
+                                       value_format=charts.format_duration),
+    } for r in view.rooms]
+    bars = charts.bar_chart_svg(view.average_duration, label="Average visit duration per room") \
+        if view.average_duration else None
+    return render(request, "routine.html", "routine", view=view, maps=maps, bars=bars,
+                  weekdays=charts.WEEKDAYS)
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request, old: str | None = Query(None, max_length=100),
+                new: str | None = Query(None, max_length=100)) -> HTMLResponse:
+    svc = service(request)
+    view = svc.models_view()
+    comparison, error = None, None
+    if old and new:
+        try:
+            comparison = svc.compare(old, new)
+        except KeyError as exc:
+            error = f"There is no model version {exc.args[0]!r}."
+        except Exception as exc:  # noqa: BLE001 - show why, keep the list
+            error = f"The models could not be compared: {exc}"
+    return render(request, "models.html", "models", view=view, comparison=comparison, error=error,
+                  old=old, new=new, status_code=404 if error and "no model version" in error else 200)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request) -> HTMLResponse:
+    return render(request, "alerts.html", "alerts", view=service(request).alerts_view())
+
+
+@router.post("/alerts/{alert_id}/ack")
+def acknowledge_form(request: Request, alert_id: str = Path(..., pattern=ALERT_ID), csrf: str = Form(""),
+                     next: str = Form("/alerts")) -> Response:  # noqa: A002 - the form field's name
+    g = gate(request)
+    if not g.signer.csrf_ok(g.session(request), csrf):
+        raise HTTPException(403, "the form has expired; reload the page and try again")
+    result = do_acknowledge(service(request), alert_id, g.who(request))
+    target = safe_next(next)
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}acked={alert_id if result.acknowledged else ''}", status_code=303)
+
+
+# -- the e-mail link ---------------------------------------------------------------------------
+
+def _verify_link(request: Request, token: str) -> tuple[str | None, str | None]:
+    """(alert id, None) for a genuine link, else (None, why not)."""
+    svc = service(request)
+    secret = svc.settings.ack_key()
+    if not secret:
+        return None, "This dashboard has no HOMETWIN_ACK_SECRET, so e-mail links cannot be checked."
+    try:
+        return ack_links.verify(token, secret, svc.clock.now()), None
+    except ack_links.ExpiredAckToken:
+        return None, "This acknowledgement link has expired. Open the dashboard to acknowledge."
+    except (ack_links.InvalidAckToken, ValueError):
+        return None, "This acknowledgement link is not valid."
+
+
+@router.get("/ack", response_class=HTMLResponse)
+def ack_link(request: Request, token: str = Query("", max_length=256)) -> HTMLResponse:
+    # Mail scanners open links on their own: the GET only shows a button that POSTs.
+    alert_id, problem = _verify_link(request, token)
+    alert = None
+    if alert_id is not None:
+        alert = next((a for a in service(request).alerts_view().alerts if a.id == alert_id), None)
+    return render(request, "ack.html", "ack", token=token, alert_id=alert_id, alert=alert, problem=problem,
+                  done=None, status_code=200 if problem is None else 400)
+
+
+@router.post("/ack", response_class=HTMLResponse)
+def ack_link_confirm(request: Request, token: str = Form("", max_length=256)) -> HTMLResponse:
+    alert_id, problem = _verify_link(request, token)
+    done = None
+    if alert_id is not None:
+        done = do_acknowledge(service(request), alert_id, "e-mail link")
+    return render(request, "ack.html", "ack", token=token, alert_id=alert_id, alert=None, problem=problem,
+                  done=done, status_code=200 if problem is None else 400)
+
+
+# -- mail (demo) -------------------------------------------------------------------------------
+
+@router.get("/mail", response_class=HTMLResponse)
+def mail_page(request: Request) -> HTMLResponse:
+    view = service(request).mail_view()
+    if not view.enabled:
+        raise HTTPException(404, "no local mail in this deployment")
+    return render(request, "mail.html", "mail", view=view)
+
+
+# -- login -----------------------------------------------------------------------------------
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = Query("/")) -> HTMLResponse:  # noqa: A002
+    return render(request, "login.html", "login", next=safe_next(next), error=None,
+                  method=gate(request).method)
+
+
+@router.post("/login")
+async def login(request: Request, secret: str = Form("", max_length=1000),
+                next: str = Form("/")) -> Response:  # noqa: A002
+    g = gate(request)
+    user = g.login(secret) if g.required else None
+    if user is None:
+        await asyncio.sleep(1.0)  # slows guessing down; the event loop keeps serving others
+        return render(request, "login.html", "login", next=safe_next(next), method=g.method,
+                      error="That did not match. Try again.", status_code=401)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    g.set_cookie(response, g.signer.new(user))
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("")) -> Response:
+    g = gate(request)
+    if not g.signer.csrf_ok(g.session(request), csrf):
+        raise HTTPException(403, "the form has expired; reload the page and try again")
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response

@@ -1,0 +1,88 @@
+"""The pages and their JSON API over real HTTP: what they show, and that they survive failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hometwin.adapters.sources import open_source
+from tests.dashboard_helpers import Home, make_home, serve
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    return make_home(tmp_path)
+
+
+def test_now_shows_the_current_room_last_activity_and_open_alert(home: Home) -> None:
+    with serve(home.app()) as url, httpx.Client(base_url=url) as client:
+        data = client.get("/api/now").json()
+        page = client.get("/").text
+    # The morning ends in the living room from 08:00 UTC; "now" is 09:30 UTC = 10:30 in Berlin.
+    assert data["place"]["state"] == "room" and data["place"]["room"] == "livingroom"
+    assert data["place"]["since"].startswith("2026-03-11T09:00") and data["place"]["since"].endswith("+01:00")
+    assert data["last_activity"]["sensor"] == "pir_livingroom"
+    assert [a["id"] for a in data["open_alerts"]] == [home.alert_id]
+    assert 'id="current-room"' in page and "<strong>livingroom</strong>" in page
+    assert "since 09:00" in page
+    assert "Unusually long stay" in page and "bathroom" in page
+    assert "No model yet, training first." in page
+    assert data["status"]["model"] is None and data["status"]["problems"] == []
+
+
+def test_today_draws_the_stays_of_the_day(home: Home) -> None:
+    with serve(home.app()) as url, httpx.Client(base_url=url) as client:
+        data = client.get("/api/today").json()
+        page = client.get("/today").text
+        other = client.get("/api/today", params={"day": "2026-03-10"}).json()
+        bad = client.get("/api/today", params={"day": "yesterday"})
+    rooms = [p["room"] for p in data["periods"] if p["kind"] == "stay"]
+    assert rooms == ["bedroom", "bathroom", "kitchen", "livingroom"]
+    assert data["seconds_per_room"]["bathroom"] == pytest.approx(20 * 60, abs=5 * 60)
+    assert '<svg class="chart timeline"' in page and "bathroom 08:00" in page
+    assert other["periods"] == []
+    assert bad.status_code == 422 and "day" in bad.text
+
+
+def test_pages_render_when_the_source_is_down(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(b"this is not a database" * 100)
+    home.source = open_source(f"sqlite:///{broken}")
+    with serve(home.app()) as url, httpx.Client(base_url=url) as client:
+        now, today = client.get("/"), client.get("/today")
+        data = client.get("/api/now").json()
+    assert now.status_code == 200 and today.status_code == 200
+    assert "Sensor data is unavailable right now" in now.text
+    assert "Sensor data is unavailable right now" in today.text
+    assert data["status"]["source_ok"] is False and data["place"] is None
+    assert data["open_alerts"][0]["id"] == home.alert_id  # the alerts still show
+
+
+def test_alerts_page_lists_history_with_evidence(home: Home) -> None:
+    with serve(home.app()) as url, httpx.Client(base_url=url) as client:
+        data = client.get("/api/alerts").json()
+        page = client.get("/alerts").text
+    [alert] = data["alerts"]
+    assert alert["evidence"]["observed"] == 3600 and alert["status"] == "notified"
+    assert alert["notifications"] == 1
+    assert "observed 1 h 00 min, usual 10 min, alert above 40 min, percentile 99.7" in page
+
+
+def test_bad_alert_id_is_a_422_naming_the_field(home: Home) -> None:
+    with serve(home.app()) as url:
+        r = httpx.post(f"{url}/api/alerts/bad%20id!/ack", headers={"content-type": "application/json"})
+        unknown = httpx.post(f"{url}/api/alerts/a000/ack", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "alert_id" in r.text
+    assert unknown.status_code == 404 and "a000" in unknown.text
+
+
+def test_routine_and_models_pages_say_no_model_yet(home: Home) -> None:
+    with serve(home.app()) as url, httpx.Client(base_url=url) as client:
+        for path in ("/routine", "/models"):
+            page = client.get(path)
+            assert page.status_code == 200 and "No model yet, training first." in page.text
+        assert client.get("/api/routine").json()["rooms"] == []
+        assert client.get("/api/models").json()["versions"] == []
