@@ -8,10 +8,17 @@ docs/configuration.md lists them all; `tests/unit/test_config_docs.py` checks th
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from hometwin.domain.alerts import AlertPolicy
 
 
 def default_data_dir() -> Path:
@@ -284,3 +291,110 @@ class SourceSettings(CommonSettings):
     def kind_map(self) -> dict[str, str]:
         pairs = (p.partition("=") for p in self.influxdb_kinds.split(",") if p.strip())
         return {m.strip(): k.strip() for m, _, k in pairs}
+
+
+class MailSettings(CommonSettings):
+    """E-mail to the caregivers (the actuation component; docs/alerts.md).
+
+    The default delivers into a local Maildir folder, `<data_dir>/mail`, so the demo needs no
+    mail server. Secrets may come from files (`..._FILE`, e.g. a Kubernetes secret; the file wins).
+    """
+
+    smtp_url: str = Field("", description="Mail server: `smtp://host:port` (STARTTLS, port 587 by default), "
+                                          "`smtps://host:port` (TLS, 465) or `maildir:///abs/path`; "
+                                          "default `maildir://<data_dir>/mail`.")
+    smtp_user: str | None = Field(None, description="SMTP login name; unset: no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_password_file: Path | None = Field(None, description="File holding the SMTP password.")
+    smtp_starttls: str = Field("auto", pattern="^(auto|required|off)$",
+                               description="For smtp://: `auto` requires STARTTLS unless the server is on "
+                                           "this machine, `required`, or `off`.")
+    smtp_verify_tls: bool = Field(True, description="Verify the mail server's TLS certificate.")
+    smtp_ca_file: Path | None = Field(None, description="Extra CA certificates (PEM) for the mail server.")
+    smtp_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the mail server.")
+    mail_from: str = Field("HomeTwin <hometwin@localhost>",
+                           description="Sender: `addr@domain` or `Name <addr@domain>`.")
+    caregivers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated addresses, in escalation order: the first is "
+                                          "told first, the next ones are added while nobody acknowledges.")
+    ack_secret: SecretStr | None = Field(
+        None, description="Key signing the acknowledge links (same value for the actuation and the "
+                          "dashboard, at least 16 characters); unset: e-mails carry no link.")
+    ack_secret_file: Path | None = Field(None, description="File holding the ack-link key.")
+    public_dashboard_url: str | None = Field(
+        None, description="The dashboard's address as caregivers reach it, e.g. https://care.example.org; "
+                          "unset: e-mails carry no link.")
+    mail_retry_initial: float = Field(15.0, gt=0, description="First retry delay after a failed send, "
+                                                              "seconds (doubles each time).")
+    mail_retry_max: float = Field(300.0, gt=0, description="Longest retry delay, seconds.")
+
+    @field_validator("caregivers", mode="before")
+    @classmethod
+    def _split_caregivers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in re.split(r"[,;\s]+", value) if part]
+        return value
+
+    @field_validator("caregivers")
+    @classmethod
+    def _check_caregivers(cls, value: list[str]) -> list[str]:
+        from hometwin.adapters.mail import check_address
+
+        checked = [check_address(a) for a in value]
+        if len({a.lower() for a in checked}) != len(checked):
+            raise ValueError("a caregiver is listed twice")
+        return checked
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_sender(cls, value: str) -> str:
+        from hometwin.adapters.mail import parse_sender
+
+        parse_sender(value)
+        return value
+
+    @model_validator(mode="after")
+    def _default_mail_url(self) -> MailSettings:
+        if not self.smtp_url:
+            self.smtp_url = "maildir://" + (self.data_dir / "mail").resolve().as_posix()
+        return self
+
+    def smtp_password_value(self) -> str | None:
+        if self.smtp_password_file is not None:
+            return self.smtp_password_file.read_text(encoding="utf-8").strip() or None
+        return self.smtp_password.get_secret_value() if self.smtp_password else None
+
+    def ack_key(self) -> str | None:
+        if self.ack_secret_file is not None:
+            return self.ack_secret_file.read_text(encoding="utf-8").strip() or None
+        return self.ack_secret.get_secret_value() if self.ack_secret else None
+
+
+class AlertSettings(CommonSettings):
+    """How alerts repeat and escalate (the monitoring) and how long e-mail links stay valid."""
+
+    alert_repeat_minutes: float = Field(
+        15.0, gt=0, description="Repeat an unacknowledged emergency this often.")
+    alert_escalate_minutes: float = Field(
+        30.0, gt=0, description="Add the next caregiver of HOMETWIN_CAREGIVERS after this long "
+                                "unacknowledged.")
+    alert_warning_delay_minutes: float = Field(
+        10.0, ge=0, description="A warning must last this long before anyone is told.")
+    alert_warning_repeat_minutes: float = Field(
+        60.0, gt=0, description="Repeat (and escalate) an unacknowledged warning this often.")
+    alert_keep_resolved_days: float = Field(90.0, gt=0, description="Forget resolved alerts after this long.")
+    ack_link_hours: float = Field(48.0, gt=0, description="How long an acknowledge link in an e-mail works.")
+
+    def policy(self, caregivers: Sequence[str]) -> AlertPolicy:
+        from hometwin.domain.alerts import AlertPolicy
+
+        return AlertPolicy(repeat_every=timedelta(minutes=self.alert_repeat_minutes),
+                           escalation=tuple(caregivers),
+                           escalate_after=timedelta(minutes=self.alert_escalate_minutes),
+                           warning_delay=timedelta(minutes=self.alert_warning_delay_minutes),
+                           warning_repeat_every=timedelta(minutes=self.alert_warning_repeat_minutes),
+                           keep_resolved=timedelta(days=self.alert_keep_resolved_days))
+
+    @property
+    def ack_link_lifetime(self) -> timedelta:
+        return timedelta(hours=self.ack_link_hours)

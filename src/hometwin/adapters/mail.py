@@ -1,0 +1,220 @@
+"""The Mailer port: SMTP (STARTTLS or implicit TLS) for real caregivers, a Maildir folder for the demo.
+
+`open_mailer(url, settings)`:
+    smtp://host[:port]     SMTP with STARTTLS (port 587 by default); `HOMETWIN_SMTP_STARTTLS`:
+                           `auto` (default) requires it unless the server is on this machine,
+                           `required`, or `off` (loopback and trusted test networks only)
+    smtps://host[:port]    SMTP over TLS from the first byte (port 465 by default)
+    maildir:///abs/path    writes each message into a local Maildir folder (no server; the demo)
+
+TLS certificates are verified unless `HOMETWIN_SMTP_VERIFY_TLS=false`. A password is never sent
+over an unencrypted connection to another machine. Every header is built with the standard
+library's `email` package from validated parts: addresses must be plain `local@domain`, and a
+subject is flattened to one line, so data (a room name, a message) can never add a header.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import ipaddress
+import logging
+import mailbox
+import re
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from hometwin.ports import AccessDenied, EmailMessage, Mailer, PortError, Unavailable
+
+if TYPE_CHECKING:
+    from hometwin.config import MailSettings
+
+log = logging.getLogger(__name__)
+
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})*$")
+_NAMED = re.compile(r"^\s*(?P<name>[^<>\"\\]*?)\s*<(?P<addr>[^<>\s]+)>\s*$")
+_MESSAGE_ID = re.compile(r"^<[A-Za-z0-9._+-]{1,200}@[A-Za-z0-9.-]{1,100}>$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+SUBJECT_LIMIT = 200
+
+
+def check_address(text: str) -> str:
+    """A plain `local@domain` address, or ValueError naming it. No display names, no lists."""
+    value = text.strip() if isinstance(text, str) else ""
+    if not value or len(value) > 254 or not _ADDRESS.match(value):
+        raise ValueError(f"not a plain e-mail address (local@domain): {text!r}")
+    return value
+
+
+def parse_sender(text: str) -> Address:
+    """`addr@domain` or `Display Name <addr@domain>` for the From header."""
+    if _CONTROL.search(text):
+        raise ValueError(f"sender contains a control character: {text!r}")
+    named = _NAMED.match(text)
+    name, addr = (named["name"], named["addr"]) if named else ("", text)
+    local, domain = check_address(addr).split("@")
+    return Address(display_name=name.strip(), username=local, domain=domain)
+
+
+def one_line(text: str, limit: int = SUBJECT_LIMIT) -> str:
+    """Flatten data for a header: control characters and line breaks become spaces."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def build_mime(message: EmailMessage, sender: str, now: datetime | None = None) -> MimeMessage:
+    """The RFC 5322 message: multipart/alternative (plain text first, then HTML)."""
+    if not message.to:
+        raise ValueError("an e-mail needs at least one recipient")
+    # 7-bit transfer encoding for bodies: safe through any relay, whatever it supports.
+    mime = MimeMessage(policy=email.policy.SMTP.clone(cte_type="7bit"))
+    from_address = parse_sender(sender)
+    mime["From"] = from_address
+    mime["To"] = [Address(username=a.split("@")[0], domain=a.split("@")[1])
+                  for a in (check_address(a) for a in message.to)]
+    mime["Subject"] = one_line(message.subject)
+    mime["Date"] = format_datetime(now or datetime.now(UTC))
+    if message.message_id is not None:
+        if not _MESSAGE_ID.match(message.message_id):
+            raise ValueError(f"message id must look like <id@domain>: {message.message_id!r}")
+        mime["Message-ID"] = message.message_id
+    else:
+        mime["Message-ID"] = make_msgid(domain=from_address.domain)
+    mime["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to the twin
+    mime.set_content(message.text)
+    if message.html:
+        mime.add_alternative(message.html, subtype="html")
+    return mime
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SMTPMailer:
+    """Sends each message over a fresh connection (alerts are rare; no idle connection to lose)."""
+
+    def __init__(self, host: str, port: int, *, implicit_tls: bool, sender: str, starttls: str = "auto",
+                 user: str | None = None, password: str | None = None, timeout: float = 10.0,
+                 verify_tls: bool = True, ca_file: Path | None = None) -> None:
+        if starttls not in ("auto", "required", "off"):
+            raise ValueError(f"starttls must be auto, required or off, not {starttls!r}")
+        parse_sender(sender)
+        self.host, self.port, self.implicit_tls = host, port, implicit_tls
+        self.sender, self.user, self._password = sender, user, password
+        self.timeout, self.loopback = timeout, _is_loopback(host)
+        if starttls == "auto":  # a server on this machine may offer no TLS; any other must
+            starttls = "opportunistic" if self.loopback else "required"
+        self.starttls = starttls
+        self._context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if not verify_tls:
+            self._context.check_hostname = False
+            self._context.verify_mode = ssl.CERT_NONE
+
+    def __repr__(self) -> str:  # never shows the password
+        scheme = "smtps" if self.implicit_tls else "smtp"
+        return f"SMTPMailer({scheme}://{self.host}:{self.port}, user={self.user!r})"
+
+    def send(self, message: EmailMessage) -> None:
+        mime = build_mime(message, self.sender)
+        where = f"{self.host}:{self.port}"
+        try:
+            if self.implicit_tls:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                                      context=self._context)
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with smtp:
+                encrypted = self.implicit_tls or self._start_tls(smtp, where)
+                if self.user:
+                    if not encrypted and not self.loopback:
+                        raise PortError(f"refusing to send the SMTP password to {where} without TLS")
+                    smtp.login(self.user, self._password or "")
+                refused = smtp.send_message(mime, from_addr=mime["From"].addresses[0].addr_spec,
+                                            to_addrs=list(message.to))
+        except smtplib.SMTPAuthenticationError as exc:
+            raise AccessDenied(f"SMTP server {where} refused the login: {exc.smtp_code}") from exc
+        except smtplib.SMTPResponseException as exc:
+            reply = exc.smtp_error
+            reply = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+            raise PortError(f"SMTP server {where} refused the message: {exc.smtp_code} {reply}") from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PortError(f"SMTP server {where} refused every recipient: {sorted(exc.recipients)}") from exc
+        except (smtplib.SMTPException, OSError) as exc:  # refused, reset, timed out, TLS failure ...
+            raise Unavailable(f"SMTP server {where} unreachable: {exc}") from exc
+        if refused:
+            log.warning("SMTP server %s refused some recipients of %s: %s", where, message.message_id,
+                        sorted(refused))
+
+    def _start_tls(self, smtp: smtplib.SMTP, where: str) -> bool:
+        smtp.ehlo()
+        if self.starttls == "off":
+            return False
+        if smtp.has_extn("starttls"):
+            smtp.starttls(context=self._context)
+            smtp.ehlo()
+            return True
+        if self.starttls == "required":
+            raise PortError(f"SMTP server {where} does not offer STARTTLS (HOMETWIN_SMTP_STARTTLS=required)")
+        return False
+
+
+class MaildirMailer:
+    """Delivers into a Maildir folder: readable with any mail client (`mutt -f DIR`), no server needed."""
+
+    def __init__(self, path: Path, sender: str) -> None:
+        parse_sender(sender)
+        self.path, self.sender = Path(path), sender
+
+    def __repr__(self) -> str:
+        return f"MaildirMailer({self.path})"
+
+    def send(self, message: EmailMessage) -> None:
+        mime = build_mime(message, self.sender)
+        try:
+            mailbox.Maildir(str(self.path), create=True).add(mime)
+        except OSError as exc:
+            raise Unavailable(f"cannot write the mail folder {self.path}: {exc}") from exc
+
+    def messages(self) -> list[mailbox.MaildirMessage]:
+        if not self.path.exists():
+            return []
+        return list(mailbox.Maildir(str(self.path), create=False))
+
+
+def open_mailer(url: str, settings: MailSettings) -> Mailer:
+    """The mailer a URL names; nothing connects until the first `send`."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "maildir":
+        path = Path(unquote(parts.path))
+        if parts.netloc not in ("", "localhost") or not path.is_absolute():
+            raise ValueError(f"maildir URL must be maildir:///absolute/path, got {url!r}")
+        return MaildirMailer(path, settings.mail_from)
+    if scheme in ("smtp", "smtps"):
+        if parts.username or parts.password:
+            raise ValueError("put SMTP credentials in HOMETWIN_SMTP_USER / HOMETWIN_SMTP_PASSWORD(_FILE), "
+                             "not in the URL")
+        if not parts.hostname:
+            raise ValueError(f"SMTP URL needs a host: {url!r}")
+        implicit = scheme == "smtps"
+        return SMTPMailer(parts.hostname, parts.port or (465 if implicit else 587), implicit_tls=implicit,
+                          sender=settings.mail_from, starttls=settings.smtp_starttls,
+                          user=settings.smtp_user or None, password=settings.smtp_password_value(),
+                          timeout=settings.smtp_timeout, verify_tls=settings.smtp_verify_tls,
+                          ca_file=settings.smtp_ca_file)
+    raise ValueError(f"unsupported mail URL {url!r}: use smtp://host:port, smtps://host:port or "
+                     "maildir:///path")

@@ -1,0 +1,242 @@
+"""The notifier (actuation core) on the real Maildir mailer and the real memory/file object stores.
+
+The SMTP side (duplicates, server down then up, TLS) is in tests/contract/test_mail.py.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hometwin.adapters.mail import MaildirMailer, build_mime, check_address, open_mailer, parse_sender
+from hometwin.adapters.stores import open_object_store
+from hometwin.config import AlertSettings, MailSettings
+from hometwin.domain.ack_links import verify
+from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
+from hometwin.domain.findings import Finding, FindingKind, Severity
+from hometwin.notifier import InvalidNotification, Notifier
+from hometwin.ports import EmailMessage, PortError
+
+CAREGIVERS = ["anna@example.org", "ben@example.org"]
+SECRET = "a-secret-of-enough-length"
+T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+
+
+def settings(tmp_path: Path, **overrides) -> MailSettings:
+    values = {"data_dir": tmp_path, "caregivers": CAREGIVERS, "ack_secret": SECRET,
+              "public_dashboard_url": "https://care.example.org/", "tz": "Europe/Berlin", "home_id": "oma"}
+    values.update(overrides)
+    return MailSettings(**values)
+
+
+def notes(room: str | None = "bathroom", severity: Severity = Severity.EMERGENCY) -> list[Notification]:
+    """alert, reminder, escalation, all clear of one incident, as the monitoring produces them."""
+    finding = Finding(FindingKind.PROLONGED_STAY, severity, room, T0, observed=3120, expected=360,
+                      threshold=1140, percentile=99.7,
+                      message="In the bathroom for 52 min; on Tuesday mornings a visit usually lasts 6 min")
+    policy = AlertPolicy(escalation=tuple(CAREGIVERS))
+    book = AlertBook()
+    out = []
+    for minute in (52, 67, 82):
+        out += book.advance([finding], T0 + timedelta(minutes=minute), policy)
+    out += book.advance([], T0 + timedelta(minutes=90), policy)
+    assert [n.kind.value for n in out] == ["alert", "reminder", "escalation", "all_clear"]
+    return out
+
+
+def make(tmp_path: Path, **overrides) -> tuple[Notifier, MaildirMailer]:
+    s = settings(tmp_path, **overrides)
+    mailer = open_mailer(s.smtp_url, s)
+    assert isinstance(mailer, MaildirMailer)
+    return Notifier(mailer, open_object_store("memory://"), s), mailer
+
+
+def parsed(mailer: MaildirMailer) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(m.as_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for m in mailer.messages()]
+
+
+def bodies(msg) -> tuple[str, str]:
+    return msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+
+
+def test_alert_email_names_severity_and_room_and_carries_a_working_ack_link(tmp_path: Path) -> None:
+    notifier, mailer = make(tmp_path)
+    alert = notes()[0]
+    assert notifier.handle(alert.to_event_data(), "invocation-1") == "sent"
+    [msg] = parsed(mailer)
+    assert msg["Subject"] == "[HomeTwin oma] EMERGENCY in the bathroom: prolonged stay"
+    assert msg["To"] == "anna@example.org"
+    assert msg["Message-ID"] == f"<{alert.id}.oma@hometwin>"
+    text, html = bodies(msg)
+    assert "52 min" in text and "6 min" in text and "19 min" in text
+    assert "Tue 03 Mar 2026, 09:00 CET" in text  # local time of the home
+    link = next(w for w in text.split() if w.startswith("https://care.example.org/ack?token="))
+    assert verify(link.split("token=")[1], SECRET, T0 + timedelta(hours=1)) == alert.alert_id
+    assert f'href="{link}"' in html
+
+
+def test_each_kind_has_its_subject(tmp_path: Path) -> None:
+    notifier, mailer = make(tmp_path)
+    for note in notes():
+        assert notifier.handle(note.to_event_data(), note.id) == "sent"
+    subjects = sorted(m["Subject"] for m in parsed(mailer))
+    assert subjects == [
+        "[HomeTwin oma] All clear in the bathroom: prolonged stay is over",
+        "[HomeTwin oma] EMERGENCY in the bathroom: prolonged stay",
+        "[HomeTwin oma] Escalated - EMERGENCY in the bathroom: prolonged stay",
+        "[HomeTwin oma] Reminder - EMERGENCY in the bathroom: prolonged stay",
+    ]
+    clear = next(m for m in parsed(mailer) if m["Subject"].startswith("[HomeTwin oma] All clear"))
+    assert "ack?token" not in bodies(clear)[0]  # nothing to acknowledge any more
+    assert clear["To"] == "anna@example.org, ben@example.org"
+
+
+def test_same_notification_twice_is_one_email(tmp_path: Path) -> None:
+    notifier, mailer = make(tmp_path)
+    alert = notes()[0]
+    assert notifier.handle(alert.to_event_data(), "invocation-1") == "sent"
+    assert notifier.handle(alert.to_event_data(), "invocation-2") == "duplicate"
+    assert notifier.handle(dict(alert.to_event_data()), "invocation-1") == "duplicate"
+    assert len(mailer.messages()) == 1
+
+
+def test_data_cannot_inject_headers_or_html(tmp_path: Path) -> None:
+    notifier, mailer = make(tmp_path)
+    data = notes(room="bath\r\nBcc: mallory@evil.example")[0].to_event_data()
+    data["message"] = "<script>alert(1)</script>\r\nBcc: mallory@evil.example"
+    assert notifier.handle(data, "x") == "sent"
+    [msg] = parsed(mailer)
+    assert msg["Bcc"] is None and "mallory" not in str(msg["To"])
+    assert "\n" not in msg["Subject"]
+    html = bodies(msg)[1]
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_recipients_are_limited_to_configured_caregivers(tmp_path: Path) -> None:
+    notifier, mailer = make(tmp_path)
+    data = notes()[0].to_event_data()
+    data["recipients"] = ["mallory@evil.example", "BEN@example.org"]
+    notifier.handle(data, "x")
+    [msg] = parsed(mailer)
+    assert msg["To"] == "ben@example.org"
+    data = notes(room="kitchen")[0].to_event_data()
+    data["recipients"] = ["mallory@evil.example"]
+    notifier.handle(data, "y")  # nobody configured asked for: every caregiver, never the stranger
+    assert sorted(str(m["To"]) for m in parsed(mailer))[0] == "anna@example.org, ben@example.org"
+
+
+def test_no_caregivers_means_no_email_and_says_so(tmp_path: Path) -> None:
+    notifier, mailer = make(tmp_path, caregivers=[])
+    assert notifier.handle(notes()[0].to_event_data(), "x") == "no_recipients"
+    assert mailer.messages() == []
+
+
+def test_without_secret_or_dashboard_url_there_is_no_link(tmp_path: Path) -> None:
+    notifier, mailer = make(tmp_path, ack_secret=None)
+    notifier.handle(notes()[0].to_event_data(), "x")
+    text = bodies(parsed(mailer)[0])[0]
+    assert "ack?token" not in text and "https://care.example.org" in text
+    with pytest.raises(ValueError, match="at least"):
+        make(tmp_path, ack_secret="short")
+    with pytest.raises(ValueError, match="https://"):
+        make(tmp_path, public_dashboard_url="javascript:alert(1)")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("notification_id", "../../etc/passwd"), ("kind", "explode"), ("severity", "mild"),
+    ("at", "2026-03-03T08:00:00"), ("recipients", "anna@example.org"),
+])
+def test_bad_event_data_names_the_field(tmp_path: Path, field: str, value: object) -> None:
+    notifier, mailer = make(tmp_path)
+    data = notes()[0].to_event_data()
+    data[field] = value
+    with pytest.raises(InvalidNotification, match=field):
+        notifier.handle(data, "x")
+    data = notes()[0].to_event_data()
+    del data["evidence"]["started_at"]
+    with pytest.raises(InvalidNotification, match="evidence"):
+        notifier.handle(data, "x")
+    assert mailer.messages() == []
+
+
+def test_weekly_report_goes_to_every_caregiver_once(tmp_path: Path) -> None:
+    notifier, mailer = make(tmp_path)
+    report = {"title": "Weekly report: 23 Feb - 1 Mar",
+              "lines": ["Night-time bathroom visits rose from 1.2 to 3.1."],
+              "rooms": {"kitchen": {"lines": ["Breakfast starts 40 min later <than usual>."]}}}
+    assert notifier.send_report(report, "report:2026-W09") == "sent"
+    assert notifier.send_report(report, "report:2026-W09") == "duplicate"
+    [msg] = parsed(mailer)
+    assert msg["Subject"] == "[HomeTwin oma] Weekly report: 23 Feb - 1 Mar"
+    assert msg["To"] == "anna@example.org, ben@example.org"
+    text, html = bodies(msg)
+    assert "Night-time bathroom visits rose from 1.2 to 3.1." in text and "Kitchen" in text
+    assert "&lt;than usual&gt;" in html
+
+
+def test_state_store_down_raises_and_sends_nothing_until_it_is_back(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    mailer = MaildirMailer(tmp_path / "mail", s.mail_from)
+    root = tmp_path / "state"
+    root.write_text("not a folder: the state volume is gone")
+    notifier = Notifier(mailer, open_object_store(root.as_uri()), s)
+    with pytest.raises(PortError):
+        notifier.handle(notes()[0].to_event_data(), "x")  # the scheduler will deliver it again
+    assert mailer.messages() == []
+    root.unlink()
+    assert notifier.handle(notes()[0].to_event_data(), "x") == "sent"
+    assert len(mailer.messages()) == 1
+
+
+def test_mail_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pw").write_text("s3cret\n")
+    monkeypatch.setenv("HOMETWIN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HOMETWIN_CAREGIVERS", "anna@example.org, ben@example.org;carla@example.org")
+    monkeypatch.setenv("HOMETWIN_SMTP_PASSWORD_FILE", str(tmp_path / "pw"))
+    monkeypatch.setenv("HOMETWIN_ALERT_REPEAT_MINUTES", "5")
+    s = MailSettings()
+    assert s.caregivers == ["anna@example.org", "ben@example.org", "carla@example.org"]
+    assert s.smtp_url == f"maildir://{tmp_path.resolve().as_posix()}/mail"
+    assert s.smtp_password_value() == "s3cret"
+    assert "s3cret" not in repr(s)
+    policy = AlertSettings().policy(s.caregivers)
+    assert policy.repeat_every == timedelta(minutes=5) and policy.escalation[0] == "anna@example.org"
+    monkeypatch.setenv("HOMETWIN_CAREGIVERS", "anna@example.org,\nBcc: mallory@evil.example")
+    with pytest.raises(ValueError, match="caregivers"):
+        MailSettings()
+
+
+def test_addresses_and_urls_are_validated(tmp_path: Path) -> None:
+    assert check_address(" anna@example.org ") == "anna@example.org"
+    for bad in ["anna", "anna@", "a@b@c", "anna@example.org\r\nBcc: x@y.z", "Anna <anna@example.org>",
+                "anna@example.org, ben@example.org"]:
+        with pytest.raises(ValueError):
+            check_address(bad)
+    assert str(parse_sender("Home Twin <twin@example.org>")) == "Home Twin <twin@example.org>"
+    with pytest.raises(ValueError):
+        parse_sender("Twin <twin@example.org>\nBcc: x@y.z")
+    s = settings(tmp_path)
+    with pytest.raises(ValueError, match="HOMETWIN_SMTP_USER"):
+        open_mailer("smtp://user:pass@mail.example.org", s)
+    with pytest.raises(ValueError, match="unsupported"):
+        open_mailer("http://mail.example.org", s)
+    with pytest.raises(ValueError, match="absolute"):
+        open_mailer("maildir://relative/path", s)
+    assert "587" in repr(open_mailer("smtp://mail.example.org", s))
+    assert "smtps://mail.example.org:465" in repr(open_mailer("smtps://mail.example.org", s))
+
+
+def test_mime_is_multipart_alternative_with_stable_id() -> None:
+    mime = build_mime(EmailMessage(("anna@example.org",), "Subject\nBcc: x@y.z", "plain", "<p>html</p>",
+                                   "<n-1.oma@hometwin>"), "HomeTwin <twin@example.org>")
+    assert mime.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in mime.iter_parts()] == ["text/plain", "text/html"]
+    assert mime["Subject"] == "Subject Bcc: x@y.z" and mime["Bcc"] is None
+    assert mime["Message-ID"] == "<n-1.oma@hometwin>" and mime["Auto-Submitted"] == "auto-generated"
+    with pytest.raises(ValueError, match="message id"):
+        build_mime(EmailMessage(("anna@example.org",), "s", "t", None, "<a>\r\nBcc: x@y.z"), "t@example.org")
