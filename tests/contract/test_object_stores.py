@@ -318,3 +318,30 @@ def test_s3_models_and_locks_survive_a_server_restart(tmp_path: Path) -> None:
             store.client.remove_object(bucket, "models/h/k/a.json", version_id=version)  # type: ignore[attr-defined]
     finally:
         server.process.stop()
+
+
+def test_registry_on_s3_keeps_models_that_someone_tried_to_delete(s3_server) -> None:
+    from datetime import UTC, datetime
+
+    from minio.error import S3Error
+
+    from hometwin.registry import BEHAVIOUR, ModelRegistry
+
+    bucket = fresh_bucket()
+    store = open_object_store(f"s3://{bucket}/hometwin", s3_settings(s3_server))
+    registry = ModelRegistry(store, "home-1")
+    period = {"training_start": datetime(2024, 1, 1, tzinfo=UTC),
+              "training_end": datetime(2024, 2, 1, tzinfo=UTC)}
+    first = registry.register(BEHAVIOUR, {"n": 1}, period)
+    second = registry.register(BEHAVIOUR, {"n": 2}, period)
+    client, name = store.client, f"hometwin/models/home-1/behaviour/{first.version}.json"  # type: ignore[attr-defined]
+    version_id = store.versions(f"models/home-1/behaviour/{first.version}.json")[0]
+    with pytest.raises(S3Error, match="AccessDenied"):
+        client.remove_object(bucket, name, version_id=version_id)
+    client.remove_object(bucket, name)  # a delete marker hides it from plain listings...
+    assert f"models/home-1/behaviour/{first.version}.json" not in store.list("models/")
+    again = ModelRegistry(open_object_store(f"s3://{bucket}/hometwin", s3_settings(s3_server)), "home-1")
+    assert [m.document for m in again.history(BEHAVIOUR)] == [{"n": 1}, {"n": 2}]  # ...not from HomeTwin
+    latest = again.latest(BEHAVIOUR)
+    assert latest is not None and latest.version == second.version
+    assert [c.version for c in again.alias_history(BEHAVIOUR)] == [first.version, second.version]
