@@ -22,6 +22,7 @@ from hometwin.config import DashboardSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding, FindingKind, Severity
+from hometwin.registry import ModelRegistry
 from tests.servers import free_port
 
 
@@ -29,8 +30,7 @@ from tests.servers import free_port
 def serve(app: FastAPI) -> Iterator[str]:
     """Serve `app` over real HTTP until the block ends; yields the base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -52,21 +52,11 @@ def serve(app: FastAPI) -> Iterator[str]:
 NOW = datetime(2026, 3, 11, 9, 30, tzinfo=UTC)  # a Wednesday, 10:30 in Berlin
 
 
-class NoModelsYet:
-    """FAKE registry that has no model (hometwin.registry has not landed yet; replaced when it does)."""
-
-    def latest(self, kind: str) -> Any:
-        return None
-
-    def history(self, kind: str) -> list[Any]:
-        return []
-
-
 @dataclass
 class Home:
     source: Any
     alerts: AlertStore
-    registry: Any
+    registry: ModelRegistry
     clock: Clock
     alert_id: str
     tmp: Path
@@ -104,4 +94,5 @@ def make_home(tmp: Path, *, alert: bool = True) -> Home:
         notes = book.advance([finding], NOW - timedelta(minutes=5), policy)
         alert_id = notes[0].alert_id
         alerts.save(book)
-    return Home(source, alerts, NoModelsYet(), Clock(NOW, 1.0, time.time()), alert_id, tmp)
+    registry = ModelRegistry(open_object_store(f"file://{tmp / 'models'}"), "home")
+    return Home(source, alerts, registry, Clock(NOW, 1.0, time.time()), alert_id, tmp)

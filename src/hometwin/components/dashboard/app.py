@@ -37,7 +37,10 @@ SECURITY_HEADERS = {
 
 
 def _base_app(**kwargs: Any) -> FastAPI:
-    return FastAPI(**kwargs)
+    # A component like the others, but it subscribes to no event: served, never registered.
+    from hometwin.sdk import LocalGateway
+
+    return LocalGateway(mock=True, **kwargs)
 
 
 def create_app(settings: DashboardSettings, *, source: SensorSource, registry: Any, alert_store: Any,

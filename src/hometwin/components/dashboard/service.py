@@ -290,9 +290,7 @@ class DashboardService:
 
         a, b = self._version(old), self._version(new)
         summary = compare_models(BehaviourModel.from_dict(a.document), BehaviourModel.from_dict(b.document))
-        lines = summary.get("lines") or summary.get("summary_lines") or []
-        return Comparison(old=model_info(a), new=model_info(b), lines=[str(x) for x in lines],
-                          summary=summary)
+        return Comparison(old=model_info(a), new=model_info(b), lines=summary_lines(summary), summary=summary)
 
     def _version(self, version: str) -> Any:
         from hometwin.ports import NotFound
@@ -320,6 +318,18 @@ class DashboardService:
         except Exception as exc:  # noqa: BLE001 - a broken mail file must not break the page
             return MailView(enabled=True, error=_reason(exc))
         return MailView(enabled=True, mails=[m for _, m in mails[:limit]])
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The plain-language lines of a `compare_models` result: overall ones, then per room."""
+    lines = [str(x) for x in summary.get("lines", [])]
+    rooms = summary.get("rooms", {})
+    if isinstance(rooms, dict):
+        for room, detail in rooms.items():
+            if isinstance(detail, dict):
+                room_lines = map(str, detail.get("lines", []))
+                lines += [line if room in line else f"{room}: {line}" for line in room_lines]
+    return lines
 
 
 def _finite_grid(grid: list[list[float]]) -> list[list[float]]:
