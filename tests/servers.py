@@ -119,11 +119,12 @@ class SMTPServer:
         return list(mailbox.Maildir(str(self.maildir), create=False))
 
 
-def start_smtp(workdir: Path, port: int | None = None) -> SMTPServer:
+def start_smtp(workdir: Path, port: int | None = None, args: tuple[str, ...] | list[str] = ()) -> SMTPServer:
+    """`args`: extra aiosmtpd options, e.g. `--tlscert C --tlskey K` for STARTTLS."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     maildir = workdir / f"maildir-{port}"  # aiosmtpd must create it itself
-    argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+    argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", *args,
             "-c", "aiosmtpd.handlers.Mailbox", str(maildir)]
     proc = ServerProcess(argv, workdir / f"smtp-{port}.log").start()
     try:
