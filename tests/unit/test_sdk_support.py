@@ -7,6 +7,7 @@ function on demand; the e2e tests (tests/e2e/test_sdk_*.py) run the SDK against 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import deque
@@ -20,14 +21,25 @@ from fastapi.responses import JSONResponse
 from tests.servers import free_port, wait_until
 
 
+def reserve_port() -> socket.socket:
+    """A socket bound to a free loopback port but not listening: connections to it are refused
+    (a server that is down) and no other process can take the port before a server uses it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 class ThreadedServer:
     """A real uvicorn server on 127.0.0.1 in a background thread of the test process."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
+    def __init__(self, app: Any, port: int | socket.socket | None = None) -> None:
+        self.sock = port if isinstance(port, socket.socket) else None
+        self.port = self.sock.getsockname()[1] if self.sock else (port or free_port())
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        sockets = [self.sock] if self.sock else None
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": sockets}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -35,7 +47,13 @@ class ThreadedServer:
 
     def start(self) -> ThreadedServer:
         self.thread.start()
-        wait_until(lambda: self.server.started, timeout=15, what=f"uvicorn on {self.port}")
+
+        def started() -> bool:
+            if not self.thread.is_alive() and not self.server.started:
+                raise RuntimeError(f"uvicorn on port {self.port} failed to start")
+            return bool(self.server.started)
+
+        wait_until(started, timeout=15, what=f"uvicorn on {self.port}")
         return self
 
     def stop(self) -> None:
@@ -48,6 +66,7 @@ class SchedulerDouble:
     """Records events and registrations; answers with scripted status codes first."""
 
     token: str | None = None
+    url: str = ""  # set once served
     event_answers: deque[int] = field(default_factory=deque)
     function_answers: deque[int] = field(default_factory=deque)
     events: list[dict[str, Any]] = field(default_factory=list)
