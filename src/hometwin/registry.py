@@ -13,8 +13,9 @@ no code path in HomeTwin removes a model.
 
 Metadata (in the JSON object, and its scalar fields also as object metadata, so `mc stat` or the
 S3 console shows them): id, version, kind, home_id, created_at, hometwin_version, document_sha256,
-plus what the caller gives - training_start and training_end (required), tz, events_per_room,
-stays_per_room, params, fingerprint (sha256 of the training events); see `training_metadata`.
+plus what the caller gives - training_start and training_end (required), tz, n_events, n_stays,
+events_per_room, stays_per_room, params, fingerprint (sha256 of the training events); see
+`hometwin.training.model_metadata`.
 """
 
 from __future__ import annotations
@@ -219,3 +220,4 @@ class ModelRegistry:
 
     def _alias_key(self, kind: str) -> str:
         return f"{self._prefix(kind)}/latest"
+
