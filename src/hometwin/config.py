@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from hometwin.domain.alerts import AlertPolicy
+    from hometwin.domain.detection import DetectionParams
 
 
 def default_data_dir() -> Path:
@@ -398,3 +399,61 @@ class AlertSettings(CommonSettings):
     @property
     def ack_link_lifetime(self) -> timedelta:
         return timedelta(hours=self.ack_link_hours)
+
+
+class DetectionSettings(CommonSettings):
+    """The detectors' knobs (`hometwin.domain.detection.DetectionParams`), explained in docs/detection.md.
+
+    Limits are surprises, -log10 of how rare an observation is under the learned model (3 = 1 in 1,000);
+    floors are minutes below which a detector never fires. Defaults equal `DetectionParams()`.
+    """
+
+    detect_silence_limit: float = Field(3.0, description="Unusual silence fires at this surprise.")
+    detect_silence_floor_min: float = Field(
+        20.0, ge=0, description="No silence alarm before this many minutes.")
+    detect_stay_limit: float = Field(3.0, description="Prolonged stay fires at this surprise.")
+    detect_stay_floor_min: float = Field(
+        30.0, ge=0, description="No prolonged-stay alarm before this many minutes.")
+    detect_room_floors: str = Field(
+        "", description="Per-room stay floors in minutes, e.g. 'bathroom=40,bedroom=600'.")
+    detect_few_samples: float = Field(
+        10.0, ge=0, description="Widen the spread of a cell with n samples by sqrt(1 + this / n).")
+    detect_routine_limit: float = Field(
+        2.0, description="Missing routine (no activity yet today) fires at this surprise.")
+    detect_day_start_hour: int = Field(
+        4, ge=0, le=23, description="Activity after this local hour starts the day.")
+    detect_away_limit: float = Field(2.5, description="Not back home fires at this surprise.")
+    detect_away_floor_min: float = Field(
+        180.0, ge=0, description="No not-back-home warning before this many minutes.")
+    detect_frequency_limit: float = Field(
+        2.0, description="Unusual daily frequency (info only) at this surprise.")
+    detect_frequency_min_excess: float = Field(
+        2.0, ge=0, description="... and at least this many visits above the usual mean.")
+    detect_source_error_after_min: float = Field(
+        15.0, ge=0, description="Report a failing sensor source after this many minutes.")
+    detect_sensitivity: float = Field(
+        0.0, description="Lowers every limit by this much: > 0 eager, < 0 conservative.")
+
+    def params(self) -> DetectionParams:
+        from hometwin.domain.detection import DetectionParams
+
+        floors: dict[str, float] = {}
+        for pair in filter(None, (p.strip() for p in self.detect_room_floors.split(","))):
+            room, sep, minutes = pair.partition("=")
+            try:
+                value = float(minutes)
+            except ValueError:
+                value = -1.0
+            if not sep or not room.strip() or value < 0:
+                raise ValueError(f"HOMETWIN_DETECT_ROOM_FLOORS: {pair!r} is not room=minutes")
+            floors[room.strip()] = value
+        return DetectionParams(
+            silence_limit=self.detect_silence_limit, silence_floor_min=self.detect_silence_floor_min,
+            stay_limit=self.detect_stay_limit, stay_floor_min=self.detect_stay_floor_min,
+            room_floor_min=floors, few_samples=self.detect_few_samples,
+            routine_limit=self.detect_routine_limit, day_start_hour=self.detect_day_start_hour,
+            away_limit=self.detect_away_limit, away_floor_min=self.detect_away_floor_min,
+            frequency_limit=self.detect_frequency_limit,
+            frequency_min_excess=self.detect_frequency_min_excess,
+            source_error_after_min=self.detect_source_error_after_min,
+            sensitivity=self.detect_sensitivity)
