@@ -103,6 +103,8 @@ class Notifier:
         self._prefix = f"state/{settings.home_id}/mail/"
         self._lock = threading.Lock()  # one send at a time: no two threads race on one message
         self._retry: dict[str, tuple[int, datetime]] = {}  # id -> (failed attempts, next try)
+        self._outbox_may_hold_mail = True  # unknown after a start: the first flush looks
+        self._next_scan = datetime.min.replace(tzinfo=UTC)
         self._templates = jinja2.Environment(
             loader=jinja2.PackageLoader("hometwin", "templates/mail"),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -158,6 +160,10 @@ class Notifier:
 
     def flush_outbox(self) -> FlushReport:
         """Retry what is due in the outbox; call it periodically (the actuation does, every few seconds)."""
+        if not self._outbox_may_hold_mail and self._clock() < self._next_scan:
+            return FlushReport()  # nothing queued here since the outbox was last found empty
+        # Another process (say the modeling's report) may also queue: look at least once a minute.
+        self._next_scan = self._clock() + timedelta(minutes=1)
         sent = waiting = 0
         server_down = False
         for message_id in self.pending():
@@ -173,6 +179,8 @@ class Notifier:
             else:
                 waiting += 1
                 server_down = outcome == "unavailable"  # the rest waits for the next round
+        if waiting == 0:
+            self._outbox_may_hold_mail = False
         return FlushReport(sent, waiting)
 
     # -- delivery --------------------------------------------------------------------------------
@@ -190,9 +198,13 @@ class Notifier:
             except AlreadyExists:
                 # Delivered twice while the first is still queued: retry it if due, never send a copy.
                 if not self._due(message_id):
+                    self._outbox_may_hold_mail = True
                     return "queued"
                 entry = self._entry(message_id)
-            return "sent" if self._try_send(entry) == "sent" else "queued"
+            if self._try_send(entry) == "sent":
+                return "sent"
+            self._outbox_may_hold_mail = True
+            return "queued"
 
     def _try_send(self, entry: Mapping[str, Any]) -> str:
         message = EmailMessage(to=tuple(entry["to"]), subject=entry["subject"], text=entry["text"],

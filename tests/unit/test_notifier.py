@@ -18,7 +18,7 @@ from hometwin.config import AlertSettings, MailSettings
 from hometwin.domain.ack_links import verify
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
-from hometwin.notifier import InvalidNotification, Notifier
+from hometwin.notifier import FlushReport, InvalidNotification, Notifier
 from hometwin.ports import EmailMessage, PortError
 
 CAREGIVERS = ["anna@example.org", "ben@example.org"]
@@ -240,3 +240,21 @@ def test_mime_is_multipart_alternative_with_stable_id() -> None:
     assert mime["Message-ID"] == "<n-1.oma@hometwin>" and mime["Auto-Submitted"] == "auto-generated"
     with pytest.raises(ValueError, match="message id"):
         build_mime(EmailMessage(("anna@example.org",), "s", "t", None, "<a>\r\nBcc: x@y.z"), "t@example.org")
+
+
+def test_outbox_queued_by_another_process_is_flushed_within_a_minute(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    store = open_object_store((tmp_path / "state").as_uri())
+    now = [datetime(2026, 3, 3, 9, 0, tzinfo=UTC)]
+    (tmp_path / "unwritable").write_text("a file where the mail folder should be")
+    modeling = Notifier(MaildirMailer(tmp_path / "unwritable", s.mail_from), store, s, clock=lambda: now[0])
+    actuation_mail = MaildirMailer(tmp_path / "mail", s.mail_from)
+    actuation = Notifier(actuation_mail, store, s, clock=lambda: now[0])
+
+    assert actuation.flush_outbox() == FlushReport(0, 0)  # empty
+    assert modeling.send_report({"lines": ["Breakfast is later."]}, "2026-W10") == "queued"
+    assert actuation.flush_outbox() == FlushReport(0, 0)  # it looked a moment ago
+    now[0] += timedelta(seconds=61)
+    assert actuation.flush_outbox() == FlushReport(1, 0)
+    assert len(actuation_mail.messages()) == 1
+    assert modeling.send_report({"lines": ["Breakfast is later."]}, "2026-W10") == "duplicate"
