@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from fastapi import FastAPI
@@ -96,3 +97,54 @@ def make_home(tmp: Path, *, alert: bool = True) -> Home:
         alerts.save(book)
     registry = ModelRegistry(open_object_store(f"file://{tmp / 'models'}"), "home")
     return Home(source, alerts, registry, Clock(NOW, 1.0, time.time()), alert_id, tmp)
+
+
+# -- a simulated, trained home (the e2e browser test and the model pages) -------------------------
+
+@dataclass
+class TrainedHome(Home):
+    rooms: list[str]
+    expected_room: str  # where the simulated person really is "now"
+    versions: list[str]
+
+
+def make_trained_home(tmp: Path, *, weeks: int = 3, seed: int = 11) -> TrainedHome:
+    """Three weeks of the simulated resident, two registered models (after two and three weeks),
+    then a morning on which the resident gets stuck in the bathroom; "now" is 100 minutes into
+    it and the alert comes from the real detectors and alert book, as in the monitoring."""
+    from hometwin.domain.detection import RECENT_WINDOW, detect
+    from hometwin.domain.model import BehaviourModel
+    from hometwin.sim import StuckInBathroom, simulate
+    from hometwin.training import MODEL_KIND, train_and_register
+
+    tz = "Europe/Berlin"
+    start = datetime(2026, 2, 2, tzinfo=ZoneInfo(tz))  # a Monday
+    stuck = start + timedelta(days=7 * weeks, hours=9, minutes=40)
+    now = stuck + timedelta(minutes=100)
+    sim = simulate(7 * weeks + 1, seed=seed, start=start, emergencies=[StuckInBathroom(stuck, minutes=300)])
+    events = [e for e in sim.events if e.time < now]
+    source = open_source(f"sqlite:///{tmp / 'events.sqlite'}")
+    source.append(events)  # type: ignore[attr-defined]
+    registry = ModelRegistry(open_object_store(f"file://{tmp / 'models'}"), "home")
+    versions = []
+    for days in (7 * (weeks - 1), 7 * weeks):
+        end = start + timedelta(days=days)
+        history = [e for e in events if e.time < end]
+        versions.append(train_and_register(history, registry, tz=tz, start=start, end=end).version.version)
+    latest = registry.latest(MODEL_KIND)
+    assert latest is not None
+    model = BehaviourModel.from_dict(latest.document)
+    alerts = AlertStore(open_object_store(f"file://{tmp / 'state'}"), "home")
+    book = AlertBook()
+    recent = [e for e in events if e.time >= now - RECENT_WINDOW]
+    policy = AlertPolicy(escalation=("carer@example.org",))
+    notes = []
+    for minutes in range(60, 101, 5):  # the monitoring checks every few minutes
+        at = stuck + timedelta(minutes=minutes)
+        notes += book.advance(detect(model, [e for e in recent if e.time < at], at), at, policy)
+    alerts.save(book)
+    bathroom = [n for n in notes if n.finding.room == "bathroom" and n.kind.value == "alert"]
+    if not bathroom:
+        raise AssertionError(f"the detectors raised no bathroom alert 100 min into the emergency: {notes}")
+    return TrainedHome(source, alerts, registry, Clock(now, 1.0, time.time()), bathroom[0].alert_id, tmp,
+                       rooms=list(model.rooms), expected_room="bathroom", versions=versions)

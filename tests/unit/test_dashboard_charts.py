@@ -110,3 +110,15 @@ def test_colour_scale_is_clamped_and_monotonic_in_lightness() -> None:
 
     values = [luminance(charts.colour(i / 20)) for i in range(21)]
     assert values == sorted(values)
+
+
+def test_one_extreme_cell_does_not_darken_the_rest() -> None:
+    grid = [[600.0 + 10 * h for h in range(24)] for _ in range(7)]
+    grid[6][23] = 9 * 3600.0  # a night in bed next to daytime visits of minutes
+    root = _parse(charts.heatmap_svg(grid, label="d", value_format=charts.format_duration))
+    fills = {r.find(f"{SVG}title").text: r.get("fill") for r in root.iter(f"{SVG}rect")  # type: ignore[union-attr]
+             if r.find(f"{SVG}title") is not None}
+    assert fills["Sun 23:00: 9 h 00 min"] == charts.colour(1.0)
+    assert fills["Mon 22:00: 14 min"] != charts.colour(0.0)  # still high on the scale
+    legend = [t.text for t in root.iter(f"{SVG}text") if t.text and t.text.endswith("or more")]
+    assert legend == ["14 min or more"]

@@ -86,3 +86,32 @@ def test_routine_and_models_pages_say_no_model_yet(home: Home) -> None:
             assert page.status_code == 200 and "No model yet, training first." in page.text
         assert client.get("/api/routine").json()["rooms"] == []
         assert client.get("/api/models").json()["versions"] == []
+
+
+def test_demo_mail_page_lists_the_local_maildir(tmp_path: Path) -> None:
+    from hometwin.adapters.mail import open_mailer
+    from hometwin.components.dashboard import create_app
+    from hometwin.config import DashboardSettings, MailSettings
+    from hometwin.ports import EmailMessage
+
+    home = make_home(tmp_path)
+    maildir = tmp_path / "mail"
+    mailer = open_mailer(f"maildir://{maildir}", MailSettings())
+    mailer.send(EmailMessage(to=("carer@example.org",), subject="HomeTwin: bathroom – unusually long stay",
+                             text="In the bathroom for 1 h.\nAcknowledge: http://127.0.0.1/ack?token=x"))
+    app = create_app(DashboardSettings(data_dir=tmp_path), source=home.source, registry=home.registry,
+                     alert_store=home.alerts, clock=home.clock, mail_dir=maildir)
+    with serve(app) as url, httpx.Client(base_url=url) as client:
+        page = client.get("/mail")
+        data = client.get("/api/mail").json()
+        nav = client.get("/").text
+    assert page.status_code == 200 and "bathroom – unusually long stay" in page.text
+    assert "In the bathroom for 1 h." in page.text
+    assert data["enabled"] is True and data["mails"][0]["to"] == "carer@example.org"
+    assert 'href="/mail"' in nav
+
+
+def test_mail_page_is_absent_outside_the_demo(home: Home) -> None:
+    with serve(home.app()) as url:
+        assert httpx.get(f"{url}/mail").status_code == 404
+        assert 'href="/mail"' not in httpx.get(f"{url}/").text

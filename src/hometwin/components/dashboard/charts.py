@@ -71,8 +71,11 @@ def heatmap_svg(grid: Sequence[Sequence[float]], *, label: str, value_format: Ca
         raise ValueError(f"a heat map needs 7 equal rows, got {[len(r) for r in rows]}")
     bins = len(rows[0])
     bin_minutes = 1440 // bins
-    finite = [v for r in rows for v in r if math.isfinite(v)]
-    top = max(finite, default=0.0)
+    finite = sorted(v for r in rows for v in r if math.isfinite(v))
+    # The scale ends at the 95th percentile, so one extreme cell (a night in the bedroom) does not
+    # turn every other cell dark; cells above it get the top colour and the legend says "or more".
+    top = finite[min(len(finite) - 1, int(0.95 * len(finite)))] if finite else 0.0
+    capped = bool(finite) and finite[-1] > top
     cell_w, cell_h, left, head = 22, 22, 40, 22
     legend_h = 34
     width = left + bins * cell_w + 4
@@ -106,7 +109,7 @@ def heatmap_svg(grid: Sequence[Sequence[float]], *, label: str, value_format: Ca
                      f'fill="{colour(i / 19)}"/>')
     parts.append(f'<text x="{left}" y="{ly + 22}" class="tick">0</text>')
     parts.append(f'<text x="{left + lw}" y="{ly + 22}" class="tick" text-anchor="end">'
-                 f"{escape(value_format(top))}{escape(unit_hint)}</text>")
+                 f"{escape(value_format(top))}{escape(unit_hint)}{' or more' if capped else ''}</text>")
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text inside went through escape()
 

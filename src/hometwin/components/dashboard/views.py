@@ -72,6 +72,14 @@ templates.env.filters.update(
 )
 
 
+STATUS_LABELS = {
+    "open": "open (nobody told yet)",
+    "notified": "e-mailed, waiting for someone to acknowledge",
+    "acknowledged": "acknowledged",
+    "resolved": "over (activity resumed)",
+}
+
+
 def render(request: Request, name: str, page: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     g = gate(request)
     session = request.state.session
@@ -79,7 +87,8 @@ def render(request: Request, name: str, page: str, status_code: int = 200, **con
     return templates.TemplateResponse(request, name, {
         "page": page, "home_id": svc.settings.home_id, "tz": svc.settings.tz,
         "auth_required": g.required, "logged_in": session.logged_in,
-        "csrf": g.signer.csrf(session), "demo_mail": svc.mail_dir is not None, **context,
+        "csrf": g.signer.csrf(session), "demo_mail": svc.mail_dir is not None,
+        "status_labels": STATUS_LABELS, **context,
     }, status_code=status_code)
 
 
