@@ -1,0 +1,143 @@
+"""`hometwin import` (public datasets into an event store) and `hometwin simulate` (a resident)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+class DatasetFormat(StrEnum):
+    casas = "casas"
+    kasteren = "kasteren"
+    ordonez = "ordonez"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _write(events: list[Any], to: str, label: str) -> int:
+    """Append in batches behind a progress bar; returns how many were new."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hometwin.adapters.sources import open_sink
+    from hometwin.ports import PortError
+
+    try:
+        sink = open_sink(to)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    new = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as progress:
+        task = progress.add_task(label, total=len(events))
+        for i in range(0, len(events), 50_000):
+            batch = events[i:i + 50_000]
+            try:
+                new += sink.append(batch)
+            except PortError as exc:
+                raise _fail(f"writing to {to or 'the default store'} failed after {i} events: {exc}") from None
+            progress.advance(task, len(batch))
+    return new
+
+
+def import_dataset(
+    file: Path = typer.Argument(..., help="The home: a data file, a folder (kasteren houseA_original) "
+                                          "or a prefix (…/houseB, …/OrdonezA); see docs/data.md."),
+    fmt: DatasetFormat = typer.Option(..., "--format", "-f", help="Dataset format."),
+    rooms: Path | None = typer.Option(None, "--rooms", help="Room-mapping CSV `sensor,room,kind` "
+                                      "(default: built-in for the public homes, else sensor name = room)."),
+    to: str = typer.Option("", "--to", help="Event store URL (default: HOMETWIN_EVENTS, sqlite under "
+                                            "the data dir)."),
+    tz: str | None = typer.Option(None, "--tz", help="Zone of the file's wall-clock times "
+                                                     "(default per format, see docs/data.md)."),
+    show_rejected: int = typer.Option(10, "--show-rejected", help="How many rejected lines to list."),
+) -> None:
+    """Import a public dataset (CASAS, van Kasteren, UCI ADL) into an event store."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from hometwin.adapters.datasets import DatasetError, load_dataset
+
+    console = Console(stderr=True)
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"reading {file.name}", total=None)
+            result = load_dataset(file, fmt.value, rooms, tz=tz,
+                                  progress=lambda done, total: progress.update(task, completed=done, total=total))
+    except DatasetError as exc:
+        raise _fail(str(exc)) from None
+    new = _write(result.events, to, f"writing {len(result.events)} events")
+    first = result.events[0].time.isoformat() if result.events else "-"
+    last = result.events[-1].time.isoformat() if result.events else "-"
+    rooms_seen = sorted({e.room for e in result.events})
+    typer.echo(f"{result.name}: {len(result.events)} events ({new} new) from {first} to {last} "
+               f"[{result.tz}], rooms: {', '.join(rooms_seen) or '-'}; "
+               f"{len(result.activities)} labelled activities; {len(result.rejected)} lines rejected")
+    for r in result.rejected[:show_rejected]:
+        typer.echo(f"  {r.file or file.name} line {r.line}: {r.reason}: {r.text.strip()[:80]}")
+    if len(result.rejected) > show_rejected:
+        typer.echo(f"  ... and {len(result.rejected) - show_rejected} more")
+
+
+def simulate_resident(
+    days: int = typer.Option(28, "--days", min=1, max=3660, help="How many days to simulate."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same events."),
+    start: str | None = typer.Option(None, "--start", help="First day, ISO date or datetime (local to "
+                                     "--tz); default: that many days before today."),
+    tz: str | None = typer.Option(None, "--tz", help="The home's zone (default HOMETWIN_TZ)."),
+    to: str = typer.Option("", "--to", help="Event store URL (default: HOMETWIN_EVENTS)."),
+    ground_truth: Path | None = typer.Option(None, "--ground-truth", help="Write stays, activities and "
+                                             "emergencies here (JSON)."),
+    fall: list[str] = typer.Option([], "--fall", help="Inject a fall at this local ISO time (repeatable)."),
+    stuck: list[str] = typer.Option([], "--stuck", help="Stuck in the bathroom at this local ISO time, "
+                                    "for 4 hours (repeatable)."),
+    not_home: list[str] = typer.Option([], "--not-home", help="Not coming home from the first outing "
+                                       "after this local ISO time (repeatable)."),
+) -> None:
+    """Simulate one resident and write the sensor events (course layout) to an event store."""
+    from zoneinfo import ZoneInfo
+
+    from hometwin.config import CommonSettings
+    from hometwin.sim import Fall, HomeLayout, NotComingHome, StuckInBathroom, simulate
+
+    zone_name = tz or CommonSettings().tz
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ValueError, KeyError):
+        raise _fail(f"--tz: unknown time zone {zone_name!r}") from None
+
+    def local(text: str, option: str) -> datetime:
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError:
+            raise _fail(f"{option}: {text!r} is not an ISO date or datetime") from None
+        return t if t.tzinfo else t.replace(tzinfo=zone)
+
+    if start is None:
+        today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        begin = today - timedelta(days=days)
+    else:
+        begin = local(start, "--start")
+    emergencies = ([Fall(local(t, "--fall")) for t in fall] + [StuckInBathroom(local(t, "--stuck")) for t in stuck]
+                   + [NotComingHome(local(t, "--not-home")) for t in not_home])
+    result = simulate(days, seed=seed, start=begin, layout=HomeLayout.default(zone_name), emergencies=emergencies)
+    new = _write(result.events, to, f"writing {len(result.events)} events")
+    if ground_truth is not None:
+        ground_truth.parent.mkdir(parents=True, exist_ok=True)
+        ground_truth.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    typer.echo(f"simulated {days} days from {begin.isoformat()} (seed {seed}): {len(result.events)} events "
+               f"({new} new), {len(result.ground_truth.stays)} stays, "
+               f"{len(result.ground_truth.emergencies)} emergencies"
+               + (f"; ground truth in {ground_truth}" if ground_truth else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_dataset)
+    app.command("simulate")(simulate_resident)
