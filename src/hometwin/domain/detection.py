@@ -165,7 +165,7 @@ def _prolonged_stay(model: BehaviourModel, recent: Sequence[SensorEvent], now: d
                     params: DetectionParams) -> list[Assessment]:
     room, start = current_stay(recent)
     seconds = (now - start).total_seconds()
-    if seconds <= 0 or room not in model.rooms:
+    if seconds <= 0 or model.canonical_room(room) is None:
         return []
     dist = model.stay_duration(room, start)
     score, typical, unusual = _lognormal_score(dist, seconds, params.limit(FindingKind.PROLONGED_STAY),
@@ -247,9 +247,9 @@ def _unusual_frequency(model: BehaviourModel, recent: Sequence[SensorEvent], now
     limit = params.limit(FindingKind.UNUSUAL_FREQUENCY)
     for room in sorted(model.rooms):
         dist = model.daily_visits(room, start_utc, part)
+        x = next((c for r, c in visits.items() if model.canonical_room(r) == room), 0)
         if dist.n_days <= 0:
             continue
-        x = visits.get(room, 0)
         p = dist.percentile(x)
         score = -math.log10(max(1e-6, 1.0 - min(p, 100.0) / 100.0 + 0.5 / (dist.n_days + 1)))
         blocked = x < dist.mean + params.frequency_min_excess

@@ -1,0 +1,50 @@
+"""Homes for the evaluation: dataset files through the importers, or the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hometwin.evaluation.harness import HomeData
+
+
+class HomeLoadError(ValueError):
+    """A home could not be loaded; the message names the file and the reason."""
+
+
+def load_homes(paths: Sequence[Path], fmt: str, rooms: Path | None = None, *, days: int = 60, seed: int = 1,
+               sim_homes: int = 1, echo: Callable[[str], None] = lambda m: None) -> list[HomeData]:
+    """`paths` are homes; a folder holding the public datasets stands for the five public homes."""
+    if fmt == "sim":
+        from hometwin.sim import simulate
+
+        if days < 3:
+            raise HomeLoadError("--days must be at least 3 for a simulated home")
+        homes = []
+        for i in range(sim_homes):
+            res = simulate(days, seed=seed + i)
+            homes.append(HomeData(f"sim-{seed + i}", res.events, res.layout.tz))
+        return homes
+    from hometwin.adapters.datasets import DatasetError, load_dataset, public_homes
+
+    if not paths:
+        raise HomeLoadError("give --dataset (or --format sim)")
+    homes = []
+    for path in paths:
+        if path.is_dir() and (path / "kasteren").is_dir() and (path / "uci_adl_ordonez").is_dir():
+            items = [(name, p, f) for name, p, f in public_homes(path)]
+        else:
+            items = [(path.name, path, fmt)]
+        for name, p, f in items:
+            try:
+                imported = load_dataset(p, f, rooms)
+            except DatasetError as exc:
+                raise HomeLoadError(f"{p}: {exc}") from None
+            if imported.rejected:
+                first = imported.rejected[0]
+                echo(f"{name}: {len(imported.rejected)} line(s) rejected, "
+                     f"e.g. {first.file}:{first.line}: {first.reason}")
+            if len(imported.events) < 10:
+                raise HomeLoadError(f"{p}: only {len(imported.events)} events")
+            homes.append(HomeData(imported.name or name, imported.events, imported.tz))
+    return homes
