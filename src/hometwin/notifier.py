@@ -104,6 +104,7 @@ class Notifier:
         self._lock = threading.Lock()  # one send at a time: no two threads race on one message
         self._retry: dict[str, tuple[int, datetime]] = {}  # id -> (failed attempts, next try)
         self._outbox_may_hold_mail = True  # unknown after a start: the first flush looks
+        self._unrecorded: dict[str, str] = {}  # sent, marker not yet written (store down): id -> time
         self._next_scan = datetime.min.replace(tzinfo=UTC)
         self._templates = jinja2.Environment(
             loader=jinja2.PackageLoader("hometwin", "templates/mail"),
@@ -160,6 +161,8 @@ class Notifier:
 
     def flush_outbox(self) -> FlushReport:
         """Retry what is due in the outbox; call it periodically (the actuation does, every few seconds)."""
+        with self._lock:
+            self._record_sent()
         if not self._outbox_may_hold_mail and self._clock() < self._next_scan:
             return FlushReport()  # nothing queued here since the outbox was last found empty
         # Another process (say the modeling's report) may also queue: look at least once a minute.
@@ -168,7 +171,7 @@ class Notifier:
         server_down = False
         for message_id in self.pending():
             with self._lock:
-                if self._exists(self._prefix + f"sent/{message_id}.json"):
+                if self._was_sent(message_id):
                     continue  # sent by `handle` meanwhile
                 if server_down or not self._due(message_id):
                     waiting += 1
@@ -188,7 +191,7 @@ class Notifier:
     def _deliver(self, message_id: str, recipients: Sequence[str], subject: str, text: str, html: str,
                  idempotency_key: str) -> str:
         with self._lock:
-            if self._exists(self._prefix + f"sent/{message_id}.json"):
+            if self._was_sent(message_id):
                 return "duplicate"
             entry = {"id": message_id, "to": list(recipients), "subject": subject, "text": text,
                      "html": html, "message_id": f"<{message_id}.{self.settings.home_id}@hometwin>",
@@ -219,11 +222,24 @@ class Notifier:
                         entry["id"], attempts, delay, exc)
             return "unavailable" if isinstance(exc, Unavailable) else "refused"
         self._retry.pop(entry["id"], None)
-        try:
-            self._put(f"sent/{entry['id']}.json", {"id": entry["id"], "sent_at": self._clock().isoformat()})
-        except AlreadyExists:
-            pass
+        self._unrecorded[entry["id"]] = self._clock().isoformat()
+        self._record_sent()
         return "sent"
+
+    def _record_sent(self) -> None:
+        """Write the `sent` markers; while the store is down they wait here (and still count as sent)."""
+        for message_id, sent_at in list(self._unrecorded.items()):
+            try:
+                self._put(f"sent/{message_id}.json", {"id": message_id, "sent_at": sent_at})
+            except AlreadyExists:
+                pass
+            except (PortError, OSError) as exc:
+                log.error("e-mail %s was sent but cannot be recorded yet: %s", message_id, exc)
+                return
+            del self._unrecorded[message_id]
+
+    def _was_sent(self, message_id: str) -> bool:
+        return message_id in self._unrecorded or self._exists(self._prefix + f"sent/{message_id}.json")
 
     def _due(self, message_id: str) -> bool:
         retry = self._retry.get(message_id)

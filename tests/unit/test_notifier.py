@@ -258,3 +258,22 @@ def test_outbox_queued_by_another_process_is_flushed_within_a_minute(tmp_path: P
     assert actuation.flush_outbox() == FlushReport(1, 0)
     assert len(actuation_mail.messages()) == 1
     assert modeling.send_report({"lines": ["Breakfast is later."]}, "2026-W10") == "duplicate"
+
+
+def test_sent_marker_that_cannot_be_written_is_kept_until_the_store_is_back(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    root = tmp_path / "state"
+    store = open_object_store(root.as_uri())
+    mailer = MaildirMailer(tmp_path / "mail", s.mail_from)
+    notifier = Notifier(mailer, store, s)
+    blocker = root / "state" / "oma" / "mail" / "sent"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the sent markers go: writing them fails")
+    alert = notes()[0]
+    assert notifier.handle(alert.to_event_data(), "inv-1") == "sent"
+    assert notifier.handle(alert.to_event_data(), "inv-1-again") == "duplicate"  # remembered in memory
+    assert len(mailer.messages()) == 1
+    blocker.unlink()
+    notifier.flush_outbox()  # writes the marker now
+    assert Notifier(mailer, store, s).handle(alert.to_event_data(), "after-restart") == "duplicate"
+    assert len(mailer.messages()) == 1
