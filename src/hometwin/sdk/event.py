@@ -172,8 +172,7 @@ _outboxes_lock = threading.Lock()
 def outbox_for(settings: SdkSettings) -> EventOutbox:
     """The process-wide outbox of this scheduler (shared by every fabric, so order is kept)."""
     assert settings.scheduler_url is not None
-    token = settings.token.get_secret_value() if settings.token else None
-    key = (settings.scheduler_url, token)
+    key = (settings.scheduler_url, settings.bearer())
     with _outboxes_lock:
         if key not in _outboxes:
             _outboxes[key] = EventOutbox(settings)

@@ -21,9 +21,11 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-INVOCATION_HEADER = "X-Invocation-Id"
-EVENT_IDS_HEADER = "X-Event-Ids"
+# Headers the HomeTwin scheduler sends with every invocation (the course's sent none).
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # the invocation id: the same on every redelivery
+EVENT_IDS_HEADER = "X-Event-Ids"  # comma-separated ids of the joined events
+ATTEMPT_HEADER = "X-Invocation-Attempt"  # 1 on the first delivery
+FUNCTION_HEADER = "X-Function-Name"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,8 +44,10 @@ class Invocation(BaseModel):
 
     events: dict[str, EventPayload] = Field(default_factory=dict)
     idempotency_key: str | None = None
-    invocation_id: str | None = None
+    invocation_id: str | None = None  # the scheduler uses the Idempotency-Key as invocation id
     event_ids: list[str] = Field(default_factory=list)
+    attempt: int | None = None
+    function: str | None = None
 
     def __getitem__(self, name: str) -> EventPayload:
         try:
@@ -63,8 +67,8 @@ class Invocation(BaseModel):
             raise ValueError(f"event {name!r}: {_describe(exc)}") from exc
 
 
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg']}"
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in (prefix, *err['loc']) if p != '') or 'data'}: {err['msg']}"
                      for err in exc.errors())
 
 
@@ -77,15 +81,20 @@ def parse_invocation(body: Any, headers: Mapping[str, str] | None = None) -> Inv
         body = {}
     if not isinstance(body, Mapping):
         raise ValueError("invocation body must be a JSON object keyed by event name")
-    try:
-        events = {str(name): EventPayload.model_validate(payload) for name, payload in body.items()}
-    except ValidationError as exc:
-        raise ValueError(f"invocation body: {_describe(exc)}") from exc
+    events: dict[str, EventPayload] = {}
+    for name, payload in body.items():
+        try:
+            events[str(name)] = EventPayload.model_validate(payload)
+        except ValidationError as exc:
+            raise ValueError(f"invocation body: {_describe(exc, prefix=str(name))}") from exc
     lower = {k.lower(): v for k, v in headers.items()}
+    key = lower.get(IDEMPOTENCY_HEADER.lower()) or None
     ids = lower.get(EVENT_IDS_HEADER.lower(), "")
-    return Invocation(events=events, idempotency_key=lower.get(IDEMPOTENCY_HEADER.lower()) or None,
-                      invocation_id=lower.get(INVOCATION_HEADER.lower()) or None,
-                      event_ids=[i.strip() for i in ids.split(",") if i.strip()])
+    attempt = lower.get(ATTEMPT_HEADER.lower(), "")
+    return Invocation(events=events, idempotency_key=key, invocation_id=key,
+                      event_ids=[i.strip() for i in ids.split(",") if i.strip()],
+                      attempt=int(attempt) if attempt.isdigit() else None,
+                      function=lower.get(FUNCTION_HEADER.lower()) or None)
 
 
 async def read_invocation(request: Request) -> Invocation:

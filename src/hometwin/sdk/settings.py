@@ -6,6 +6,7 @@ docs/sdk.md lists every variable with its default.
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -23,6 +24,9 @@ class SdkSettings(BaseSettings):
     token: SecretStr | None = Field(
         None, validation_alias="HOMETWIN_SCHEDULER_TOKEN",
         description="Bearer token sent to the scheduler when set.")
+    token_file: Path | None = Field(
+        None, validation_alias="HOMETWIN_SCHEDULER_TOKEN_FILE",
+        description="File holding the token (wins over HOMETWIN_SCHEDULER_TOKEN; e.g. a mounted Secret).")
     public_url: str | None = Field(
         None, validation_alias="PUBLIC_URL",
         description="Base URL the scheduler calls this component at, e.g. `http://monitoring:8000`.")
@@ -72,10 +76,15 @@ class SdkSettings(BaseSettings):
         """The scheduler's base URL with a scheme (`http://` added when missing), no trailing slash."""
         return with_scheme(self.scheduler) if self.scheduler else None
 
+    def bearer(self) -> str | None:
+        """The token, read from the token file when one is configured (so a rotated Secret applies)."""
+        if self.token_file is not None:
+            return self.token_file.read_text(encoding="utf-8").strip() or None
+        return self.token.get_secret_value() if self.token else None
+
     def headers(self) -> dict[str, str]:
-        if self.token is None:
-            return {}
-        return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
+        token = self.bearer()
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def with_scheme(address: str) -> str:
