@@ -152,3 +152,4 @@ def test_a_year_is_fast_enough_to_run_in_tests() -> None:
     assert 150_000 < len(result.events) < 1_000_000
     days_with_events = {e.time.astimezone(BERLIN).date() for e in result.events}
     assert len(days_with_events) == 365
+    assert len({(e.time, e.sensor, e.value) for e in result.events}) == len(result.events)  # no duplicates

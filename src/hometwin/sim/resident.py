@@ -142,9 +142,10 @@ class Resident:
                 t += rng.lognormvariate(math.log(median), spread)
         for contact in self.layout.sensors(seg.room, SensorKind.CONTACT):
             if seg.level == ACTIVE or seg.activity in ("breakfast", "lunch", "dinner", "drink"):
-                for _ in range(rng.choice((0, 1, 1, 2))):
-                    opened = rng.uniform(seg.start, last_moment)
-                    closed = min(opened + rng.uniform(3, 40), last_moment)
+                opens = sorted(rng.uniform(seg.start, last_moment) for _ in range(rng.choice((0, 1, 1, 2))))
+                for i, opened in enumerate(opens):  # open, then closed before it opens again
+                    limit = opens[i + 1] if i + 1 < len(opens) else last_moment + 0.25
+                    closed = min(opened + rng.uniform(3, 40), (opened + limit) / 2)
                     out += [(opened, contact.name, SensorKind.CONTACT, 1.0),
                             (closed, contact.name, SensorKind.CONTACT, 0.0)]
         if seg.door:
