@@ -298,8 +298,9 @@ def _training_info(a: EventArrays, tl: Timeline, params: ModelParams, t_start: f
     return {
         "home_id": home_id,
         "tz": tz,
-        "period": {"start": datetime.fromtimestamp(t_start, UTC).isoformat(),
-                   "end": datetime.fromtimestamp(t_end, UTC).isoformat()},
+        # in the home's local time (with its offset): what a reader of `models list` expects
+        "period": {"start": datetime.fromtimestamp(t_start, ZoneInfo(tz)).isoformat(),
+                   "end": datetime.fromtimestamp(t_end, ZoneInfo(tz)).isoformat()},
         "n_events": len(a),
         "events_per_room": {r: int(n) for r, n in zip(a.rooms, events_per_room, strict=True)},
         "stays_per_room": stays_per_room,
