@@ -115,3 +115,32 @@ def test_mail_page_is_absent_outside_the_demo(home: Home) -> None:
     with serve(home.app()) as url:
         assert httpx.get(f"{url}/mail").status_code == 404
         assert 'href="/mail"' not in httpx.get(f"{url}/").text
+
+
+@pytest.mark.slow
+def test_trained_home_shows_routine_models_and_their_comparison(tmp_path: Path) -> None:
+    from tests.dashboard_helpers import make_trained_home
+
+    home = make_trained_home(tmp_path, weeks=2)
+    old, new = home.versions
+    with serve(home.app()) as url, httpx.Client(base_url=url) as client:
+        routine = client.get("/api/routine").json()
+        models = client.get("/api/models").json()
+        compare = client.get("/api/models/compare", params={"old": old, "new": new}).json()
+        page = client.get("/models", params={"old": old, "new": new}).text
+        missing = client.get("/api/models/compare", params={"old": old, "new": "20990101T000000Z-000000"})
+        now = client.get("/api/now").json()
+        routine_page = client.get("/routine").text
+    assert [r["room"] for r in routine["rooms"]] == home.rooms
+    assert all(len(r["visits"]) == 7 and len(r["visits"][0]) == 24 for r in routine["rooms"])
+    assert sum(map(sum, routine["rooms"][0]["visits"])) > 0
+    assert set(routine["average_duration"]) == set(home.rooms)
+    assert routine_page.count('<svg class="chart heatmap"') == 2 * len(home.rooms)
+    assert [v["version"] for v in models["versions"]] == [new, old]
+    assert models["versions"][0]["metadata"]["training_end"] > models["versions"][1]["metadata"]["training_end"]
+    assert compare["old"]["version"] == old and compare["lines"]
+    assert f"What changed from {old} to {new}" in page and compare["lines"][0] in page.replace("&#39;", "'")
+    assert missing.status_code == 404 and "20990101T000000Z-000000" in missing.text
+    assert now["status"]["model"]["version"] == new
+    assert {e["room"] for e in now["expected"]} == set(home.rooms)
+    assert now["place"]["room"] == "bathroom" and now["place"]["percentile"] > 99

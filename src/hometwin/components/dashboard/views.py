@@ -49,6 +49,11 @@ def _local(ctx: Context, value: datetime | str | None, fmt: str = "%a %d %b %H:%
     return when.astimezone(ZoneInfo(ctx["tz"])).strftime(fmt)
 
 
+def _percent(p: float) -> str:
+    """A percentile without false precision: 99.996 is "above 99.9", not "100.0"."""
+    return "above 99.9" if p >= 99.95 else f"{p:.1f}" if p > 99 else f"{p:.0f}"
+
+
 def _evidence(ev: dict[str, Any]) -> str:
     """The numbers behind an alert in one line, durations in words."""
     kind = ev.get("kind", "")
@@ -61,12 +66,12 @@ def _evidence(ev: dict[str, Any]) -> str:
     if "threshold" in ev:
         parts.append(f"alert above {fmt(float(ev['threshold']))}")
     if "percentile" in ev and math.isfinite(float(ev["percentile"])):
-        parts.append(f"percentile {float(ev['percentile']):.1f}")
+        parts.append(f"percentile {_percent(float(ev['percentile']))}")
     return ", ".join(parts)
 
 
 templates.env.filters.update(
-    dur=charts.format_duration, local=_local, evidence=_evidence,
+    dur=lambda s: charts.format_duration(s).replace(" ", "\u00a0"), local=_local, percent=_percent, evidence=_evidence,
     kind_label=lambda k: KIND_LABELS.get(k, str(k).replace("_", " ")),
     count=charts.format_count,
 )

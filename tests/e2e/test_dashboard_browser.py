@@ -1,0 +1,95 @@
+"""The dashboard in a real headless Chromium (Debian's /usr/bin/chromium; no browser is downloaded).
+
+Loads the pages served by real uvicorn, checks that a caregiver sees the current room, the heat
+maps and the open alert, clicks "Acknowledge" and saves screenshots. With
+HOMETWIN_UPDATE_SCREENSHOT=1 the "now" page also becomes docs/img/dashboard.png (the README's picture).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dashboard_helpers import Home, make_trained_home, serve
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
+                                                     "(`make test` installs it via .ci/system-deps)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_caregiver_sees_room_heat_maps_and_alert_and_acknowledges(
+        browser: Any, tmp_path: Path) -> None:
+    home: Home = make_trained_home(tmp_path)
+    blocked: list[str] = []
+    with serve(home.app()) as url:
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        page = context.new_page()
+        # Nothing may be fetched from anywhere but the dashboard itself.
+        page.on("request", lambda r: None if r.url.startswith(url) else blocked.append(r.url))
+
+        page.goto(f"{url}/")
+        room = page.locator("#current-room")
+        assert room.is_visible()
+        assert home.expected_room in room.inner_text()
+        alert = page.locator("article.alert")
+        assert alert.count() == 1 and "bathroom" in alert.inner_text()
+        assert "Unusually long stay" in alert.inner_text()
+        shot = tmp_path / "dashboard-now.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+
+        page.get_by_role("link", name="Routine").click()
+        page.wait_for_url(f"{url}/routine")
+        heatmaps = page.locator("svg.heatmap")
+        assert heatmaps.count() == 2 * len(home.rooms)
+        assert heatmaps.first.is_visible()
+        box = heatmaps.first.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 100
+        assert page.locator("svg.heatmap rect title").count() >= 2 * len(home.rooms) * 7 * 24
+        page.screenshot(path=str(tmp_path / "dashboard-routine.png"), full_page=True)
+
+        page.get_by_role("link", name="Now").click()
+        page.get_by_role("button", name="Acknowledge: I am taking care of it").click()
+        page.wait_for_url(f"{url}/?acked={home.alert_id}")
+        assert "acknowledged (the monitoring confirms at its next check)" in page.locator(
+            "article.alert").inner_text()
+        assert page.get_by_role("button", name="Acknowledge: I am taking care of it").count() == 0
+
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+        small = phone.new_page()
+        small.goto(f"{url}/")
+        # Readable on a phone: no sideways scrolling of the page itself.
+        assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        small.screenshot(path=str(tmp_path / "dashboard-phone.png"), full_page=True)
+        context.close()
+        phone.close()
+
+    [ack] = home.alerts.pending_acks()
+    assert ack.alert_id == home.alert_id and ack.by == "dashboard"
+    assert blocked == []
+    if os.environ.get("HOMETWIN_UPDATE_SCREENSHOT") == "1":
+        target = REPO / "docs" / "img" / "dashboard.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)
