@@ -129,7 +129,9 @@ def assess(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
         return out
     last = recent[-1]
     zone = ZoneInfo(model.tz)
-    if last.kind is SensorKind.DOOR:
+    if last.kind is SensorKind.DOOR and model.away_duration(last.time).n > 0:
+        # Probably gone out. (A home whose door never showed an outing in training is watched for
+        # silence instead: the silence model knows how long it is quiet after that door.)
         out += _not_back_home(model, last, now, params)
     else:
         out += _silence(model.silence, last, now, params)
@@ -158,7 +160,7 @@ def _silence(silence: SilenceModel, last: SensorEvent, now: datetime,
     finding = Finding(FindingKind.UNUSUAL_SILENCE, Severity.EMERGENCY, last.room, last.time,
                       observed=seconds, expected=typical, threshold=unusual,
                       percentile=_percentile(score), message=message)
-    return [Assessment(finding, score, limit, last.time + timedelta(seconds=unusual), blocked)]
+    return [Assessment(finding, score, limit, _plus(last.time, unusual), blocked)]
 
 
 def _prolonged_stay(model: BehaviourModel, recent: Sequence[SensorEvent], now: datetime,
@@ -168,17 +170,17 @@ def _prolonged_stay(model: BehaviourModel, recent: Sequence[SensorEvent], now: d
     if seconds <= 0 or model.canonical_room(room) is None:
         return []
     dist = model.stay_duration(room, start)
-    score, typical, unusual = _lognormal_score(dist, seconds, params.limit(FindingKind.PROLONGED_STAY),
-                                               params.few_samples)
-    floor = params.room_floor_min.get(room, params.stay_floor_min) * 60
     limit = params.limit(FindingKind.PROLONGED_STAY)
-    unusual = max(unusual, floor)
+    score = _tail_score(dist, seconds, params.few_samples)
+    floor = params.room_floor_min.get(room, params.stay_floor_min) * 60
+    typical = float(dist.median)
+    unusual = max(_value_at(dist, limit, params.few_samples), floor) if score >= limit else math.nan
     when = _when(start, model.tz, dist.level)
     message = (f"In the {room} for {fmt_duration(seconds)}; {when} a visit usually lasts "
                f"{fmt_duration(typical)}, and {fmt_duration(unusual)} is already unusual.")
     finding = Finding(FindingKind.PROLONGED_STAY, Severity.EMERGENCY, room, start, observed=seconds,
                       expected=typical, threshold=unusual, percentile=_percentile(score), message=message)
-    return [Assessment(finding, score, limit, start + timedelta(seconds=unusual), seconds < floor)]
+    return [Assessment(finding, score, limit, _plus(start, unusual), seconds < floor)]
 
 
 def _missing_routine(model: BehaviourModel, last: SensorEvent, now: datetime, zone: ZoneInfo,
@@ -192,7 +194,9 @@ def _missing_routine(model: BehaviourModel, last: SensorEvent, now: datetime, zo
         return []
     minutes = (local_now - local_now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 60
     limit = params.limit(FindingKind.MISSING_ROUTINE)
-    score, typical, unusual = _lognormal_score(dist, minutes, limit, params.few_samples)
+    score = _tail_score(dist, minutes, params.few_samples)
+    typical = float(dist.median)
+    unusual = _value_at(dist, limit, params.few_samples) if score >= limit else math.nan
     day = WEEKDAYS[local_now.weekday()]
     message = (f"No activity yet today at {local_now:%H:%M}; on {day}s the day usually starts at "
                f"{_clock(typical)}, and no activity by {_clock(unusual)} is already unusual.")
@@ -200,7 +204,7 @@ def _missing_routine(model: BehaviourModel, last: SensorEvent, now: datetime, zo
                       observed=minutes, expected=typical, threshold=unusual, percentile=_percentile(score),
                       message=message)
     midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return [Assessment(finding, score, limit, (midnight + timedelta(minutes=unusual)).astimezone(now.tzinfo))]
+    return [Assessment(finding, score, limit, _plus(midnight, unusual * 60))]
 
 
 def _not_back_home(model: BehaviourModel, door: SensorEvent, now: datetime,
@@ -210,20 +214,15 @@ def _not_back_home(model: BehaviourModel, door: SensorEvent, now: datetime,
         return []
     dist = model.away_duration(door.time)
     limit = params.limit(FindingKind.NOT_BACK_HOME)
-    if dist.n <= 0:
-        score, typical, unusual = 0.0, float("nan"), float("nan")
-    else:
-        score, typical, unusual = _lognormal_score(dist, seconds, limit, params.few_samples)
+    score, typical = _tail_score(dist, seconds, params.few_samples), float(dist.median)
     floor = params.away_floor_min * 60
-    unusual = max(unusual, floor) if unusual == unusual else floor
-    when = _when(door.time, model.tz, dist.level)
-    usual = f"{when} an outing usually lasts {fmt_duration(typical)}" if typical == typical else (
-        "no outings were seen in training")
+    unusual = max(_value_at(dist, limit, params.few_samples), floor) if score >= limit else math.nan
+    usual = f"{_when(door.time, model.tz, dist.level)} an outing usually lasts {fmt_duration(typical)}"
     message = (f"Away (or silent after the {door.room} door) for {fmt_duration(seconds)}; {usual}, "
                f"and {fmt_duration(unusual)} is already unusual.")
     finding = Finding(FindingKind.NOT_BACK_HOME, Severity.WARNING, door.room, door.time, observed=seconds,
                       expected=typical, threshold=unusual, percentile=_percentile(score), message=message)
-    return [Assessment(finding, score, limit, door.time + timedelta(seconds=unusual), seconds < floor)]
+    return [Assessment(finding, score, limit, _plus(door.time, unusual), seconds < floor)]
 
 
 def _unusual_frequency(model: BehaviourModel, recent: Sequence[SensorEvent], now: datetime, zone: ZoneInfo,
@@ -251,7 +250,7 @@ def _unusual_frequency(model: BehaviourModel, recent: Sequence[SensorEvent], now
         if dist.n_days <= 0:
             continue
         p = dist.percentile(x)
-        score = -math.log10(max(1e-6, 1.0 - min(p, 100.0) / 100.0 + 0.5 / (dist.n_days + 1)))
+        score = -math.log10(max(1e-9, 1.0 - min(p, 100.0) / 100.0))
         blocked = x < dist.mean + params.frequency_min_excess
         label = "night (23:00-07:00)" if part == "night" else "day (07:00-23:00)"
         message = (f"{x} visits to the {room} during the {label}; usually {dist.mean:.1f}, "
@@ -315,20 +314,35 @@ def count_visits(recent: Sequence[SensorEvent], start: datetime, end: datetime) 
     return out
 
 
-def _lognormal_score(dist: Any, x: float, limit: float, few_samples: float) -> tuple[float, float, float]:
-    """Surprise of `x` under the log-normal fit of `dist`, its median, and the value at the limit.
+def _tail_score(dist: Any, x: float, few_samples: float) -> float:
+    """Surprise of `x` under `dist`: -log10 of the larger of two tail estimates.
 
-    The spread is widened for cells with few samples (sqrt(1 + few_samples / n)), so a cell learned
-    from three visits does not produce a razor-sharp threshold.
+    The empirical tail (`dist.percentile`, the learned quantiles, log-normal beyond p99) keeps heavy
+    tails heavy; a log-normal fit whose spread is widened for cells with few samples,
+    sqrt(1 + few_samples / n), keeps a cell learned from three visits from being razor-sharp.
     """
     n = max(float(dist.n), 1.0)
-    mu = float(dist.log_mu)
     sigma = max(float(dist.log_sigma), 0.05) * math.sqrt(1.0 + few_samples / n)
-    z = (math.log(max(x, 1e-9)) - mu) / sigma
+    z = (math.log(max(x, 1e-9)) - float(dist.log_mu)) / sigma
     tail = 0.5 * math.erfc(z / math.sqrt(2.0))
-    score = -math.log10(max(tail, 1e-300))
-    z_limit = _z_for_tail(10.0 ** (-limit))
-    return score, math.exp(mu), math.exp(mu + z_limit * sigma)
+    pct = float(dist.percentile(x))
+    if pct == pct:
+        tail = max(tail, 1.0 - min(pct, 100.0) / 100.0)
+    return -math.log10(max(tail, 1e-300))
+
+
+def _value_at(dist: Any, limit: float, few_samples: float) -> float:
+    """The smallest x whose surprise reaches `limit` (bisection in log x; the score grows with x)."""
+    lo, hi = 0.0, math.log(400 * 86400.0)
+    if _tail_score(dist, math.exp(hi), few_samples) < limit:
+        return math.inf
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if _tail_score(dist, math.exp(mid), few_samples) >= limit:
+            hi = mid
+        else:
+            lo = mid
+    return math.exp(hi)
 
 
 def _z_for_tail(p: float) -> float:
@@ -341,6 +355,10 @@ def _z_for_tail(p: float) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+def _plus(t: datetime, seconds: float) -> datetime | None:
+    return t + timedelta(seconds=seconds) if math.isfinite(seconds) else None
 
 
 def _percentile(score: float) -> float:
@@ -369,6 +387,8 @@ def _when(at: datetime, tz: str, level: str) -> str:
         return f"on {'weekends' if local.weekday() >= 5 else 'weekdays'} {hour}"
     if level == "hour":
         return f"on any day {hour}"
+    if level == "room":
+        return "at any time of day"
     return "in this home"
 
 
@@ -383,9 +403,9 @@ def fmt_duration(seconds: float) -> str:
     """'52 min', '1 h 10 min', '2 days 3 h' - how a caregiver reads a duration."""
     if seconds != seconds:
         return "?"
-    minutes = int(round(seconds / 60))
-    if minutes < 1:
+    if seconds < 59.5:
         return f"{int(round(seconds))} s"
+    minutes = int(round(seconds / 60))
     if minutes < 60:
         return f"{minutes} min"
     hours, rest = divmod(minutes, 60)

@@ -1,0 +1,189 @@
+"""Each detector on a drawn home, thresholds checked against the trained model."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from hometwin.domain.detection import (
+    RECENT_WINDOW,
+    DetectionParams,
+    assess,
+    detect,
+    fmt_duration,
+)
+from hometwin.domain.events import SensorEvent, SensorKind
+from hometwin.domain.findings import FindingKind, Severity
+from hometwin.domain.model import BehaviourModel, train_model
+from tests.unit.drawn_home import TZ, at, drawn_events
+
+TRAIN_DAYS = 28
+
+
+@pytest.fixture(scope="module")
+def events() -> list[SensorEvent]:
+    return drawn_events(35)
+
+
+@pytest.fixture(scope="module")
+def model(events: list[SensorEvent]) -> BehaviourModel:
+    return train_model(events, tz=TZ, end=at(TRAIN_DAYS, 0))
+
+
+def _until(events: list[SensorEvent], end) -> list[SensorEvent]:  # type: ignore[no-untyped-def]
+    return [e for e in events if at(TRAIN_DAYS, 0) - RECENT_WINDOW <= e.time.astimezone(end.tzinfo) <= end]
+
+
+def _firing(model: BehaviourModel, recent: list[SensorEvent], now, **kw):  # type: ignore[no-untyped-def]
+    return {f.kind: f for f in detect(model, recent, now, **kw)}
+
+
+def _last_bathroom_before(events: list[SensorEvent], end) -> SensorEvent:  # type: ignore[no-untyped-def]
+    return [e for e in events if e.room == "bathroom" and e.time <= end][-1]
+
+
+def test_silence_after_a_bathroom_visit(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    last = _last_bathroom_before(events, at(30, 10, 20))
+    recent = _until(events, last.time)
+    assert not _firing(model, recent, last.time + timedelta(minutes=15))  # below every threshold
+    found = _firing(model, recent, last.time + timedelta(minutes=90))
+    f = found[FindingKind.UNUSUAL_SILENCE]
+    assert f.severity is Severity.EMERGENCY and f.room == "bathroom" and f.started_at == last.time
+    assert f.observed == pytest.approx(90 * 60)
+    # The threshold is the model's: the silence where the surprise reaches the limit (or the floor).
+    limit_s = model.silence.seconds_at_surprise(last, DetectionParams().silence_limit)
+    assert f.threshold == pytest.approx(max(limit_s, 20 * 60))
+    assert f.expected < 5 * 60 < f.threshold < 90 * 60
+    assert "No sensor event for 1 h 30 min, since the bathroom" in f.message
+    assert "already unusual" in f.message
+
+
+def test_sleep_is_a_normal_silence(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    bed = [e for e in events if e.kind is SensorKind.PRESSURE and e.value == 1.0 and e.time <= at(30, 23, 1)][-1]
+    recent = _until(events, bed.time)
+    assert not _firing(model, recent, at(31, 3))
+    assert not _firing(model, recent, at(31, 6, 30))
+
+
+def test_prolonged_stay_in_the_bathroom(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    enter = at(30, 9, 40)
+    recent = _until(events, enter) + [SensorEvent(enter + timedelta(minutes=4 * i), "pir_bathroom", "bathroom")
+                                      for i in range(31)]
+    now = enter + timedelta(minutes=121)
+    found = _firing(model, recent, now)
+    f = found[FindingKind.PROLONGED_STAY]
+    assert set(found) == {FindingKind.PROLONGED_STAY}  # the motion keeps the silence detector quiet
+    assert f.room == "bathroom" and f.started_at == enter
+    dist = model.stay_duration("bathroom", enter)
+    assert f.expected == pytest.approx(dist.median)
+    assert dist.quantile(0.99) < f.threshold < 121 * 60
+    assert f.message.startswith("In the bathroom for 2 h 1 min; ") and "a visit usually lasts" in f.message
+    # The reported threshold is where the detector starts firing.
+    early = _firing(model, recent, enter + timedelta(seconds=f.threshold * 0.97))
+    late = _firing(model, recent, enter + timedelta(seconds=f.threshold * 1.03))
+    assert FindingKind.PROLONGED_STAY not in early and FindingKind.PROLONGED_STAY in late
+
+
+def test_missing_routine_and_one_alert_per_incident(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    recent = _until(events, at(30, 23, 0, ))
+    assert not _firing(model, recent, at(31, 6))
+    items = assess(model, recent, at(31, 11))
+    routine = next(a for a in items if a.finding.kind is FindingKind.MISSING_ROUTINE)
+    assert routine.score >= routine.limit
+    assert "No activity yet today at 11:00" in routine.finding.message
+    person = [a for a in items if a.fires and a.finding.kind in
+              (FindingKind.UNUSUAL_SILENCE, FindingKind.PROLONGED_STAY, FindingKind.MISSING_ROUTINE)]
+    assert len(person) == 1  # a fall shows as several detectors: one alert
+
+
+def test_not_back_home(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    door = [e for e in events if e.kind is SensorKind.DOOR and e.time <= at(30, 15)][-1]
+    recent = [e for e in _until(events, door.time)]
+    assert not _firing(model, recent, door.time + timedelta(minutes=90))
+    found = _firing(model, recent, door.time + timedelta(hours=8))
+    assert set(found) == {FindingKind.NOT_BACK_HOME}
+    f = found[FindingKind.NOT_BACK_HOME]
+    assert f.severity is Severity.WARNING and f.observed == 8 * 3600
+    assert 2 * 3600 < f.threshold < 8 * 3600
+
+
+def test_unusual_night_frequency_is_info(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    recent = _until(events, at(30, 23, 0))
+    for i in range(8):
+        t = at(31, 0, 10) + timedelta(minutes=40 * i)
+        recent += [SensorEvent(t, "bed_mat", "bedroom", SensorKind.PRESSURE, 0.0),
+                   SensorEvent(t + timedelta(minutes=1), "pir_bathroom", "bathroom"),
+                   SensorEvent(t + timedelta(minutes=4), "pir_bedroom", "bedroom"),
+                   SensorEvent(t + timedelta(minutes=5), "bed_mat", "bedroom", SensorKind.PRESSURE, 1.0)]
+    recent += [e for e in events if at(31, 7) <= e.time <= at(31, 8)]
+    found = {f.room: f for f in detect(model, recent, at(31, 8)) if f.kind is FindingKind.UNUSUAL_FREQUENCY}
+    assert "kitchen" not in found
+    f = found["bathroom"]
+    assert f.severity is Severity.INFO and f.observed == 8
+    assert f.expected < 2 and "8 visits to the bathroom during the night" in f.message
+
+
+def test_sensor_source_failing(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    recent = _until(events, at(30, 12))
+    now = at(30, 12, 5)
+    assert FindingKind.SENSOR_DATA_MISSING not in _firing(model, recent, now, source_error_since=at(30, 12))
+    found = _firing(model, recent, at(30, 12, 30), source_error_since=at(30, 12))
+    assert "not necessarily the person" in found[FindingKind.SENSOR_DATA_MISSING].message
+
+
+def test_detect_is_assess_filtered_and_sensitivity_moves_limits(model: BehaviourModel,
+                                                                events: list[SensorEvent]) -> None:
+    last = _last_bathroom_before(events, at(31, 10, 20))
+    recent = _until(events, last.time)
+    base = DetectionParams(silence_floor_min=1.0)
+    eager, calm = replace(base, sensitivity=1.0), replace(base, sensitivity=-1.0)
+    for minutes in range(0, 600, 7):
+        now = last.time + timedelta(minutes=minutes)
+        for p in (base, eager, calm):
+            assert detect(model, recent, now, p) == [a.finding for a in assess(model, recent, now, p) if a.fires]
+    t_default = _first_silence_alarm(model, recent, last.time, base)
+    assert _first_silence_alarm(model, recent, last.time, eager) < t_default
+    assert _first_silence_alarm(model, recent, last.time, calm) > t_default
+
+
+def _first_silence_alarm(model, recent, t0, params):  # type: ignore[no-untyped-def]
+    for minutes in range(0, 24 * 60, 1):
+        if any(f.kind is FindingKind.UNUSUAL_SILENCE
+               for f in detect(model, recent, t0 + timedelta(minutes=minutes), params)):
+            return minutes
+    return math.inf
+
+
+def test_params_round_trip_and_reject_unknown_keys() -> None:
+    p = DetectionParams(silence_limit=2.5, room_floor_min={"bathroom": 40.0})
+    assert DetectionParams.from_dict(json.loads(json.dumps(p.to_dict()))) == p
+    with pytest.raises(ValueError, match="silence_limt"):
+        DetectionParams.from_dict({"silence_limt": 1.0})
+
+
+def test_settings_map_to_params(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hometwin.config import DetectionSettings
+
+    assert DetectionSettings().params() == DetectionParams()
+    monkeypatch.setenv("HOMETWIN_DETECT_SILENCE_LIMIT", "2.5")
+    monkeypatch.setenv("HOMETWIN_DETECT_ROOM_FLOORS", "bathroom=40, bedroom=600")
+    p = DetectionSettings().params()
+    assert p.silence_limit == 2.5 and p.room_floor_min == {"bathroom": 40.0, "bedroom": 600.0}
+    monkeypatch.setenv("HOMETWIN_DETECT_ROOM_FLOORS", "bathroom:40")
+    with pytest.raises(ValueError, match="HOMETWIN_DETECT_ROOM_FLOORS"):
+        DetectionSettings().params()
+
+
+def test_naive_now_is_refused(model: BehaviourModel) -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        detect(model, [], at(30, 1).replace(tzinfo=None))
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(42, "42 s"), (52 * 60, "52 min"), (70 * 60, "1 h 10 min"),
+                                               (3 * 3600, "3 h"), (50 * 3600, "2 days 2 h")])
+def test_durations_read_like_a_caregiver_writes_them(seconds: float, text: str) -> None:
+    assert fmt_duration(seconds) == text
