@@ -1,0 +1,86 @@
+"""`hometwin component NAME`: run monitoring, modeling, actuation or the dashboard."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+
+class Component(StrEnum):
+    monitoring = "monitoring"
+    modeling = "modeling"
+    actuation = "actuation"
+    dashboard = "dashboard"
+
+
+def build_app(name: Component) -> Any:
+    """The component's app from the environment (see docs/configuration.md)."""
+    from hometwin.components.wiring import build_ports
+    from hometwin.config import CommonSettings
+
+    common = CommonSettings()
+    if name is Component.monitoring:
+        from hometwin.components.monitoring import create_app as monitoring
+        from hometwin.config import AlertSettings, DetectionSettings, MailSettings, MonitoringSettings
+
+        settings = MonitoringSettings()
+        return monitoring(settings, ports=build_ports(settings.clock), params=DetectionSettings().params(),
+                          policy=AlertSettings().policy(MailSettings().caregivers))
+    if name is Component.modeling:
+        from hometwin.components.modeling import create_app as modeling
+        from hometwin.config import ModelingSettings
+
+        settings_m = ModelingSettings()
+        return modeling(settings_m, ports=build_ports(settings_m.clock))
+    if name is Component.actuation:
+        from hometwin.adapters.mail import open_mailer
+        from hometwin.adapters.stores import open_object_store
+        from hometwin.components.actuation import create_app as actuation
+        from hometwin.config import ActuationSettings, AlertSettings, MailSettings, StoreSettings
+        from hometwin.notifier import Notifier
+
+        mail, stores = MailSettings(), StoreSettings()
+        notifier = Notifier(open_mailer(mail.smtp_url, mail), open_object_store(stores.state_store, stores), mail,
+                            ack_link_lifetime=AlertSettings().ack_link_lifetime)
+        return actuation(ActuationSettings(), notifier=notifier)
+    from hometwin.components.dashboard import create_app as dashboard
+    from hometwin.config import DashboardSettings, MailSettings
+
+    settings_d = DashboardSettings()
+    ports = build_ports(settings_d.clock)
+    mail_url = MailSettings().smtp_url
+    mail_dir = os.environ.get("HOMETWIN_DEMO_MAILDIR") or (
+        mail_url.removeprefix("maildir://") if mail_url.startswith("maildir://") else None)
+    del common
+    from pathlib import Path
+
+    return dashboard(settings_d, source=ports.source, registry=ports.registry, alert_store=ports.alerts,
+                     clock=ports.clock, mail_dir=Path(mail_dir) if mail_dir else None)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("component")
+    def component(
+        name: Component = typer.Argument(..., help="Which component to run."),
+        host: str = typer.Option("0.0.0.0", help="Address to listen on."),  # noqa: S104 - a pod's service
+        port: int = typer.Option(8000, help="Port to listen on (also sets PORT for the scheduler callback)."),
+    ) -> None:
+        """Run one of HomeTwin's components as an HTTP service."""
+        import logging
+
+        import uvicorn
+
+        from hometwin.config import CommonSettings
+
+        os.environ.setdefault("PORT", str(port))
+        logging.basicConfig(level=CommonSettings().log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            service = build_app(name)
+        except ValueError as exc:  # pydantic's ValidationError is one: a bad setting, named
+            typer.echo(f"hometwin component {name.value}: invalid configuration: {exc}", err=True)
+            raise typer.Exit(2) from None
+        uvicorn.run(service, host=host, port=port, log_level="warning")

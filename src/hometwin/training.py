@@ -1,0 +1,82 @@
+"""Train a behaviour model on a period of events and register it: shared by `hometwin train` and
+the `modeling` component, so both store exactly the same metadata.
+
+Each new model is compared with the one before it; the behaviour-change summary is registered as
+its own write-once document (kind `behaviour-change`) that names both versions, so the model
+document stays exactly what `BehaviourModel.to_dict` wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hometwin.domain.events import SensorEvent
+from hometwin.domain.model import BehaviourModel, ModelParams, compare_models, train_model
+from hometwin.registry import ModelRegistry, ModelVersion
+
+MODEL_KIND = "behaviour"
+CHANGE_KIND = "behaviour-change"
+
+
+class NotEnoughData(ValueError):
+    """Too little history to learn a routine from; the message says how much there is."""
+
+
+@dataclass(frozen=True)
+class Trained:
+    version: ModelVersion
+    previous: str | None
+    change: dict[str, Any] | None
+
+    def event_data(self) -> dict[str, Any]:
+        """The `ModelTrainedEvent` payload; `report` is what the weekly e-mail shows."""
+        meta = self.version.metadata
+        period = f"{meta['training_start'][:10]} to {meta['training_end'][:10]}"
+        data: dict[str, Any] = {"version": self.version.version, "previous": self.previous,
+                                "training_start": meta["training_start"], "training_end": meta["training_end"]}
+        if self.change is not None:
+            data["report"] = {"title": "Weekly HomeTwin report: changes in the routine", "period": period,
+                              "lines": list(self.change.get("lines", [])),
+                              "rooms": self.change.get("rooms", {})}
+        return data
+
+
+def model_metadata(model: BehaviourModel) -> dict[str, Any]:
+    training = model.training
+    return {
+        "training_start": training["period"]["start"],
+        "training_end": training["period"]["end"],
+        "home_id": model.home_id,
+        "tz": model.tz,
+        "n_events": training["n_events"],
+        "n_stays": training["n_stays"],
+        "events_per_room": training["events_per_room"],
+        "stays_per_room": training["stays_per_room"],
+        "params": training["params"],
+        "fingerprint": training["fingerprint"],
+    }
+
+
+def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *, tz: str, start: datetime,
+                       end: datetime, params: ModelParams | None = None, min_days: float = 0.0) -> Trained:
+    """Learn from `events` in [start, end), register the model and its change summary."""
+    if not events:
+        raise NotEnoughData(f"no sensor events between {start.isoformat()} and {end.isoformat()}")
+    covered_days = (events[-1].time - events[0].time).total_seconds() / 86400
+    if covered_days < min_days:
+        raise NotEnoughData(f"only {covered_days:.1f} days of events, at least {min_days:g} are needed")
+    model = train_model(events, tz=tz, params=params or ModelParams(), start=start, end=end,
+                        home_id=registry.home_id)
+    previous = registry.latest(MODEL_KIND)
+    version = registry.register(MODEL_KIND, model.to_dict(), model_metadata(model))
+    change = None
+    if previous is not None:
+        change = compare_models(BehaviourModel.from_dict(previous.document), model)
+        registry.register(CHANGE_KIND, {"model_version": version.version, "previous_version": previous.version,
+                                        "change": change},
+                          {"training_start": version.metadata["training_start"],
+                           "training_end": version.metadata["training_end"], "model_version": version.version})
+    return Trained(version, previous.version if previous else None, change)
