@@ -294,6 +294,34 @@ class SourceSettings(CommonSettings):
         return {m.strip(): k.strip() for m, _, k in pairs}
 
 
+class MonitoringSettings(CommonSettings):
+    """The `monitoring` component: checks for emergencies and asks for training."""
+
+    monitoring_check_every: str = Field(
+        "* * * * *", description="How often to check: a cron spec or a Go-style duration such as '30s'.")
+    monitoring_train_cron: str = Field(
+        "0 3 * * 1", description="When to ask for a new model (cron, home time zone; default Monday 03:00).")
+    monitoring_model_poll_s: float = Field(
+        60.0, gt=0, description="Seconds between looks for a newer model version.")
+    clock: str = Field("real", description="'real', or the demo's accelerated clock (set by `hometwin demo`).")
+
+
+class ModelingSettings(CommonSettings):
+    """The `modeling` component: trains and registers behaviour models."""
+
+    modeling_window_days: float = Field(56.0, gt=0, description="Days of history each training uses.")
+    modeling_min_days: float = Field(
+        3.0, gt=0, description="Refuse to train on less history than this (days with data).")
+    clock: str = Field("real", description="'real', or the demo's accelerated clock.")
+
+
+class ActuationSettings(CommonSettings):
+    """The `actuation` component: sends the caregiver's e-mails."""
+
+    actuation_retry_every: str = Field(
+        "30s", description="How often e-mails queued while the mail server was down are retried.")
+
+
 class MailSettings(CommonSettings):
     """E-mail to the caregivers (the actuation component; docs/alerts.md).
 
