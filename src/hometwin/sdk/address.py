@@ -29,7 +29,7 @@ class CallbackBase:
 
 
 def _kubernetes_service(environ: Mapping[str, str]) -> CallbackBase | None:
-    if "KUBERNETES_SERVICE_HOST" not in environ and "KUBERNETES_SERVICE_PORT" not in environ:
+    if not environ.get("KUBERNETES_SERVICE_HOST") and not environ.get("KUBERNETES_SERVICE_PORT"):
         return None
     parts = environ.get("HOSTNAME", "").split("-")
     # Deployment pods are name-<replicaset hash>-<suffix>; StatefulSet pods are name-<ordinal>.

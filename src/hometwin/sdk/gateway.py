@@ -94,9 +94,6 @@ class LocalGateway(FastAPI):
         else:
             log.info("deployed %s at %s for events %s (not registered)", name, endpoint, subs)
 
-    def setup(self) -> None:
-        """Backwards-compatible no-op (sifec_base called it)."""
-
     def registered(self) -> set[str]:
         """Function names the scheduler has confirmed."""
         return self.registrar.registered() if self.registrar else set()

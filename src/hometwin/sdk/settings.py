@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class SdkSettings(BaseSettings):
     """Settings of a component built on `hometwin.sdk`."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True)
 
     scheduler: str | None = Field(
         None, validation_alias="SCH_SERVICE_NAME",
@@ -57,7 +57,7 @@ class SdkSettings(BaseSettings):
         30.0, gt=0, validation_alias="HOMETWIN_SDK_STATUS_INTERVAL",
         description="Seconds between checks that the scheduler still knows our functions.")
 
-    @field_validator("scheduler", "public_url", "host", "token", mode="before")
+    @field_validator("scheduler", "public_url", "host", "token", "token_file", "port", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
