@@ -147,3 +147,17 @@ def test_kasteren_converted_bad_rows(tmp_path: Path) -> None:
         ("front door", SensorKind.DOOR, 1.0), ("front door", SensorKind.DOOR, 0.0)]
     assert [r.line for r in result.rejected] == [2, 3]
     assert "negative duration" in result.rejected[1].reason
+
+
+def test_labelled_toilet_visits_fall_in_wet_room_stays(shared_data: Path) -> None:
+    """Sanity of importers + room mappings + stays (figures in docs/data.md): most labelled
+    toileting/showering activities overlap a bathroom/toilet stay in every public home."""
+    from hometwin.domain.stays import extract_timeline
+
+    for name, path, fmt in public_homes(shared_data):
+        result = load_dataset(path, fmt)
+        stays = [s for s in extract_timeline(result.events).stays if "bath" in s.room or "toilet" in s.room]
+        wanted = [a for a in result.activities
+                  if a.label.lower() in {"use-toilet", "take-shower", "toileting", "showering"}]
+        hit = sum(any(s.start < a.end and s.end > a.start for s in stays) for a in wanted)
+        assert wanted and hit / len(wanted) > 0.7, (name, hit, len(wanted))
