@@ -64,6 +64,11 @@ def test_put_then_get_returns_bytes_metadata_and_version(store: ObjectStore) -> 
     assert isinstance(store, ObjectStore)
 
 
+def test_metadata_named_like_http_headers_stays_metadata(store: ObjectStore) -> None:
+    store.put("state/h/n.json", b"{}", {"content-type": "application/json", "Cache-Control": "x"})
+    assert store.get("state/h/n.json").metadata == {"content-type": "application/json", "cache-control": "x"}
+
+
 def test_write_once_refuses_overwrite_and_keeps_the_original(store: ObjectStore) -> None:
     store.put("models/h/k/one.json", b"first", overwrite=False)
     with pytest.raises(AlreadyExists):

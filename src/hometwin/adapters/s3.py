@@ -98,7 +98,9 @@ class S3Store:
         if not overwrite and self.retention_mode != "none":
             mode = COMPLIANCE if self.retention_mode == "compliance" else GOVERNANCE
             retention = Retention(mode, datetime.now(UTC) + timedelta(days=self.retention_days))
-        headers = genheaders(dict(meta), None, None, retention, not overwrite and self.legal_hold)
+        # Prefixed here, so a key like "content-type" stays user metadata as in the other stores.
+        user = {f"{_META_PREFIX}{k}": v for k, v in meta.items()}
+        headers = genheaders(user, None, None, retention, not overwrite and self.legal_hold)
         headers["Content-Type"] = "application/octet-stream"
         if not overwrite:
             # The server refuses a second writer (PreconditionFailed) - no check-then-write race.
