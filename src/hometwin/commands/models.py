@@ -103,14 +103,14 @@ def train(
     settings = _settings(store, home)
     zone = tz or settings.tz
     try:
+        start, end = _when(start_text, zone, "--from"), _when(end_text, zone, "--to")  # bad input first
         events_source = open_source(source, SourceSettings())
-        end = _when(end_text, zone, "--to")
         if end is None:
             newest = events_source.latest()
             if newest is None:
                 raise _fail(f"the source {source or 'HOMETWIN_EVENTS'} holds no events")
             end = newest.time + timedelta(microseconds=1)
-        start = _when(start_text, zone, "--from") or end - timedelta(weeks=DEFAULT_WEEKS)
+        start = start or end - timedelta(weeks=DEFAULT_WEEKS)
         if start >= end:
             raise _fail(f"--from {start.isoformat()} is not before --to {end.isoformat()}")
         registry = _registry(settings)
