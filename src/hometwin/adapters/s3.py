@@ -99,7 +99,7 @@ class S3Store:
             mode = COMPLIANCE if self.retention_mode == "compliance" else GOVERNANCE
             retention = Retention(mode, datetime.now(UTC) + timedelta(days=self.retention_days))
         # Prefixed here, so a key like "content-type" stays user metadata as in the other stores.
-        user = {f"{_META_PREFIX}{k}": v for k, v in meta.items()}
+        user: dict[str, str | list[str] | tuple[str]] = {f"{_META_PREFIX}{k}": v for k, v in meta.items()}
         headers = genheaders(user, None, None, retention, not overwrite and self.legal_hold)
         headers["Content-Type"] = "application/octet-stream"
         if not overwrite:
