@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -234,3 +235,22 @@ def test_a_users_lifespan_still_runs() -> None:
     server = ThreadedServer(app).start()
     server.stop()
     assert events == ["startup", "shutdown"]
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "")
+    monkeypatch.setenv("UVICORN_PORT", "8124")
+    monkeypatch.setenv("SCH_SERVICE_NAME", "")
+    settings = SdkSettings()
+    assert settings.port == 8124 and settings.scheduler_url is None
+    empty_k8s = {"KUBERNETES_SERVICE_HOST": "", "KUBERNETES_SERVICE_PORT": "", "HOSTNAME": "x-1-2"}
+    assert callback_base(SdkSettings(host="127.0.0.1"), empty_k8s).url == "http://127.0.0.1:8124"
+
+
+def test_token_file_wins_and_is_reread(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("first\n")
+    settings = SdkSettings(token="ignored", token_file=secret)
+    assert settings.headers() == {"Authorization": "Bearer first"}
+    secret.write_text("rotated")
+    assert settings.headers() == {"Authorization": "Bearer rotated"}
