@@ -299,7 +299,7 @@ def test_s3_client_verifies_tls_by_default_and_reads_keys_from_files(tmp_path: P
 
 
 @pytest.mark.slow
-def test_s3_models_and_locks_survive_a_server_restart(tmp_path: Path) -> None:
+def test_s3_models_and_locks_survive_a_server_restart_and_the_store_reconnects(tmp_path: Path) -> None:
     from minio.error import S3Error
 
     from tests import servers
@@ -313,10 +313,13 @@ def test_s3_models_and_locks_survive_a_server_restart(tmp_path: Path) -> None:
         version = store.put("models/h/k/a.json", b"kept", {"n": "1"}, overwrite=False)
     finally:
         server.process.stop()
+    from hometwin.ports import Unavailable
+
+    with pytest.raises(Unavailable):  # the server is away: a clear, retryable error
+        store.get("models/h/k/a.json")
     port = int(server.endpoint.rsplit(":", 1)[1])
     server = servers.start_seaweedfs(tmp_path / "weed", s3_port=port)
-    try:
-        store = open_object_store(f"s3://{bucket}", s3_settings(server))
+    try:  # the same store object works again once the server is back
         got = store.get("models/h/k/a.json")
         assert (got.data, got.metadata, got.version_id) == (b"kept", {"n": "1"}, version)
         with pytest.raises(S3Error, match="AccessDenied"):
