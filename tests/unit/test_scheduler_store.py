@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_partial_joins_and_outbox_survive_reopening(tmp_path: Path):
     (c1,) = store.apply([AddEvent("C", None, 1003.0)])
     (inv,) = c1.invocations
     assert inv.event_ids == (a1.event_id, b1.event_id, c1.event_id)
-    assert inv.body == {"A": {"data": {"n": 1}, "timestamp": "1970-01-01T00:16:40+0000"},
+    assert json.loads(inv.body) == {"A": {"data": {"n": 1}, "timestamp": "1970-01-01T00:16:40+0000"},
                         "B": {"data": [1, 2], "timestamp": "1970-01-01T00:16:41+0000"},
                         "C": {"data": None, "timestamp": "1970-01-01T00:16:43+0000"}}
     store.close()

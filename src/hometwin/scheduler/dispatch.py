@@ -21,16 +21,21 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-
-import httpx
+from typing import Protocol
 
 from hometwin.scheduler.core import METHODS_WITH_BODY, FunctionSpec
 from hometwin.scheduler.metrics import SchedulerMetrics
 from hometwin.scheduler.store import DEAD, DELIVERED, PENDING, Invocation, Outcome
+from hometwin.scheduler.transport import Answer, TransportFailure
 
 log = logging.getLogger("hometwin.scheduler.delivery")
 
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+class Transport(Protocol):
+    async def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
+                   timeout: float) -> Answer: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +66,10 @@ def log_state(inv: Invocation, state: str, **extra: object) -> None:
 
 
 class Dispatcher:
-    def __init__(self, client: httpx.AsyncClient, policy: DeliveryPolicy,
+    def __init__(self, transport: Transport, policy: DeliveryPolicy,
                  spec_of: Callable[[str], FunctionSpec | None],
                  record: Callable[[Outcome], None], metrics: SchedulerMetrics) -> None:
-        self.client = client
+        self.transport = transport
         self.policy = policy
         self.spec_of = spec_of
         self.record = record
@@ -141,24 +146,22 @@ class Dispatcher:
         attempt = inv.attempts + 1
         headers = {"Idempotency-Key": inv.id, "X-Event-Ids": ",".join(inv.event_ids),
                    "X-Invocation-Attempt": str(attempt), "X-Function-Name": inv.function}
-        body = inv.body if inv.method in METHODS_WITH_BODY else None
+        body = inv.body.encode() if inv.method in METHODS_WITH_BODY else None
         retry_after: float | None = None
+        status: int | None
         try:
-            response = await self.client.request(inv.method, inv.url, json=body, headers=headers,
-                                                 timeout=timeout)
-        except httpx.TimeoutException:
-            status, error = None, f"timeout after {timeout:g}s"
-        except httpx.TransportError as exc:
-            status, error = None, f"{type(exc).__name__}: {exc}"
+            answer = await self.transport.send(inv.method, inv.url, body, headers, timeout)
+        except TransportFailure as exc:
+            status, error = None, str(exc)
         else:
-            status, error = response.status_code, f"HTTP {response.status_code}"
-            retry_after = _retry_after(response)
+            status, error = answer.status, f"HTTP {answer.status}"
+            retry_after = _retry_after(answer)
         now = time.time()
         if status is not None and 200 <= status < 300:
             done = replace(inv, attempts=attempt, status=DELIVERED, last_error=None)
             self.record(Outcome(inv.id, DELIVERED, attempt, now))
             self.outstanding.discard(inv.id)
-            self.metrics.delivered.labels(inv.function).inc()
+            self.metrics.delivered_for(inv.function).inc()
             self.metrics.latency.observe(max(0.0, now - inv.created_at))
             log_state(done, "delivered", http_status=status)
             return
@@ -189,9 +192,9 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None or response.status_code not in (429, 503):
+def _retry_after(answer: Answer) -> float | None:
+    value = answer.retry_after
+    if value is None or answer.status not in (429, 503):
         return None
     try:
         return float(value)

@@ -32,5 +32,15 @@ class SchedulerMetrics:
         self.depth = Gauge("hometwin_scheduler_outbox_depth",
                            "Invocations not yet delivered (waiting, in flight or backing off).", registry=r)
         self.depth.set_function(outbox_depth)
+        self._delivered: dict[str, Counter] = {}
+        self.events_subscribed = self.events.labels("true")
+        self.events_unsubscribed = self.events.labels("false")
         self.batch = Histogram("hometwin_scheduler_commit_batch_size", "Commands per group commit.",
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
+
+    def delivered_for(self, function: str) -> Counter:
+        """The labelled child, cached: the label lookup is measurable on the hot path."""
+        child = self._delivered.get(function)
+        if child is None:
+            child = self._delivered[function] = self.delivered.labels(function)
+        return child

@@ -69,7 +69,7 @@ class Invocation:
     url: str
     method: str
     mock: bool
-    body: dict[str, Any]
+    body: str  # the JSON text sent, encoded once at the join
     event_ids: tuple[str, ...]
     created_at: float
     attempts: int = 0
@@ -79,7 +79,7 @@ class Invocation:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "function": self.function, "url": self.url, "method": self.method,
-                "mock": self.mock, "body": self.body, "event_ids": list(self.event_ids),
+                "mock": self.mock, "body": json.loads(self.body), "event_ids": list(self.event_ids),
                 "created_at": self.created_at, "attempts": self.attempts,
                 "next_attempt_at": self.next_attempt_at, "status": self.status, "last_error": self.last_error}
 
@@ -153,6 +153,7 @@ class ListInvocations:
 
 
 Command = AddEvent | Register | Delete | Outcome | Replay | Expire | Prune | Status | ListInvocations
+RELAXED = (Outcome, Expire, Prune, Status, ListInvocations)
 
 
 class SchedulerStore:
@@ -164,6 +165,7 @@ class SchedulerStore:
         self.book = JoinBook()
         self.last_invoke: dict[str, int | None] = {}
         self._seq = 0
+        self._relaxed = False
         self._db: sqlite3.Connection | None = None
 
     # -- opening and recovery --------------------------------------------------------------------
@@ -173,6 +175,7 @@ class SchedulerStore:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
+        self._relaxed = False
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(SCHEMA)
         self._db = db
@@ -215,6 +218,13 @@ class SchedulerStore:
         a database error rolls everything back, rebuilds memory from disk and is raised."""
         db = self.db
         results: list[Any] = []
+        # Outcomes (and housekeeping) alone need no fsync of their own: if power fails before the
+        # next full sync, the worst case is one more delivery, which at-least-once allows. Anything
+        # that acknowledges a client (events, registrations, replays) commits at the configured level.
+        relaxed = self.synchronous == "FULL" and all(isinstance(c, RELAXED) for c in commands)
+        if relaxed != self._relaxed:
+            db.execute(f"PRAGMA synchronous={'NORMAL' if relaxed else self.synchronous}")
+            self._relaxed = relaxed
         db.execute("BEGIN IMMEDIATE")
         try:
             for command in commands:
@@ -285,15 +295,15 @@ class SchedulerStore:
             consumed = [(join.function, e.seq) for e in join.events if e.seq != event.seq]
             if consumed:
                 db.executemany("DELETE FROM queued WHERE function = ? AND seq = ?", consumed)
-            inv = Invocation(str(uuid.uuid4()), spec.name, spec.url, spec.method, spec.mock, join.body(),
-                             tuple(e.event_id for e in join.events), command.received_at,
+            inv = Invocation(str(uuid.uuid4()), spec.name, spec.url, spec.method, spec.mock,
+                             json.dumps(join.body()), tuple(e.event_id for e in join.events), command.received_at,
                              next_attempt_at=command.received_at,
                              status=DELIVERED if spec.mock else PENDING)
             db.execute(
                 "INSERT INTO invocations (id, function, url, method, mock, body, event_ids, status, "
                 "attempts, next_attempt_at, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                (inv.id, inv.function, inv.url, inv.method, int(inv.mock), json.dumps(inv.body),
+                (inv.id, inv.function, inv.url, inv.method, int(inv.mock), inv.body,
                  json.dumps(inv.event_ids), inv.status, inv.next_attempt_at, inv.created_at, inv.created_at))
             self.last_invoke[spec.name] = last_invoke
             invocations.append(inv)
@@ -384,5 +394,5 @@ _INVOCATION_COLUMNS = ("id, function, url, method, mock, body, event_ids, create
 
 def _invocation(row: Sequence[Any]) -> Invocation:
     (id_, function, url, method, mock, body, event_ids, created_at, attempts, next_at, status, error) = row
-    return Invocation(id_, function, url, method, bool(mock), json.loads(body), tuple(json.loads(event_ids)),
+    return Invocation(id_, function, url, method, bool(mock), body, tuple(json.loads(event_ids)),
                       created_at, attempts, next_at, status, error)
