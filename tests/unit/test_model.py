@@ -11,6 +11,7 @@ import json
 import math
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -211,3 +212,23 @@ def test_params_validation_and_round_trip() -> None:
     assert len(m.grid("bathroom", "visits")[0]) == 48
     with pytest.raises(ValueError, match="aware"):
         m.visits("bathroom", datetime(2024, 1, 8, 7))
+
+
+def test_public_home_ordonez_b(shared_data: Path) -> None:
+    """The model on a real home (UCI ADL, Ordonez B, 21 days): plausible numbers, every level used."""
+    from hometwin.adapters.datasets import load_dataset, public_homes
+
+    name, path, fmt = next(h for h in public_homes(shared_data) if h[0] == "ordonez-B")
+    result = load_dataset(path, fmt)
+    m = train_model(result.events, tz=result.tz, home_id=name)
+    assert {"bathroom", "bedroom", "kitchen", "livingroom"} <= set(m.rooms)
+    assert 15 <= (datetime.fromisoformat(m.training["period"]["end"])
+                  - datetime.fromisoformat(m.training["period"]["start"])).days <= 22
+    assert m.training["away"]["intervals"] > 10  # she goes out most days
+    averages = m.room_average_duration()
+    assert 60 < averages["bathroom"] < 20 * 60 and averages["livingroom"] > averages["bathroom"]
+    night = m.stay_duration("bedroom", datetime(2013, 11, 20, 1, 0, tzinfo=ZoneInfo(result.tz)))
+    day = m.stay_duration("bathroom", datetime(2013, 11, 20, 11, 0, tzinfo=ZoneInfo(result.tz)))
+    assert night.median > 10 * day.median  # a night in bed against a bathroom visit
+    assert 6 * 60 <= m.first_activity(datetime(2013, 11, 20, tzinfo=UTC)).median <= 12 * 60
+    json.dumps(m.to_dict(), allow_nan=False)
