@@ -61,7 +61,9 @@ def test_sparse_and_unknown_contexts_fall_back(model: SilenceModel) -> None:
     _, ctx = model.curve(unseen)
     assert ctx.level == "hour"
     known = SensorEvent(START + timedelta(days=20, hours=9), "pir_bath", "bathroom")
-    assert model.curve(known)[1].level == "state+hour"
+    assert model.curve(known)[1].level == "sensor+hour"
+    other_sensor = SensorEvent(START + timedelta(days=20, hours=9), "pir_bath2", "bathroom")
+    assert model.curve(other_sensor)[1].level == "state+hour"
 
 
 def test_context_free_mixture_bounds_the_surprise() -> None:
@@ -85,5 +87,5 @@ def test_json_round_trip(model: SilenceModel) -> None:
 
 def test_state_key_separates_on_and_off() -> None:
     t = START
-    assert state_key(SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 1.0)) == "bedroom|pressure|on"
-    assert state_key(SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 0.0)) == "bedroom|pressure|off"
+    assert state_key(SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 1.0)) == "bedroom|pressure|on|mat"
+    assert state_key(SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 0.0)) == "bedroom|pressure|off|mat"

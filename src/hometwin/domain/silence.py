@@ -7,7 +7,9 @@ on a logarithmic grid (a heavy tail is the rule, so we never use mean + k*sd of 
 answers with a smoothed survival function P(silence > s | context).
 
 Contexts, from fine to coarse (a sparse cell borrows strength from the next coarser one):
-  state+hour  the last event's room, sensor kind and on/off, at its local hour (+- neighbours)
+  sensor+hour the last event's sensor and on/off (a toilet flush, a bed mat switching off), at its
+              local hour (+- neighbours)
+  state+hour  the last event's room, sensor kind and on/off at that hour
   room+hour   the last event's room at that hour
   hour        any room at that hour
   home        every silence of the home
@@ -39,7 +41,7 @@ N_BINS = int(math.ceil(BINS_PER_DECADE * math.log10(MAX_SECONDS))) + 1
 # Grid point i stands for a silence of 10**(i / BINS_PER_DECADE) seconds (1 s ... 4 days).
 GRID_SECONDS = np.power(10.0, np.arange(N_BINS) / BINS_PER_DECADE)
 _LOG_GRID = np.log(GRID_SECONDS)
-LEVELS = ("state+hour", "room+hour", "hour", "home")
+LEVELS = ("sensor+hour", "state+hour", "room+hour", "hour", "home")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +49,8 @@ class SilenceParams:
     """Knobs of the silence model (JSON-able). Defaults were chosen on the public homes, see docs."""
 
     neighbour_weight: float = 0.5  # weight of silences starting in the adjacent local hours
-    prior_strength: float = 8.0  # pseudo-count of the coarser level when pooling a cell
-    context_free_weight: float = 0.01  # share of the context-free distribution in every answer
+    prior_strength: float = 4.0  # pseudo-count of the coarser level when pooling a cell
+    context_free_weight: float = 0.002  # share of the context-free distribution in every answer
     bandwidth: float = 0.35  # kernel width in natural-log seconds (0.35 ~ +-40 %)
     min_seconds: float = 1.0  # shorter gaps (same-second events) count as this
 
@@ -62,8 +64,13 @@ class SilenceParams:
 
 
 def state_key(event: SensorEvent) -> str:
-    """The context an event leaves behind: room, sensor kind, and whether it switched on or off."""
-    return f"{event.room}|{event.kind.value}|{'on' if event.value > 0 else 'off'}"
+    """The context an event leaves behind: room, sensor kind, on or off, and the sensor itself."""
+    return f"{event.room}|{event.kind.value}|{'on' if event.value > 0 else 'off'}|{event.sensor}"
+
+
+def _coarse(key: str) -> str:
+    """room|kind|on-off of a context key (keys of schema 1 had no sensor part)."""
+    return "|".join(key.split("|", 3)[:3])
 
 
 def _bin_index(seconds: float) -> int:
@@ -204,15 +211,17 @@ class SilenceModel:
 
     def _build_curve(self, state: str, hour: int) -> tuple[np.ndarray, SilenceContext]:
         room = state.split("|", 1)[0]
+        coarse = _coarse(state)
+        same_state = [s for s in self.counts if _coarse(s) == coarse]
         room_states = [s for s in self.counts if s.split("|", 1)[0] == room]
         all_states = list(self.counts)
-        hists = [self._hist([state], hour), self._hist(room_states, hour), self._hist(all_states, hour),
-                 self._hist(all_states, None)]
+        hists = [self._hist([state], hour), self._hist(same_state, hour), self._hist(room_states, hour),
+                 self._hist(all_states, hour), self._hist(all_states, None)]
         k = self.params.prior_strength
-        home = _smooth_survival(hists[3], self.params.bandwidth)
+        home = _smooth_survival(hists[4], self.params.bandwidth)
         pooled = home
-        level, n_level = "home", float(hists[3].sum())
-        for i in (2, 1, 0):  # coarse to fine: each level shrinks toward the pooled coarser one
+        level, n_level = "home", float(hists[4].sum())
+        for i in (3, 2, 1, 0):  # coarse to fine: each level shrinks toward the pooled coarser one
             n = float(hists[i].sum())
             if n <= 0:
                 continue
