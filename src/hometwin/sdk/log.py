@@ -12,11 +12,19 @@ import os
 base_logger = logging.getLogger("hometwin.sdk")
 
 
+class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Prints only while the application has not configured logging (then records propagate)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
 def _install_default_handler() -> None:
     # A library normally adds no handler; component authors, however, expect base_logger.info to show.
-    if base_logger.handlers or logging.getLogger().handlers:
+    if base_logger.handlers:
         return
-    handler = logging.StreamHandler()
+    handler = _FallbackHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     base_logger.addHandler(handler)
     level = os.environ.get("HOMETWIN_LOG_LEVEL", "INFO").upper()

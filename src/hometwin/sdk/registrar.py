@@ -92,8 +92,7 @@ class Registrar:
         self._wake = asyncio.Event()
         delays = backoff(self.settings.backoff_initial, self.settings.backoff_max)
         failures = 0
-        async with httpx.AsyncClient(timeout=self.settings.http_timeout, verify=self.settings.verify_tls,
-                                     headers=self.settings.headers()) as client:
+        async with httpx.AsyncClient(timeout=self.settings.http_timeout, verify=self.settings.verify_tls) as client:
             while True:
                 self._wake.clear()
                 try:
@@ -145,7 +144,9 @@ class Registrar:
     async def _request(self, client: httpx.AsyncClient, method: str, path: str,
                        **kwargs: Any) -> httpx.Response:
         try:
-            response = await client.request(method, f"{self.scheduler}{path}", **kwargs)
+            # Headers per request: a token file may be rotated while the component runs.
+            response = await client.request(method, f"{self.scheduler}{path}", headers=self.settings.headers(),
+                                            **kwargs)
         except httpx.TransportError as exc:
             raise SchedulerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if retryable_status(response.status_code):
