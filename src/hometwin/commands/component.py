@@ -78,6 +78,8 @@ def register(app: typer.Typer) -> None:
         os.environ.setdefault("PORT", str(port))
         logging.basicConfig(level=CommonSettings().log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for chatty in ("apscheduler", "httpx"):  # one line per request or job drowns what matters
+            logging.getLogger(chatty).setLevel(logging.WARNING)
         try:
             service = build_app(name)
         except ValueError as exc:  # pydantic's ValidationError is one: a bad setting, named
