@@ -114,7 +114,7 @@ def test_component_started_before_the_scheduler_still_registers(tmp_path: Path) 
         wait_until(lambda: "unavailable" in component.text(), 10, what="the retry logged")
         scheduler = Scheduler(tmp_path / "state.sqlite", tmp_path / "scheduler.log", port=port).start()
         assert wait_registered(scheduler, "fn-fabric")["url"] == f"{component.url}/api/base_fn"
-        assert "answers again" in component.text()
+        wait_until(lambda: "answers again" in component.text(), 10, what="the recovery logged")
     finally:
         component.process.stop()
         if scheduler:
@@ -134,7 +134,7 @@ def test_scheduler_restarted_with_empty_state_gets_the_component_back(tmp_path: 
         wait_registered(second, "fn-fabric")
         second.event("CreateFn")
         wait_registered(second, "demo-fn")
-        assert "no longer knows function fn-fabric" in component.text()
+        wait_until(lambda: "no longer knows function fn-fabric" in component.text(), 10, what="the reason logged")
     finally:
         component.process.stop()
         first.stop()
