@@ -140,7 +140,7 @@ def test_periodic_duration_fires_repeatedly_until_stopped() -> None:
     trigger = PeriodicTrigger(rec, "100ms")
     wait_for(lambda: len(rec.calls) >= 3, what="three periodic firings")
     gaps = [b - a for a, b in zip(rec.calls, rec.calls[1:], strict=False)]
-    assert all(0.05 < g < 0.5 for g in gaps), gaps
+    assert all(0.05 < g < 1.0 for g in gaps), gaps  # 100 ms apart, with slack for a busy machine
     trigger.stop()
     count = len(rec.calls)
     time.sleep(0.35)
