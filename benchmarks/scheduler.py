@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
@@ -74,17 +75,17 @@ async def post_event(session: aiohttp.ClientSession, url: str, name: str) -> Non
             raise RuntimeError(f"event refused: HTTP {r.status}")
 
 
-async def closed_loop(url: str, names: list[str], concurrency: int, duration: float) -> tuple[int, float]:
+async def closed_loop(url: str, names: list[str], concurrency: int,
+                      duration: float) -> tuple[Counter[str], float]:
     """`concurrency` clients post the join's events in turn, back to back; returns (acks, seconds)."""
-    acked = 0
+    acked: Counter[str] = Counter()
     deadline = time.perf_counter() + duration
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         async def client(offset: int) -> None:
-            nonlocal acked
             i = offset
             while time.perf_counter() < deadline:
                 await post_event(session, url, names[i % len(names)])
-                acked += 1
+                acked[names[i % len(names)]] += 1
                 i += 1
 
         start = time.perf_counter()
@@ -169,12 +170,17 @@ def main() -> None:
               f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'sched CPU ms/ev':>15} {'recv CPU ms/inv':>15}")
         for k in (int(j) for j in args.joins.split(",")):
             names = SUBS[k]
+            leftover: Counter[str] = Counter()
             for c in (int(x) for x in args.concurrency.split(",")):
                 start = time.time()
                 cpu = cpu_seconds(scheduler.pid), cpu_seconds(receiver.pid)
-                acked, seconds = asyncio.run(closed_loop(url, names, c, args.duration))
+                acks, seconds = asyncio.run(closed_loop(url, names, c, args.duration))
+                acked = sum(acks.values())
                 backlog = outbox_depth(client)
-                stats = drain(client, rurl, acked // k, f"/join{k}")
+                # Joins complete per name: leftovers wait for the next round and join then.
+                joins = min(acks[n] + leftover[n] for n in names)
+                leftover = Counter({n: acks[n] + leftover[n] - joins for n in names})
+                stats = drain(client, rurl, joins, f"/join{k}")
                 sched_cpu = (cpu_seconds(scheduler.pid) - cpu[0]) / acked * 1000
                 recv_cpu = (cpu_seconds(receiver.pid) - cpu[1]) / max(stats["n"], 1) * 1000
                 delivered_rate = stats["n"] / (stats["last"] - start)
@@ -182,7 +188,9 @@ def main() -> None:
                       f"{backlog:>7.0f} {pct(stats['lat'], .5):>7.1f} {pct(stats['lat'], .95):>7.1f} "
                       f"{pct(stats['lat'], .99):>7.1f} {sched_cpu:>15.2f} {recv_cpu:>15.2f}", flush=True)
             sent = asyncio.run(steady(url, names, args.rate, args.duration))
-            stats = drain(client, rurl, sent // k, f"/join{k}")
+            sent_per_name = Counter(names[i % k] for i in range(sent))
+            joins = min(sent_per_name[n] + leftover[n] for n in names)
+            stats = drain(client, rurl, joins, f"/join{k}")
             print(f"{k:>4} {f'{args.rate:g}/s':>10} {args.rate:>11.0f} {'':>11} {'':>7} "
                   f"{pct(stats['lat'], .5):>7.1f} {pct(stats['lat'], .95):>7.1f} "
                   f"{pct(stats['lat'], .99):>7.1f}", flush=True)

@@ -45,6 +45,7 @@ class Receiver:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.scripts: dict[str, Script] = {}
+        self.retry_after: dict[str, str] = {}  # path -> Retry-After header on non-2xx answers
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -82,6 +83,8 @@ class Receiver:
                         json.loads(raw) if raw else None, time.time(), status))
                 payload = b"{}"
                 self.send_response(status)
+                if status >= 300 and self.path in receiver.retry_after:
+                    self.send_header("Retry-After", receiver.retry_after[self.path])
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -188,3 +188,23 @@ def _metric(scheduler: Scheduler, sample: str) -> float:
         if line.startswith(sample + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_timeout_is_retried_then_dead_lettered(scheduler: Scheduler, receiver: Receiver):
+    receiver.script("/sleepy", [200], delay=1.0)
+    scheduler.register("sleepy", ["SL"], f"{receiver.base}/sleepy", timeout=0.2, max_attempts=2)
+    scheduler.event("SL")
+    wait_until(lambda: scheduler.invocations("dead", "sleepy"), 10, what="dead after timeouts")
+    (dead,) = scheduler.invocations("dead", "sleepy")
+    assert dead["attempts"] == 2 and dead["last_error"] == "timeout after 0.2s"
+
+
+def test_429_honours_retry_after(scheduler: Scheduler, receiver: Receiver):
+    receiver.script("/busy", [429, 200])
+    receiver.retry_after["/busy"] = "0.4"  # under the test's backoff cap of 0.5 s
+    scheduler.register("busy", ["BZ"], f"{receiver.base}/busy")
+    scheduler.event("BZ")
+    wait_until(lambda: receiver.for_path("/busy"), 10, what="delivery after 429")
+    first, second = receiver.for_path("/busy", status=None)
+    # Our own first backoff here is at most 0.05 s; only the Retry-After makes it wait 0.4 s.
+    assert first.status == 429 and second.at - first.at >= 0.35

@@ -77,6 +77,7 @@ class Dispatcher:
         self._lanes: dict[str, _Lane] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self.outstanding: set[str] = set()
+        self._busy: set[asyncio.Task[None]] = set()
         self._closed = False
 
     # -- feeding ---------------------------------------------------------------------------------
@@ -131,15 +132,20 @@ class Dispatcher:
 
     # -- delivering ------------------------------------------------------------------------------
     async def _work(self, function: str, lane: _Lane, index: int) -> None:
-        while True:
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._closed:
             if index >= self._limits(function)[2]:
                 return
             inv = await lane.queue.get()
+            self._busy.add(me)
             try:
                 await self.deliver(inv)
             except Exception:  # noqa: BLE001 - a bug must not kill the lane; the row stays pending
                 log.exception("delivery of %s crashed; retrying later", inv.id)
                 self._schedule(inv, self.policy.backoff_max)
+            finally:
+                self._busy.discard(me)
 
     async def deliver(self, inv: Invocation) -> None:
         timeout, max_attempts, _ = self._limits(inv.function)
@@ -181,12 +187,19 @@ class Dispatcher:
         log_state(dead, "dead", error=error, reason="retryable failures exhausted" if retryable
                   else "not retryable")
 
-    async def close(self) -> None:
-        """Stop delivering. In-flight deliveries are abandoned: their rows stay pending (at-least-once)."""
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop delivering: no new attempts; attempts in flight get `grace` seconds to finish (so
+        their outcome is recorded), then are abandoned: their rows stay pending (at-least-once)."""
         self._closed = True
         for handle in list(self._timers):
             handle.cancel()
         tasks = [w for lane in self._lanes.values() for w in lane.workers]
+        busy = [t for t in tasks if t in self._busy]
+        for task in tasks:
+            if task not in self._busy:
+                task.cancel()
+        if busy:
+            await asyncio.wait(busy, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
