@@ -9,11 +9,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def scheduler(
         host: str = typer.Option(
-            None, help="Address to listen on [env HOMETWIN_SCHEDULER_HOST, default 127.0.0.1]."),
-        port: int = typer.Option(None, help="Port [env HOMETWIN_SCHEDULER_PORT, default 9000]."),
+            None, help="Address to listen on (env HOMETWIN_SCHEDULER_HOST, default 127.0.0.1)."),
+        port: int = typer.Option(None, help="Port (env HOMETWIN_SCHEDULER_PORT, default 9000)."),
         state: str = typer.Option(
             None, help="State database, sqlite:///abs/path.sqlite "
-                       "[env HOMETWIN_SCHEDULER_STATE, default <data_dir>/scheduler.sqlite]."),
+                       "(env HOMETWIN_SCHEDULER_STATE, default <data_dir>/scheduler.sqlite)."),
     ) -> None:
         """Run the event scheduler (wire-compatible with the course's sif_edge)."""
         import logging

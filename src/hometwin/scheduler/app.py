@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import secrets
@@ -125,8 +126,7 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
 
     def default_window(spec: FunctionSpec) -> FunctionSpec:
         if spec.join_window is None and settings.scheduler_join_window:
-            return FunctionSpec(**{**spec.to_dict(), "subs": spec.subs,
-                                   "join_window": settings.scheduler_join_window})
+            return dataclasses.replace(spec, join_window=settings.scheduler_join_window)
         return spec
 
     @contextlib.asynccontextmanager
