@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
                          protocol=injection, seed=seed, cadence=timedelta(minutes=cadence_min), params=params)
         with console.status("replaying ...") as status:
             result = run(homes, cfg, lambda home, n: status.update(f"replaying {home} ..."))
-        Console().print(table(result))
+        Console(width=max(Console().width, 130)).print(table(result))
         for name, cmp in result["equal_rate"].items():
             b = cmp["baseline_at_hometwin_rate"]
             Console().print(f"{result['methods'][name]['label']} at HomeTwin's false-alarm rate "

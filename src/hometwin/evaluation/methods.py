@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from hometwin.domain.detection import DetectionParams, assess, current_stay
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Severity
@@ -45,6 +47,10 @@ class Method(Protocol):
 def _frange(a: float, b: float, step: float) -> tuple[float, ...]:
     n = int(round((b - a) / step))
     return tuple(round(a + i * step, 6) for i in range(n + 1))
+
+
+def _geometric(a: float, b: float, n: int) -> tuple[float, ...]:
+    return tuple(round(float(x), 4) for x in np.geomspace(a, b, n))
 
 
 @dataclass
@@ -77,7 +83,7 @@ class TimerBaseline:
     label: str = "3 h timer"
     default_theta: float = 3.0
     knob: str = "hours without any event"
-    sweep: tuple[float, ...] = _frange(12.0, 0.5, -0.5)
+    sweep: tuple[float, ...] = (24.0, 18.0, *_frange(12.0, 0.5, -0.5))
 
     def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
         if not recent:
@@ -105,10 +111,10 @@ class StayBaseline:
     def __post_init__(self) -> None:
         if self.use_sd:
             self.name, self.label, self.knob = "mean_3sd", "room mean + 3 sd", "k in mean + k sd"
-            self.sweep = self.sweep or _frange(30.0, 0.0, -0.5)
+            self.sweep = self.sweep or _geometric(1000.0, 0.5, 40)
         else:
             self.name, self.label, self.knob = "mean_x3", "3 x room mean", "multiple of the room mean"
-            self.sweep = self.sweep or _frange(60.0, 1.0, -1.0)
+            self.sweep = self.sweep or _geometric(1000.0, 1.0, 40)
 
     @classmethod
     def train(cls, timeline: Timeline, use_sd: bool) -> StayBaseline:
