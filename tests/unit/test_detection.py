@@ -187,3 +187,12 @@ def test_naive_now_is_refused(model: BehaviourModel) -> None:
                                                (3 * 3600, "3 h"), (50 * 3600, "2 days 2 h")])
 def test_durations_read_like_a_caregiver_writes_them(seconds: float, text: str) -> None:
     assert fmt_duration(seconds) == text
+
+
+def test_leaving_with_the_hall_sensor_seeing_the_doorway(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    door = [e for e in events if e.kind is SensorKind.DOOR and e.time <= at(30, 15)][-1]
+    recent = _until(events, door.time) + [SensorEvent(door.time + timedelta(seconds=20), "pir_hall", "hall")]
+    found = _firing(model, recent, door.time + timedelta(hours=8))
+    assert set(found) == {FindingKind.NOT_BACK_HOME}  # gone out, not a silence in the hall
+    late = recent + [SensorEvent(door.time + timedelta(minutes=5), "pir_hall", "hall")]
+    assert FindingKind.NOT_BACK_HOME not in _firing(model, late, door.time + timedelta(hours=8))

@@ -129,10 +129,11 @@ def assess(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
         return out
     last = recent[-1]
     zone = ZoneInfo(model.tz)
-    if last.kind is SensorKind.DOOR and model.away_duration(last.time).n > 0:
+    door = _leaving(model, recent)
+    if door is not None and model.away_duration(door.time).n > 0:
         # Probably gone out. (A home whose door never showed an outing in training is watched for
         # silence instead: the silence model knows how long it is quiet after that door.)
-        out += _not_back_home(model, last, now, params)
+        out += _not_back_home(model, door, now, params)
     else:
         out += _silence(model.silence, last, now, params)
         out += _prolonged_stay(model, recent, now, params)
@@ -290,6 +291,24 @@ def _crossed_at(a: Assessment) -> tuple[datetime, int]:
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _leaving(model: BehaviourModel, recent: Sequence[SensorEvent]) -> SensorEvent | None:
+    """The outside-door event the person left by, if the last events say so.
+
+    As in the stays (`StayParams.exit_grace`): after the door, only events in the door's own room
+    within the grace period (the hall sensor sees the person in the doorway) still count as leaving.
+    """
+    grace = model.params.stays.exit_grace
+    last = recent[-1]
+    after: list[SensorEvent] = []
+    for e in reversed(recent):
+        if e.kind is SensorKind.DOOR:
+            return e if all(x.room == e.room for x in after) and last.time - e.time <= grace else None
+        if last.time - e.time > grace:
+            return None
+        after.append(e)
+    return None
+
+
 def current_stay(recent: Sequence[SensorEvent]) -> tuple[str, datetime]:
     """Room of the last event and when the person entered it ("first here after elsewhere")."""
     room = recent[-1].room
