@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mailbox
 import secrets
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -104,6 +105,8 @@ def start_smtp(run_dir: Path) -> tuple[ChildProcess, int, Path]:
 def run(plan: DemoPlan, *, duration: float | None = None, console: Console | None = None) -> Stack:
     """Run the demo; returns when `duration` real seconds have passed (None: until Ctrl-C)."""
     console = console or Console()
+    # A SIGTERM (a test, a service manager) must stop the children too, like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     resident = Resident(HomeLayout.default(plan.tz), plan.seed)
     store = SQLiteEventStore(plan.run_dir / "events.sqlite")
@@ -134,10 +137,15 @@ def run(plan: DemoPlan, *, duration: float | None = None, console: Console | Non
     return stack
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def feed(live: list[SensorEvent], store: SQLiteEventStore, clock: Clock, stack: Stack, maildir: Path,
          console: Console, duration: float | None) -> None:
     """Release the live events as the clock passes them; report what the system does."""
     started, i, mails = time.monotonic(), 0, 0
+    zone = ZoneInfo(str(stack.env.get("HOMETWIN_TZ", "Europe/Berlin")))
     while duration is None or time.monotonic() - started < duration:
         now = clock.now()
         j = i
@@ -149,7 +157,7 @@ def feed(live: list[SensorEvent], store: SQLiteEventStore, clock: Clock, stack: 
         count = len(mailbox.Maildir(str(maildir), create=False)) if maildir.exists() else 0
         if count > mails:
             console.print(f"[bold red]{count - mails} new e-mail(s)[/] for the caregiver "
-                          f"(simulated time {now.astimezone(ZoneInfo('Europe/Berlin')):%H:%M})")
+                          f"(simulated time {now.astimezone(zone):%H:%M})")
             mails = count
         for name, process in stack.processes.items():
             if not process.alive():

@@ -36,7 +36,9 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
     n_samples = max(int(np.ceil((t_end - t_start) / STEP)), 1)
     ts = t_start + STEP * np.arange(n_samples) + STEP / 2
     gaps = sorted([(i.start.timestamp(), i.end.timestamp()) for i in (*tl.away, *tl.unknown)])
-    observed = np.ones(n_samples, dtype=bool)
+    # Before the first event and long after the last one nothing was observed: a training window
+    # wider than the data must not read as days without visits.
+    observed = (ts >= a.t[0]) & (ts <= a.t[-1] + params.stays.unknown_after.total_seconds())
     if gaps:
         g_start = np.array([g[0] for g in gaps])
         g_end = np.array([g[1] for g in gaps])

@@ -1,0 +1,89 @@
+"""`hometwin demo`, as a newcomer runs it, seen through a real headless Chromium.
+
+The demo runs as its own process (history, training through the scheduler, a fall in accelerated
+time); the test waits for the alert e-mail, then loads the running demo's dashboard and checks
+that the current room, the heat maps and the open alert are shown. SIGTERM must stop every child.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hometwin.launcher import ChildProcess
+from tests.servers import wait_until
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.slow
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        match = re.search(r"^PPid:\s+(\d+)$", text, re.M)
+        if match and int(match.group(1)) == pid:
+            out.append(int(status.parent.name))
+    return out
+
+
+def test_demo_shows_the_fall_on_the_dashboard_and_stops_cleanly(tmp_path: Path) -> None:
+    demo = ChildProcess([sys.executable, "-m", "hometwin", "demo", "--dir", str(tmp_path), "--speed", "120",
+                         "--history-days", "14", "--inject-after", "0.5", "--duration", "400"],
+                        tmp_path / "demo.log", {"COLUMNS": "200"}).start()
+    try:
+        wait_until(lambda: "Dashboard: http" in demo.log.read_text(), timeout=120, what="the demo to start")
+        url = re.search(r"Dashboard: (http://127\.0\.0\.1:\d+)", demo.log.read_text()).group(1)
+        maildir = next(tmp_path.glob("run-*")) / "mail"
+        wait_until(lambda: maildir.exists() and len(mailbox.Maildir(str(maildir), create=False)) >= 1,
+                   timeout=240, what=f"the alert e-mail\n{demo.tail()}")
+        alerts = httpx.get(f"{url}/api/alerts", timeout=10).json()
+        assert "open" in str(alerts)
+        children = _children_of(demo.pid)
+        assert len(children) >= 6, f"expected smtp, scheduler and four components, got {children}"
+        if CHROMIUM.exists():
+            _check_in_browser(url, tmp_path)
+    finally:
+        demo.stop(timeout=30)
+    leftovers = [pid for pid in children if Path(f"/proc/{pid}").exists()
+                 and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    assert not leftovers, f"demo left processes behind: {leftovers}"
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium: the browser part was not run "
+                    "(`make test` installs it via .ci/system-deps)")
+
+
+def _check_in_browser(url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
+        page.goto(f"{url}/")
+        assert page.locator("#current-room").is_visible()
+        alert = page.locator("article.alert")
+        assert alert.count() >= 1, page.content()[:2000]
+        assert "EMERGENCY" in alert.first.inner_text().upper()
+        page.screenshot(path=str(tmp_path / "demo-now.png"), full_page=True)
+        if os.environ.get("HOMETWIN_UPDATE_SCREENSHOT") == "1":
+            shutil.copy(tmp_path / "demo-now.png", REPO / "docs" / "img" / "demo-now.png")
+        page.goto(f"{url}/routine")
+        assert page.locator("svg.heatmap").count() >= 2 * 5  # visits and duration, five rooms
+        page.screenshot(path=str(tmp_path / "demo-routine.png"), full_page=True)
+        if os.environ.get("HOMETWIN_UPDATE_SCREENSHOT") == "1":
+            shutil.copy(tmp_path / "demo-routine.png", REPO / "docs" / "img" / "demo-routine.png")
+        browser.close()
