@@ -106,6 +106,8 @@ def test_parts_services_probes_resources_and_security(rendered: dict[str, list[d
     services = objects(docs, "Service")
     assert services["sif-edge"]["spec"]["ports"][0]["port"] == 9000
     assert services["dashboard"]["spec"]["type"] == "NodePort"
+    for invoked in ("monitoring", "modeling", "actuation"):  # else an unready monitor is never invoked again
+        assert services[invoked]["spec"].get("publishNotReadyAddresses") is True, invoked
     deployments = objects(docs, "Deployment")
     assert {"sif-edge", "monitoring", "modeling", "actuation", "dashboard"} <= set(deployments)
     scheduler = deployments["sif-edge"]["spec"]["template"]["spec"]
