@@ -223,3 +223,15 @@ def test_timeline_invariants(events: list[SensorEvent], rnd: random.Random) -> N
     assert sum(s.n_events for s in tl.stays) == len(presence)
     for stay in tl.stays:
         assert stay.duration >= timedelta(0)
+
+
+def test_coming_home_and_staying_in_the_hall_is_not_away() -> None:
+    # livingroom L(0), hall H(10), door D(10.5) -> out for 2 h -> D(130), H(130.2), H(130.5),
+    # then nothing for an hour (the person collapsed in the hall), then kitchen K(190).
+    # away 10.5-130 only; the hall from 130 on is a stay, not another outing.
+    door = "front-door"
+    events = [ev(0, "livingroom"), ev(10, "hall"), ev(10.5, "hall", door, SensorKind.DOOR),
+              ev(130, "hall", door, SensorKind.DOOR), ev(130.2, "hall"), ev(130.5, "hall"), ev(190, "kitchen")]
+    tl = extract_timeline(events)
+    assert [(i.start, i.end) for i in tl.away] == [(at(10.5), at(130))]
+    assert summary(tl)[-2:] == [("hall", 130, 190, 3), ("kitchen", 190, 190, 1)]

@@ -166,7 +166,7 @@ def _silence(silence: SilenceModel, last: SensorEvent, now: datetime,
 
 def _prolonged_stay(model: BehaviourModel, recent: Sequence[SensorEvent], now: datetime,
                     params: DetectionParams) -> list[Assessment]:
-    room, start = current_stay(recent)
+    room, start = current_stay(recent, model.params.stays.away_after)
     seconds = (now - start).total_seconds()
     if seconds <= 0 or model.canonical_room(room) is None:
         return []
@@ -300,21 +300,35 @@ def _leaving(model: BehaviourModel, recent: Sequence[SensorEvent]) -> SensorEven
     grace = model.params.stays.exit_grace
     last = recent[-1]
     after: list[SensorEvent] = []
-    for e in reversed(recent):
+    for k in range(len(recent) - 1, -1, -1):
+        e = recent[k]
         if e.kind is SensorKind.DOOR:
-            return e if all(x.room == e.room for x in after) and last.time - e.time <= grace else None
+            if not (all(x.room == e.room for x in after) and last.time - e.time <= grace):
+                return None
+            # Coming home looks the same at the door; the difference is what came before it: someone
+            # leaving walked to the door, someone arriving was not seen inside for a long time.
+            if k == len(recent) - 1:  # the door is the last thing seen
+                return e
+            before = next((x for x in reversed(recent[:k]) if x.kind is not SensorKind.DOOR), None)
+            inside = before is not None and e.time - before.time < model.params.stays.away_after
+            return e if inside else None
         if last.time - e.time > grace:
             return None
         after.append(e)
     return None
 
 
-def current_stay(recent: Sequence[SensorEvent]) -> tuple[str, datetime]:
-    """Room of the last event and when the person entered it ("first here after elsewhere")."""
+def current_stay(recent: Sequence[SensorEvent], away_after: timedelta = timedelta(minutes=15)
+                 ) -> tuple[str, datetime]:
+    """Room of the last event and when the person entered it ("first here after elsewhere").
+    Coming home starts a new stay even in the room the person left by (a door, then a long gap)."""
     room = recent[-1].room
     start = recent[-1].time
-    for e in reversed(recent):
+    for k in range(len(recent) - 1, -1, -1):
+        e = recent[k]
         if e.room != room:
+            break
+        if e.kind is SensorKind.DOOR and k + 1 < len(recent) and recent[k + 1].time - e.time >= away_after:
             break
         start = e.time
     return room, start

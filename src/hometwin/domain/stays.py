@@ -249,7 +249,8 @@ def timeline_from_arrays(a: EventArrays, params: StayParams = StayParams()) -> T
     cut |= rp[1:] != rp[:-1]
     away_gap = np.zeros(m, dtype=bool)  # indexed by the presence event before the gap
     for gap in np.nonzero(np.diff(tp) >= params.away_after.total_seconds())[0].tolist():
-        away_gap[gap] = _left_home(gap, tp, rp, dp, params.exit_grace.total_seconds())
+        away_gap[gap] = _left_home(gap, tp, rp, dp, params.exit_grace.total_seconds(),
+                                   params.away_after.total_seconds())
     # Outages: long stretches without any event at all, mapped to the presence gap they fall in.
     outage_start: dict[int, int] = {}  # presence position i -> position in t of the last event before it
     outage_end: dict[int, int] = {}
@@ -319,13 +320,22 @@ def _chronological_order(t: np.ndarray, room: np.ndarray, kind: np.ndarray, valu
     return order
 
 
-def _left_home(i: int, tp: np.ndarray, rp: np.ndarray, dp: np.ndarray, grace: float) -> bool:
+def _left_home(i: int, tp: np.ndarray, rp: np.ndarray, dp: np.ndarray, grace: float, away_after: float) -> bool:
     """Did the person leave before the gap after presence event i? Yes if event i is a door event,
-    or a door event came at most `grace` before it and every event since was in the door's room."""
+    or a door event came at most `grace` before it and every event since was in the door's room,
+    unless that door event was a homecoming: nobody was seen inside for `away_after` before it
+    (someone leaving walks to the door; someone arriving was away)."""
     j = i
     while j >= 0 and tp[i] - tp[j] <= grace:
         if dp[j]:
-            return bool(np.all(rp[j:i + 1] == rp[j]))
+            if not np.all(rp[j:i + 1] == rp[j]):
+                return False
+            if j == i:  # the door is the last thing seen
+                return True
+            k = j - 1
+            while k >= 0 and dp[k]:
+                k -= 1
+            return bool(k >= 0 and tp[j] - tp[k] < away_after)
         j -= 1
     return False
 
