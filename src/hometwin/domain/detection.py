@@ -195,9 +195,9 @@ def _missing_routine(model: BehaviourModel, last: SensorEvent, now: datetime, zo
         return []
     minutes = (local_now - local_now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 60
     limit = params.limit(FindingKind.MISSING_ROUTINE)
-    score = _tail_score(dist, minutes, params.few_samples)
+    score = _tail_score(dist, minutes, params.few_samples, clock=True)
     typical = float(dist.median)
-    unusual = _value_at(dist, limit, params.few_samples) if score >= limit else math.nan
+    unusual = _value_at(dist, limit, params.few_samples, clock=True) if score >= limit else math.nan
     day = WEEKDAYS[local_now.weekday()]
     message = (f"No activity yet today at {local_now:%H:%M}; on {day}s the day usually starts at "
                f"{_clock(typical)}, and no activity by {_clock(unusual)} is already unusual.")
@@ -347,7 +347,7 @@ def count_visits(recent: Sequence[SensorEvent], start: datetime, end: datetime) 
     return out
 
 
-def _tail_score(dist: Any, x: float, few_samples: float) -> float:
+def _tail_score(dist: Any, x: float, few_samples: float, clock: bool = False) -> float:
     """Surprise of `x` under `dist`: -log10 of the larger of two tail estimates.
 
     The empirical tail (`dist.percentile`, the learned quantiles, log-normal beyond p99) keeps heavy
@@ -355,8 +355,14 @@ def _tail_score(dist: Any, x: float, few_samples: float) -> float:
     sqrt(1 + few_samples / n), keeps a cell learned from three visits from being razor-sharp.
     """
     n = max(float(dist.n), 1.0)
-    sigma = max(float(dist.log_sigma), 0.05) * math.sqrt(1.0 + few_samples / n)
-    z = (math.log(max(x, 1e-9)) - float(dist.log_mu)) / sigma
+    widen = math.sqrt(1.0 + few_samples / n)
+    if clock:
+        # A time of day: a normal in minutes with the spread of the learned quantiles (the log of a
+        # clock time means nothing, and a log-normal tail would wait for hours past the usual time).
+        sd = max((float(dist.p90) - float(dist.median)) / 1.2816, 10.0) * widen
+        z = (x - float(dist.median)) / sd
+        return -math.log10(max(0.5 * math.erfc(z / math.sqrt(2.0)), 1e-300))
+    z = (math.log(max(x, 1e-9)) - float(dist.log_mu)) / (max(float(dist.log_sigma), 0.05) * widen)
     tail = 0.5 * math.erfc(z / math.sqrt(2.0))
     pct = float(dist.percentile(x))
     if pct == pct:
@@ -364,14 +370,14 @@ def _tail_score(dist: Any, x: float, few_samples: float) -> float:
     return -math.log10(max(tail, 1e-300))
 
 
-def _value_at(dist: Any, limit: float, few_samples: float) -> float:
+def _value_at(dist: Any, limit: float, few_samples: float, clock: bool = False) -> float:
     """The smallest x whose surprise reaches `limit` (bisection in log x; the score grows with x)."""
     lo, hi = 0.0, math.log(400 * 86400.0)
-    if _tail_score(dist, math.exp(hi), few_samples) < limit:
+    if _tail_score(dist, math.exp(hi), few_samples, clock) < limit:
         return math.inf
     for _ in range(40):
         mid = (lo + hi) / 2
-        if _tail_score(dist, math.exp(mid), few_samples) >= limit:
+        if _tail_score(dist, math.exp(mid), few_samples, clock) >= limit:
             hi = mid
         else:
             lo = mid
