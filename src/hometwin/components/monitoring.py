@@ -175,6 +175,7 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
 
     app.deploy(check_emergency, "check_emergency", "CheckEmergencyEvent", method="POST")
     app.add_api_route("/status", status, methods=["GET"])
-    add_health(app, lambda: (True, "ok") if monitor.last_result is None or monitor.last_result.status != "retry"
-               else (False, monitor.last_result.detail))
+    # Always ready: an unready monitor would no longer receive the check that makes it ready
+    # again. How the last check went is on /status.
+    add_health(app)
     return app
