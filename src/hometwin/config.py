@@ -170,7 +170,8 @@ class SchedulerSettings(CommonSettings):
     scheduler_timeout: float = Field(10.0, gt=0, description="Default per-invocation HTTP timeout, seconds.")
     scheduler_max_attempts: int = Field(
         12, ge=1, description="Default delivery attempts before dead-lettering.")
-    scheduler_concurrency: int = Field(8, ge=1, description="Default concurrent deliveries per function.")
+    scheduler_concurrency: int = Field(
+        32, ge=1, description="Default concurrent deliveries per function (a lane of its own each).")
     scheduler_backoff_initial: float = Field(0.5, gt=0, description="First retry delay, seconds (doubles).")
     scheduler_backoff_max: float = Field(60.0, gt=0, description="Cap of the retry delay, seconds.")
     scheduler_join_window: float = Field(

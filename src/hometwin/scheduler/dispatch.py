@@ -42,7 +42,7 @@ class Transport(Protocol):
 class DeliveryPolicy:
     timeout: float = 10.0
     max_attempts: int = 12
-    concurrency: int = 8
+    concurrency: int = 32
     backoff_initial: float = 0.5
     backoff_max: float = 60.0
 
