@@ -110,8 +110,8 @@ class TrainedHome(Home):
 
 def make_trained_home(tmp: Path, *, weeks: int = 3, seed: int = 11) -> TrainedHome:
     """Three weeks of the simulated resident, two registered models (after two and three weeks),
-    then a morning on which the resident gets stuck in the bathroom; "now" is 100 minutes into
-    it and the alert comes from the real detectors and alert book, as in the monitoring."""
+    then a morning on which the resident gets stuck in the bathroom; "now" is ten minutes after
+    the real detectors and alert book (as in the monitoring) raised the bathroom alert."""
     from hometwin.domain.detection import RECENT_WINDOW, detect
     from hometwin.domain.model import BehaviourModel
     from hometwin.sim import StuckInBathroom, simulate
@@ -120,11 +120,9 @@ def make_trained_home(tmp: Path, *, weeks: int = 3, seed: int = 11) -> TrainedHo
     tz = "Europe/Berlin"
     start = datetime(2026, 2, 2, tzinfo=ZoneInfo(tz))  # a Monday
     stuck = start + timedelta(days=7 * weeks, hours=9, minutes=40)
-    now = stuck + timedelta(minutes=100)
+    horizon = stuck + timedelta(minutes=240)
     sim = simulate(7 * weeks + 1, seed=seed, start=start, emergencies=[StuckInBathroom(stuck, minutes=300)])
-    events = [e for e in sim.events if e.time < now]
-    source = open_source(f"sqlite:///{tmp / 'events.sqlite'}")
-    source.append(events)  # type: ignore[attr-defined]
+    events = [e for e in sim.events if e.time < horizon]
     registry = ModelRegistry(open_object_store(f"file://{tmp / 'models'}"), "home")
     versions = []
     for days in (7 * (weeks - 1), 7 * weeks):
@@ -136,15 +134,20 @@ def make_trained_home(tmp: Path, *, weeks: int = 3, seed: int = 11) -> TrainedHo
     model = BehaviourModel.from_dict(latest.document)
     alerts = AlertStore(open_object_store(f"file://{tmp / 'state'}"), "home")
     book = AlertBook()
-    recent = [e for e in events if e.time >= now - RECENT_WINDOW]
+    recent = [e for e in events if e.time >= stuck - RECENT_WINDOW]
     policy = AlertPolicy(escalation=("carer@example.org",))
-    notes = []
-    for minutes in range(60, 101, 5):  # the monitoring checks every few minutes
-        at = stuck + timedelta(minutes=minutes)
+    notes: list = []
+    at = stuck
+    while at < horizon and not any(n.finding.room == "bathroom" for n in notes):
+        at += timedelta(minutes=5)  # the monitoring checks every few minutes
         notes += book.advance(detect(model, [e for e in recent if e.time < at], at), at, policy)
-    alerts.save(book)
     bathroom = [n for n in notes if n.finding.room == "bathroom" and n.kind.value == "alert"]
     if not bathroom:
-        raise AssertionError(f"the detectors raised no bathroom alert 100 min into the emergency: {notes}")
+        raise AssertionError(f"the detectors raised no bathroom alert 4 h into the emergency: {notes}")
+    now = at + timedelta(minutes=10)
+    book.advance(detect(model, [e for e in recent if e.time < now], now), now, policy)
+    alerts.save(book)
+    source = open_source(f"sqlite:///{tmp / 'events.sqlite'}")
+    source.append([e for e in events if e.time < now])  # type: ignore[attr-defined]
     return TrainedHome(source, alerts, registry, Clock(now, 1.0, time.time()), bathroom[0].alert_id, tmp,
                        rooms=list(model.rooms), expected_room="bathroom", versions=versions)
