@@ -132,6 +132,9 @@ def run(plan: DemoPlan, *, duration: float | None = None, console: Console | Non
     except KeyboardInterrupt:
         console.print("\nstopping ...")
     finally:
+        # A second Ctrl-C or SIGTERM (make forwards one) must not cut the shutdown short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stack.stop_all()
         smtp.stop()
     return stack
