@@ -447,6 +447,8 @@ class DetectionSettings(CommonSettings):
         "", description="Per-room stay floors in minutes, e.g. 'bathroom=40,bedroom=600'.")
     detect_few_samples: float = Field(
         10.0, ge=0, description="Widen the spread of a cell with n samples by sqrt(1 + this / n).")
+    detect_stay_gap_slack: float = Field(
+        2.0, ge=0, description="Pauses within a stay add their silence surprise above this (0: off).")
     detect_routine_limit: float = Field(
         2.0, description="Missing routine (no activity yet today) fires at this surprise.")
     detect_day_start_hour: int = Field(
@@ -480,6 +482,7 @@ class DetectionSettings(CommonSettings):
             silence_limit=self.detect_silence_limit, silence_floor_min=self.detect_silence_floor_min,
             stay_limit=self.detect_stay_limit, stay_floor_min=self.detect_stay_floor_min,
             room_floor_min=floors, few_samples=self.detect_few_samples,
+            stay_gap_slack=self.detect_stay_gap_slack,
             routine_limit=self.detect_routine_limit, day_start_hour=self.detect_day_start_hour,
             away_limit=self.detect_away_limit, away_floor_min=self.detect_away_floor_min,
             frequency_limit=self.detect_frequency_limit,

@@ -74,7 +74,8 @@ def test_prolonged_stay_in_the_bathroom(model: BehaviourModel, events: list[Sens
     recent = _until(events, enter) + [SensorEvent(enter + timedelta(minutes=4 * i), "pir_bathroom", "bathroom")
                                       for i in range(31)]
     now = enter + timedelta(minutes=121)
-    found = _firing(model, recent, now)
+    plain = DetectionParams(stay_gap_slack=0)  # the duration alone (the pauses are tested below)
+    found = _firing(model, recent, now, params=plain)
     f = found[FindingKind.PROLONGED_STAY]
     assert set(found) == {FindingKind.PROLONGED_STAY}  # the motion keeps the silence detector quiet
     assert f.room == "bathroom" and f.started_at == enter
@@ -83,8 +84,8 @@ def test_prolonged_stay_in_the_bathroom(model: BehaviourModel, events: list[Sens
     assert dist.quantile(0.99) < f.threshold < 121 * 60
     assert f.message.startswith("In the bathroom for 2 h 1 min; ") and "a visit usually lasts" in f.message
     # The reported threshold is where the detector starts firing.
-    early = _firing(model, recent, enter + timedelta(seconds=f.threshold * 0.97))
-    late = _firing(model, recent, enter + timedelta(seconds=f.threshold * 1.03))
+    early = _firing(model, recent, enter + timedelta(seconds=f.threshold * 0.97), params=plain)
+    late = _firing(model, recent, enter + timedelta(seconds=f.threshold * 1.03), params=plain)
     assert FindingKind.PROLONGED_STAY not in early and FindingKind.PROLONGED_STAY in late
 
 
@@ -196,3 +197,14 @@ def test_leaving_with_the_hall_sensor_seeing_the_doorway(model: BehaviourModel, 
     assert set(found) == {FindingKind.NOT_BACK_HOME}  # gone out, not a silence in the hall
     late = recent + [SensorEvent(door.time + timedelta(minutes=5), "pir_hall", "hall")]
     assert FindingKind.NOT_BACK_HOME not in _firing(model, late, door.time + timedelta(hours=8))
+
+
+def test_stuck_in_the_bathroom_with_rare_movement(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    enter = at(30, 9, 40)
+    recent = _until(events, enter) + [SensorEvent(enter + timedelta(minutes=15 * i), "pir_bathroom", "bathroom")
+                                      for i in range(13)]
+    now = enter + timedelta(minutes=70)
+    f = _firing(model, recent, now)[FindingKind.PROLONGED_STAY]
+    assert "with only rare movement" in f.message and f.room == "bathroom"
+    # Without the accumulated pauses the stay alone is not yet unusual enough.
+    assert FindingKind.PROLONGED_STAY not in _firing(model, recent, now, params=DetectionParams(stay_gap_slack=0))

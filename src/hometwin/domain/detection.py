@@ -38,6 +38,7 @@ RECENT_WINDOW = timedelta(hours=36)
 NIGHT_START_HOUR = 23  # night is 23:00-07:00 local, as in the evaluation protocol
 NIGHT_END_HOUR = 7
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+QUIET_EVENTS = 120
 PERSON_KINDS = (FindingKind.UNUSUAL_SILENCE, FindingKind.PROLONGED_STAY, FindingKind.MISSING_ROUTINE)
 
 
@@ -55,6 +56,7 @@ class DetectionParams:
     stay_floor_min: float = 30.0
     room_floor_min: dict[str, float] = field(default_factory=dict, hash=False)  # per-room stay floors
     few_samples: float = 10.0  # a cell with n samples widens its spread by sqrt(1 + few_samples/n)
+    stay_gap_slack: float = 2.0  # pauses in a stay add their silence surprise above this (0 = off)
     routine_limit: float = 2.0
     day_start_hour: int = 4  # activity after this local hour counts as the day's first activity
     away_limit: float = 2.5
@@ -172,16 +174,47 @@ def _prolonged_stay(model: BehaviourModel, recent: Sequence[SensorEvent], now: d
         return []
     dist = model.stay_duration(room, start)
     limit = params.limit(FindingKind.PROLONGED_STAY)
-    score = _tail_score(dist, seconds, params.few_samples)
+    long_score = _tail_score(dist, seconds, params.few_samples)
+    quiet = _quiet_evidence(model.silence, recent, start, now, params.stay_gap_slack)
+    score = max(long_score, quiet)
     floor = params.room_floor_min.get(room, params.stay_floor_min) * 60
     typical = float(dist.median)
     unusual = max(_value_at(dist, limit, params.few_samples), floor) if score >= limit else math.nan
     when = _when(start, model.tz, dist.level)
     message = (f"In the {room} for {fmt_duration(seconds)}; {when} a visit usually lasts "
                f"{fmt_duration(typical)}, and {fmt_duration(unusual)} is already unusual.")
+    if quiet > long_score and score >= limit:
+        unusual = seconds
+        message = (f"In the {room} for {fmt_duration(seconds)} with only rare movement: the pauses between "
+                   f"movements there are far longer than usual; {when} a visit usually lasts "
+                   f"{fmt_duration(typical)}.")
     finding = Finding(FindingKind.PROLONGED_STAY, Severity.EMERGENCY, room, start, observed=seconds,
                       expected=typical, threshold=unusual, percentile=_percentile(score), message=message)
     return [Assessment(finding, score, limit, _plus(start, unusual), seconds < floor)]
+
+
+def _quiet_evidence(silence: SilenceModel, recent: Sequence[SensorEvent], start: datetime, now: datetime,
+                    slack: float) -> float:
+    """Accumulated surprise of the pauses within the current stay (a CUSUM of silence surprises).
+
+    Someone stuck in a room still moves a little now and then: each pause alone may be only mildly
+    unusual, but many in a row are not. Each pause contributes its surprise above `slack`, the
+    ongoing pause included, so the sum only grows while the stay goes on. The last
+    `QUIET_EVENTS` events of the stay are considered, to bound the work per check.
+    """
+    if slack <= 0:
+        return 0.0
+    stay: list[SensorEvent] = []
+    for e in reversed(recent):
+        if e.time < start or len(stay) >= QUIET_EVENTS:
+            break
+        stay.append(e)
+    stay.reverse()
+    total = 0.0
+    for a, b in zip(stay, [*stay[1:], None], strict=True):
+        end = now if b is None else b.time
+        total += max(0.0, silence.surprise(a, (end - a.time).total_seconds()) - slack)
+    return total
 
 
 def _missing_routine(model: BehaviourModel, last: SensorEvent, now: datetime, zone: ZoneInfo,
@@ -440,7 +473,7 @@ def _clock(minutes_after_midnight: float) -> str:
 
 def fmt_duration(seconds: float) -> str:
     """'52 min', '1 h 10 min', '2 days 3 h' - how a caregiver reads a duration."""
-    if seconds != seconds:
+    if not math.isfinite(seconds):
         return "?"
     if seconds < 59.5:
         return f"{int(round(seconds))} s"

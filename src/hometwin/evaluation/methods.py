@@ -61,7 +61,7 @@ class HomeTwinMethod:
     label: str = "HomeTwin"
     default_theta: float = 0.0
     knob: str = "-sensitivity (surprise units, log10)"
-    sweep: tuple[float, ...] = _frange(4.0, -3.0, -0.25)
+    sweep: tuple[float, ...] = _frange(8.0, -3.0, -0.25)
 
     def __post_init__(self) -> None:
         # theta carries the sensitivity, so the scores are computed at sensitivity 0.
