@@ -28,6 +28,20 @@ def default_data_dir() -> Path:
     return Path(base) / "hometwin"
 
 
+def read_secret(value: str | SecretStr | None, path: Path | None) -> str | None:
+    """A secret from its file (a Kubernetes secret mount; the file wins) or its variable.
+
+    An unreadable file is a configuration error naming the file, never a silent "no secret"."""
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ValueError(f"cannot read the secret file {path}: {exc.strerror or exc}") from None
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value or None
+
+
 class CommonSettings(BaseSettings):
     """Settings every part of HomeTwin shares."""
 
@@ -70,23 +84,17 @@ class DashboardSettings(CommonSettings):
     ack_secret_file: Path | None = Field(None, description="File holding the ack-link key.")
     clock: str = Field("real", description="`real`, or the demo's accelerated clock (see hometwin.clock).")
 
-    @staticmethod
-    def _secret(value: str | None, path: Path | None) -> str | None:
-        if path is not None:
-            return path.read_text(encoding="utf-8").strip() or None
-        return value or None
-
     def token(self) -> str | None:
-        return self._secret(self.dashboard_token, self.dashboard_token_file)
+        return read_secret(self.dashboard_token, self.dashboard_token_file)
 
     def password(self) -> str | None:
-        return self._secret(self.dashboard_password, self.dashboard_password_file)
+        return read_secret(self.dashboard_password, self.dashboard_password_file)
 
     def session_secret(self) -> str | None:
-        return self._secret(self.dashboard_session_secret, self.dashboard_session_secret_file)
+        return read_secret(self.dashboard_session_secret, self.dashboard_session_secret_file)
 
     def ack_key(self) -> str | None:
-        return self._secret(self.ack_secret, self.ack_secret_file)
+        return read_secret(self.ack_secret, self.ack_secret_file)
 
 
 class StoreSettings(CommonSettings):
@@ -140,17 +148,11 @@ class StoreSettings(CommonSettings):
             self.state_store = (self.data_dir / "state").resolve().as_uri()
         return self
 
-    @staticmethod
-    def _secret(value: SecretStr | None, path: Path | None) -> str | None:
-        if path is not None:
-            return path.read_text(encoding="utf-8").strip() or None
-        return value.get_secret_value() if value is not None else None
-
     def access_key(self) -> str | None:
-        return self._secret(self.s3_access_key, self.s3_access_key_file)
+        return read_secret(self.s3_access_key, self.s3_access_key_file)
 
     def secret_key(self) -> str | None:
-        return self._secret(self.s3_secret_key, self.s3_secret_key_file)
+        return read_secret(self.s3_secret_key, self.s3_secret_key_file)
 
 
 class SchedulerSettings(CommonSettings):
@@ -190,9 +192,7 @@ class SchedulerSettings(CommonSettings):
         return self.scheduler_state or f"sqlite:///{(self.data_dir / 'scheduler.sqlite').resolve()}"
 
     def token(self) -> str | None:
-        if self.scheduler_token_file is not None:
-            return self.scheduler_token_file.read_text(encoding="utf-8").strip() or None
-        return self.scheduler_token or None
+        return read_secret(self.scheduler_token, self.scheduler_token_file)
 
 
 def _env(name: str, *course: str) -> AliasChoices:
@@ -272,17 +272,11 @@ class SourceSettings(CommonSettings):
             self.events = "sqlite://" + str((self.data_dir / "events.sqlite").resolve())
         return self
 
-    @staticmethod
-    def _secret(value: SecretStr | None, path: Path | None) -> str | None:
-        if path is not None:
-            return path.read_text(encoding="utf-8").strip() or None
-        return value.get_secret_value() if value is not None else None
-
     def token(self) -> str | None:
-        return self._secret(self.influxdb_token, self.influxdb_token_file)
+        return read_secret(self.influxdb_token, self.influxdb_token_file)
 
     def password(self) -> str | None:
-        return self._secret(self.influxdb_password, self.influxdb_password_file)
+        return read_secret(self.influxdb_password, self.influxdb_password_file)
 
     def bucket_list(self) -> list[str]:
         return [b.strip() for b in self.influxdb_buckets.split(",") if b.strip()]
@@ -390,14 +384,10 @@ class MailSettings(CommonSettings):
         return self
 
     def smtp_password_value(self) -> str | None:
-        if self.smtp_password_file is not None:
-            return self.smtp_password_file.read_text(encoding="utf-8").strip() or None
-        return self.smtp_password.get_secret_value() if self.smtp_password else None
+        return read_secret(self.smtp_password, self.smtp_password_file)
 
     def ack_key(self) -> str | None:
-        if self.ack_secret_file is not None:
-            return self.ack_secret_file.read_text(encoding="utf-8").strip() or None
-        return self.ack_secret.get_secret_value() if self.ack_secret else None
+        return read_secret(self.ack_secret, self.ack_secret_file)
 
 
 class AlertSettings(CommonSettings):
