@@ -54,9 +54,11 @@ def test_sigkill_mid_load_then_restart_keeps_every_rule(tmp_path: Path):
         stop, lock = threading.Event(), threading.Lock()
         clients = [threading.Thread(target=_load, args=(first.url, acked, stop, lock, seed))
                    for seed in range(4)]
+        started = time.time()
         for thread in clients:
             thread.start()
-        wait_until(lambda: len(acked) > 300 and len(receiver.for_path("/triple")) > 20, 20, what="load")
+        wait_until(lambda: len(acked) > 300 and len(receiver.for_path("/triple")) > 20
+                   and time.time() - started > 3.0, 30, what="load")
         kill_at = time.time()
         first.process.kill()
         stop.set()
@@ -94,14 +96,18 @@ def test_sigkill_mid_load_then_restart_keeps_every_rule(tmp_path: Path):
             assert len(lost) <= waiting[sub], f"acknowledged {sub} events neither delivered nor queued"
         assert min(waiting[s] for s in NAMES) == 0  # never a complete join left waiting
 
-        # --- duplicates only for deliveries in flight at the kill ---
+        # --- duplicates only for deliveries in flight at the kill (or answered just before it,
+        # their outcome not yet committed: group commit lags by milliseconds; 1.5 s is slack for
+        # a busy machine). Most deliveries happened earlier, so this does test something. ---
+        margin = 1.5
+        assert sum(r.at < kill_at - margin for r in receiver.received) > 100
         for path in ("/single", "/triple"):
             times = defaultdict(list)
             for r in receiver.for_path(path):
                 times[r.key].append(r.at)
             for key, seen in times.items():
                 if len(seen) > 1:
-                    assert min(seen) > kill_at - 1.0, f"{key} delivered long before the crash, then again"
+                    assert min(seen) > kill_at - margin, f"{key} delivered long before the crash, then again"
         assert not second.invocations("dead")
     finally:
         first.stop()
