@@ -1,6 +1,7 @@
 """Benchmark of the scheduler: ingest, delivery and end-to-end latency under uvicorn on 127.0.0.1.
 
-    .venv/bin/python benchmarks/scheduler.py [--duration 8] [--concurrency 1,8,32] [--joins 1,2,3] [--rate 200]
+    .venv/bin/python benchmarks/scheduler.py [--duration 6] [--concurrency 1,8,32] [--joins 1,2,3]
+        [--rate 200] [--synchronous FULL,NORMAL] [--repeat 3]
 
 Starts `hometwin scheduler` (real subprocess, fresh SQLite state, durable acknowledgements) and a
 receiver (a tiny aiohttp.web app in its own process; the load also uses aiohttp, the cheapest
@@ -13,6 +14,9 @@ per join size (1: one event, 2 and 3: joins of two and three events), then for e
   end-to-end latency p50/p95/p99 (client send of the event completing a join -> receiver);
 - steady: `--rate` events per second, open loop, for `--duration` seconds: latency p50/p95/p99.
 
+Each SQLite mode runs `--repeat` times (modes alternating, a fresh scheduler each run); the
+medians of all runs are printed at the end (the machine is shared: read medians, not one run).
+
 Latency is measured with the wall clock of one machine (send time is carried in the event data).
 """
 
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,20 +144,19 @@ def drain(client: httpx.Client, receiver: str, expected: int, path: str, timeout
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=8.0)
-    parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument("--joins", default="1,2,3")
-    parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
-    args = parser.parse_args()
+COLUMNS = ("ingest ev/s", "deliv inv/s", "backlog", "p50 ms", "p95 ms", "p99 ms", "sched CPU ms/ev",
+           "recv CPU ms/inv")
+Row = tuple[str, str, str]  # (synchronous, join size, load)
 
+
+def run_once(args: argparse.Namespace, synchronous: str) -> dict[Row, list[float]]:
+    """One full pass on a fresh scheduler; prints its table and returns the rows."""
+    rows: dict[Row, list[float]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="hometwin-bench-"))
     port, rport = free_port(), free_port()
     receiver_py = tmp / "bench_receiver.py"
     receiver_py.write_text(RECEIVER)
-    env = {"HOMETWIN_SCHEDULER_SYNCHRONOUS": args.synchronous, "HOMETWIN_LOG_LEVEL": "INFO"}
+    env = {"HOMETWIN_SCHEDULER_SYNCHRONOUS": synchronous, "HOMETWIN_LOG_LEVEL": "INFO"}
     receiver = ServerProcess([sys.executable, str(receiver_py), str(rport)], tmp / "receiver.log", env).start()
     scheduler = ServerProcess([sys.executable, "-m", "hometwin", "scheduler", "--port", str(port),
                                "--state", f"sqlite:///{tmp / 'state.sqlite'}"], tmp / "scheduler.log", env).start()
@@ -164,10 +169,7 @@ def main() -> None:
             client.post("/api/function", json={"name": f"join{k}", "subs": SUBS[k],
                                                "url": f"127.0.0.1:{rport}/join{k}", "method": "POST"}
                         ).raise_for_status()
-        print(f"# scheduler benchmark, {os.cpu_count()} cores, synchronous={args.synchronous}, "
-              f"duration {args.duration:g}s, python {sys.version.split()[0]}")
-        print(f"{'join':>4} {'mode':>10} {'ingest ev/s':>11} {'deliv inv/s':>11} {'backlog':>7} "
-              f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'sched CPU ms/ev':>15} {'recv CPU ms/inv':>15}")
+        print(f"# run: synchronous={synchronous}, load average {os.getloadavg()[0]:.2f}", flush=True)
         for k in (int(j) for j in args.joins.split(",")):
             names = SUBS[k]
             leftover: Counter[str] = Counter()
@@ -181,19 +183,20 @@ def main() -> None:
                 joins = min(acks[n] + leftover[n] for n in names)
                 leftover = Counter({n: acks[n] + leftover[n] - joins for n in names})
                 stats = drain(client, rurl, joins, f"/join{k}")
-                sched_cpu = (cpu_seconds(scheduler.pid) - cpu[0]) / acked * 1000
-                recv_cpu = (cpu_seconds(receiver.pid) - cpu[1]) / max(stats["n"], 1) * 1000
-                delivered_rate = stats["n"] / (stats["last"] - start)
-                print(f"{k:>4} {'c=' + str(c):>10} {acked / seconds:>11.0f} {delivered_rate:>11.0f} "
-                      f"{backlog:>7.0f} {pct(stats['lat'], .5):>7.1f} {pct(stats['lat'], .95):>7.1f} "
-                      f"{pct(stats['lat'], .99):>7.1f} {sched_cpu:>15.2f} {recv_cpu:>15.2f}", flush=True)
+                row = [acked / seconds, stats["n"] / (stats["last"] - start), backlog,
+                       pct(stats["lat"], .5), pct(stats["lat"], .95), pct(stats["lat"], .99),
+                       (cpu_seconds(scheduler.pid) - cpu[0]) / acked * 1000,
+                       (cpu_seconds(receiver.pid) - cpu[1]) / max(stats["n"], 1) * 1000]
+                rows[(synchronous, str(k), f"c={c}")] = row
+                print_row((synchronous, str(k), f"c={c}"), row)
             sent = asyncio.run(steady(url, names, args.rate, args.duration))
             sent_per_name = Counter(names[i % k] for i in range(sent))
             joins = min(sent_per_name[n] + leftover[n] for n in names)
             stats = drain(client, rurl, joins, f"/join{k}")
-            print(f"{k:>4} {f'{args.rate:g}/s':>10} {args.rate:>11.0f} {'':>11} {'':>7} "
-                  f"{pct(stats['lat'], .5):>7.1f} {pct(stats['lat'], .95):>7.1f} "
-                  f"{pct(stats['lat'], .99):>7.1f}", flush=True)
+            row = [args.rate, args.rate / k, outbox_depth(client), pct(stats["lat"], .5),
+                   pct(stats["lat"], .95), pct(stats["lat"], .99), float("nan"), float("nan")]
+            rows[(synchronous, str(k), f"{args.rate:g}/s")] = row
+            print_row((synchronous, str(k), f"{args.rate:g}/s"), row)
         metrics = client.get("/metrics").text
         batch_sum = _sample(metrics, "hometwin_scheduler_commit_batch_size_sum")
         batch_count = _sample(metrics, "hometwin_scheduler_commit_batch_size_count")
@@ -202,6 +205,42 @@ def main() -> None:
         scheduler.stop()
         receiver.stop()
         subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    return rows
+
+
+def print_header() -> None:
+    print(f"{'sync':>6} {'join':>4} {'load':>7} " + " ".join(f"{c:>15}" for c in COLUMNS))
+
+
+def print_row(key: Row, values: list[float]) -> None:
+    cells = " ".join("" .rjust(15) if math.isnan(v) else f"{v:>15.{0 if i < 3 else 1 if i < 6 else 2}f}"
+                     for i, v in enumerate(values))
+    print(f"{key[0]:>6} {key[1]:>4} {key[2]:>7} {cells}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per load step")
+    parser.add_argument("--concurrency", default="1,8,32", help="closed-loop client counts")
+    parser.add_argument("--joins", default="1,2,3", help="function shapes: events per join")
+    parser.add_argument("--rate", type=float, default=200.0, help="steady open-loop events per second")
+    parser.add_argument("--synchronous", default="FULL,NORMAL", help="SQLite modes to run, alternating")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per mode; medians are printed at the end")
+    args = parser.parse_args()
+    modes = [m.strip().upper() for m in args.synchronous.split(",")]
+    print(f"# scheduler benchmark: {os.cpu_count()} cores, python {sys.version.split()[0]}, "
+          f"{args.duration:g} s per step, {args.repeat} run(s) per mode")
+    print_header()
+    runs: dict[Row, list[list[float]]] = {}
+    for _ in range(args.repeat):
+        for mode in modes:
+            for key, row in run_once(args, mode).items():
+                runs.setdefault(key, []).append(row)
+    if args.repeat > 1:
+        print(f"# medians of {args.repeat} runs")
+        print_header()
+        for key, rows in runs.items():
+            print_row(key, [statistics.median(column) for column in zip(*rows, strict=True)])
 
 
 def _sample(text: str, name: str) -> float:
