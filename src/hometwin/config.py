@@ -441,8 +441,6 @@ class DetectionSettings(CommonSettings):
         2.0, ge=0, description="Pauses within a stay add their silence surprise above this (0: off).")
     detect_routine_limit: float = Field(
         2.0, description="Missing routine (no activity yet today) fires at this surprise.")
-    detect_day_start_hour: int = Field(
-        4, ge=0, le=23, description="Activity after this local hour starts the day.")
     detect_away_limit: float = Field(2.5, description="Not back home fires at this surprise.")
     detect_away_floor_min: float = Field(
         180.0, ge=0, description="No not-back-home warning before this many minutes.")
@@ -473,7 +471,7 @@ class DetectionSettings(CommonSettings):
             stay_limit=self.detect_stay_limit, stay_floor_min=self.detect_stay_floor_min,
             room_floor_min=floors, few_samples=self.detect_few_samples,
             stay_gap_slack=self.detect_stay_gap_slack,
-            routine_limit=self.detect_routine_limit, day_start_hour=self.detect_day_start_hour,
+            routine_limit=self.detect_routine_limit,
             away_limit=self.detect_away_limit, away_floor_min=self.detect_away_floor_min,
             frequency_limit=self.detect_frequency_limit,
             frequency_min_excess=self.detect_frequency_min_excess,

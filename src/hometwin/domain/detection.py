@@ -58,7 +58,6 @@ class DetectionParams:
     few_samples: float = 10.0  # a cell with n samples widens its spread by sqrt(1 + few_samples/n)
     stay_gap_slack: float = 2.0  # pauses in a stay add their silence surprise above this (0 = off)
     routine_limit: float = 2.0
-    day_start_hour: int = 4  # activity after this local hour counts as the day's first activity
     away_limit: float = 2.5
     away_floor_min: float = 180.0
     frequency_limit: float = 2.0
@@ -220,7 +219,8 @@ def _quiet_evidence(silence: SilenceModel, recent: Sequence[SensorEvent], start:
 def _missing_routine(model: BehaviourModel, last: SensorEvent, now: datetime, zone: ZoneInfo,
                      params: DetectionParams) -> list[Assessment]:
     local_now = now.astimezone(zone)
-    day_start = local_now.replace(hour=params.day_start_hour, minute=0, second=0, microsecond=0)
+    # the model's definition of the day's first activity (ModelParams.day_start_hour)
+    day_start = local_now.replace(hour=model.params.day_start_hour, minute=0, second=0, microsecond=0)
     if local_now < day_start or last.time >= day_start:
         return []  # before the day starts, or the day already had activity
     dist = model.first_activity(now)
