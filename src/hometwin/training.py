@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hometwin.domain.events import SensorEvent
@@ -19,6 +19,7 @@ from hometwin.registry import ModelRegistry, ModelVersion
 
 MODEL_KIND = "behaviour"
 CHANGE_KIND = "behaviour-change"
+UNOBSERVED = timedelta(hours=12)
 
 
 class NotEnoughData(ValueError):
@@ -65,9 +66,14 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
     """Learn from `events` in [start, end), register the model and its change summary."""
     if not events:
         raise NotEnoughData(f"no sensor events between {start.isoformat()} and {end.isoformat()}")
-    covered_days = (events[-1].time - events[0].time).total_seconds() / 86400
+    first = min(e.time for e in events)
+    covered_days = (max(e.time for e in events) - first).total_seconds() / 86400
     if covered_days < min_days:
         raise NotEnoughData(f"only {covered_days:.1f} days of events, at least {min_days:g} are needed")
+    # The metadata states the period the model learned from, not a window far wider than the data
+    # (half a day without any data is an unknown stretch, as in the stays).
+    if first - start > UNOBSERVED:
+        start = first
     model = train_model(events, tz=tz, params=params or ModelParams(), start=start, end=end,
                         home_id=registry.home_id)
     previous = registry.latest(MODEL_KIND)

@@ -53,3 +53,11 @@ def test_too_little_history_is_refused_with_the_amount(events) -> None:
                            start=START, end=START + timedelta(days=1), min_days=3)
     with pytest.raises(NotEnoughData, match="no sensor events"):
         train_and_register([], registry, tz=TZ, start=START, end=START + timedelta(days=1))
+
+
+def test_the_training_period_is_the_data_not_a_wider_window(events) -> None:
+    registry = ModelRegistry(open_object_store("memory://"), "home")
+    trained = train_and_register(events, registry, tz=TZ, start=START - timedelta(days=40),
+                                 end=START + timedelta(days=14))
+    first = min(e.time for e in events)
+    assert datetime.fromisoformat(trained.version.metadata["training_start"]) == first
