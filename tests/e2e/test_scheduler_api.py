@@ -120,3 +120,17 @@ def test_bad_input_leaves_the_scheduler_serving(open_scheduler: Scheduler):
 def test_delete_of_an_unknown_function_is_harmless(open_scheduler: Scheduler):
     response = open_scheduler.client.request("DELETE", "/api/function", json={"name": "never-registered"})
     assert response.status_code == 200 and response.json()["deleted"] is False
+
+
+@pytest.mark.parametrize(("state", "message"), [
+    ("sqlite://relative.sqlite", "three slashes"),
+    ("postgres://db/x", "only sqlite:/// is supported"),
+    ("sqlite:////proc/no-such-dir/state.sqlite", "No such file or directory"),
+])
+def test_unusable_state_is_a_clear_cli_error(state: str, message: str):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "hometwin", "scheduler", "--port", "9", "--state", state],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

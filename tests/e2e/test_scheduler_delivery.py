@@ -208,3 +208,16 @@ def test_429_honours_retry_after(scheduler: Scheduler, receiver: Receiver):
     first, second = receiver.for_path("/busy", status=None)
     # Our own first backoff here is at most 0.05 s; only the Retry-After makes it wait 0.4 s.
     assert first.status == 429 and second.at - first.at >= 0.35
+
+
+def test_join_window_expires_and_records_partial_joins(scheduler: Scheduler, receiver: Receiver):
+    before = _metric(scheduler, 'hometwin_scheduler_events_dropped_total{reason="expired"}')
+    scheduler.register("windowed", ["WA", "WB"], f"{receiver.base}/windowed", join_window=0.5)
+    scheduler.event("WA")
+    wait_until(lambda: _metric(scheduler, 'hometwin_scheduler_events_dropped_total{reason="expired"}')
+               == before + 1, 5, what="expiry")
+    status = {f["name"]: f for f in scheduler.client.get("/api/status").json()}["windowed"]
+    assert status["events"] == []
+    scheduler.event("WB")  # alone now: no join with the expired WA
+    time.sleep(0.3)
+    assert receiver.for_path("/windowed", status=None) == []

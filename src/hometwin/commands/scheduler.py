@@ -17,11 +17,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the event scheduler (wire-compatible with the course's sif_edge)."""
         import logging
+        import os
 
         import uvicorn
 
         from hometwin.config import SchedulerSettings
         from hometwin.scheduler.app import create_app
+        from hometwin.scheduler.store import sqlite_path
 
         overrides = {k: v for k, v in {"scheduler_host": host, "scheduler_port": port,
                                        "scheduler_state": state}.items() if v is not None}
@@ -30,6 +32,10 @@ def register(app: typer.Typer) -> None:
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per state change suffices
         try:
+            state_dir = sqlite_path(settings.state_url()).parent
+            state_dir.mkdir(parents=True, exist_ok=True)
+            if not os.access(state_dir, os.W_OK):
+                raise PermissionError(f"state directory {state_dir} is not writable")
             app = create_app(settings)
         except (ValueError, OSError) as exc:
             typer.echo(f"hometwin scheduler: {exc}", err=True)

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -136,7 +137,12 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         dispatcher = Dispatcher(transport, policy, lambda name: store.book.spec(name),
                                 lambda outcome: writer.submit_nowait(outcome), metrics)
         writer = StoreWriter(store, settings.scheduler_max_batch, dispatcher.enqueue, metrics.batch.observe)
-        recovered = await writer.open()
+        try:
+            recovered = await writer.open()
+        except (OSError, sqlite3.Error) as exc:
+            await transport.close()
+            log.error("cannot open the scheduler state %s: %s", store.path, exc)
+            raise
         writer.start()
         dispatcher.enqueue(recovered)
         state.update(writer=writer, dispatcher=dispatcher)
