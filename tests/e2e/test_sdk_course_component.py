@@ -94,8 +94,9 @@ def test_course_component_registers_and_receives_its_invocations(tmp_path: Path)
         assert demo["url"] == f"{component.url}/api/demo" and demo["subs"] == ["GenEvent"]
         scheduler.event("GenEvent")
         wait_until(lambda: "HELLO WORLD!!! You did it! :D" in component.text(), 20, what="demo invoked")
-        delivered = {i["function"] for i in scheduler.invocations(status="delivered")}
-        assert {"fn-fabric", "demo-fn"} <= delivered
+        # The "delivered" mark is committed just after the component answers: wait for it.
+        wait_until(lambda: {"fn-fabric", "demo-fn"} <= {
+            i["function"] for i in scheduler.invocations(status="delivered")}, 10, what="delivered marks")
         assert "from host address and PORT/UVICORN_PORT" in component.text()
         assert "trigger for ExampleEventFabric scheduled: every 30s after 1m" in component.text()
         assert "Traceback" not in component.text()
