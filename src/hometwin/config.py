@@ -450,6 +450,12 @@ class DetectionSettings(CommonSettings):
         2.0, ge=0, description="... and at least this many visits above the usual mean.")
     detect_source_error_after_min: float = Field(
         15.0, ge=0, description="Report a failing sensor source after this many minutes.")
+    detect_dead_sensor_after_h: float = Field(
+        24.0, ge=0, description="Daily sensors silent this many hours while others report are dead (0: off).")
+    detect_dead_sensor_share: float = Field(
+        0.75, gt=0, le=1, description="... when at least this share of the daily sensors is: data missing.")
+    detect_daily_sensor_share: float = Field(
+        0.7, gt=0, le=1, description="A daily sensor reported on at least this share of the training days.")
     detect_sensitivity: float = Field(
         0.0, description="Lowers every limit by this much: > 0 eager, < 0 conservative.")
 
@@ -476,4 +482,7 @@ class DetectionSettings(CommonSettings):
             frequency_limit=self.detect_frequency_limit,
             frequency_min_excess=self.detect_frequency_min_excess,
             source_error_after_min=self.detect_source_error_after_min,
+            dead_sensor_after_h=self.detect_dead_sensor_after_h,
+            dead_sensor_share=self.detect_dead_sensor_share,
+            daily_sensor_share=self.detect_daily_sensor_share,
             sensitivity=self.detect_sensitivity)

@@ -13,6 +13,7 @@ from hometwin.domain.detection import (
     RECENT_WINDOW,
     DetectionParams,
     assess,
+    current_stay,
     detect,
     fmt_duration,
 )
@@ -208,3 +209,50 @@ def test_stuck_in_the_bathroom_with_rare_movement(model: BehaviourModel, events:
     assert "with only rare movement" in f.message and f.room == "bathroom"
     # Without the accumulated pauses the stay alone is not yet unusual enough.
     assert FindingKind.PROLONGED_STAY not in _firing(model, recent, now, params=DetectionParams(stay_gap_slack=0))
+
+
+def test_most_sensors_dead_is_a_technical_finding_not_a_stay(model: BehaviourModel,
+                                                             events: list[SensorEvent]) -> None:
+    # A dead gateway for all but the kitchen: from 09:00 on day 29 only the kitchen motion reports.
+    cut = at(29, 9)
+    kitchen = [SensorEvent(cut + timedelta(minutes=5 * i), "pir_kitchen", "kitchen") for i in range(12 * 28)]
+    recent = [e for e in _until(events, cut) if e.time < cut] + kitchen
+    assert set(model.silence.daily_sensors(0.7)) >= {"bed_mat", "pir_bathroom", "pir_kitchen", "pir_livingroom"}
+    early = _firing(model, recent, at(30, 8))  # 23 h: not yet
+    assert FindingKind.SENSOR_DATA_MISSING not in early
+    now = at(30, 12)  # 27 h
+    found = _firing(model, recent, now)
+    f = found[FindingKind.SENSOR_DATA_MISSING]
+    assert f.severity is Severity.WARNING and f.room is None
+    assert "not the person" in f.message and "pir_bathroom" in f.message
+    assert "while only pir_kitchen still reports" in f.message
+    assert f.observed >= 24 * 3600
+    assert FindingKind.PROLONGED_STAY not in found
+    # The same stream without the outage check: a 27-hour "stay" in the kitchen.
+    off = _firing(model, recent, now, params=DetectionParams(dead_sensor_after_h=0))
+    assert FindingKind.PROLONGED_STAY in off and FindingKind.SENSOR_DATA_MISSING not in off
+    # The incident stays the same from check to check.
+    later = _firing(model, recent, now + timedelta(minutes=5))[FindingKind.SENSOR_DATA_MISSING]
+    assert later.incident_key == f.incident_key
+
+
+def test_silence_of_every_sensor_stays_a_person_finding(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    last = _last_bathroom_before(events, at(30, 10, 20))
+    found = _firing(model, _until(events, last.time), last.time + timedelta(hours=30))
+    assert FindingKind.SENSOR_DATA_MISSING not in found and FindingKind.UNUSUAL_SILENCE in found
+
+
+def test_a_switch_turning_off_does_not_move_the_person(model: BehaviourModel, events: list[SensorEvent]) -> None:
+    # Interval data: the flush interval closes after the person already lay down in bed.
+    t = at(30, 22, 58)
+    recent = [e for e in _until(events, t) if e.time < t] + [
+        SensorEvent(t, "pir_bathroom", "bathroom"),
+        SensorEvent(t + timedelta(minutes=2), "bed_mat", "bedroom", SensorKind.PRESSURE, 1.0),
+        SensorEvent(t + timedelta(minutes=2, seconds=20), "toilet_flush", "bathroom", SensorKind.OTHER, 0.0),
+    ]
+    assert current_stay(recent)[0] == "bedroom"
+    found = _firing(model, recent, t + timedelta(hours=3))
+    assert not found  # asleep, not stuck in the bathroom nor silent after the bathroom
+    # A flush switching ON is presence: then the person is in the bathroom.
+    on = [*recent[:-1], replace(recent[-1], value=1.0)]
+    assert current_stay(on)[0] == "bathroom"

@@ -89,3 +89,16 @@ def test_state_key_separates_on_and_off() -> None:
     t = START
     assert state_key(SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 1.0)) == "bedroom|pressure|on|mat"
     assert state_key(SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 0.0)) == "bedroom|pressure|off|mat"
+
+
+def test_sensor_days_find_the_sensors_that_report_every_day() -> None:
+    events = _days(20) + [SensorEvent(START + timedelta(days=d, hours=12), "oven", "kitchen") for d in (3, 9)]
+    model = SilenceModel.train(events, None, TZ)
+    # 21 calendar days: the last night ends on the 21st morning
+    assert model.sensor_days["pir_bath"] == pytest.approx(20 / 21)
+    assert model.sensor_days["oven"] == pytest.approx(2 / 21)
+    assert model.daily_sensors(0.7) == ["mat", "pir_bath", "pir_bed", "pir_kitchen"]
+    back = SilenceModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert back.sensor_days == model.sensor_days
+    old = {k: v for k, v in model.to_dict().items() if k != "sensor_days"}  # saved before sensor_days
+    assert SilenceModel.from_dict(old).daily_sensors(0.7) == []

@@ -39,6 +39,10 @@ NIGHT_START_HOUR = 23  # night is 23:00-07:00 local, as in the evaluation protoc
 NIGHT_END_HOUR = 7
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 QUIET_EVENTS = 120
+OFF_MEANS_PRESENT = frozenset({SensorKind.CONTACT, SensorKind.PRESSURE, SensorKind.DOOR})
+# A switch turning off this soon after the last sign of presence does not replace it as the silence's
+# context (interval data closes a flush interval after the bed mat switched on).
+BURST = timedelta(seconds=60)
 PERSON_KINDS = (FindingKind.UNUSUAL_SILENCE, FindingKind.PROLONGED_STAY, FindingKind.MISSING_ROUTINE)
 
 
@@ -63,6 +67,9 @@ class DetectionParams:
     frequency_limit: float = 2.0
     frequency_min_excess: float = 2.0  # and at least this many visits above the usual mean
     source_error_after_min: float = 15.0
+    dead_sensor_after_h: float = 24.0  # a daily sensor silent a whole day while others fire is suspect
+    dead_sensor_share: float = 0.75  # ... and when this share of the daily sensors is, the data is broken
+    daily_sensor_share: float = 0.7  # a "daily" sensor reported on at least this share of training days
     sensitivity: float = 0.0  # lowers every limit by this much: > 0 is eager, < 0 conservative
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,30 +143,51 @@ def assess(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
         # silence instead: the silence model knows how long it is quiet after that door.)
         out += _not_back_home(model, door, now, params)
     else:
-        out += _silence(model.silence, last, now, params)
-        out += _prolonged_stay(model, recent, now, params)
+        outage = _partial_outage(model.silence, recent, now, params)
+        out += outage
+        out += _silence(model.silence, recent, now, params)
+        stays = _prolonged_stay(model, recent, now, params)
+        if any(a.fires for a in outage):
+            # Most sensors are dead and the few left cannot say where the person is: a "stay" in the
+            # room whose sensor still fires is the outage, not someone lying still.
+            stays = [replace(a, blocked=True) for a in stays]
+        out += stays
         out += _missing_routine(model, last, now, zone, params)
     out += _unusual_frequency(model, recent, now, zone, params)
     return _one_person_finding(out)
 
 
 # ------------------------------------------------------------------------------------ detectors
-def _silence(silence: SilenceModel, last: SensorEvent, now: datetime,
+def _silence(silence: SilenceModel, recent: Sequence[SensorEvent], now: datetime,
              params: DetectionParams) -> list[Assessment]:
+    last = recent[-1]
     seconds = (now - last.time).total_seconds()
     if seconds <= 0:
         return []
-    score = silence.surprise(last, seconds)
+    score, ctx_event = silence.surprise(last, seconds), last
+    if not _present(last):
+        # A switch turning off shows nobody; interval data closes a flush interval after the person
+        # already lay down. Judge the silence also after the last sign of presence just before.
+        for e in reversed(recent[-10:]):
+            if last.time - e.time > BURST:
+                break
+            if _present(e):
+                s_e = silence.surprise(e, (now - e.time).total_seconds())
+                if s_e < score:
+                    score, ctx_event = s_e, e
+                break
     limit = params.limit(FindingKind.UNUSUAL_SILENCE)
     blocked = seconds < params.silence_floor_min * 60
-    log_s, ctx = silence.curve(last)
-    typical = silence.quantile(last, 0.5)
-    unusual = max(silence.seconds_at_surprise(last, limit), params.silence_floor_min * 60)
+    ctx = ctx_event  # the context the silence is judged in
+    room = current_stay(recent)[0]  # where the person is (presence), stable from check to check
+    typical = silence.quantile(ctx, 0.5)
+    unusual = max(silence.seconds_at_surprise(ctx, limit) - (last.time - ctx.time).total_seconds(),
+                  params.silence_floor_min * 60)
     local = last.time.astimezone(ZoneInfo(silence.tz))
-    message = (f"No sensor event for {fmt_duration(seconds)}, since the {last.room} at "
-               f"{local:%H:%M}; after activity in the {last.room} around {local:%H}:00 the home is "
+    message = (f"No sensor event for {fmt_duration(seconds)}, since the {room} at "
+               f"{local:%H:%M}; after activity in the {ctx.room} around {local:%H}:00 the home is "
                f"usually quiet for {fmt_duration(typical)}, and {fmt_duration(unusual)} is already unusual.")
-    finding = Finding(FindingKind.UNUSUAL_SILENCE, Severity.EMERGENCY, last.room, last.time,
+    finding = Finding(FindingKind.UNUSUAL_SILENCE, Severity.EMERGENCY, room, last.time,
                       observed=seconds, expected=typical, threshold=unusual,
                       percentile=_percentile(score), message=message)
     return [Assessment(finding, score, limit, _plus(last.time, unusual), blocked)]
@@ -306,6 +334,44 @@ def _source_missing(since: datetime, now: datetime, params: DetectionParams) -> 
     return [Assessment(finding, minutes, limit)]
 
 
+def _partial_outage(silence: SilenceModel, recent: Sequence[SensorEvent], now: datetime,
+                    params: DetectionParams) -> list[Assessment]:
+    """Most sensors that report every day have been silent for many hours while others still fire.
+
+    That is a dead sensor, battery or gateway, not the person: someone who lies still silences every
+    sensor, not most of them for half a day while one room keeps reporting. The score is how long
+    at least `dead_sensor_share` of the daily sensors have been silent (hours); a sensor not in the
+    window counts as silent for the whole `RECENT_WINDOW`. Nothing fired for `dead_sensor_after_h`
+    at all is a silence, left to the person detectors.
+    """
+    daily = silence.daily_sensors(params.daily_sensor_share)
+    limit = params.dead_sensor_after_h
+    if len(daily) < 3 or limit <= 0 or (now - recent[-1].time).total_seconds() >= limit * 3600:
+        return []
+    seen: dict[str, datetime] = {}
+    for e in recent:
+        seen[e.sensor] = e.time
+    window = now - RECENT_WINDOW  # a sensor not in the recent events has been silent at least this long
+    since = sorted(seen.get(s, window) for s in daily)
+    k = max(1, math.ceil(params.dead_sensor_share * len(daily)))
+    began = since[k - 1]  # at least k daily sensors have been silent since then
+    hours = (now - began).total_seconds() / 3600
+    dead = [s for s in daily if seen.get(s, window) <= began]
+    if began <= window:
+        # silent for the whole window: anchor the incident to a day, not to the sliding window
+        began = began.replace(hour=0, minute=0, second=0, microsecond=0)
+    alive = sorted({e.sensor for e in recent if e.sensor not in dead and e.time > began})
+    verb = "reports" if len(alive) == 1 else "report"
+    message = (f"{len(dead)} of the {len(daily)} sensors that report every day have been silent for "
+               f"{fmt_duration(hours * 3600)} ({', '.join(dead[:4])}{', ...' if len(dead) > 4 else ''}), "
+               f"while only {', '.join(alive[:3]) or 'others'} still {verb}. This looks like dead sensors or a "
+               "failing gateway, not the person; the person cannot be watched properly until they are "
+               "fixed: please check the installation, and the person if you cannot reach the sensors.")
+    finding = Finding(FindingKind.SENSOR_DATA_MISSING, Severity.WARNING, None, began, observed=hours * 3600,
+                      expected=0.0, threshold=limit * 3600, percentile=100.0, message=message)
+    return [Assessment(finding, hours, limit, _plus(began, limit * 3600))]
+
+
 def _one_person_finding(items: list[Assessment]) -> list[Assessment]:
     """A fall shows as a silence, a long stay and a missing routine at once: keep one alert.
 
@@ -351,20 +417,34 @@ def _leaving(model: BehaviourModel, recent: Sequence[SensorEvent]) -> SensorEven
     return None
 
 
-def current_stay(recent: Sequence[SensorEvent], away_after: timedelta = timedelta(minutes=15)
-                 ) -> tuple[str, datetime]:
-    """Room of the last event and when the person entered it ("first here after elsewhere").
+def current_stay(recent: Sequence[SensorEvent], away_after: timedelta = timedelta(minutes=15),
+                 off_means_present: frozenset[SensorKind] = OFF_MEANS_PRESENT) -> tuple[str, datetime]:
+    """Room of the last presence event and when the person entered it ("first here after elsewhere").
+
+    Only presence counts, as in the stays (`StayParams.off_means_present`): a motion sensor or an
+    appliance switching off shows nobody. Interval data often closes a toilet-flush interval after
+    the person is already in bed, and that must not put them back in the bathroom.
     Coming home starts a new stay even in the room the person left by (a door, then a long gap)."""
-    room = recent[-1].room
-    start = recent[-1].time
-    for k in range(len(recent) - 1, -1, -1):
-        e = recent[k]
+    def present(e: SensorEvent) -> bool:
+        return _present(e, off_means_present)
+
+    k = next((j for j in range(len(recent) - 1, -1, -1) if present(recent[j])), len(recent) - 1)
+    room, start = recent[k].room, recent[k].time
+    for j in range(k, -1, -1):
+        e = recent[j]
+        if not present(e) and j != k:
+            continue
         if e.room != room:
             break
-        if e.kind is SensorKind.DOOR and k + 1 < len(recent) and recent[k + 1].time - e.time >= away_after:
+        if e.kind is SensorKind.DOOR and j + 1 < len(recent) and recent[j + 1].time - e.time >= away_after:
             break
         start = e.time
     return room, start
+
+
+def _present(e: SensorEvent, off_means_present: frozenset[SensorKind] = OFF_MEANS_PRESENT) -> bool:
+    """Does the event show someone in its room? (as in the stays: not a motion or switch turning off)"""
+    return e.value > 0 or e.kind in off_means_present
 
 
 def count_visits(recent: Sequence[SensorEvent], start: datetime, end: datetime) -> dict[str, int]:

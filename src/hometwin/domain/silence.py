@@ -98,6 +98,9 @@ class SilenceModel:
     # counts[state][hour] = sparse histogram {grid index: count}
     counts: dict[str, dict[int, dict[int, float]]]
     n_silences: int = 0
+    # share of the training days on which each sensor reported at least once (a sensor that reports
+    # every day and then stays silent for half a day while others fire is probably dead)
+    sensor_days: dict[str, float] = field(default_factory=dict)
     _cache: dict[tuple[str, int], tuple[np.ndarray, SilenceContext]] = field(
         default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
@@ -124,7 +127,7 @@ class SilenceModel:
             b = _bin_index(max(gap, params.min_seconds))
             cell[b] = cell.get(b, 0.0) + 1.0
             n += 1
-        return cls(tz=tz, params=params, counts=counts, n_silences=n)
+        return cls(tz=tz, params=params, counts=counts, n_silences=n, sensor_days=_sensor_days(ordered, zone))
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +137,7 @@ class SilenceModel:
             "params": self.params.to_dict(),
             "bins_per_decade": BINS_PER_DECADE,
             "n_silences": self.n_silences,
+            "sensor_days": dict(sorted(self.sensor_days.items())),
             "counts": {s: {str(h): {str(b): c for b, c in sorted(cell.items())}
                            for h, cell in sorted(hours.items())}
                        for s, hours in sorted(self.counts.items())},
@@ -148,12 +152,17 @@ class SilenceModel:
         counts = {s: {int(h): {int(b): float(c) for b, c in cell.items()} for h, cell in hours.items()}
                   for s, hours in d["counts"].items()}
         return cls(tz=d["tz"], params=SilenceParams.from_dict(d.get("params", {})), counts=counts,
-                   n_silences=int(d.get("n_silences", 0)))
+                   n_silences=int(d.get("n_silences", 0)),
+                   sensor_days={str(k): float(v) for k, v in d.get("sensor_days", {}).items()})
 
     # ---------------------------------------------------------------- queries
     @property
     def states(self) -> list[str]:
         return sorted(self.counts)
+
+    def daily_sensors(self, share: float) -> list[str]:
+        """Sensors that reported on at least `share` of the training days."""
+        return sorted(s for s, f in self.sensor_days.items() if f >= share)
 
     def local_hour(self, at: datetime) -> int:
         if self._zone is None:
@@ -233,6 +242,18 @@ class SilenceModel:
         with np.errstate(divide="ignore"):
             log_s = np.log(np.maximum(mixed, 1e-300))
         return log_s, SilenceContext(state=state, room=room, hour=hour, level=level, n=n_level)
+
+
+def _sensor_days(ordered: Sequence[SensorEvent], zone: ZoneInfo) -> dict[str, float]:
+    """Share of the local calendar days from the first to the last event on which each sensor reported."""
+    if not ordered:
+        return {}
+    first, last = ordered[0].time.astimezone(zone).date(), ordered[-1].time.astimezone(zone).date()
+    n_days = (last - first).days + 1
+    seen: dict[str, set[Any]] = {}
+    for e in ordered:
+        seen.setdefault(e.sensor, set()).add(e.time.astimezone(zone).date())
+    return {s: len(days) / n_days for s, days in seen.items()}
 
 
 def _add(h: np.ndarray, cell: dict[int, float], w: float) -> None:

@@ -131,7 +131,7 @@ def run_home(home: HomeData, cfg: EvalConfig, progress: Progress | None = None) 
             if inj.extra:
                 seen = [*seen, *(x for x in inj.extra if x.time <= now)]
             for m in methods:
-                per[m.name][k] = m.score(seen, now)[0]
+                per[m.name][k] = m.emergency_score(seen, now)
         for m in methods:
             scores[m.name].injected.append(per[m.name])
         if progress:

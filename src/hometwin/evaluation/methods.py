@@ -23,13 +23,14 @@ import numpy as np
 
 from hometwin.domain.detection import DetectionParams, assess, current_stay
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.findings import Severity
+from hometwin.domain.findings import FindingKind, Severity
 from hometwin.domain.stays import Timeline
 
 if TYPE_CHECKING:
     from hometwin.domain.model import BehaviourModel
 
 ALARM_SEVERITIES = (Severity.EMERGENCY, Severity.WARNING)
+TECHNICAL_KINDS = (FindingKind.SENSOR_DATA_MISSING,)
 
 
 class Method(Protocol):
@@ -41,6 +42,10 @@ class Method(Protocol):
 
     def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
         """(score, "detector:room" of the top finding). `recent` ends at or before `now`."""
+        ...
+
+    def emergency_score(self, recent: Sequence[SensorEvent], now: datetime) -> float:
+        """The score from the alarms that can notice the person's emergency (for injected emergencies)."""
         ...
 
 
@@ -68,9 +73,18 @@ class HomeTwinMethod:
         self.params = replace(self.params, sensitivity=0.0)
 
     def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
+        return self._score(recent, now, ())
+
+    def emergency_score(self, recent: Sequence[SensorEvent], now: datetime) -> float:
+        # A technical finding (dead sensors) says "check the installation", not "the person fell":
+        # it is a false alarm on unmodified data, but it does not count as noticing an emergency.
+        return self._score(recent, now, TECHNICAL_KINDS)[0]
+
+    def _score(self, recent: Sequence[SensorEvent], now: datetime,
+               skip: tuple[FindingKind, ...]) -> tuple[float, str]:
         best, what = -math.inf, ""
         for a in assess(self.model, recent, now, self.params):
-            if a.finding.severity in ALARM_SEVERITIES and a.margin > best:
+            if a.finding.severity in ALARM_SEVERITIES and a.finding.kind not in skip and a.margin > best:
                 best, what = a.margin, f"{a.finding.kind.value}:{a.finding.room or '-'}"
         return best, what
 
@@ -84,6 +98,9 @@ class TimerBaseline:
     default_theta: float = 3.0
     knob: str = "hours without any event"
     sweep: tuple[float, ...] = (24.0, 18.0, *_frange(12.0, 0.5, -0.5))
+
+    def emergency_score(self, recent: Sequence[SensorEvent], now: datetime) -> float:
+        return self.score(recent, now)[0]
 
     def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
         if not recent:
@@ -124,6 +141,9 @@ class StayBaseline:
         mean = {r: statistics.fmean(v) for r, v in by_room.items()}
         sd = {r: statistics.pstdev(v) if len(v) > 1 else mean[r] for r, v in by_room.items()}
         return cls(mean=mean, sd=sd, use_sd=use_sd)
+
+    def emergency_score(self, recent: Sequence[SensorEvent], now: datetime) -> float:
+        return self.score(recent, now)[0]
 
     def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
         if not recent:
