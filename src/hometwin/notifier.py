@@ -38,6 +38,7 @@ from hometwin.config import MailSettings
 from hometwin.domain.ack_links import ack_url, sign
 from hometwin.domain.alerts import NotificationKind
 from hometwin.domain.findings import Finding, FindingKind, Severity
+from hometwin.domain.wording import duration_text
 from hometwin.ports import AlreadyExists, EmailMessage, Mailer, NotFound, ObjectStore, PortError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -323,14 +324,6 @@ class Notifier:
         if kind is FindingKind.MISSING_ROUTINE:  # minutes after local midnight
             minutes = int(round(value)) % (24 * 60)
             return f"{minutes // 60:02d}:{minutes % 60:02d}"
-        return _duration(value)
+        return duration_text(value)
 
 
-def _duration(seconds: float) -> str:
-    total = int(round(max(seconds, 0) / 60))
-    if total < 1:
-        return f"{int(round(seconds))} s"
-    if total < 60:
-        return f"{total} min"
-    hours, minutes = divmod(total, 60)
-    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days {hours % 24} h"

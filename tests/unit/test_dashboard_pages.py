@@ -68,7 +68,7 @@ def test_alerts_page_lists_history_with_evidence(home: Home) -> None:
     [alert] = data["alerts"]
     assert alert["evidence"]["observed"] == 3600 and alert["status"] == "notified"
     assert alert["notifications"] == 1
-    assert "observed 1 h 00 min, usual 10 min, alert above 40 min, percentile 99.7" in page
+    assert "observed 1 h, usual 10 min, alert above 40 min, percentile 99.7" in page
 
 
 def test_bad_alert_id_is_a_422_naming_the_field(home: Home) -> None:

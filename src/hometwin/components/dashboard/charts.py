@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
+from hometwin.domain.wording import duration_text
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # Viridis (perceptually uniform, colour-blind safe, readable in greyscale), nine stops.
@@ -36,18 +38,7 @@ def colour(fraction: float) -> str:
     return f"#{r:02x}{g:02x}{bl:02x}"
 
 
-def format_duration(seconds: float) -> str:
-    """Plain words a caregiver reads at a glance: '45 s', '12 min', '2 h 05 min'."""
-    if not math.isfinite(seconds):
-        return "–"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest:02d} min"
+format_duration = duration_text  # one wording with the e-mails and the detectors
 
 
 def format_count(value: float) -> str:
