@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from hometwin.domain.wording import duration_text
+
 if TYPE_CHECKING:
     from hometwin.domain.model import BehaviourModel, Levels
 
@@ -128,7 +130,8 @@ def _room_line(room: str, name: str, m: dict[str, Any]) -> str:
         text = f"{new:.1f} visits a night"
         return f"{room}: {text}" + (f" (was {old:.1f}, {_pct(m)})" if old is not None else "")
     label = "a typical visit (median) lasts" if name == "median_duration_s" else "an average visit lasts"
-    return f"{room}: {label} {_minutes(new)}" + (f" (was {_minutes(old)}, {_pct(m)})" if old is not None else "")
+    was = f" (was {duration_text(old)}, {_pct(m)})" if old is not None else ""
+    return f"{room}: {label} {duration_text(new)}{was}"
 
 
 def _first_line(m: dict[str, Any]) -> str:
@@ -141,14 +144,6 @@ def _first_line(m: dict[str, Any]) -> str:
     diff = new - old
     when = "later" if diff > 0 else "earlier"
     return text + (f" (was {_clock(old)}, {abs(diff):.0f} min {when})." if round(diff) else f" (was {_clock(old)}).")
-
-
-def _minutes(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _clock(minutes: float) -> str:
