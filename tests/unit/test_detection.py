@@ -204,7 +204,7 @@ def test_stuck_in_the_bathroom_with_rare_movement(model: BehaviourModel, events:
     enter = at(30, 9, 40)
     recent = _until(events, enter) + [SensorEvent(enter + timedelta(minutes=15 * i), "pir_bathroom", "bathroom")
                                       for i in range(13)]
-    now = enter + timedelta(minutes=70)
+    now = enter + timedelta(minutes=45)
     f = _firing(model, recent, now)[FindingKind.PROLONGED_STAY]
     assert "with only rare movement" in f.message and f.room == "bathroom"
     # Without the accumulated pauses the stay alone is not yet unusual enough.
