@@ -187,6 +187,9 @@ class SchedulerSettings(CommonSettings):
         24.0, ge=0,
         description="Delivered invocations are deleted after this many hours (dead ones are kept).")
     scheduler_verify_tls: bool = Field(True, description="Verify TLS certificates of https:// functions.")
+    scheduler_fast_io: bool = Field(
+        True, description="Serve with uvloop and the httptools parser when installed (about 30 % more "
+                          "events/s); false: asyncio's loop and the pure-Python h11 parser.")
 
     def state_url(self) -> str:
         return self.scheduler_state or f"sqlite:///{(self.data_dir / 'scheduler.sqlite').resolve()}"

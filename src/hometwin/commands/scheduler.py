@@ -40,5 +40,18 @@ def register(app: typer.Typer) -> None:
         except (ValueError, OSError) as exc:
             typer.echo(f"hometwin scheduler: {exc}", err=True)
             raise typer.Exit(2) from None
+        loop, http = _io_stack(settings.scheduler_fast_io)
         uvicorn.run(app, host=settings.scheduler_host, port=settings.scheduler_port,
-                    log_level=settings.log_level.lower(), access_log=False)
+                    log_level=settings.log_level.lower(), access_log=False, loop=loop, http=http)
+
+
+def _io_stack(fast: bool) -> tuple[str, str]:
+    """uvloop and httptools when wanted and importable (the scheduler is CPU-bound: they cut its
+    CPU per event by about a quarter, docs/scheduler.md), else asyncio and h11."""
+    import importlib.util
+
+    if not fast:
+        return "asyncio", "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return loop, http

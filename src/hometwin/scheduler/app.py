@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hometwin.config import SchedulerSettings
 from hometwin.scheduler.core import METHODS, FunctionSpec, Registration, normalise_url
 from hometwin.scheduler.dispatch import DeliveryPolicy, Dispatcher
+from hometwin.scheduler.fastpath import EventFastPath
 from hometwin.scheduler.limits import BodySizeLimit
 from hometwin.scheduler.metrics import SchedulerMetrics
 from hometwin.scheduler.store import (
@@ -159,7 +160,20 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
             await transport.close()
             state.clear()
 
+    def ready() -> bool:
+        writer = state.get("writer")
+        return writer is not None and writer.running
+
+    async def accept_event(name: str, data: Any) -> bytes:
+        """Commit one event; the 202 body. Shared by the fast path and the route."""
+        accepted: EventAccepted = await state["writer"].submit(AddEvent(name, data, time.time()))
+        (metrics.events_subscribed if accepted.subscribers else metrics.events_unsubscribed).inc()
+        return json.dumps({"id": accepted.event_id, "subscribers": accepted.subscribers,
+                           "invocations": [inv.id for inv in accepted.invocations]}).encode()
+
     app = FastAPI(title="HomeTwin scheduler", lifespan=lifespan)
+    # Added first, so it runs inside BodySizeLimit: the size limit holds on the fast path too.
+    app.add_middleware(EventFastPath, accept=accept_event, ready=ready, token=token)
     app.add_middleware(BodySizeLimit, max_bytes=settings.scheduler_max_body_bytes)
 
     async def authorised(request: Request) -> None:  # async: a sync dependency would hop to a thread
@@ -171,9 +185,9 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     def writer_of() -> StoreWriter:
-        writer = state.get("writer")
-        if writer is None or not writer.running:
+        if not ready():
             raise HTTPException(503, "scheduler is starting or stopping")
+        writer: StoreWriter = state["writer"]
         return writer
 
     async def submit(command: Any) -> Any:
@@ -186,12 +200,13 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
 
     @app.post("/api/event", status_code=202, dependencies=auth, response_class=Response)
     async def post_event(event: EventRequest) -> Response:
-        """Answers 202 only once the event and everything it caused are committed."""
-        accepted: EventAccepted = await submit(AddEvent(event.name, event.data, time.time()))
-        (metrics.events_subscribed if accepted.subscribers else metrics.events_unsubscribed).inc()
-        # The hot path: serialise directly rather than through FastAPI's response model machinery.
-        body = json.dumps({"id": accepted.event_id, "subscribers": accepted.subscribers,
-                           "invocations": [inv.id for inv in accepted.invocations]})
+        """Answers 202 only once the event and everything it caused are committed. Plain good
+        requests are answered by EventFastPath before they get here (fastpath.py)."""
+        writer_of()
+        try:
+            body = await accept_event(event.name, event.data)
+        except StoreUnavailable as exc:
+            raise HTTPException(503, f"state store unavailable: {exc}") from None
         return Response(body, status_code=202, media_type="application/json")
 
     @app.post("/api/function", dependencies=auth)

@@ -60,7 +60,9 @@ class _Lane:
 
 
 def log_state(inv: Invocation, state: str, **extra: object) -> None:
-    """One structured line per invocation state change."""
+    """One structured line per invocation state change (no JSON encoding when INFO is off)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     log.info(json.dumps({"invocation": inv.id, "function": inv.function, "state": state,
                          "attempts": inv.attempts, **extra}, default=str))
 
