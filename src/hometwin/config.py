@@ -433,7 +433,7 @@ class DetectionSettings(CommonSettings):
     detect_silence_limit: float = Field(3.0, description="Unusual silence fires at this surprise.")
     detect_silence_floor_min: float = Field(
         20.0, ge=0, description="No silence alarm before this many minutes.")
-    detect_stay_limit: float = Field(3.0, description="Prolonged stay fires at this surprise.")
+    detect_stay_limit: float = Field(3.5, description="Prolonged stay fires at this surprise.")
     detect_stay_floor_min: float = Field(
         30.0, ge=0, description="No prolonged-stay alarm before this many minutes.")
     detect_room_floors: str = Field(

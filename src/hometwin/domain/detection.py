@@ -56,7 +56,7 @@ class DetectionParams:
 
     silence_limit: float = 3.0
     silence_floor_min: float = 20.0
-    stay_limit: float = 3.0
+    stay_limit: float = 3.5
     stay_floor_min: float = 30.0
     room_floor_min: dict[str, float] = field(default_factory=dict, hash=False)  # per-room stay floors
     few_samples: float = 10.0  # a cell with n samples widens its spread by sqrt(1 + few_samples/n)
