@@ -341,7 +341,7 @@ def _partial_outage(silence: SilenceModel, recent: Sequence[SensorEvent], now: d
     That is a dead sensor, battery or gateway, not the person: someone who lies still silences every
     sensor, not most of them for half a day while one room keeps reporting. The score is how long
     at least `dead_sensor_share` of the daily sensors have been silent (hours); a sensor not in the
-    window counts as silent for the whole `RECENT_WINDOW`. Nothing fired for `dead_sensor_after_h`
+    window counts as silent since the window's first event. Nothing fired for `dead_sensor_after_h`
     at all is a silence, left to the person detectors.
     """
     daily = silence.daily_sensors(params.daily_sensor_share)
@@ -351,14 +351,16 @@ def _partial_outage(silence: SilenceModel, recent: Sequence[SensorEvent], now: d
     seen: dict[str, datetime] = {}
     for e in recent:
         seen[e.sensor] = e.time
-    window = now - RECENT_WINDOW  # a sensor not in the recent events has been silent at least this long
+    # A sensor not in the recent events has been silent at least since the first of them (all we can
+    # see: a monitoring that has just started, or a caller passing a short history, never claims more).
+    window = recent[0].time
     since = sorted(seen.get(s, window) for s in daily)
     k = max(1, math.ceil(params.dead_sensor_share * len(daily)))
     began = since[k - 1]  # at least k daily sensors have been silent since then
     hours = (now - began).total_seconds() / 3600
     dead = [s for s in daily if seen.get(s, window) <= began]
     if began <= window:
-        # silent for the whole window: anchor the incident to a day, not to the sliding window
+        # silent for the whole window: anchor the incident to a day, not to the sliding window start
         began = began.replace(hour=0, minute=0, second=0, microsecond=0)
     alive = sorted({e.sensor for e in recent if e.sensor not in dead and e.time > began})
     verb = "reports" if len(alive) == 1 else "report"
