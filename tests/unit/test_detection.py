@@ -15,7 +15,6 @@ from hometwin.domain.detection import (
     assess,
     current_stay,
     detect,
-    fmt_duration,
 )
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.findings import FindingKind, Severity
@@ -183,12 +182,6 @@ def test_settings_map_to_params(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_naive_now_is_refused(model: BehaviourModel) -> None:
     with pytest.raises(ValueError, match="timezone"):
         detect(model, [], at(30, 1).replace(tzinfo=None))
-
-
-@pytest.mark.parametrize(("seconds", "text"), [(42, "42 s"), (52 * 60, "52 min"), (70 * 60, "1 h 10 min"),
-                                               (3 * 3600, "3 h"), (50 * 3600, "2 days 2 h")])
-def test_durations_read_like_a_caregiver_writes_them(seconds: float, text: str) -> None:
-    assert fmt_duration(seconds) == text
 
 
 def test_leaving_with_the_hall_sensor_seeing_the_doorway(model: BehaviourModel, events: list[SensorEvent]) -> None:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.silence import SilenceModel
+from hometwin.domain.wording import duration_text
 
 if TYPE_CHECKING:
     from hometwin.domain.model import BehaviourModel
@@ -184,9 +185,9 @@ def _silence(silence: SilenceModel, recent: Sequence[SensorEvent], now: datetime
     unusual = max(silence.seconds_at_surprise(ctx, limit) - (last.time - ctx.time).total_seconds(),
                   params.silence_floor_min * 60)
     local = last.time.astimezone(ZoneInfo(silence.tz))
-    message = (f"No sensor event for {fmt_duration(seconds)}, since the {room} at "
+    message = (f"No sensor event for {duration_text(seconds)}, since the {room} at "
                f"{local:%H:%M}; after activity in the {ctx.room} around {local:%H}:00 the home is "
-               f"usually quiet for {fmt_duration(typical)}, and {fmt_duration(unusual)} is already unusual.")
+               f"usually quiet for {duration_text(typical)}, and {duration_text(unusual)} is already unusual.")
     finding = Finding(FindingKind.UNUSUAL_SILENCE, Severity.EMERGENCY, room, last.time,
                       observed=seconds, expected=typical, threshold=unusual,
                       percentile=_percentile(score), message=message)
@@ -208,13 +209,13 @@ def _prolonged_stay(model: BehaviourModel, recent: Sequence[SensorEvent], now: d
     typical = float(dist.median)
     unusual = max(_value_at(dist, limit, params.few_samples), floor) if score >= limit else math.nan
     when = _when(start, model.tz, dist.level)
-    message = (f"In the {room} for {fmt_duration(seconds)}; {when} a visit usually lasts "
-               f"{fmt_duration(typical)}, and {fmt_duration(unusual)} is already unusual.")
+    message = (f"In the {room} for {duration_text(seconds)}; {when} a visit usually lasts "
+               f"{duration_text(typical)}, and {duration_text(unusual)} is already unusual.")
     if quiet > long_score and score >= limit:
         unusual = seconds
-        message = (f"In the {room} for {fmt_duration(seconds)} with only rare movement: the pauses between "
+        message = (f"In the {room} for {duration_text(seconds)} with only rare movement: the pauses between "
                    f"movements there are far longer than usual; {when} a visit usually lasts "
-                   f"{fmt_duration(typical)}.")
+                   f"{duration_text(typical)}.")
     finding = Finding(FindingKind.PROLONGED_STAY, Severity.EMERGENCY, room, start, observed=seconds,
                       expected=typical, threshold=unusual, percentile=_percentile(score), message=message)
     return [Assessment(finding, score, limit, _plus(start, unusual), seconds < floor)]
@@ -279,9 +280,9 @@ def _not_back_home(model: BehaviourModel, door: SensorEvent, now: datetime,
     score, typical = _tail_score(dist, seconds, params.few_samples), float(dist.median)
     floor = params.away_floor_min * 60
     unusual = max(_value_at(dist, limit, params.few_samples), floor) if score >= limit else math.nan
-    usual = f"{_when(door.time, model.tz, dist.level)} an outing usually lasts {fmt_duration(typical)}"
-    message = (f"Away (or silent after the {door.room} door) for {fmt_duration(seconds)}; {usual}, "
-               f"and {fmt_duration(unusual)} is already unusual.")
+    usual = f"{_when(door.time, model.tz, dist.level)} an outing usually lasts {duration_text(typical)}"
+    message = (f"Away (or silent after the {door.room} door) for {duration_text(seconds)}; {usual}, "
+               f"and {duration_text(unusual)} is already unusual.")
     finding = Finding(FindingKind.NOT_BACK_HOME, Severity.WARNING, door.room, door.time, observed=seconds,
                       expected=typical, threshold=unusual, percentile=_percentile(score), message=message)
     return [Assessment(finding, score, limit, _plus(door.time, unusual), seconds < floor)]
@@ -326,7 +327,7 @@ def _unusual_frequency(model: BehaviourModel, recent: Sequence[SensorEvent], now
 def _source_missing(since: datetime, now: datetime, params: DetectionParams) -> list[Assessment]:
     minutes = (now - since).total_seconds() / 60
     limit = params.source_error_after_min
-    message = (f"No data from the sensor source for {fmt_duration(minutes * 60)} (it reports errors). "
+    message = (f"No data from the sensor source for {duration_text(minutes * 60)} (it reports errors). "
                "This is a technical problem (gateway, network or database), not necessarily the person: "
                "please check the installation, and the person if you cannot reach the sensors.")
     finding = Finding(FindingKind.SENSOR_DATA_MISSING, Severity.WARNING, None, since, observed=minutes * 60,
@@ -365,7 +366,7 @@ def _partial_outage(silence: SilenceModel, recent: Sequence[SensorEvent], now: d
     alive = sorted({e.sensor for e in recent if e.sensor not in dead and e.time > began})
     verb = "reports" if len(alive) == 1 else "report"
     message = (f"{len(dead)} of the {len(daily)} sensors that report every day have been silent for "
-               f"{fmt_duration(hours * 3600)} ({', '.join(dead[:4])}{', ...' if len(dead) > 4 else ''}), "
+               f"{duration_text(hours * 3600)} ({', '.join(dead[:4])}{', ...' if len(dead) > 4 else ''}), "
                f"while only {', '.join(alive[:3]) or 'others'} still {verb}. This looks like dead sensors or a "
                "failing gateway, not the person; the person cannot be watched properly until they are "
                "fixed: please check the installation, and the person if you cannot reach the sensors.")
@@ -553,17 +554,3 @@ def _clock(minutes_after_midnight: float) -> str:
     return f"{m // 60:02d}:{m % 60:02d}"
 
 
-def fmt_duration(seconds: float) -> str:
-    """'52 min', '1 h 10 min', '2 days 3 h' - how a caregiver reads a duration."""
-    if not math.isfinite(seconds):
-        return "?"
-    if seconds < 59.5:
-        return f"{int(round(seconds))} s"
-    minutes = int(round(seconds / 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {rest} min" if rest else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} days {hours} h" if hours else f"{days} days"
