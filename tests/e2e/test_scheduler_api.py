@@ -82,6 +82,7 @@ BAD = [
     ("POST", "/api/event", b'{"name": ""}', 422, "name"),
     ("POST", "/api/event", b'{"name": 5}', 422, "name"),
     ("POST", "/api/event", b'{"name": null}', 422, "name"),
+    ("POST", "/api/event", b'{"name": "' + b"e" * 201 + b'"}', 422, "name"),  # fast path hands it on
     ("POST", "/api/event", b'{"name": "E", "data": "' + b"x" * 5000 + b'"}', 413, "larger than 4096"),
     ("POST", "/api/function", b'{"name": "f", "subs": [], "url": "h:1/x"}', 422, "subs"),
     ("POST", "/api/function", b'{"name": "f", "subs": "E", "url": "h:1/x"}', 422, "subs"),
@@ -115,6 +116,23 @@ def test_bad_input_leaves_the_scheduler_serving(open_scheduler: Scheduler):
                       headers={"Content-Type": "application/json"}, timeout=10)
     assert open_scheduler.client.post("/api/event", json={"name": "E"}).status_code == 202
     assert "Traceback" not in Path(open_scheduler.process.log).read_text()
+
+
+def test_event_fast_path_answers_like_the_route(open_scheduler: Scheduler):
+    """Plain events are answered by EventFastPath (JSON content type), others by the FastAPI route
+    (another JSON media type): the same 202 and body shape either way; a chunked body is read whole."""
+    url = open_scheduler.url + "/api/event"
+    fast = httpx.post(url, content=b'{"name": "' + b"e" * 200 + b'", "data": [1]}',
+                      headers={"Content-Type": "application/json; charset=utf-8"}, timeout=10)
+    routed = httpx.post(url, content=b'{"name": "E", "data": {"a": 1}}',  # a JSON type only FastAPI takes
+                        headers={"Content-Type": "application/vnd.test+json"}, timeout=10)
+    chunked = httpx.post(url, content=iter([b'{"name": "E",', b' "data": 2}']),
+                         headers={"Content-Type": "application/json"}, timeout=10)
+    for response in (fast, routed, chunked):
+        assert response.status_code == 202, response.text
+        assert response.headers["content-type"] == "application/json"
+        assert set(response.json()) == {"id", "subscribers", "invocations"}
+    assert len({r.json()["id"] for r in (fast, routed, chunked)}) == 3
 
 
 def test_delete_of_an_unknown_function_is_harmless(open_scheduler: Scheduler):
