@@ -78,6 +78,9 @@ class DashboardSettings(CommonSettings):
         60, ge=0, description="The 'now' page reloads itself this often (0: never).")
     dashboard_history_hours: float = Field(
         24.0, gt=0, description="How far back the 'now' page reads events to find the current stay.")
+    dashboard_mail_dir: Path | None = Field(
+        None, description="A local Maildir whose e-mails get their own page (the demo's mail); default: the "
+                          "Maildir of HOMETWIN_SMTP_URL when that is `maildir://`, else none.")
     ack_secret: str | None = Field(
         None, description="Key of the signed acknowledge links in the e-mails (same value for the "
                           "actuation and the dashboard); without it e-mail links are refused.")

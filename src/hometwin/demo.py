@@ -82,7 +82,7 @@ def demo_env(plan: DemoPlan, clock: Clock, smtp_port: int, maildir: Path, dashbo
         "HOMETWIN_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
         "HOMETWIN_SMTP_STARTTLS": "off",
         "HOMETWIN_CAREGIVERS": CAREGIVERS,
-        "HOMETWIN_DEMO_MAILDIR": str(maildir),
+        "HOMETWIN_DASHBOARD_MAIL_DIR": str(maildir),
         "HOMETWIN_ACK_SECRET": secrets.token_urlsafe(32),
         "HOMETWIN_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}",
         "HOMETWIN_MONITORING_CHECK_EVERY": "5s",

@@ -53,6 +53,8 @@ def test_demo_shows_the_fall_on_the_dashboard_and_stops_cleanly(tmp_path: Path) 
                    timeout=240, what=f"the alert e-mail\n{demo.tail()}")
         alerts = httpx.get(f"{url}/api/alerts", timeout=10).json()
         assert "open" in str(alerts)
+        mail = httpx.get(f"{url}/api/mail", timeout=10)  # the demo's mail drop, shown by the dashboard
+        assert mail.status_code == 200 and "EMERGENCY" in mail.text.upper(), mail.text[:500]
         children = _children_of(demo.pid)
         assert len(children) >= 6, f"expected smtp, scheduler and four components, got {children}"
         if CHROMIUM.exists():

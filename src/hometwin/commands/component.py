@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -19,9 +20,6 @@ class Component(StrEnum):
 def build_app(name: Component) -> Any:
     """The component's app from the environment (see docs/configuration.md)."""
     from hometwin.components.wiring import build_ports
-    from hometwin.config import CommonSettings
-
-    common = CommonSettings()
     if name is Component.monitoring:
         from hometwin.components.monitoring import create_app as monitoring
         from hometwin.config import AlertSettings, DetectionSettings, MailSettings, MonitoringSettings
@@ -52,13 +50,10 @@ def build_app(name: Component) -> Any:
     settings_d = DashboardSettings()
     ports = build_ports(settings_d.clock)
     mail_url = MailSettings().smtp_url
-    mail_dir = os.environ.get("HOMETWIN_DEMO_MAILDIR") or (
-        mail_url.removeprefix("maildir://") if mail_url.startswith("maildir://") else None)
-    del common
-    from pathlib import Path
-
+    mail_dir = settings_d.dashboard_mail_dir or (
+        Path(mail_url.removeprefix("maildir://")) if mail_url.startswith("maildir://") else None)
     return dashboard(settings_d, source=ports.source, registry=ports.registry, alert_store=ports.alerts,
-                     clock=ports.clock, mail_dir=Path(mail_dir) if mail_dir else None)
+                     clock=ports.clock, mail_dir=mail_dir)
 
 
 def register(app: typer.Typer) -> None:
