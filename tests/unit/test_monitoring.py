@@ -98,6 +98,7 @@ def test_a_fall_gives_one_alert_in_the_right_room_and_no_duplicate(home: dict[st
     clock.at = home["fall"].at + timedelta(hours=4)
     result = monitor.check()
     assert result.status == "ok" and len(result.notifications) == 1
+    assert monitor.model_version == result.model_version == home["registry"].latest("behaviour").version
     (data,) = emit.named("EmergencyEvent")
     assert data["room"] == home["anchor"].room and data["kind"] == "alert"
     clock.at += timedelta(minutes=1)

@@ -74,6 +74,10 @@ class Monitor:
         self._last_events: list[SensorEvent] = []
         self.last_result: CheckResult | None = None
 
+    @property
+    def model_version(self) -> str | None:
+        return self._model_version
+
     def model(self, now: datetime) -> BehaviourModel | None:
         """The newest model; the registry is asked again only every `model_poll`."""
         if self._model_checked is None or now - self._model_checked >= self.model_poll or self._model is None:
@@ -171,7 +175,7 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
 
     def status() -> dict[str, Any]:
         last = monitor.last_result
-        return {"model_version": monitor._model_version, "last_check": last.to_dict() if last else None}
+        return {"model_version": monitor.model_version, "last_check": last.to_dict() if last else None}
 
     app.deploy(check_emergency, "check_emergency", "CheckEmergencyEvent", method="POST")
     app.add_api_route("/status", status, methods=["GET"])
