@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hometwin.domain.addresses import check_address, parse_sender
+
 if TYPE_CHECKING:
     from hometwin.domain.alerts import AlertPolicy
     from hometwin.domain.detection import DetectionParams
@@ -368,8 +370,6 @@ class MailSettings(CommonSettings):
     @field_validator("caregivers")
     @classmethod
     def _check_caregivers(cls, value: list[str]) -> list[str]:
-        from hometwin.adapters.mail import check_address
-
         checked = [check_address(a) for a in value]
         if len({a.lower() for a in checked}) != len(checked):
             raise ValueError("a caregiver is listed twice")
@@ -378,8 +378,6 @@ class MailSettings(CommonSettings):
     @field_validator("mail_from")
     @classmethod
     def _check_sender(cls, value: str) -> str:
-        from hometwin.adapters.mail import parse_sender
-
         parse_sender(value)
         return value
 

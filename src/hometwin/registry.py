@@ -35,7 +35,6 @@ from hometwin import __version__
 from hometwin.ports import NotFound, ObjectStore, PortError
 
 FORMAT = "hometwin-model/1"
-BEHAVIOUR = "behaviour"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 REQUIRED = ("training_start", "training_end")

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.model import BehaviourModel, ModelParams, compare_models, train_model
+from hometwin.domain.model import BehaviourModel, train_model
+from hometwin.domain.model_compare import compare_models
+from hometwin.domain.model_params import ModelParams
 from hometwin.registry import ModelRegistry, ModelVersion
 
 MODEL_KIND = "behaviour"

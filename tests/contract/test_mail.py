@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from hometwin.adapters.mail import SMTPMailer, open_mailer
+from hometwin.adapters.mail import SMTPMailer
 from hometwin.adapters.stores import open_object_store
+from hometwin.components.wiring import open_mail
 from hometwin.config import MailSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
@@ -67,7 +68,7 @@ class Clock:
 def test_smtp_delivers_a_multipart_message_to_the_envelope_recipients(
         tmp_path: Path, smtp_server: servers.SMTPServer) -> None:
     settings = mail_settings(tmp_path, smtp_server.port)
-    mailer = open_mailer(settings.smtp_url, settings)
+    mailer = open_mail(settings)
     mailer.send(EmailMessage(tuple(CAREGIVERS), "Test – ünïcode subject", "plain text ✓", "<p>html ✓</p>",
                              "<contract-1.test@hometwin>"))
     [msg] = received(smtp_server, "<contract-1.test@hometwin>")
@@ -81,7 +82,7 @@ def test_smtp_delivers_a_multipart_message_to_the_envelope_recipients(
 
 def test_data_cannot_add_recipients_or_headers(tmp_path: Path, smtp_server: servers.SMTPServer) -> None:
     settings = mail_settings(tmp_path, smtp_server.port)
-    notifier = Notifier(open_mailer(settings.smtp_url, settings), open_object_store("memory://"), settings)
+    notifier = Notifier(open_mail(settings), open_object_store("memory://"), settings)
     note = first_alert(room="bath\r\nBcc: mallory@evil.example\r\nX-Evil: 1")
     assert notifier.handle(note.to_event_data(), "inv-1") == "sent"
     [msg] = received(smtp_server, f"<{note.id}.{settings.home_id}@hometwin>")
@@ -93,14 +94,14 @@ def test_the_same_notification_delivered_twice_gives_one_email(
         tmp_path: Path, smtp_server: servers.SMTPServer) -> None:
     settings = mail_settings(tmp_path, smtp_server.port)
     store = open_object_store((tmp_path / "state").as_uri())
-    notifier = Notifier(open_mailer(settings.smtp_url, settings), store, settings)
+    notifier = Notifier(open_mail(settings), store, settings)
     note = first_alert()
     message_id = f"<{note.id}.{settings.home_id}@hometwin>"
 
     assert notifier.handle(note.to_event_data(), "invocation-1") == "sent"
     assert notifier.handle(note.to_event_data(), "invocation-1-redelivered") == "duplicate"
     # a restarted actuation remembers too: the memory is in the object store
-    again = Notifier(open_mailer(settings.smtp_url, settings), store, settings)
+    again = Notifier(open_mail(settings), store, settings)
     assert again.handle(note.to_event_data(), "invocation-1-third") == "duplicate"
     assert len(received(smtp_server, message_id)) == 1
 
@@ -127,7 +128,7 @@ def test_server_down_then_up_sends_later_exactly_once(tmp_path: Path) -> None:
     settings = mail_settings(tmp_path, port, mail_retry_initial=15.0, mail_retry_max=60.0)
     store = open_object_store((tmp_path / "state").as_uri())
     clock = Clock()
-    notifier = Notifier(open_mailer(settings.smtp_url, settings), store, settings, clock=clock)
+    notifier = Notifier(open_mail(settings), store, settings, clock=clock)
     note = first_alert()
 
     assert notifier.handle(note.to_event_data(), "inv-1") == "queued"
@@ -141,7 +142,7 @@ def test_server_down_then_up_sends_later_exactly_once(tmp_path: Path) -> None:
     server = servers.start_smtp(tmp_path / "smtp", port=port)  # the server comes back
     try:
         # the actuation restarted meanwhile: a new notifier finds the message in the durable outbox
-        restarted = Notifier(open_mailer(settings.smtp_url, settings), store, settings, clock=clock)
+        restarted = Notifier(open_mail(settings), store, settings, clock=clock)
         report = restarted.flush_outbox()
         assert (report.sent, report.waiting) == (1, 0)
         clock.now += timedelta(minutes=5)
@@ -185,11 +186,11 @@ def test_starttls_is_verified_by_default(tmp_path: Path, tls_smtp: servers.SMTPS
     message = EmailMessage(("anna@example.org",), "tls", "over TLS", None, "<tls-1.test@hometwin>")
     unverified = mail_settings(tmp_path, tls_smtp.port, smtp_starttls="required")
     with pytest.raises(Unavailable, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
-        open_mailer(unverified.smtp_url, unverified).send(message)
+        open_mail(unverified).send(message)
     assert received(tls_smtp, "<tls-1.test@hometwin>") == []
 
     trusted = mail_settings(tmp_path, tls_smtp.port, smtp_starttls="required", smtp_ca_file=certificate[0])
-    open_mailer(trusted.smtp_url, trusted).send(message)
+    open_mail(trusted).send(message)
     assert len(received(tls_smtp, "<tls-1.test@hometwin>")) == 1
 
 
@@ -198,10 +199,10 @@ def test_required_starttls_and_implicit_tls_fail_cleanly_on_a_plain_server(
     message = EmailMessage(("anna@example.org",), "s", "t", None, "<plain-tls.test@hometwin>")
     required = mail_settings(tmp_path, smtp_server.port, smtp_starttls="required")
     with pytest.raises(PortError, match="does not offer STARTTLS"):
-        open_mailer(required.smtp_url, required).send(message)
+        open_mail(required).send(message)
     implicit = mail_settings(tmp_path, smtp_server.port, smtp_url=f"smtps://127.0.0.1:{smtp_server.port}")
     with pytest.raises(Unavailable):
-        open_mailer(implicit.smtp_url, implicit).send(message)
+        open_mail(implicit).send(message)
     assert received(smtp_server, "<plain-tls.test@hometwin>") == []
 
 

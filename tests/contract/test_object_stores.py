@@ -15,6 +15,7 @@ import pytest
 from hometwin.adapters.filesystem import FileSystemStore
 from hometwin.adapters.memory_store import MemoryStore
 from hometwin.adapters.stores import open_object_store
+from hometwin.components.wiring import s3_options
 from hometwin.config import StoreSettings
 from hometwin.ports import AlreadyExists, NotFound, ObjectStore
 
@@ -43,7 +44,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
     elif kind == "s3":
         server = request.getfixturevalue("s3_server")
         url, settings = f"s3://{fresh_bucket()}/prefix", s3_settings(server)
-        yield lambda: open_object_store(url, settings)
+        yield lambda: open_object_store(url, s3_options(settings))
     else:  # pragma: no cover - guarded by params
         raise AssertionError(kind)
 
@@ -193,7 +194,7 @@ def test_s3_server_refuses_to_delete_a_model_version_and_the_data_survives(s3_se
     from minio.error import S3Error
 
     bucket = fresh_bucket()
-    store = open_object_store(f"s3://{bucket}/p", s3_settings(s3_server))
+    store = open_object_store(f"s3://{bucket}/p", s3_options(s3_settings(s3_server)))
     version = store.put("models/h/behaviour/v1.json", b'{"model": 1}', {"home": "h"}, overwrite=False)
     client = store.client  # type: ignore[attr-defined]  # the raw client: what an operator could do
     with pytest.raises(S3Error) as refused:
@@ -201,7 +202,7 @@ def test_s3_server_refuses_to_delete_a_model_version_and_the_data_survives(s3_se
     assert refused.value.code == "AccessDenied"
     # A plain DELETE only adds a delete marker; the version stays and HomeTwin still reads it.
     client.remove_object(bucket, "p/models/h/behaviour/v1.json")
-    got = open_object_store(f"s3://{bucket}/p", s3_settings(s3_server)).get("models/h/behaviour/v1.json")
+    got = open_object_store(f"s3://{bucket}/p", s3_options(s3_settings(s3_server))).get("models/h/behaviour/v1.json")
     assert (got.data, got.version_id, got.metadata["home"]) == (b'{"model": 1}', version, "h")
     with pytest.raises(AlreadyExists):  # still write-once, though hidden from a plain listing
         store.put("models/h/behaviour/v1.json", b"other", overwrite=False)
@@ -215,7 +216,7 @@ def test_s3_governance_lock_yields_only_to_the_bypass_header(s3_server) -> None:
 
     bucket = fresh_bucket()
     settings = s3_settings(s3_server, s3_retention_mode="governance", s3_legal_hold=False)
-    store = open_object_store(f"s3://{bucket}", settings)
+    store = open_object_store(f"s3://{bucket}", s3_options(settings))
     version = store.put("models/h/k/g.json", b"g", overwrite=False)
     client = store.client  # type: ignore[attr-defined]
     with pytest.raises(S3Error, match="AccessDenied"):
@@ -225,7 +226,7 @@ def test_s3_governance_lock_yields_only_to_the_bypass_header(s3_server) -> None:
 
 def test_s3_overwritable_objects_are_not_locked(s3_server) -> None:
     bucket = fresh_bucket()
-    store = open_object_store(f"s3://{bucket}", s3_settings(s3_server))
+    store = open_object_store(f"s3://{bucket}", s3_options(s3_settings(s3_server)))
     store.put("state/h/alerts.json", b"{}")
     client = store.client  # type: ignore[attr-defined]
     headers = {k.lower(): v for k, v in client.stat_object(bucket, "state/h/alerts.json").metadata.items()}
@@ -239,7 +240,7 @@ def test_s3_overwritable_objects_are_not_locked(s3_server) -> None:
 
 def test_s3_creates_its_bucket_with_versioning_and_object_lock(s3_server) -> None:
     bucket = fresh_bucket()
-    store = open_object_store(f"s3://{bucket}/x", s3_settings(s3_server))
+    store = open_object_store(f"s3://{bucket}/x", s3_options(s3_settings(s3_server)))
     assert store.list("") == []  # first use creates the bucket
     client = store.client  # type: ignore[attr-defined]
     assert client.get_bucket_versioning(bucket).status == "Enabled"
@@ -250,12 +251,12 @@ def test_s3_refuses_a_bucket_without_object_lock_when_models_must_be_protected(s
     from hometwin.ports import PortError
 
     bucket = fresh_bucket()
-    plain = open_object_store(f"s3://{bucket}", s3_settings(s3_server))
+    plain = open_object_store(f"s3://{bucket}", s3_options(s3_settings(s3_server)))
     plain.client.make_bucket(bucket)  # type: ignore[attr-defined]  # someone made it without a lock
     with pytest.raises(PortError, match="without object lock"):
         plain.put("models/h/k/a.json", b"a", overwrite=False)
     unprotected = open_object_store(
-        f"s3://{bucket}", s3_settings(s3_server, s3_retention_mode="none", s3_legal_hold=False))
+        f"s3://{bucket}", s3_options(s3_settings(s3_server, s3_retention_mode="none", s3_legal_hold=False)))
     unprotected.put("models/h/k/a.json", b"a", overwrite=False)  # the explicit opt-out works
     assert unprotected.get("models/h/k/a.json").data == b"a"
 
@@ -263,7 +264,7 @@ def test_s3_refuses_a_bucket_without_object_lock_when_models_must_be_protected(s
 def test_s3_bad_credentials_become_access_denied(s3_server) -> None:
     from hometwin.ports import AccessDenied
 
-    store = open_object_store(f"s3://{fresh_bucket()}", s3_settings(s3_server, s3_secret_key="wrong"))
+    store = open_object_store(f"s3://{fresh_bucket()}", s3_options(s3_settings(s3_server, s3_secret_key="wrong")))
     with pytest.raises(AccessDenied, match="refused"):
         store.list("")
 
@@ -274,7 +275,7 @@ def test_s3_unreachable_server_becomes_unavailable() -> None:
 
     settings = StoreSettings(s3_endpoint=f"http://127.0.0.1:{free_port()}", s3_access_key="a",
                              s3_secret_key="b", s3_timeout_seconds=1.0)
-    store = open_object_store("s3://nobody-home", settings)
+    store = open_object_store("s3://nobody-home", s3_options(settings))
     with pytest.raises(Unavailable, match="unreachable"):
         store.get("models/h/k/a.json")
 
@@ -287,15 +288,15 @@ def test_s3_client_verifies_tls_by_default_and_reads_keys_from_files(tmp_path: P
     settings = StoreSettings(s3_endpoint="minio.example:9000", s3_access_key_file=tmp_path / "ak",
                              s3_secret_key_file=tmp_path / "sk")
     assert (settings.access_key(), settings.secret_key()) == ("from-file-ak", "from-file-sk")
-    client = make_client(settings)
+    client = make_client(s3_options(settings))
     assert client._base_url.is_https
     assert client._http.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
-    insecure = make_client(StoreSettings(s3_endpoint="http://minio:9000", s3_verify_tls=False))
+    insecure = make_client(s3_options(StoreSettings(s3_endpoint="http://minio:9000", s3_verify_tls=False)))
     assert not insecure._base_url.is_https
     with pytest.raises(ValueError, match="HOMETWIN_S3_ENDPOINT"):
-        make_client(StoreSettings(s3_endpoint="http://minio:9000/some/path"))
+        make_client(s3_options(StoreSettings(s3_endpoint="http://minio:9000/some/path")))
     with pytest.raises(ValueError, match="HOMETWIN_S3_ENDPOINT"):
-        open_object_store("s3://bucket", StoreSettings(s3_endpoint=None))
+        open_object_store("s3://bucket", s3_options(StoreSettings(s3_endpoint=None)))
 
 
 @pytest.mark.slow
@@ -309,7 +310,7 @@ def test_s3_models_and_locks_survive_a_server_restart_and_the_store_reconnects(t
     server = servers.start_seaweedfs(tmp_path / "weed")
     bucket = fresh_bucket()
     try:
-        store = open_object_store(f"s3://{bucket}", s3_settings(server))
+        store = open_object_store(f"s3://{bucket}", s3_options(s3_settings(server)))
         version = store.put("models/h/k/a.json", b"kept", {"n": "1"}, overwrite=False)
     finally:
         server.process.stop()
@@ -333,10 +334,11 @@ def test_registry_on_s3_keeps_models_that_someone_tried_to_delete(s3_server) -> 
 
     from minio.error import S3Error
 
-    from hometwin.registry import BEHAVIOUR, ModelRegistry
+    from hometwin.domain.model import MODEL_KIND as BEHAVIOUR
+    from hometwin.registry import ModelRegistry
 
     bucket = fresh_bucket()
-    store = open_object_store(f"s3://{bucket}/hometwin", s3_settings(s3_server))
+    store = open_object_store(f"s3://{bucket}/hometwin", s3_options(s3_settings(s3_server)))
     registry = ModelRegistry(store, "home-1")
     period = {"training_start": datetime(2024, 1, 1, tzinfo=UTC),
               "training_end": datetime(2024, 2, 1, tzinfo=UTC)}
@@ -348,7 +350,7 @@ def test_registry_on_s3_keeps_models_that_someone_tried_to_delete(s3_server) -> 
         client.remove_object(bucket, name, version_id=version_id)
     client.remove_object(bucket, name)  # a delete marker hides it from plain listings...
     assert f"models/home-1/behaviour/{first.version}.json" not in store.list("models/")
-    again = ModelRegistry(open_object_store(f"s3://{bucket}/hometwin", s3_settings(s3_server)), "home-1")
+    again = ModelRegistry(open_object_store(f"s3://{bucket}/hometwin", s3_options(s3_settings(s3_server))), "home-1")
     assert [m.document for m in again.history(BEHAVIOUR)] == [{"n": 1}, {"n": 2}]  # ...not from HomeTwin
     latest = again.latest(BEHAVIOUR)
     assert latest is not None and latest.version == second.version

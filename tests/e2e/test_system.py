@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hometwin.adapters.sqlite import SQLiteEventStore
-from hometwin.adapters.stores import open_object_store
 from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
+from hometwin.components.wiring import open_store
 from hometwin.config import StoreSettings
 from hometwin.domain.events import SensorKind
 from hometwin.launcher import Stack
@@ -90,8 +90,8 @@ def test_fall_is_mailed_once_survives_restarts_and_ack_stops_reminders(
     settings = StoreSettings(model_store=env["HOMETWIN_MODEL_STORE"], state_store=env["HOMETWIN_STATE_STORE"],
                              s3_endpoint=s3_server.url, s3_access_key=s3_server.access_key,
                              s3_secret_key=s3_server.secret_key, home_id="e2e")
-    registry = ModelRegistry(open_object_store(settings.model_store, settings), "e2e")
-    alerts = AlertStore(open_object_store(settings.state_store, settings), "e2e")
+    registry = ModelRegistry(open_store(settings.model_store, settings), "e2e")
+    alerts = AlertStore(open_store(settings.state_store, settings), "e2e")
     try:
         stack.start_all(["modeling", "actuation", "monitoring"])
         # The monitoring finds no model, asks for one through the scheduler; the modeling trains it.

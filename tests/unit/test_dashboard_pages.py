@@ -89,14 +89,14 @@ def test_routine_and_models_pages_say_no_model_yet(home: Home) -> None:
 
 
 def test_demo_mail_page_lists_the_local_maildir(tmp_path: Path) -> None:
-    from hometwin.adapters.mail import open_mailer
+    from hometwin.adapters.mail import SmtpOptions, open_mailer
     from hometwin.components.dashboard import create_app
-    from hometwin.config import DashboardSettings, MailSettings
+    from hometwin.config import DashboardSettings
     from hometwin.ports import EmailMessage
 
     home = make_home(tmp_path)
     maildir = tmp_path / "mail"
-    mailer = open_mailer(f"maildir://{maildir}", MailSettings())
+    mailer = open_mailer(f"maildir://{maildir}", SmtpOptions())
     mailer.send(EmailMessage(to=("carer@example.org",), subject="HomeTwin: bathroom – unusually long stay",
                              text="In the bathroom for 1 h.\nAcknowledge: http://127.0.0.1/ack?token=x"))
     app = create_app(DashboardSettings(data_dir=tmp_path), source=home.source, registry=home.registry,

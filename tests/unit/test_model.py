@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hometwin.domain.events import SensorEvent, SensorKind
-from hometwin.domain.model import BehaviourModel, ModelParams, train_model
+from hometwin.domain.model import BehaviourModel, train_model
+from hometwin.domain.model_params import ModelParams
 
 TZ = "Europe/Berlin"
 ZONE = ZoneInfo(TZ)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from hometwin.domain.model import compare_models, train_model
+from hometwin.domain.model import train_model
+from hometwin.domain.model_compare import compare_models
 from tests.unit.test_model import TZ, WEEKDAY, WEEKEND, Schedule, routine
 
 # The new routine: three bathroom visits every night (before the day starts at 04:00).

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from hometwin.adapters.filesystem import FileSystemStore
 from hometwin.cli import app
-from hometwin.registry import BEHAVIOUR, ModelRegistry
+from hometwin.domain.model import MODEL_KIND as BEHAVIOUR
+from hometwin.registry import ModelRegistry
 
 runner = CliRunner()
 

@@ -19,6 +19,7 @@ from hometwin.adapters.sources import open_source
 from hometwin.adapters.stores import open_object_store
 from hometwin.alert_store import AlertStore
 from hometwin.components.monitoring import Monitor
+from hometwin.components.wiring import s3_options
 from hometwin.config import SourceSettings, StoreSettings
 from hometwin.domain.alerts import AlertPolicy
 from hometwin.domain.detection import DetectionParams
@@ -139,6 +140,6 @@ def test_an_unreachable_state_store_means_retry_not_a_lost_alert(home: dict[str,
     clock, emit = FrozenClock(home["fall"].at + timedelta(hours=4)), Recorder()
     settings = StoreSettings(s3_endpoint=f"http://127.0.0.1:{free_port()}", s3_access_key="k", s3_secret_key="s",
                              s3_timeout_seconds=2)
-    down = open_object_store("s3://hometwin-state/x", settings)
+    down = open_object_store("s3://hometwin-state/x", s3_options(settings))
     result = _monitor(home, clock, emit, state=down).check()
     assert result.status == "retry" and "alert state" in result.detail

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from hometwin.adapters.mail import MaildirMailer, build_mime, check_address, open_mailer, parse_sender
+from hometwin.adapters.mail import MaildirMailer, build_mime, open_mailer
 from hometwin.adapters.stores import open_object_store
+from hometwin.components.wiring import open_mail, smtp_options
 from hometwin.config import AlertSettings, MailSettings
 from hometwin.domain.ack_links import verify
+from hometwin.domain.addresses import check_address, parse_sender
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.notifier import FlushReport, InvalidNotification, Notifier
@@ -50,7 +52,7 @@ def notes(room: str | None = "bathroom", severity: Severity = Severity.EMERGENCY
 
 def make(tmp_path: Path, **overrides) -> tuple[Notifier, MaildirMailer]:
     s = settings(tmp_path, **overrides)
-    mailer = open_mailer(s.smtp_url, s)
+    mailer = open_mail(s)
     assert isinstance(mailer, MaildirMailer)
     return Notifier(mailer, open_object_store("memory://"), s), mailer
 
@@ -222,13 +224,13 @@ def test_addresses_and_urls_are_validated(tmp_path: Path) -> None:
         parse_sender("Twin <twin@example.org>\nBcc: x@y.z")
     s = settings(tmp_path)
     with pytest.raises(ValueError, match="HOMETWIN_SMTP_USER"):
-        open_mailer("smtp://user:pass@mail.example.org", s)
+        open_mailer("smtp://user:pass@mail.example.org", smtp_options(s))
     with pytest.raises(ValueError, match="unsupported"):
-        open_mailer("http://mail.example.org", s)
+        open_mailer("http://mail.example.org", smtp_options(s))
     with pytest.raises(ValueError, match="absolute"):
-        open_mailer("maildir://relative/path", s)
-    assert "587" in repr(open_mailer("smtp://mail.example.org", s))
-    assert "smtps://mail.example.org:465" in repr(open_mailer("smtps://mail.example.org", s))
+        open_mailer("maildir://relative/path", smtp_options(s))
+    assert "587" in repr(open_mailer("smtp://mail.example.org", smtp_options(s)))
+    assert "smtps://mail.example.org:465" in repr(open_mailer("smtps://mail.example.org", smtp_options(s)))
 
 
 def test_mime_is_multipart_alternative_with_stable_id() -> None:

@@ -14,8 +14,9 @@ import pytest
 from hometwin import __version__
 from hometwin.adapters.filesystem import FileSystemStore
 from hometwin.adapters.memory_store import MemoryStore
+from hometwin.domain.model import MODEL_KIND as BEHAVIOUR
 from hometwin.ports import AlreadyExists, NotFound, ObjectStore, PortError
-from hometwin.registry import BEHAVIOUR, ModelRegistry
+from hometwin.registry import ModelRegistry
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "hometwin"
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hometwin.adapters.stores import check_key, check_metadata
+from hometwin.adapters.object_keys import check_key, check_metadata
 from hometwin.ports import AlreadyExists, NotFound, PortError, StoredObject
 
 _VERSION_ID = re.compile(r"^\d{8}$")

@@ -1,6 +1,6 @@
 """The Mailer port: SMTP (STARTTLS or implicit TLS) for real caregivers, a Maildir folder for the demo.
 
-`open_mailer(url, settings)`:
+`open_mailer(url, options)`:
     smtp://host[:port]     SMTP with STARTTLS (port 587 by default); `HOMETWIN_SMTP_STARTTLS`:
                            `auto` (default) requires it unless the server is on this machine,
                            `required`, or `off` (loopback and trusted test networks only)
@@ -22,46 +22,22 @@ import mailbox
 import re
 import smtplib
 import ssl
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from hometwin.domain.addresses import check_address, parse_sender
 from hometwin.ports import AccessDenied, EmailMessage, Mailer, PortError, Unavailable
-
-if TYPE_CHECKING:
-    from hometwin.config import MailSettings
 
 log = logging.getLogger(__name__)
 
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})*$")
-_NAMED = re.compile(r"^\s*(?P<name>[^<>\"\\]*?)\s*<(?P<addr>[^<>\s]+)>\s*$")
 _MESSAGE_ID = re.compile(r"^<[A-Za-z0-9._+-]{1,200}@[A-Za-z0-9.-]{1,100}>$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 SUBJECT_LIMIT = 200
-
-
-def check_address(text: str) -> str:
-    """A plain `local@domain` address, or ValueError naming it. No display names, no lists."""
-    value = text.strip() if isinstance(text, str) else ""
-    if not value or len(value) > 254 or not _ADDRESS.match(value):
-        raise ValueError(f"not a plain e-mail address (local@domain): {text!r}")
-    return value
-
-
-def parse_sender(text: str) -> Address:
-    """`addr@domain` or `Display Name <addr@domain>` for the From header."""
-    if _CONTROL.search(text):
-        raise ValueError(f"sender contains a control character: {text!r}")
-    named = _NAMED.match(text)
-    name, addr = (named["name"], named["addr"]) if named else ("", text)
-    local, domain = check_address(addr).split("@")
-    return Address(display_name=name.strip(), username=local, domain=domain)
 
 
 def one_line(text: str, limit: int = SUBJECT_LIMIT) -> str:
@@ -195,7 +171,21 @@ class MaildirMailer:
         return list(mailbox.Maildir(str(self.path), create=False))
 
 
-def open_mailer(url: str, settings: MailSettings) -> Mailer:
+@dataclass(frozen=True, slots=True)
+class SmtpOptions:
+    """How to send: explicit values, so this adapter needs no settings class (components/wiring.py
+    builds them from `MailSettings`)."""
+
+    sender: str = "HomeTwin <hometwin@localhost>"
+    starttls: str = "auto"  # auto | required | off
+    user: str | None = None
+    password: str | None = None
+    timeout: float = 10.0
+    verify_tls: bool = True
+    ca_file: Path | None = None
+
+
+def open_mailer(url: str, options: SmtpOptions) -> Mailer:
     """The mailer a URL names; nothing connects until the first `send`."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -203,7 +193,7 @@ def open_mailer(url: str, settings: MailSettings) -> Mailer:
         path = Path(unquote(parts.path))
         if parts.netloc not in ("", "localhost") or not path.is_absolute():
             raise ValueError(f"maildir URL must be maildir:///absolute/path, got {url!r}")
-        return MaildirMailer(path, settings.mail_from)
+        return MaildirMailer(path, options.sender)
     if scheme in ("smtp", "smtps"):
         if parts.username or parts.password:
             raise ValueError("put SMTP credentials in HOMETWIN_SMTP_USER / HOMETWIN_SMTP_PASSWORD(_FILE), "
@@ -212,9 +202,8 @@ def open_mailer(url: str, settings: MailSettings) -> Mailer:
             raise ValueError(f"SMTP URL needs a host: {url!r}")
         implicit = scheme == "smtps"
         return SMTPMailer(parts.hostname, parts.port or (465 if implicit else 587), implicit_tls=implicit,
-                          sender=settings.mail_from, starttls=settings.smtp_starttls,
-                          user=settings.smtp_user or None, password=settings.smtp_password_value(),
-                          timeout=settings.smtp_timeout, verify_tls=settings.smtp_verify_tls,
-                          ca_file=settings.smtp_ca_file)
+                          sender=options.sender, starttls=options.starttls, user=options.user or None,
+                          password=options.password, timeout=options.timeout, verify_tls=options.verify_tls,
+                          ca_file=options.ca_file)
     raise ValueError(f"unsupported mail URL {url!r}: use smtp://host:port, smtps://host:port or "
                      "maildir:///path")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from hometwin.adapters.stores import check_key, check_metadata
+from hometwin.adapters.object_keys import check_key, check_metadata
 from hometwin.ports import AlreadyExists, NotFound, StoredObject
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import certifi
@@ -27,11 +29,8 @@ from minio.helpers import genheaders
 from minio.retention import Retention
 from minio.versioningconfig import VersioningConfig
 
-from hometwin.adapters.stores import check_key, check_metadata
+from hometwin.adapters.object_keys import check_key, check_metadata
 from hometwin.ports import AccessDenied, AlreadyExists, NotFound, PortError, StoredObject, Unavailable
-
-if TYPE_CHECKING:
-    from hometwin.config import StoreSettings
 
 T = TypeVar("T")
 _META_PREFIX = "x-amz-meta-"
@@ -40,26 +39,43 @@ _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAc
 _MISSING = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "ResourceNotFound"}
 
 
-def make_client(settings: StoreSettings) -> Minio:
-    """A Minio client from settings: TLS verified by default, bounded timeouts and retries."""
-    if not settings.s3_endpoint:
+@dataclass(frozen=True, slots=True)
+class S3Options:
+    """How to reach and protect an S3 store: explicit values, so this adapter needs no settings class
+    (components/wiring.py builds them from `StoreSettings`)."""
+
+    endpoint: str | None = None  # host:port or http(s)://host:port
+    access_key: str | None = None
+    secret_key: str | None = None
+    secure: bool | None = None  # None: TLS unless the endpoint says http://
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    region: str | None = None
+    timeout_seconds: float = 30.0
+    retention_mode: str = "compliance"
+    retention_days: int = 36500
+    legal_hold: bool = True
+
+
+def make_client(options: S3Options) -> Minio:
+    """A Minio client: TLS verified by default, bounded timeouts and retries."""
+    if not options.endpoint:
         raise ValueError("an s3:// store needs HOMETWIN_S3_ENDPOINT (host:port or https://host:port)")
-    raw = settings.s3_endpoint if "://" in settings.s3_endpoint else f"//{settings.s3_endpoint}"
+    raw = options.endpoint if "://" in options.endpoint else f"//{options.endpoint}"
     parts = urlsplit(raw)
     if not parts.hostname or parts.path.strip("/"):
         raise ValueError(f"HOMETWIN_S3_ENDPOINT must be host:port or http(s)://host:port, "
-                         f"got {settings.s3_endpoint!r}")
-    secure = settings.s3_secure if settings.s3_secure is not None else parts.scheme != "http"
-    timeout = settings.s3_timeout_seconds
+                         f"got {options.endpoint!r}")
+    secure = options.secure if options.secure is not None else parts.scheme != "http"
+    timeout = options.timeout_seconds
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=timeout, read=timeout), maxsize=10,
-        cert_reqs="CERT_REQUIRED" if settings.s3_verify_tls else "CERT_NONE",
-        ca_certs=str(settings.s3_ca_file) if settings.s3_ca_file else certifi.where(),
+        cert_reqs="CERT_REQUIRED" if options.verify_tls else "CERT_NONE",
+        ca_certs=str(options.ca_file) if options.ca_file else certifi.where(),
         retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
     )
-    return Minio(parts.netloc, access_key=settings.access_key(), secret_key=settings.secret_key(),
-                 secure=secure, region=settings.s3_region, http_client=http,
-                 cert_check=settings.s3_verify_tls)
+    return Minio(parts.netloc, access_key=options.access_key, secret_key=options.secret_key,
+                 secure=secure, region=options.region, http_client=http, cert_check=options.verify_tls)
 
 
 class S3Store:
@@ -79,10 +95,10 @@ class S3Store:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, bucket: str, prefix: str, settings: StoreSettings) -> S3Store:
-        return cls(make_client(settings), bucket, prefix, retention_mode=settings.s3_retention_mode,
-                   retention_days=settings.s3_retention_days, legal_hold=settings.s3_legal_hold,
-                   region=settings.s3_region)
+    def open(cls, bucket: str, prefix: str, options: S3Options) -> S3Store:
+        return cls(make_client(options), bucket, prefix, retention_mode=options.retention_mode,
+                   retention_days=options.retention_days, legal_hold=options.legal_hold,
+                   region=options.region)
 
     @property
     def protects(self) -> bool:

@@ -34,14 +34,13 @@ def build_app(name: Component) -> Any:
         settings_m = ModelingSettings()
         return modeling(settings_m, ports=build_ports(settings_m.clock))
     if name is Component.actuation:
-        from hometwin.adapters.mail import open_mailer
-        from hometwin.adapters.stores import open_object_store
         from hometwin.components.actuation import create_app as actuation
+        from hometwin.components.wiring import open_mail, open_store
         from hometwin.config import ActuationSettings, AlertSettings, MailSettings, StoreSettings
         from hometwin.notifier import Notifier
 
         mail, stores = MailSettings(), StoreSettings()
-        notifier = Notifier(open_mailer(mail.smtp_url, mail), open_object_store(stores.state_store, stores), mail,
+        notifier = Notifier(open_mail(mail), open_store(stores.state_store, stores), mail,
                             ack_link_lifetime=AlertSettings().ack_link_lifetime)
         return actuation(ActuationSettings(), notifier=notifier)
     from hometwin.components.dashboard import create_app as dashboard

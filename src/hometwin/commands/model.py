@@ -53,9 +53,9 @@ def _load(version: str, file: Path | None, store: str, home: str) -> tuple[Behav
     if file is not None:
         return load_model_file(file)
     from hometwin.commands.models import _pick, _registry, _settings
-    from hometwin.domain.model import BehaviourModel
+    from hometwin.domain.model import MODEL_KIND, BehaviourModel
 
-    found = _pick(_registry(_settings(store, home)), "behaviour", version)
+    found = _pick(_registry(_settings(store, home)), MODEL_KIND, version)
     try:
         return BehaviourModel.from_dict(found.document), found.metadata
     except ValueError as exc:

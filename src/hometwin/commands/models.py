@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from hometwin.domain.model import MODEL_KIND
+
 if TYPE_CHECKING:
     from hometwin.config import StoreSettings
     from hometwin.domain.events import SensorEvent
@@ -21,7 +23,7 @@ models_app = typer.Typer(help="The model registry: every trained version, kept f
 
 STORE = typer.Option("", "--store", help="Model store URL (default: HOMETWIN_MODEL_STORE).")
 HOME = typer.Option("", "--home", help="Home id (default: HOMETWIN_HOME_ID).")
-KIND = typer.Option("behaviour", "--kind", help="Model kind.")
+KIND = typer.Option(MODEL_KIND, "--kind", help="Model kind.")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -42,11 +44,11 @@ def _settings(store: str, home: str) -> StoreSettings:
 
 
 def _registry(settings: StoreSettings) -> ModelRegistry:
-    from hometwin.adapters.stores import open_object_store
+    from hometwin.components.wiring import open_store
     from hometwin.registry import ModelRegistry
 
     try:
-        return ModelRegistry(open_object_store(settings.model_store, settings), settings.home_id)
+        return ModelRegistry(open_store(settings.model_store, settings), settings.home_id)
     except ValueError as exc:
         raise _fail(str(exc)) from None
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hometwin.adapters.mail import SmtpOptions, open_mailer
+from hometwin.adapters.s3 import S3Options
 from hometwin.adapters.sources import open_source
 from hometwin.adapters.stores import open_object_store
 from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
-from hometwin.config import SourceSettings, StoreSettings
-from hometwin.ports import ObjectStore, SensorSource
+from hometwin.config import MailSettings, SourceSettings, StoreSettings
+from hometwin.ports import Mailer, ObjectStore, SensorSource
 from hometwin.registry import ModelRegistry
 
 
@@ -26,9 +28,34 @@ class Ports:
     clock: Clock
 
 
+def s3_options(settings: StoreSettings) -> S3Options:
+    """The S3 adapter's explicit options; secrets are read from their files here, at open time."""
+    return S3Options(endpoint=settings.s3_endpoint, access_key=settings.access_key(),
+                     secret_key=settings.secret_key(), secure=settings.s3_secure,
+                     verify_tls=settings.s3_verify_tls, ca_file=settings.s3_ca_file, region=settings.s3_region,
+                     timeout_seconds=settings.s3_timeout_seconds, retention_mode=settings.s3_retention_mode,
+                     retention_days=settings.s3_retention_days, legal_hold=settings.s3_legal_hold)
+
+
+def open_store(url: str, settings: StoreSettings) -> ObjectStore:
+    """The object store `url` names, with the S3 connection of `settings` where it is s3://."""
+    return open_object_store(url, s3_options(settings) if url.lower().startswith("s3:") else None)
+
+
+def smtp_options(settings: MailSettings) -> SmtpOptions:
+    return SmtpOptions(sender=settings.mail_from, starttls=settings.smtp_starttls, user=settings.smtp_user,
+                       password=settings.smtp_password_value(), timeout=settings.smtp_timeout,
+                       verify_tls=settings.smtp_verify_tls, ca_file=settings.smtp_ca_file)
+
+
+def open_mail(settings: MailSettings) -> Mailer:
+    """The mailer of `settings.smtp_url`; nothing connects until the first send."""
+    return open_mailer(settings.smtp_url, smtp_options(settings))
+
+
 def build_ports(clock_spec: str = "real") -> Ports:
     stores = StoreSettings()
     source = open_source("", SourceSettings())
-    state = open_object_store(stores.state_store, stores)
-    registry = ModelRegistry(open_object_store(stores.model_store, stores), stores.home_id)
+    state = open_store(stores.state_store, stores)
+    registry = ModelRegistry(open_store(stores.model_store, stores), stores.home_id)
     return Ports(source, registry, state, AlertStore(state, stores.home_id), Clock.parse(clock_spec))

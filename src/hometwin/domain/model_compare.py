@@ -12,12 +12,11 @@ The result is plain JSON (None where a model has no data; never NaN).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hometwin.domain.model import BehaviourModel
+from hometwin.domain.model_params import Levels
 from hometwin.domain.wording import duration_text
-
-if TYPE_CHECKING:
-    from hometwin.domain.model import BehaviourModel, Levels
 
 # (relative change, absolute change) both needed for a change to be notable
 NOTABLE = {

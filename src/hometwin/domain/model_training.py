@@ -10,16 +10,14 @@ as durations (their length is unknown).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hometwin.domain.distributions import CountStats, Sketch
 from hometwin.domain.localtime import DAY, LocalClock, weekday_of_day
+from hometwin.domain.model_params import Levels, ModelParams
 from hometwin.domain.stays import EventArrays, Timeline
-
-if TYPE_CHECKING:
-    from hometwin.domain.model import Levels, ModelParams
 
 STEP = 60.0  # seconds between exposure samples
 

@@ -80,7 +80,8 @@ class HomeRun:
 
 
 def run_home(home: HomeData, cfg: EvalConfig, progress: Progress | None = None) -> HomeRun:
-    from hometwin.domain.model import ModelParams, train_model
+    from hometwin.domain.model import train_model
+    from hometwin.domain.model_params import ModelParams
 
     events = list(home.events)
     if len(events) < 10:

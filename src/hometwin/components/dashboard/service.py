@@ -286,7 +286,8 @@ class DashboardService:
 
     def compare(self, old: str, new: str) -> Comparison:
         """Behaviour change from version `old` to `new` (KeyError when either is unknown)."""
-        from hometwin.domain.model import BehaviourModel, compare_models
+        from hometwin.domain.model import BehaviourModel
+        from hometwin.domain.model_compare import compare_models
 
         a, b = self._version(old), self._version(new)
         summary = compare_models(BehaviourModel.from_dict(a.document), BehaviourModel.from_dict(b.document))
