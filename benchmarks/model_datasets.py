@@ -6,7 +6,7 @@ Per home: days, events, stays, away and unknown time; per room: visits a day, me
 p90 visit length, the robust log-normal spread (sigma of log seconds), the over-dispersion of
 visit counts per hour-of-day cell (variance / mean, 1 = Poisson), and how the pooled answers for
 the (room, weekday, hour) cells with visits are spread over the pooling levels. With `--plot-dir`
-it also draws the weekday-by-hour heat maps of every home (commands/model.py `plot_heatmaps`).
+it also draws the weekday-by-hour heat maps of every home (commands/model_view.py `plot_heatmaps`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> None:
             print(f"| {room} | {per_day:.1f} | {fmt(s.mean)} | {fmt(s.q[6])} | {fmt(s.q[10])} | "
                   f"{s.log_sigma:.2f} | {dispersion(model, room):.2f} |")
         if args.plot_dir:
-            from hometwin.commands.model import plot_heatmaps
+            from hometwin.commands.model_view import plot_heatmaps
 
             out = Path(args.plot_dir) / f"model-{name}.png"
             plot_heatmaps(model, list(model.rooms), out)

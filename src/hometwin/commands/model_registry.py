@@ -31,7 +31,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _settings(store: str, home: str) -> StoreSettings:
+def store_settings(store: str, home: str) -> StoreSettings:
     from pydantic import ValidationError
 
     from hometwin.config import StoreSettings
@@ -43,7 +43,7 @@ def _settings(store: str, home: str) -> StoreSettings:
         raise _fail(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
 
 
-def _registry(settings: StoreSettings) -> ModelRegistry:
+def open_registry(settings: StoreSettings) -> ModelRegistry:
     from hometwin.components.wiring import open_store
     from hometwin.registry import ModelRegistry
 
@@ -102,7 +102,7 @@ def train(
     from hometwin.ports import PortError
     from hometwin.training import train_and_register
 
-    settings = _settings(store, home)
+    settings = store_settings(store, home)
     zone = tz or settings.tz
     try:
         start, end = _when(start_text, zone, "--from"), _when(end_text, zone, "--to")  # bad input first
@@ -115,7 +115,7 @@ def train(
         start = start or end - timedelta(weeks=DEFAULT_WEEKS)
         if start >= end:
             raise _fail(f"--from {start.isoformat()} is not before --to {end.isoformat()}")
-        registry = _registry(settings)
+        registry = open_registry(settings)
         events = _read_events(events_source, start, end)
         if not events:
             raise _fail(f"no sensor events between {start.isoformat()} and {end.isoformat()}")
@@ -146,8 +146,8 @@ def list_models(store: str = STORE, home: str = HOME, kind: str = KIND) -> None:
     """One line per version, oldest first, with its training period (`*` marks `latest`)."""
     from hometwin.ports import PortError
 
-    settings = _settings(store, home)
-    registry = _registry(settings)
+    settings = store_settings(store, home)
+    registry = open_registry(settings)
     try:
         history = registry.history(kind)
         latest = registry.latest(kind) if history else None
@@ -160,7 +160,7 @@ def list_models(store: str = STORE, home: str = HOME, kind: str = KIND) -> None:
         typer.echo(_line(model, latest.version if latest else None))
 
 
-def _pick(registry: ModelRegistry, kind: str, version: str) -> ModelVersion:
+def pick_version(registry: ModelRegistry, kind: str, version: str) -> ModelVersion:
     from hometwin.ports import NotFound, PortError
 
     try:
@@ -179,7 +179,7 @@ def show(version: str = typer.Argument("latest", help="A version from `models li
          store: str = STORE, home: str = HOME, kind: str = KIND,
          as_json: bool = typer.Option(False, "--json", help="Print the metadata as JSON.")) -> None:
     """The metadata of one version: when and on what it was trained, with which settings."""
-    model = _pick(_registry(_settings(store, home)), kind, version)
+    model = pick_version(open_registry(store_settings(store, home)), kind, version)
     if as_json:
         typer.echo(json.dumps(model.metadata, indent=2, sort_keys=True))
         return
@@ -201,8 +201,8 @@ def show(version: str = typer.Argument("latest", help="A version from `models li
 def promote(version: str = typer.Argument(..., help="The version `latest` should point at."),
             store: str = STORE, home: str = HOME, kind: str = KIND) -> None:
     """Point `latest` at an older version (a rollback). Nothing is deleted; the change is recorded."""
-    registry = _registry(_settings(store, home))
-    model = _pick(registry, kind, version)
+    registry = open_registry(store_settings(store, home))
+    model = pick_version(registry, kind, version)
     registry.promote(kind, model.version)
     typer.echo(f"latest {kind} model is now {model.version}")
 

@@ -52,10 +52,10 @@ def load_model_file(path: Path) -> tuple[BehaviourModel, dict[str, Any]]:
 def _load(version: str, file: Path | None, store: str, home: str) -> tuple[BehaviourModel, dict[str, Any]]:
     if file is not None:
         return load_model_file(file)
-    from hometwin.commands.models import _pick, _registry, _settings
+    from hometwin.commands.model_registry import open_registry, pick_version, store_settings
     from hometwin.domain.model import MODEL_KIND, BehaviourModel
 
-    found = _pick(_registry(_settings(store, home)), MODEL_KIND, version)
+    found = pick_version(open_registry(store_settings(store, home)), MODEL_KIND, version)
     try:
         return BehaviourModel.from_dict(found.document), found.metadata
     except ValueError as exc:
