@@ -171,6 +171,18 @@ def test_component_registers_again_when_the_scheduler_forgets_it(caplog: pytest.
         double.functions["monitor-fn"] = {**double.functions["monitor-fn"], "subs": ["Other"]}
         wait_for(lambda: double.functions["monitor-fn"]["subs"] == ["CheckEmergencyEvent"],
                  what="subscriptions restored")
+        # So is a function someone re-registered with another URL: the alerts would go there.
+        ours = double.functions["monitor-fn"]["url"]
+        double.functions["monitor-fn"] = {**double.functions["monitor-fn"], "url": "http://elsewhere.example/api/x"}
+        wait_for(lambda: double.functions["monitor-fn"]["url"] == ours, what="URL taken back")
+        assert "with URL http://elsewhere.example/api/x" in caplog.text
+        double.functions["monitor-fn"] = {**double.functions["monitor-fn"], "method": "POST"}
+        wait_for(lambda: double.functions["monitor-fn"]["method"] == "GET", what="method taken back")
+        # The scheduler's own spelling of our URL (scheme added) is the same function.
+        before = len(double.registrations)
+        double.functions["monitor-fn"] = {**double.functions["monitor-fn"], "url": ours.removeprefix("http://")}
+        with pytest.raises(TimeoutError):
+            wait_for(lambda: len(double.registrations) > before, timeout=0.5, what="no needless re-registration")
     finally:
         component.stop()
         scheduler.stop()

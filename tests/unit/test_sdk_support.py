@@ -111,7 +111,8 @@ class SchedulerDouble:
         @app.get("/api/status")
         async def status() -> Any:
             self.status_calls += 1
-            return [{"name": f["name"], "subs": f["subs"], "url": f["url"], "last_invoke": None}
+            return [{"name": f["name"], "subs": f["subs"], "url": f["url"], "method": f.get("method", "GET"),
+                     "last_invoke": None}
                     for f in self.functions.values()]
 
         return app

@@ -194,12 +194,32 @@ class Registrar:
         with self._lock:
             for name in list(self._confirmed):
                 entry = functions.get(name)
-                subs = entry.get("subs") if isinstance(entry, dict) else None
                 if entry is None:
                     log.warning("the scheduler no longer knows function %s (restarted?); registering again",
                                 name)
                     self._confirmed.discard(name)
-                elif isinstance(subs, list) and sorted(subs) != sorted(self._registrations[name].subs):
-                    log.warning("the scheduler has function %s with subs %s, ours are %s; registering again",
-                                name, subs, list(self._registrations[name].subs))
+                elif difference := self._differs(name, entry):
+                    # Someone registered our name elsewhere (another URL would receive our
+                    # invocations, and with them a person's alerts): take the function back.
+                    log.warning("the scheduler has function %s with %s; registering again", name, difference)
                     self._confirmed.discard(name)
+
+    def _differs(self, name: str, entry: Any) -> str | None:
+        """What the scheduler's entry has other than our registration (None: the same, or unknown)."""
+        if not isinstance(entry, dict):
+            return None
+        ours = self._registrations[name].body(self.base)
+        subs, url, method = entry.get("subs"), entry.get("url"), entry.get("method")
+        if isinstance(subs, list) and sorted(subs) != sorted(ours["subs"]):
+            return f"subs {subs}, ours are {ours['subs']}"
+        if isinstance(url, str) and _with_scheme(url) != _with_scheme(ours["url"]):
+            return f"URL {url}, ours is {ours['url']}"
+        if isinstance(method, str) and method.upper() != ours["method"].upper():
+            return f"method {method}, ours is {ours['method']}"
+        return None
+
+
+def _with_scheme(url: str) -> str:
+    """The scheduler accepts `host:port/path` and calls it over http://, so compare it that way."""
+    url = url.strip()
+    return url if "://" in url else f"http://{url}"
