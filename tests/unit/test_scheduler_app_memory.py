@@ -1,26 +1,35 @@
-"""The scheduler app on the in-memory state backend: the whole API in-process, no files, no server.
-
-(The e2e tests run the real subprocess on SQLite; this shows the port is all the app needs.)
+"""The scheduler app on the in-memory state backend: the whole API in this process (uvicorn in a
+thread), no database file. The e2e tests run the real subprocess on SQLite; this shows the port is
+all the app needs, and that a named memory:// state survives a restart of the app.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from fastapi.testclient import TestClient
+import httpx
 
 from hometwin.config import SchedulerSettings
 from hometwin.scheduler.app import create_app
+from tests.unit.test_sdk_support import ThreadedServer
 
 
-def settings(state: str, tmp_path: Path) -> SchedulerSettings:
-    return SchedulerSettings(scheduler_state=state, data_dir=tmp_path)
+@contextmanager
+def running(state: str, tmp_path: Path) -> Iterator[httpx.Client]:
+    server = ThreadedServer(create_app(SchedulerSettings(scheduler_state=state, data_dir=tmp_path))).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            yield client
+    finally:
+        server.stop()
 
 
 def test_the_app_runs_on_memory_state_and_a_named_one_survives_a_restart(tmp_path: Path):
     state = f"memory://app-{uuid.uuid4().hex}"
-    with TestClient(create_app(settings(state, tmp_path))) as client:
+    with running(state, tmp_path) as client:
         registered = client.post("/api/function", json={"name": "m", "subs": ["A", "B"],
                                                         "url": "127.0.0.1:9/m", "mock": True})
         assert registered.status_code == 200 and registered.json()["created"] is True
@@ -29,7 +38,7 @@ def test_the_app_runs_on_memory_state_and_a_named_one_survives_a_restart(tmp_pat
         assert row["events"] == [{"ready": ["A"], "waiting": ["B"]}]
     assert list(tmp_path.iterdir()) == []  # no database file was created
 
-    with TestClient(create_app(settings(state, tmp_path))) as client:  # the same name: a restart
+    with running(state, tmp_path) as client:  # the same name: a restart
         joined = client.post("/api/event", json={"name": "B", "data": 2}).json()
         assert len(joined["invocations"]) == 1
         (row,) = client.get("/api/status").json()
