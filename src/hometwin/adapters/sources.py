@@ -8,11 +8,11 @@ Nothing connects here: backends connect on first use.
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from hometwin.config import SourceSettings
 from hometwin.ports import SensorSink, SensorSource
+from hometwin.sqlite_url import sqlite_path
 
 SCHEMES = ("sqlite", "memory", "influxdb", "http", "https")
 
@@ -23,14 +23,6 @@ def _scheme(url: str) -> str:
         raise ValueError(f"event URL {url!r}: unknown scheme {scheme!r}; use one of "
                          "sqlite:///path, memory://, influxdb://host:port, http(s)://host:port")
     return scheme
-
-
-def sqlite_path(url: str) -> Path:
-    """`sqlite:///abs/path` -> /abs/path (a relative `sqlite://rel/path` is refused: ambiguous)."""
-    rest = url[len("sqlite://"):]
-    if not rest.startswith("/"):
-        raise ValueError(f"event URL {url!r}: write an absolute path, sqlite:///abs/path.sqlite")
-    return Path(rest)
 
 
 def influx_url(url: str, settings: SourceSettings) -> str:
@@ -54,7 +46,7 @@ def open_source(url: str = "", settings: SourceSettings | None = None) -> Sensor
     if scheme == "sqlite":
         from hometwin.adapters.sqlite import SQLiteEventStore
 
-        return SQLiteEventStore(sqlite_path(url))
+        return SQLiteEventStore(sqlite_path(url, "event"))
     if scheme == "memory":
         from hometwin.adapters.memory_source import MemoryEventStore
 

@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
             None, help="Address to listen on (env HOMETWIN_SCHEDULER_HOST, default 127.0.0.1)."),
         port: int = typer.Option(None, help="Port (env HOMETWIN_SCHEDULER_PORT, default 9000)."),
         state: str = typer.Option(
-            None, help="State database, sqlite:///abs/path.sqlite "
+            None, help="State database, sqlite:///abs/path.sqlite, or memory:// (lost on exit; tests) "
                        "(env HOMETWIN_SCHEDULER_STATE, default <data_dir>/scheduler.sqlite)."),
     ) -> None:
         """Run the event scheduler (wire-compatible with the course's sif_edge)."""
@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
 
         from hometwin.config import SchedulerSettings
         from hometwin.scheduler.app import create_app
-        from hometwin.scheduler.store import sqlite_path
+        from hometwin.scheduler.state import scheme_of
+        from hometwin.sqlite_url import sqlite_path
 
         overrides = {k: v for k, v in {"scheduler_host": host, "scheduler_port": port,
                                        "scheduler_state": state}.items() if v is not None}
@@ -32,10 +33,12 @@ def register(app: typer.Typer) -> None:
                             format="%(asctime)s %(levelname)s %(name)s %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per state change suffices
         try:
-            state_dir = sqlite_path(settings.state_url()).parent
-            state_dir.mkdir(parents=True, exist_ok=True)
-            if not os.access(state_dir, os.W_OK):
-                raise PermissionError(f"state directory {state_dir} is not writable")
+            state_url = settings.state_url()
+            if scheme_of(state_url) == "sqlite":  # a clear error now, not a traceback from the lifespan
+                state_dir = sqlite_path(state_url, "state").parent
+                state_dir.mkdir(parents=True, exist_ok=True)
+                if not os.access(state_dir, os.W_OK):
+                    raise PermissionError(f"state directory {state_dir} is not writable")
             app = create_app(settings)
         except (ValueError, OSError) as exc:
             typer.echo(f"hometwin scheduler: {exc}", err=True)

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import secrets
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -30,7 +29,7 @@ from hometwin.scheduler.dispatch import DeliveryPolicy, Dispatcher
 from hometwin.scheduler.fastpath import EventFastPath
 from hometwin.scheduler.limits import BodySizeLimit
 from hometwin.scheduler.metrics import SchedulerMetrics
-from hometwin.scheduler.store import (
+from hometwin.scheduler.state import (
     AddEvent,
     Delete,
     EventAccepted,
@@ -40,12 +39,12 @@ from hometwin.scheduler.store import (
     Prune,
     Register,
     Replay,
-    SchedulerStore,
     Status,
-    sqlite_path,
+    StoreUnavailable,
+    open_state,
 )
 from hometwin.scheduler.transport import AiohttpTransport
-from hometwin.scheduler.writer import StoreUnavailable, StoreWriter
+from hometwin.scheduler.writer import StoreWriter
 
 log = logging.getLogger("hometwin.scheduler")
 
@@ -114,7 +113,7 @@ InvocationStatus = Literal["pending", "delivered", "dead"]
 def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
     settings = settings or SchedulerSettings()
     token = settings.token()
-    store = SchedulerStore(sqlite_path(settings.state_url()), settings.scheduler_synchronous)
+    store = open_state(settings.state_url(), synchronous=settings.scheduler_synchronous)
     policy = DeliveryPolicy(settings.scheduler_timeout, settings.scheduler_max_attempts,
                             settings.scheduler_concurrency, settings.scheduler_backoff_initial,
                             settings.scheduler_backoff_max)
@@ -135,14 +134,14 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         transport = AiohttpTransport(settings.scheduler_verify_tls)
         await transport.open()
-        dispatcher = Dispatcher(transport, policy, lambda name: store.book.spec(name),
+        dispatcher = Dispatcher(transport, policy, store.spec,
                                 lambda outcome: writer.submit_nowait(outcome), metrics)
         writer = StoreWriter(store, settings.scheduler_max_batch, dispatcher.enqueue, metrics.batch.observe)
         try:
             recovered = await writer.open()
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, StoreUnavailable) as exc:
             await transport.close()
-            log.error("cannot open the scheduler state %s: %s", store.path, exc)
+            log.error("cannot open the scheduler state %s: %s", store.location, exc)
             raise
         writer.start()
         dispatcher.enqueue(recovered)
@@ -150,7 +149,7 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         housekeeping = asyncio.create_task(
             _housekeeping(writer, settings.scheduler_retention_hours, metrics))
         log.info("scheduler ready: state %s, %d undelivered invocations recovered",
-                 store.path, len(recovered))
+                 store.location, len(recovered))
         try:
             yield
         finally:

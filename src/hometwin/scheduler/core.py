@@ -9,14 +9,15 @@ most one join per function, and the rule holds for any number of subscriptions a
 Optional join window: events waiting longer than the function's window are expired (returned to
 the caller, who records them), never silently dropped.
 
-The store (store.py) keeps a `JoinBook` in memory as a mirror of its SQLite tables and writes every
-outcome returned here in the same transaction as the event that caused it.
+Every state backend keeps a `JoinBook` in memory (inside the `JoinLedger`, ledger.py) as a mirror
+of what it stores, and writes every outcome returned here in the same transaction as the event
+that caused it.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -208,12 +209,6 @@ class JoinBook:
             ready = [s for s in state.spec.subs if len(state.queues[s]) > i]
             rows.append({"ready": ready, "waiting": [s for s in state.spec.subs if s not in ready]})
         return rows
-
-
-def with_defaults(spec: FunctionSpec, *, timeout: float, max_attempts: int, concurrency: int) -> FunctionSpec:
-    """The spec with the scheduler's defaults filled in where the registration left them open."""
-    return replace(spec, timeout=spec.timeout or timeout, max_attempts=spec.max_attempts or max_attempts,
-                   concurrency=spec.concurrency or concurrency)
 
 
 def normalise_url(url: str) -> str:

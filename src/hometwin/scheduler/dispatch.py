@@ -6,10 +6,11 @@ Outcomes go to the store writer without waiting for the commit (the row stays `p
 outcome commits, so a crash in between re-delivers: at-least-once, receivers dedupe by the
 `Idempotency-Key`).
 
-Rules: 2xx delivered. Connection errors, timeouts, 408, 425, 429 and 5xx are retried after
-`min(backoff_max, backoff_initial * 2**(attempt-1))`, jittered to 50-100 % of that (a numeric
-`Retry-After` is honoured up to `backoff_max`), until `max_attempts`; then dead. Any other status
-(other 4xx, 3xx left after following redirects) is dead at once.
+Rules (the project's one retry rule, hometwin/backoff.py): 2xx delivered. Connection errors,
+timeouts, 408, 425, 429 and 5xx are retried after `min(backoff_max, backoff_initial *
+2**(attempt-1))`, jittered to 50-100 % of that (at least a numeric `Retry-After` of a 429 or 503,
+up to `backoff_max`), until `max_attempts`; then dead. Any other status (other 4xx, 3xx left after
+following redirects) is dead at once.
 """
 
 from __future__ import annotations
@@ -17,23 +18,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from hometwin.backoff import Backoff, retry_after_seconds, retryable_status
 from hometwin.scheduler.core import METHODS_WITH_BODY, FunctionSpec
 from hometwin.scheduler.metrics import SchedulerMetrics
-from hometwin.scheduler.store import DEAD, DELIVERED, PENDING, Invocation, Outcome
+from hometwin.scheduler.state import DEAD, DELIVERED, PENDING, Invocation, Outcome
 from hometwin.scheduler.transport import Answer, TransportFailure
 
 log = logging.getLogger("hometwin.scheduler.delivery")
 
-RETRYABLE_STATUS = frozenset({408, 425, 429})
-
 
 class Transport(Protocol):
+    """The seam between delivery rules and HTTP: an `Answer` for any HTTP status, TransportFailure
+    when there is none (AiohttpTransport in production, a scripted fake in the unit tests)."""
+
     async def send(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
                    timeout: float) -> Answer: ...
 
@@ -47,10 +49,8 @@ class DeliveryPolicy:
     backoff_max: float = 60.0
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
-        if retry_after is not None:
-            return min(self.backoff_max, max(0.0, retry_after))
-        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)
+        """Seconds before the next attempt after `attempt` failed ones (hometwin.backoff's rule)."""
+        return Backoff(self.backoff_initial, self.backoff_max).delay(attempt, retry_after)
 
 
 @dataclass
@@ -163,7 +163,7 @@ class Dispatcher:
             status, error = None, str(exc)
         else:
             status, error = answer.status, f"HTTP {answer.status}"
-            retry_after = _retry_after(answer)
+            retry_after = retry_after_seconds(answer.status, answer.retry_after)
         now = time.time()
         if status is not None and 200 <= status < 300:
             done = replace(inv, attempts=attempt, status=DELIVERED, last_error=None)
@@ -173,7 +173,7 @@ class Dispatcher:
             self.metrics.latency.observe(max(0.0, now - inv.created_at))
             log_state(done, "delivered", http_status=status)
             return
-        retryable = status is None or status >= 500 or status in RETRYABLE_STATUS
+        retryable = status is None or retryable_status(status)
         if retryable and attempt < max_attempts:
             delay = self.policy.backoff(attempt, retry_after)
             later = replace(inv, attempts=attempt, next_attempt_at=now + delay, last_error=error)
@@ -206,12 +206,3 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-
-def _retry_after(answer: Answer) -> float | None:
-    value = answer.retry_after
-    if value is None or answer.status not in (429, 503):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hometwin.scheduler.writer import StoreUnavailable
+from hometwin.scheduler.state import StoreUnavailable
 
 NAME_MAX = 200  # as `Name` in app.py
 

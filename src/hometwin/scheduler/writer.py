@@ -1,9 +1,9 @@
 """The single writer: serialises every state change onto one thread and commits in groups.
 
 Requests put commands on an asyncio queue and await their future. The writer takes everything
-that is waiting (up to `max_batch`), applies it in ONE SQLite transaction on its own thread, and
-only after COMMIT resolves the futures. So no event is acknowledged before it is durable, and
-under load many events share one fsync (group commit) instead of paying one each.
+that is waiting (up to `max_batch`), applies it in ONE transaction of the state backend (state.py)
+on its own thread, and only after COMMIT resolves the futures. So no event is acknowledged before
+it is durable, and under load many events share one fsync (group commit) instead of paying one each.
 """
 
 from __future__ import annotations
@@ -14,24 +14,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hometwin.scheduler.store import (
+from hometwin.scheduler.state import (
     AddEvent,
     Command,
     EventAccepted,
     Invocation,
     Replay,
-    SchedulerStore,
+    SchedulerState,
+    StoreUnavailable,
 )
 
 log = logging.getLogger("hometwin.scheduler.writer")
 
 
-class StoreUnavailable(RuntimeError):
-    """The database refused a commit; the request can be retried."""
-
-
 class StoreWriter:
-    def __init__(self, store: SchedulerStore, max_batch: int = 256,
+    def __init__(self, store: SchedulerState, max_batch: int = 256,
                  on_committed: Callable[[list[Invocation]], None] | None = None,
                  observe_batch: Callable[[int], None] | None = None) -> None:
         self.store = store
@@ -45,7 +42,7 @@ class StoreWriter:
         self.commands = 0
 
     async def open(self) -> list[Invocation]:
-        """Open the store on the writer thread; returns the undelivered outbox."""
+        """Open the store on the writer thread; returns the undelivered outbox (StoreUnavailable)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.store.open)
 
     def start(self) -> None:

@@ -2,7 +2,8 @@
 
 Delivery rules (unlike sifec_base, which printed failures and moved on):
 - POST `{name, data}` to `<SCH_SERVICE_NAME>/api/event`, with the bearer token when configured;
-- connection errors, timeouts, 429 and 5xx are retried with capped exponential backoff;
+- connection errors, timeouts, 408, 425, 429 and 5xx are retried with capped exponential backoff
+  and jitter (the project's one rule, hometwin/backoff.py);
 - other 4xx are refused for good: logged as an ERROR naming the event;
 - when the retry budget is spent the event waits in a small bounded in-process queue that is
   retried in the background (on the shared trigger scheduler) and before any newer event, so the
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 
 from hometwin.sdk.log import child
-from hometwin.sdk.retry import backoff, retry_after, retryable_status
+from hometwin.sdk.retry import Backoff, retry_after, retryable_status
 from hometwin.sdk.settings import SdkSettings
 
 log = child("event")
@@ -113,10 +114,10 @@ class EventOutbox:
         return self._client
 
     def _deliver(self, event: PendingEvent, retries: int) -> Outcome:
-        delays = backoff(self.settings.backoff_initial, self.settings.backoff_max)
+        rule = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
         body = {"name": event.name, "data": event.data}
         for attempt in range(retries + 1):
-            wait = next(delays)
+            asked: float | None = None
             try:
                 response = self._http().post(self.url, json=body, headers=self.settings.headers())
             except httpx.TransportError as exc:
@@ -130,7 +131,8 @@ class EventOutbox:
                               event.name, response.status_code, response.text[:300])
                     return Outcome.REFUSED
                 problem = f"HTTP {response.status_code}"
-                wait = retry_after(response, self.settings.backoff_max) or wait
+                asked = retry_after(response)
+            wait = rule.delay(attempt + 1, asked)
             if attempt < retries:
                 log.warning("event %s not delivered (%s); retry %d/%d in %.1f s",
                             event.name, problem, attempt + 1, retries, wait)

@@ -19,7 +19,7 @@ import httpx
 
 from hometwin.sdk.address import CallbackBase
 from hometwin.sdk.log import child
-from hometwin.sdk.retry import backoff, retryable_status
+from hometwin.sdk.retry import Backoff, retryable_status
 from hometwin.sdk.settings import SdkSettings
 
 log = child("gateway")
@@ -90,7 +90,7 @@ class Registrar:
         """Register, then watch; runs until cancelled."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        delays = backoff(self.settings.backoff_initial, self.settings.backoff_max)
+        delays = Backoff(self.settings.backoff_initial, self.settings.backoff_max).delays()
         failures = 0
         async with httpx.AsyncClient(timeout=self.settings.http_timeout, verify=self.settings.verify_tls) as client:
             while True:
@@ -120,7 +120,7 @@ class Registrar:
                     log.info("scheduler %s answers again after %d failed attempt(s)",
                              self.scheduler, failures)
                     failures = 0
-                    delays = backoff(self.settings.backoff_initial, self.settings.backoff_max)
+                    delays = Backoff(self.settings.backoff_initial, self.settings.backoff_max).delays()
                 if wait:
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=wait)

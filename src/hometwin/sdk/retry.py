@@ -1,30 +1,19 @@
-"""How the SDK retries the scheduler: which answers are worth retrying, and how long to wait."""
+"""How the SDK retries the scheduler: the project's one rule (hometwin/backoff.py) on httpx answers.
+
+Connection errors, timeouts, 408, 425, 429 and 5xx are retried with capped exponential backoff and
+jitter (so restarted components do not retry in lockstep); a numeric Retry-After on 429/503 is
+waited for, up to the cap; any other 4xx is a permanent refusal.
+"""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-
 import httpx
 
+from hometwin.backoff import Backoff, retry_after_seconds, retryable_status
 
-def retryable_status(status: int) -> bool:
-    """429 and 5xx may succeed later; any other 4xx is a permanent refusal."""
-    return status == 429 or status >= 500
-
-
-def backoff(initial: float, cap: float) -> Iterator[float]:
-    """Capped exponential delays with jitter, so restarted components do not retry in lockstep."""
-    delay = initial
-    while True:
-        yield min(cap, delay) * random.uniform(0.8, 1.0)
-        delay = delay * 2 if delay else 0.0
+__all__ = ["Backoff", "retry_after", "retryable_status"]
 
 
-def retry_after(response: httpx.Response, cap: float) -> float | None:
-    """The server's Retry-After in seconds (numeric form), capped; None when absent."""
-    value = response.headers.get("Retry-After", "")
-    try:
-        return min(cap, max(0.0, float(value)))
-    except ValueError:
-        return None
+def retry_after(response: httpx.Response) -> float | None:
+    """The server's numeric Retry-After in seconds on a 429 or 503; None otherwise."""
+    return retry_after_seconds(response.status_code, response.headers.get("Retry-After"))
