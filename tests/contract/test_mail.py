@@ -24,8 +24,8 @@ from hometwin.adapters.stores import open_object_store
 from hometwin.config import MailSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
-from hometwin.notifier import Notifier
 from hometwin.ports import AccessDenied, EmailMessage, PortError, Unavailable
+from hometwin.services.outbox import Notifier
 from tests import servers
 
 CAREGIVERS = ["anna@example.org", "ben@example.org"]

@@ -22,12 +22,12 @@ import pytest
 
 from hometwin.adapters.sqlite import SQLiteEventStore
 from hometwin.adapters.stores import open_object_store
-from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
 from hometwin.config import StoreSettings
 from hometwin.domain.events import SensorKind
 from hometwin.launcher import Stack
 from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
 from hometwin.sim import Fall, HomeLayout, Resident
 from tests.servers import S3Server, SMTPServer, wait_until
 

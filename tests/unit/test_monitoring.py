@@ -17,7 +17,6 @@ import pytest
 from hometwin.adapters.memory_source import MemoryEventStore
 from hometwin.adapters.sources import open_source
 from hometwin.adapters.stores import open_object_store
-from hometwin.alert_store import AlertStore
 from hometwin.components.monitoring import Monitor
 from hometwin.config import SourceSettings, StoreSettings
 from hometwin.domain.alerts import AlertPolicy
@@ -25,8 +24,9 @@ from hometwin.domain.detection import DetectionParams
 from hometwin.domain.events import SensorKind
 from hometwin.domain.findings import FindingKind
 from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
+from hometwin.services.training import train_and_register
 from hometwin.sim import Fall, Resident
-from hometwin.training import train_and_register
 from tests.servers import free_port
 
 TZ = "Europe/Berlin"

@@ -18,8 +18,8 @@ from hometwin.config import AlertSettings, MailSettings
 from hometwin.domain.ack_links import verify
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
-from hometwin.notifier import FlushReport, InvalidNotification, Notifier
 from hometwin.ports import EmailMessage, PortError
+from hometwin.services.outbox import FlushReport, InvalidNotification, Notifier
 
 CAREGIVERS = ["anna@example.org", "ben@example.org"]
 SECRET = "a-secret-of-enough-length"

@@ -38,7 +38,7 @@ def build_app(name: Component) -> Any:
         from hometwin.adapters.stores import open_object_store
         from hometwin.components.actuation import create_app as actuation
         from hometwin.config import ActuationSettings, AlertSettings, MailSettings, StoreSettings
-        from hometwin.notifier import Notifier
+        from hometwin.services.outbox import Notifier
 
         mail, stores = MailSettings(), StoreSettings()
         notifier = Notifier(open_mailer(mail.smtp_url, mail), open_object_store(stores.state_store, stores), mail,

@@ -21,7 +21,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
 from hometwin.components.common import Emitter, Named, add_health, every
 from hometwin.components.wiring import Ports
@@ -34,6 +33,7 @@ from hometwin.domain.model import BehaviourModel
 from hometwin.ports import PortError, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
+from hometwin.services.alert_store import AlertStore
 
 log = logging.getLogger(__name__)
 

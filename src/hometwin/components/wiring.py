@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from hometwin.adapters.sources import open_source
 from hometwin.adapters.stores import open_object_store
-from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
 from hometwin.config import SourceSettings, StoreSettings
 from hometwin.ports import ObjectStore, SensorSource
 from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
 
 
 @dataclass

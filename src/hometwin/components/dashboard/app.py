@@ -48,7 +48,7 @@ def create_app(settings: DashboardSettings, *, source: SensorSource, registry: A
     """The caregiver's dashboard.
 
     `source` gives sensor events, `registry` the behaviour models (`hometwin.registry.ModelRegistry`),
-    `alert_store` the alert book and acknowledgements (`hometwin.alert_store.AlertStore`).
+    `alert_store` the alert book and acknowledgements (`hometwin.services.alert_store.AlertStore`).
     `mail_dir` (demo mode) is the local Maildir whose e-mails get their own page.
     """
     clock = clock or Clock.parse(settings.clock)
