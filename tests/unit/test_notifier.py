@@ -19,7 +19,8 @@ from hometwin.domain.ack_links import verify
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.ports import EmailMessage, PortError
-from hometwin.services.outbox import FlushReport, InvalidNotification, Notifier
+from hometwin.services.messages import InvalidNotification
+from hometwin.services.outbox import FlushReport, Notifier
 
 CAREGIVERS = ["anna@example.org", "ben@example.org"]
 SECRET = "a-secret-of-enough-length"
@@ -69,7 +70,7 @@ def test_alert_email_names_severity_and_room_and_carries_a_working_ack_link(tmp_
     alert = notes()[0]
     assert notifier.handle(alert.to_event_data(), "invocation-1") == "sent"
     [msg] = parsed(mailer)
-    assert msg["Subject"] == "[HomeTwin oma] EMERGENCY in the bathroom: prolonged stay"
+    assert msg["Subject"] == "[HomeTwin oma] EMERGENCY in the bathroom: unusually long stay"
     assert msg["To"] == "anna@example.org"
     assert msg["Message-ID"] == f"<{alert.id}.oma@hometwin>"
     text, html = bodies(msg)
@@ -86,10 +87,10 @@ def test_each_kind_has_its_subject(tmp_path: Path) -> None:
         assert notifier.handle(note.to_event_data(), note.id) == "sent"
     subjects = sorted(m["Subject"] for m in parsed(mailer))
     assert subjects == [
-        "[HomeTwin oma] All clear in the bathroom: prolonged stay is over",
-        "[HomeTwin oma] EMERGENCY in the bathroom: prolonged stay",
-        "[HomeTwin oma] Escalated - EMERGENCY in the bathroom: prolonged stay",
-        "[HomeTwin oma] Reminder - EMERGENCY in the bathroom: prolonged stay",
+        "[HomeTwin oma] All clear in the bathroom: unusually long stay is over",
+        "[HomeTwin oma] EMERGENCY in the bathroom: unusually long stay",
+        "[HomeTwin oma] Escalated - EMERGENCY in the bathroom: unusually long stay",
+        "[HomeTwin oma] Reminder - EMERGENCY in the bathroom: unusually long stay",
     ]
     clear = next(m for m in parsed(mailer) if m["Subject"].startswith("[HomeTwin oma] All clear"))
     assert "ack?token" not in bodies(clear)[0]  # nothing to acknowledge any more
