@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from hometwin.adapters.mail import MaildirMailer, build_mime, check_address, open_mailer, parse_sender
+from hometwin.adapters.mail import (
+    MaildirMailer,
+    build_mime,
+    check_address,
+    open_mailer,
+    parse_sender,
+    read_maildir,
+)
 from hometwin.adapters.stores import open_object_store
 from hometwin.config import AlertSettings, MailSettings
 from hometwin.domain.ack_links import verify
@@ -278,3 +285,24 @@ def test_sent_marker_that_cannot_be_written_is_kept_until_the_store_is_back(tmp_
     notifier.flush_outbox()  # writes the marker now
     assert Notifier(mailer, store, s).handle(alert.to_event_data(), "after-restart") == "duplicate"
     assert len(mailer.messages()) == 1
+
+
+def test_maildir_reader_gives_decoded_mails_newest_first_and_names_a_broken_folder(tmp_path: Path) -> None:
+    import mailbox
+
+    folder = tmp_path / "mail"
+    assert read_maildir(folder) == []  # nothing delivered yet
+    box = mailbox.Maildir(str(folder), create=True)
+    for day, subject in ((3, "Older – bathroom"), (4, "Newer – kitchen")):
+        message = EmailMessage(("anna@example.org",), subject, f"{subject}, in plain text", "<p>html</p>")
+        box.add(build_mime(message, "HomeTwin <twin@example.org>", now=datetime(2026, 3, day, 8, tzinfo=UTC)))
+    newest, older = read_maildir(folder)
+    assert (newest.subject, newest.to, newest.sender) == ("Newer – kitchen", "anna@example.org",
+                                                          "HomeTwin <twin@example.org>")
+    assert newest.text.strip() == "Newer – kitchen, in plain text" and "04 Mar 2026" in newest.date
+    assert older.subject == "Older – bathroom"
+    assert [m.subject for m in read_maildir(folder, limit=1)] == ["Newer – kitchen"]
+    (folder / "cur").rmdir()
+    (folder / "cur").write_text("a file where the read mails go")
+    with pytest.raises(PortError, match=str(folder)):
+        read_maildir(folder)
