@@ -181,7 +181,7 @@ class DashboardService:
         try:
             self.alert_store.record_ack(alert_id, by, at)
         except (PortError, OSError) as exc:
-            raise AlertStoreUnavailable(_reason(exc)) from exc
+            raise AlertStoreUnavailable(str(exc)) from exc
         return AckResult(alert_id=alert_id, acknowledged=True, by=by, at=at, detail="acknowledged")
 
     # -- pages -----------------------------------------------------------------------------------
@@ -306,7 +306,7 @@ class DashboardService:
         except NotFound:
             raise UnknownModelVersion(version) from None
         except (PortError, OSError) as exc:
-            raise RegistryUnavailable(_reason(exc)) from exc
+            raise RegistryUnavailable(str(exc)) from exc
 
     def alerts_view(self) -> AlertsView:
         status = Status()
