@@ -17,13 +17,13 @@ from fastapi import FastAPI
 
 from hometwin.adapters.sources import open_source
 from hometwin.adapters.stores import open_object_store
-from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
 from hometwin.config import DashboardSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
 from tests.servers import free_port
 
 
@@ -114,8 +114,8 @@ def make_trained_home(tmp: Path, *, weeks: int = 3, seed: int = 11) -> TrainedHo
     the real detectors and alert book (as in the monitoring) raised the bathroom alert."""
     from hometwin.domain.detection import RECENT_WINDOW, detect
     from hometwin.domain.model import BehaviourModel
+    from hometwin.services.training import MODEL_KIND, train_and_register
     from hometwin.sim import StuckInBathroom, simulate
-    from hometwin.training import MODEL_KIND, train_and_register
 
     tz = "Europe/Berlin"
     start = datetime(2026, 2, 2, tzinfo=ZoneInfo(tz))  # a Monday

@@ -15,7 +15,7 @@ Metadata (in the JSON object, and its scalar fields also as object metadata, so 
 S3 console shows them): id, version, kind, home_id, created_at, hometwin_version, document_sha256,
 plus what the caller gives - training_start and training_end (required), tz, n_events, n_stays,
 events_per_room, stays_per_room, params, fingerprint (sha256 of the training events); see
-`hometwin.training.model_metadata`.
+`hometwin.services.training.model_metadata`.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from hometwin.components.wiring import open_mail
 from hometwin.config import MailSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
-from hometwin.notifier import Notifier
 from hometwin.ports import AccessDenied, EmailMessage, PortError, Unavailable
+from hometwin.services.outbox import Notifier
 from tests import servers
 
 CAREGIVERS = ["anna@example.org", "ben@example.org"]

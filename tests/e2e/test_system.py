@@ -21,13 +21,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hometwin.adapters.sqlite import SQLiteEventStore
-from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
 from hometwin.components.wiring import open_store
 from hometwin.config import StoreSettings
 from hometwin.domain.events import SensorKind
 from hometwin.launcher import Stack
 from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
 from hometwin.sim import Fall, HomeLayout, Resident
 from tests.servers import S3Server, SMTPServer, wait_until
 

@@ -310,7 +310,7 @@ def _file_store(path):
 
 
 def test_book_survives_a_restart_in_the_file_store(tmp_path) -> None:
-    from hometwin.alert_store import AlertStore
+    from hometwin.services.alert_store import AlertStore
 
     store = AlertStore(_file_store(tmp_path / "state"), "home")
     book = store.load()
@@ -327,7 +327,7 @@ def test_book_survives_a_restart_in_the_file_store(tmp_path) -> None:
 
 def test_acknowledgements_are_write_once_objects_merged_by_the_monitoring() -> None:
     from hometwin.adapters.stores import open_object_store
-    from hometwin.alert_store import AlertStore
+    from hometwin.services.alert_store import AlertStore
 
     shared = open_object_store("memory://test-acks")
     monitoring = AlertStore(shared, "home")
@@ -350,8 +350,8 @@ def test_acknowledgements_are_write_once_objects_merged_by_the_monitoring() -> N
 
 
 def test_store_down_raises_port_error_and_loses_nothing(tmp_path) -> None:
-    from hometwin.alert_store import AlertStore
     from hometwin.ports import PortError
+    from hometwin.services.alert_store import AlertStore
 
     root = tmp_path / "state"
     store = AlertStore(_file_store(root), "home")
@@ -375,7 +375,7 @@ def test_store_down_raises_port_error_and_loses_nothing(tmp_path) -> None:
 
 def test_unreadable_state_is_an_error_not_an_empty_book() -> None:
     from hometwin.adapters.stores import open_object_store
-    from hometwin.alert_store import AlertStore, CorruptAlertState
+    from hometwin.services.alert_store import AlertStore, CorruptAlertState
 
     raw = open_object_store("memory://")
     raw.put("state/home/alerts.json", b"{not json")

@@ -144,3 +144,37 @@ def test_trained_home_shows_routine_models_and_their_comparison(tmp_path: Path) 
     assert now["status"]["model"]["version"] == new
     assert {e["room"] for e in now["expected"]} == set(home.rooms)
     assert now["place"]["room"] == "bathroom" and now["place"]["percentile"] > 99
+
+
+
+def _unreadable(folder: Path) -> None:
+    """Every stored object under `folder` turns unreadable: its data file becomes a directory."""
+    for data in folder.rglob("data"):
+        data.unlink()
+        data.mkdir()
+
+
+def test_alert_store_failures_answer_503_try_again(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    acks = tmp_path / "state" / "state" / "home" / "acks"
+    acks.write_text("a file where the acknowledgements go: recording one fails")
+    with serve(home.app()) as url, httpx.Client(base_url=url) as client:
+        unrecorded = client.post(f"/api/alerts/{home.alert_id}/ack", json={})
+        _unreadable(tmp_path / "state")
+        unreadable = client.post(f"/api/alerts/{home.alert_id}/ack", json={})
+        page = client.get("/alerts")
+    for answer in (unrecorded, unreadable):
+        assert answer.status_code == 503 and "the alert store is unavailable, try again" in answer.text
+    assert page.status_code == 200  # the page still renders and says what is missing
+
+
+def test_model_registry_failure_answers_503_and_the_page_says_why(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    version = home.registry.register("behaviour", {"rooms": {}}, {
+        "training_start": "2026-03-01T00:00:00+00:00", "training_end": "2026-03-08T00:00:00+00:00"}).version
+    _unreadable(tmp_path / "models")
+    with serve(home.app()) as url, httpx.Client(base_url=url) as client:
+        compare = client.get("/api/models/compare", params={"old": version, "new": version})
+        page = client.get("/models", params={"old": version, "new": version})
+    assert compare.status_code == 503 and "model registry is unavailable, try again" in compare.text
+    assert page.status_code == 200 and "The models could not be compared" in page.text

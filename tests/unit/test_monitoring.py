@@ -17,7 +17,6 @@ import pytest
 from hometwin.adapters.memory_source import MemoryEventStore
 from hometwin.adapters.sources import open_source
 from hometwin.adapters.stores import open_object_store
-from hometwin.alert_store import AlertStore
 from hometwin.components.monitoring import Monitor
 from hometwin.components.wiring import s3_options
 from hometwin.config import SourceSettings, StoreSettings
@@ -26,8 +25,9 @@ from hometwin.domain.detection import DetectionParams
 from hometwin.domain.events import SensorKind
 from hometwin.domain.findings import FindingKind
 from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
+from hometwin.services.training import train_and_register
 from hometwin.sim import Fall, Resident
-from hometwin.training import train_and_register
 from tests.servers import free_port
 
 TZ = "Europe/Berlin"

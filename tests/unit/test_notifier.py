@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hometwin.adapters.mail import MaildirMailer, build_mime, open_mailer
+from hometwin.adapters.mail import MaildirMailer, build_mime, open_mailer, read_maildir
 from hometwin.adapters.stores import open_object_store
 from hometwin.components.wiring import open_mail, smtp_options
 from hometwin.config import AlertSettings, MailSettings
@@ -20,8 +20,9 @@ from hometwin.domain.ack_links import verify
 from hometwin.domain.addresses import check_address, parse_sender
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
-from hometwin.notifier import FlushReport, InvalidNotification, Notifier
 from hometwin.ports import EmailMessage, PortError
+from hometwin.services.messages import InvalidNotification
+from hometwin.services.outbox import FlushReport, Notifier
 
 CAREGIVERS = ["anna@example.org", "ben@example.org"]
 SECRET = "a-secret-of-enough-length"
@@ -71,7 +72,7 @@ def test_alert_email_names_severity_and_room_and_carries_a_working_ack_link(tmp_
     alert = notes()[0]
     assert notifier.handle(alert.to_event_data(), "invocation-1") == "sent"
     [msg] = parsed(mailer)
-    assert msg["Subject"] == "[HomeTwin oma] EMERGENCY in the bathroom: prolonged stay"
+    assert msg["Subject"] == "[HomeTwin oma] EMERGENCY in the bathroom: unusually long stay"
     assert msg["To"] == "anna@example.org"
     assert msg["Message-ID"] == f"<{alert.id}.oma@hometwin>"
     text, html = bodies(msg)
@@ -88,10 +89,10 @@ def test_each_kind_has_its_subject(tmp_path: Path) -> None:
         assert notifier.handle(note.to_event_data(), note.id) == "sent"
     subjects = sorted(m["Subject"] for m in parsed(mailer))
     assert subjects == [
-        "[HomeTwin oma] All clear in the bathroom: prolonged stay is over",
-        "[HomeTwin oma] EMERGENCY in the bathroom: prolonged stay",
-        "[HomeTwin oma] Escalated - EMERGENCY in the bathroom: prolonged stay",
-        "[HomeTwin oma] Reminder - EMERGENCY in the bathroom: prolonged stay",
+        "[HomeTwin oma] All clear in the bathroom: unusually long stay is over",
+        "[HomeTwin oma] EMERGENCY in the bathroom: unusually long stay",
+        "[HomeTwin oma] Escalated - EMERGENCY in the bathroom: unusually long stay",
+        "[HomeTwin oma] Reminder - EMERGENCY in the bathroom: unusually long stay",
     ]
     clear = next(m for m in parsed(mailer) if m["Subject"].startswith("[HomeTwin oma] All clear"))
     assert "ack?token" not in bodies(clear)[0]  # nothing to acknowledge any more
@@ -279,3 +280,24 @@ def test_sent_marker_that_cannot_be_written_is_kept_until_the_store_is_back(tmp_
     notifier.flush_outbox()  # writes the marker now
     assert Notifier(mailer, store, s).handle(alert.to_event_data(), "after-restart") == "duplicate"
     assert len(mailer.messages()) == 1
+
+
+def test_maildir_reader_gives_decoded_mails_newest_first_and_names_a_broken_folder(tmp_path: Path) -> None:
+    import mailbox
+
+    folder = tmp_path / "mail"
+    assert read_maildir(folder) == []  # nothing delivered yet
+    box = mailbox.Maildir(str(folder), create=True)
+    for day, subject in ((3, "Older – bathroom"), (4, "Newer – kitchen")):
+        message = EmailMessage(("anna@example.org",), subject, f"{subject}, in plain text", "<p>html</p>")
+        box.add(build_mime(message, "HomeTwin <twin@example.org>", now=datetime(2026, 3, day, 8, tzinfo=UTC)))
+    newest, older = read_maildir(folder)
+    assert (newest.subject, newest.to, newest.sender) == ("Newer – kitchen", "anna@example.org",
+                                                          "HomeTwin <twin@example.org>")
+    assert newest.text.strip() == "Newer – kitchen, in plain text" and "04 Mar 2026" in newest.date
+    assert older.subject == "Older – bathroom"
+    assert [m.subject for m in read_maildir(folder, limit=1)] == ["Newer – kitchen"]
+    (folder / "cur").rmdir()
+    (folder / "cur").write_text("a file where the read mails go")
+    with pytest.raises(PortError, match=str(folder)):
+        read_maildir(folder)

@@ -15,7 +15,10 @@ subject is flattened to one line, so data (a room name, a message) can never add
 
 from __future__ import annotations
 
+import email.errors
+import email.header
 import email.policy
+import email.utils
 import ipaddress
 import logging
 import mailbox
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage as MimeMessage
+from email.message import Message
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -169,6 +173,58 @@ class MaildirMailer:
         if not self.path.exists():
             return []
         return list(mailbox.Maildir(str(self.path), create=False))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMail:
+    """One e-mail of a Maildir folder as a reader sees it; headers decoded, the plain-text body."""
+
+    key: str
+    subject: str
+    to: str
+    sender: str
+    date: str  # the Date header as written
+    text: str
+
+
+def read_maildir(path: Path, limit: int | None = None) -> list[StoredMail]:
+    """The e-mails of the Maildir folder at `path` (what a `MaildirMailer` wrote), newest first.
+
+    A folder that does not exist yet holds no mail. A folder or message that cannot be read raises
+    PortError naming the folder: one bad file is reported, not skipped, so nobody misses a mail.
+    """
+    if not Path(path).exists():
+        return []
+    try:
+        box = mailbox.Maildir(str(path), create=False)
+        dated = [_stored_mail(key, message) for key, message in box.items()]
+    except (OSError, ValueError, LookupError, email.errors.MessageError) as exc:
+        raise PortError(f"cannot read the mail folder {path}: {exc}") from exc
+    dated.sort(key=lambda pair: pair[0], reverse=True)
+    return [mail for _, mail in dated[:limit]]
+
+
+def _stored_mail(key: str, message: Message) -> tuple[float, StoredMail]:
+    """The mail and its date as a number to sort by (0 when the Date header is unreadable)."""
+    text = ""
+    for part in message.walk() if message.is_multipart() else [message]:
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                text = payload.decode(part.get_content_charset() or "utf-8", "replace")
+                break
+    mail = StoredMail(key=key, subject=_decoded_header(message, "Subject"), to=_decoded_header(message, "To"),
+                      sender=_decoded_header(message, "From"), date=_decoded_header(message, "Date"), text=text)
+    try:
+        when = email.utils.parsedate_to_datetime(mail.date).timestamp()
+    except (TypeError, ValueError):
+        when = 0.0
+    return when, mail
+
+
+def _decoded_header(message: Message, name: str) -> str:
+    raw = message.get(name)
+    return str(email.header.make_header(email.header.decode_header(raw))) if raw else ""
 
 
 @dataclass(frozen=True, slots=True)

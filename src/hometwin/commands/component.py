@@ -37,7 +37,7 @@ def build_app(name: Component) -> Any:
         from hometwin.components.actuation import create_app as actuation
         from hometwin.components.wiring import open_mail, open_store
         from hometwin.config import ActuationSettings, AlertSettings, MailSettings, StoreSettings
-        from hometwin.notifier import Notifier
+        from hometwin.services.outbox import Notifier
 
         mail, stores = MailSettings(), StoreSettings()
         notifier = Notifier(open_mail(mail), open_store(stores.state_store, stores), mail,

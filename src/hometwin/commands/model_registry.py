@@ -100,7 +100,7 @@ def train(
     from hometwin.adapters.sources import open_source
     from hometwin.config import SourceSettings
     from hometwin.ports import PortError
-    from hometwin.training import train_and_register
+    from hometwin.services.training import train_and_register
 
     settings = store_settings(store, home)
     zone = tz or settings.tz

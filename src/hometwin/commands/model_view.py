@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from hometwin.domain.wording import clock_text
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -112,7 +114,7 @@ def room_table(model: BehaviourModel, room: str) -> Table:
                 cells.append("[dim]0[/dim]")
             else:
                 cells.append(f"{v:.1f}×{fmt_seconds(d)}")
-        table.add_row(f"{minute // 60:02d}:{minute % 60:02d}", *cells)
+        table.add_row(clock_text(minute), *cells)
     return table
 
 
@@ -171,8 +173,7 @@ def show(
     console.print(rooms_table(model))
     first = model.first.get("hour", {}).get("")
     if first is not None:
-        minute = int(round(first.q[6]))  # the median over all days
-        console.print(f"The day usually starts at {minute // 60:02d}:{minute % 60:02d} "
+        console.print(f"The day usually starts at {clock_text(first.q[6])} "  # the median over all days
                       f"(first activity after {model.params.day_start_hour:02d}:00, median of {first.n} days).")
     chosen = model.canonical_room(room) if room else None
     if room and chosen is None:

@@ -19,11 +19,12 @@ from fastapi import Depends, FastAPI, HTTPException
 
 from hometwin.components.common import add_health
 from hometwin.config import ActuationSettings
-from hometwin.notifier import InvalidNotification, Notifier
 from hometwin.ports import PortError
 from hometwin.sdk import Invocation, LocalGateway
 from hometwin.sdk.durations import parse_duration
 from hometwin.sdk.invocation import read_invocation
+from hometwin.services.messages import InvalidNotification
+from hometwin.services.outbox import Notifier
 
 log = logging.getLogger(__name__)
 

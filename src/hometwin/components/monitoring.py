@@ -21,7 +21,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
 from hometwin.components.common import Emitter, Named, add_health, every
 from hometwin.components.wiring import Ports
@@ -30,14 +29,14 @@ from hometwin.domain.alerts import AlertPolicy
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding
-from hometwin.domain.model import BehaviourModel
+from hometwin.domain.model import MODEL_KIND, BehaviourModel
 from hometwin.ports import PortError, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
+from hometwin.services.alert_store import AlertStore
 
 log = logging.getLogger(__name__)
 
-MODEL_KIND = "behaviour"
 Emit = Callable[[str, Any], bool]
 
 

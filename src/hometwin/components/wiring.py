@@ -12,11 +12,11 @@ from hometwin.adapters.mail import SmtpOptions, open_mailer
 from hometwin.adapters.s3 import S3Options
 from hometwin.adapters.sources import open_source
 from hometwin.adapters.stores import open_object_store
-from hometwin.alert_store import AlertStore
 from hometwin.clock import Clock
 from hometwin.config import MailSettings, SourceSettings, StoreSettings
 from hometwin.ports import Mailer, ObjectStore, SensorSource
 from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
 
 
 @dataclass

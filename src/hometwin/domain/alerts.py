@@ -2,7 +2,7 @@
 
 Pure and deterministic: `AlertBook.advance(findings, now, policy)` is called at every monitoring
 check with the complete list of current findings; it returns the notifications to send now and
-updates the book, which the caller persists (see `hometwin.alert_store`).
+updates the book, which the caller persists (see `hometwin.services.alert_store`).
 
 Rules (docs/alerts.md explains them for a newcomer):
 - One incident (`Finding.incident_key`) gives one alert, whose id is derived from that key, so a

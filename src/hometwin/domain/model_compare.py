@@ -16,7 +16,7 @@ from typing import Any
 
 from hometwin.domain.model import BehaviourModel
 from hometwin.domain.model_params import Levels
-from hometwin.domain.wording import duration_text
+from hometwin.domain.wording import clock_text, duration_text
 
 # (relative change, absolute change) both needed for a change to be notable
 NOTABLE = {
@@ -137,14 +137,10 @@ def _first_line(m: dict[str, Any]) -> str:
     old, new = m["old"], m["new"]
     if new is None:
         return "The first activity of the day: no data in the new model."
-    text = f"The day usually starts at {_clock(new)}"
+    text = f"The day usually starts at {clock_text(new)}"
     if old is None:
         return text + "."
     diff = new - old
     when = "later" if diff > 0 else "earlier"
-    return text + (f" (was {_clock(old)}, {abs(diff):.0f} min {when})." if round(diff) else f" (was {_clock(old)}).")
-
-
-def _clock(minutes: float) -> str:
-    m = int(round(minutes)) % 1440
-    return f"{m // 60:02d}:{m % 60:02d}"
+    was = clock_text(old)
+    return text + (f" (was {was}, {abs(diff):.0f} min {when})." if round(diff) else f" (was {was}).")

@@ -12,6 +12,7 @@ from datetime import date
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from .auth import Gate
+from .errors import AlertStoreUnavailable, RegistryUnavailable, UnknownAlert, UnknownModelVersion
 from .schemas import (
     AckResult,
     AlertsView,
@@ -69,8 +70,10 @@ def compare(request: Request, old: str = Query(..., min_length=1, max_length=100
     """The behaviour-change summary between two model versions."""
     try:
         return service(request).compare(old, new)
-    except KeyError as exc:
-        raise HTTPException(404, f"no model version {exc.args[0]!r}") from None
+    except UnknownModelVersion as exc:
+        raise HTTPException(404, str(exc)) from None
+    except RegistryUnavailable as exc:
+        raise HTTPException(503, f"the model registry is unavailable, try again: {exc}") from None
 
 
 @router.get("/alerts", response_model=AlertsView)
@@ -91,9 +94,9 @@ def acknowledge(request: Request, alert_id: str = Path(..., pattern=ALERT_ID)) -
 def do_acknowledge(svc: DashboardService, alert_id: str, by: str) -> AckResult:
     try:
         return svc.acknowledge(alert_id, by)
-    except KeyError:
-        raise HTTPException(404, f"no alert {alert_id!r}") from None
-    except Exception as exc:  # noqa: BLE001 - store down: tell the caller to retry
+    except UnknownAlert as exc:
+        raise HTTPException(404, str(exc)) from None
+    except AlertStoreUnavailable as exc:
         raise HTTPException(503, f"the alert store is unavailable, try again: {exc}") from None
 
 

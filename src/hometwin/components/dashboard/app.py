@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from hometwin.clock import Clock
 from hometwin.config import DashboardSettings
 from hometwin.ports import SensorSource
+from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
 
 from . import api, views
 from .auth import COOKIE, Gate, SessionSigner
@@ -43,12 +45,12 @@ def _base_app(**kwargs: Any) -> FastAPI:
     return LocalGateway(mock=True, **kwargs)
 
 
-def create_app(settings: DashboardSettings, *, source: SensorSource, registry: Any, alert_store: Any,
-               clock: Clock | None = None, mail_dir: Path | None = None) -> FastAPI:
+def create_app(settings: DashboardSettings, *, source: SensorSource, registry: ModelRegistry,
+               alert_store: AlertStore, clock: Clock | None = None, mail_dir: Path | None = None) -> FastAPI:
     """The caregiver's dashboard.
 
     `source` gives sensor events, `registry` the behaviour models (`hometwin.registry.ModelRegistry`),
-    `alert_store` the alert book and acknowledgements (`hometwin.alert_store.AlertStore`).
+    `alert_store` the alert book and acknowledgements (`hometwin.services.alert_store.AlertStore`).
     `mail_dir` (demo mode) is the local Maildir whose e-mails get their own page.
     """
     clock = clock or Clock.parse(settings.clock)

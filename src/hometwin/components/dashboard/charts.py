@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
-from hometwin.domain.wording import duration_text
+from hometwin.domain.wording import clock_text, duration_text
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -46,8 +46,7 @@ def format_count(value: float) -> str:
 
 
 def _fmt_hour(bin_index: int, bin_minutes: int) -> str:
-    minutes = bin_index * bin_minutes
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+    return clock_text(bin_index * bin_minutes)
 
 
 def heatmap_svg(grid: Sequence[Sequence[float]], *, label: str, value_format: Callable[[float], str],

@@ -7,20 +7,24 @@ whatever the other dependencies could give, so a page always renders and says wh
 from __future__ import annotations
 
 import logging
-import mailbox
 import math
 from datetime import date, datetime, time, timedelta
-from email.header import decode_header, make_header
-from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from hometwin.adapters.mail import StoredMail, read_maildir
 from hometwin.clock import Clock
 from hometwin.config import DashboardSettings
+from hometwin.domain.alerts import Alert
 from hometwin.domain.events import SensorEvent
-from hometwin.ports import SensorSource
+from hometwin.domain.model import MODEL_KIND
+from hometwin.domain.wording import clock_text
+from hometwin.ports import NotFound, PortError, SensorSource
+from hometwin.registry import ModelRegistry, ModelVersion
+from hometwin.services.alert_store import AlertStore
 
+from .errors import AlertStoreUnavailable, RegistryUnavailable, UnknownAlert, UnknownModelVersion
 from .schemas import (
     AckResult,
     Activity,
@@ -41,8 +45,11 @@ from .schemas import (
     TodayView,
 )
 
+if TYPE_CHECKING:  # the model and the stays load on first use, not when the dashboard starts
+    from hometwin.domain.model import BehaviourModel
+    from hometwin.domain.stays import Timeline
+
 log = logging.getLogger(__name__)
-MODEL_KIND = "behaviour"
 # A stay that began before midnight still shows on today's timeline: read this much earlier.
 _LOOKBACK = timedelta(hours=12)
 
@@ -62,12 +69,12 @@ def _dt(value: Any) -> datetime | None:
     return None
 
 
-def model_info(version: Any) -> ModelInfo:
+def model_info(version: ModelVersion) -> ModelInfo:
     """A registry `ModelVersion` as shown on the pages (metadata kept JSON-able as is)."""
-    meta = dict(getattr(version, "metadata", {}) or {})
-    training = (getattr(version, "document", None) or {}).get("training") or {}
+    meta = dict(version.metadata or {})
+    training = (version.document or {}).get("training") or {}
     return ModelInfo(
-        version=str(version.version), created_at=_dt(getattr(version, "created_at", None)),
+        version=str(version.version), created_at=version.created_at,
         training_start=_dt(meta.get("training_start") or training.get("start")),
         training_end=_dt(meta.get("training_end") or training.get("end")),
         metadata=meta,
@@ -77,8 +84,8 @@ def model_info(version: Any) -> ModelInfo:
 class DashboardService:
     """Reads the ports for the pages. Holds no state but a cache of the parsed latest model."""
 
-    def __init__(self, settings: DashboardSettings, *, source: SensorSource, registry: Any,
-                 alert_store: Any, clock: Clock, mail_dir: Path | None = None) -> None:
+    def __init__(self, settings: DashboardSettings, *, source: SensorSource, registry: ModelRegistry,
+                 alert_store: AlertStore, clock: Clock, mail_dir: Path | None = None) -> None:
         self.settings = settings
         self.source = source
         self.registry = registry
@@ -86,14 +93,14 @@ class DashboardService:
         self.clock = clock
         self.mail_dir = mail_dir
         self.tz = ZoneInfo(settings.tz)
-        self._model_cache: tuple[str, Any] | None = None
+        self._model_cache: tuple[str, BehaviourModel] | None = None
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(self.tz)
 
     # -- model ---------------------------------------------------------------------------------
 
-    def latest_model(self, status: Status) -> Any | None:
+    def latest_model(self, status: Status) -> BehaviourModel | None:
         """The newest BehaviourModel (parsed once per version), recording problems in `status`."""
         try:
             latest = self.registry.latest(MODEL_KIND)
@@ -125,7 +132,7 @@ class DashboardService:
             return None
 
     @staticmethod
-    def _timeline(events: list[SensorEvent]) -> Any:
+    def _timeline(events: list[SensorEvent]) -> Timeline:
         from hometwin.domain.stays import extract_timeline
 
         return extract_timeline(events)
@@ -140,19 +147,18 @@ class DashboardService:
             return []
         pending: set[str] = set()
         try:
-            pending = {str(getattr(a, "alert_id", None) or a["alert_id"])
-                       for a in self.alert_store.pending_acks()}
+            pending = {ack.alert_id for ack in self.alert_store.pending_acks()}
         except Exception as exc:  # noqa: BLE001 - the alerts still show, only without local acks
             log.warning("pending acknowledgements unreadable: %s", exc)
         return [self._alert_view(a, a.id in pending) for a in book.history()]
 
     @staticmethod
-    def _alert_view(alert: Any, ack_pending: bool) -> AlertView:
+    def _alert_view(alert: Alert, ack_pending: bool) -> AlertView:
         notes = [e for e in alert.log if e.get("event") == "notification"]
-        state = str(getattr(alert.state, "value", alert.state))
+        state = alert.state.value
         return AlertView(
             id=alert.id, kind=alert.finding.kind.value, room=alert.finding.room,
-            severity=str(getattr(alert.severity, "value", alert.severity)), status=state,
+            severity=alert.severity.value, status=state,
             opened_at=alert.opened_at, acknowledged_by=alert.acknowledged_by,
             acknowledged_at=alert.acknowledged_at, resolved_at=alert.resolved_at,
             ack_pending=ack_pending and state in ("open", "notified"),
@@ -160,18 +166,22 @@ class DashboardService:
         )
 
     def acknowledge(self, alert_id: str, by: str) -> AckResult:
+        """Record that `by` takes care of the alert (UnknownAlert, AlertStoreUnavailable)."""
         at = self.clock.now()
         status = Status()
         known = {a.id: a for a in self._alerts(status)}
         if not status.alerts_ok:
-            raise RuntimeError(status.alerts_error)
+            raise AlertStoreUnavailable(status.alerts_error or "the alert store cannot be read")
         alert = known.get(alert_id)
         if alert is None:
-            raise KeyError(alert_id)
+            raise UnknownAlert(alert_id)
         if not alert.open:
             return AckResult(alert_id=alert_id, acknowledged=False, by=by, at=at,
                              detail=f"already {'acknowledged' if alert.ack_pending else alert.status}")
-        self.alert_store.record_ack(alert_id, by, at)
+        try:
+            self.alert_store.record_ack(alert_id, by, at)
+        except (PortError, OSError) as exc:
+            raise AlertStoreUnavailable(str(exc)) from exc
         return AckResult(alert_id=alert_id, acknowledged=True, by=by, at=at, detail="acknowledged")
 
     # -- pages -----------------------------------------------------------------------------------
@@ -193,15 +203,13 @@ class DashboardService:
             busiest = max(view.expected, key=lambda e: e.visits * e.median_seconds, default=None)
             view.usual_room = busiest.room if busiest and busiest.visits > 0.05 else None
             try:
-                first = model.first_activity(now)
-                minutes = int(first.median)
-                view.first_activity_usual = f"{minutes // 60:02d}:{minutes % 60:02d}"
+                view.first_activity_usual = clock_text(float(model.first_activity(now).median))
             except Exception as exc:  # noqa: BLE001 - optional detail
                 log.debug("no first-activity expectation: %s", exc)
         view.open_alerts = [a for a in self._alerts(status) if a.status != "resolved"]
         return view
 
-    def _place(self, events: list[SensorEvent], now: datetime, model: Any) -> Place | None:
+    def _place(self, events: list[SensorEvent], now: datetime, model: BehaviourModel | None) -> Place | None:
         """The newest period of the timeline: the ongoing stay, or away, or unknown."""
         timeline = self._timeline(events)
         periods: list[tuple[str, str | None, datetime]] = [("room", s.room, s.start) for s in timeline.stays]
@@ -218,7 +226,7 @@ class DashboardService:
         return place
 
     @staticmethod
-    def _expectations(model: Any, now: datetime) -> list[Expectation]:
+    def _expectations(model: BehaviourModel, now: datetime) -> list[Expectation]:
         out = []
         for room in model.rooms:
             visits = model.visits(room, now)
@@ -285,7 +293,7 @@ class DashboardService:
         return view
 
     def compare(self, old: str, new: str) -> Comparison:
-        """Behaviour change from version `old` to `new` (KeyError when either is unknown)."""
+        """Behaviour change from version `old` to `new` (UnknownModelVersion, RegistryUnavailable)."""
         from hometwin.domain.model import BehaviourModel
         from hometwin.domain.model_compare import compare_models
 
@@ -293,13 +301,13 @@ class DashboardService:
         summary = compare_models(BehaviourModel.from_dict(a.document), BehaviourModel.from_dict(b.document))
         return Comparison(old=model_info(a), new=model_info(b), lines=summary_lines(summary), summary=summary)
 
-    def _version(self, version: str) -> Any:
-        from hometwin.ports import NotFound
-
+    def _version(self, version: str) -> ModelVersion:
         try:
             return self.registry.get(MODEL_KIND, version)
-        except (NotFound, KeyError):
-            raise KeyError(version) from None
+        except NotFound:
+            raise UnknownModelVersion(version) from None
+        except (PortError, OSError) as exc:
+            raise RegistryUnavailable(str(exc)) from exc
 
     def alerts_view(self) -> AlertsView:
         status = Status()
@@ -311,14 +319,11 @@ class DashboardService:
         """The e-mails of the demo's local maildir, newest first (None mail_dir: not in demo mode)."""
         if self.mail_dir is None:
             return MailView(enabled=False)
-        if not Path(self.mail_dir).exists():
-            return MailView(enabled=True)
         try:
-            box = mailbox.Maildir(self.mail_dir, create=False)
-            mails = sorted((_mail(key, msg) for key, msg in box.items()), key=lambda m: m[0], reverse=True)
-        except Exception as exc:  # noqa: BLE001 - a broken mail file must not break the page
+            mails = read_maildir(self.mail_dir, limit)
+        except PortError as exc:  # a broken mail file must not break the page
             return MailView(enabled=True, error=_reason(exc))
-        return MailView(enabled=True, mails=[m for _, m in mails[:limit]])
+        return MailView(enabled=True, mails=[_mail(m) for m in mails])
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -338,26 +343,6 @@ def _finite_grid(grid: list[list[float]]) -> list[list[float]]:
     return [[float(v) if math.isfinite(v) else 0.0 for v in row] for row in grid]
 
 
-def _header(msg: Message, name: str) -> str:
-    raw = msg.get(name)
-    return str(make_header(decode_header(raw))) if raw else ""
-
-
-def _mail(key: str, msg: Message) -> tuple[float, Mail]:
-    """The mail and its date as a number to sort by."""
-    from email.utils import parsedate_to_datetime
-
-    text = ""
-    for part in msg.walk() if msg.is_multipart() else [msg]:
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                text = payload.decode(part.get_content_charset() or "utf-8", "replace")
-                break
-    mail = Mail(key=key, subject=_header(msg, "Subject"), to=_header(msg, "To"),
-                sender=_header(msg, "From"), date=_header(msg, "Date"), text=text)
-    try:
-        sort = parsedate_to_datetime(mail.date).timestamp()
-    except (TypeError, ValueError):
-        sort = 0.0
-    return sort, mail
+def _mail(mail: StoredMail) -> Mail:
+    return Mail(key=mail.key, subject=mail.subject, to=mail.to, sender=mail.sender, date=mail.date,
+                text=mail.text)

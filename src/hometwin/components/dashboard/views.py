@@ -16,23 +16,15 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from hometwin.domain import ack_links
+from hometwin.domain.wording import finding_wording
 
 from . import charts
 from .api import ALERT_ID, do_acknowledge, gate, service
 from .auth import COOKIE, safe_next
+from .errors import UnknownModelVersion
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=FilePath(__file__).resolve().parent / "templates")
-
-KIND_LABELS = {
-    "prolonged_stay": "Unusually long stay",
-    "unusual_silence": "Unusual silence",
-    "missing_routine": "Missing routine",
-    "not_back_home": "Not back home",
-    "unusual_frequency": "Unusual number of visits",
-    "sensor_data_missing": "Sensor data missing",
-}
-
 
 @pass_context
 def _local(ctx: Context, value: datetime | str | None, fmt: str = "%a %d %b %H:%M") -> str:
@@ -55,16 +47,15 @@ def _percent(p: float) -> str:
 
 
 def _evidence(ev: dict[str, Any]) -> str:
-    """The numbers behind an alert in one line, durations in words."""
-    kind = ev.get("kind", "")
-    fmt = charts.format_count if kind == "unusual_frequency" else charts.format_duration
+    """The numbers behind an alert in one line, in the words the e-mails use."""
+    wording = finding_wording(str(ev.get("kind", "")))
     parts = []
     if "observed" in ev:
-        parts.append(f"observed {fmt(float(ev['observed']))}")
+        parts.append(f"observed {wording.value(float(ev['observed']))}")
     if "expected" in ev:
-        parts.append(f"usual {fmt(float(ev['expected']))}")
+        parts.append(f"usual {wording.value(float(ev['expected']))}")
     if "threshold" in ev:
-        parts.append(f"alert above {fmt(float(ev['threshold']))}")
+        parts.append(f"alert {wording.beyond} {wording.value(float(ev['threshold']))}")
     if "percentile" in ev and math.isfinite(float(ev["percentile"])):
         parts.append(f"percentile {_percent(float(ev['percentile']))}")
     return ", ".join(parts)
@@ -72,7 +63,7 @@ def _evidence(ev: dict[str, Any]) -> str:
 
 templates.env.filters.update(
     dur=lambda s: charts.format_duration(s).replace(" ", "\u00a0"), local=_local, percent=_percent, evidence=_evidence,
-    kind_label=lambda k: KIND_LABELS.get(k, str(k).replace("_", " ")),
+    kind_label=lambda k: finding_wording(str(k)).label,
     count=charts.format_count,
 )
 
@@ -154,8 +145,8 @@ def models_page(request: Request, old: str | None = Query(None, max_length=100),
     if old and new:
         try:
             comparison = svc.compare(old, new)
-        except KeyError as exc:
-            error = f"There is no model version {exc.args[0]!r}."
+        except UnknownModelVersion as exc:
+            error = f"There is no model version {exc.version!r}."
         except Exception as exc:  # noqa: BLE001 - show why, keep the list
             error = f"The models could not be compared: {exc}"
     return render(request, "models.html", "models", view=view, comparison=comparison, error=error,

@@ -14,12 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.model import BehaviourModel, train_model
+from hometwin.domain.model import MODEL_KIND, BehaviourModel, train_model
 from hometwin.domain.model_compare import compare_models
 from hometwin.domain.model_params import ModelParams
 from hometwin.registry import ModelRegistry, ModelVersion
 
-MODEL_KIND = "behaviour"
 CHANGE_KIND = "behaviour-change"
 UNOBSERVED = timedelta(hours=12)
 
