@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from hometwin.domain.detection import RECENT_WINDOW
-from hometwin.domain.detectors import DETECTORS, DetectionParams, Detector, SharedParams, Situation
+from hometwin.domain.detectors import DETECTORS, Assessment, DetectionParams, Detector, SharedParams, Situation
 from hometwin.domain.detectors.unusual_frequency import UnusualFrequency
 from hometwin.domain.detectors.unusual_silence import UnusualSilence
 from hometwin.domain.events import SensorEvent, SensorKind
@@ -83,7 +83,7 @@ def scenarios(events: list[SensorEvent]) -> list[Scenario]:
 
 
 def _run(detector: Detector, model: BehaviourModel, s: Scenario, now: datetime,
-         params: DetectionParams = DetectionParams()) -> list:  # type: ignore[type-arg]
+         params: DetectionParams = DetectionParams()) -> list[Assessment]:
     return detector.assess(Situation(model, s.recent, now, params, s.source_error_since))
 
 
