@@ -7,12 +7,13 @@ docs/configuration.md lists them all; `tests/unit/test_config_docs.py` checks th
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -424,69 +425,79 @@ class AlertSettings(CommonSettings):
         return timedelta(hours=self.ack_link_hours)
 
 
-class DetectionSettings(CommonSettings):
-    """The detectors' knobs (`hometwin.domain.detection.DetectionParams`), explained in docs/detection.md.
+def detection_knobs(base: type[CommonSettings], params: type[DetectionParams]) -> type[CommonSettings]:
+    """`base` with one `detect_<name>` setting per knob of `params` (`DetectionParams`, domain/detectors/).
+
+    Type, default, bounds and description come from the knob, so a detector's new parameter is a
+    setting (and a row of docs/configuration.md) without an edit here. A `dict[str, float]` knob is
+    read as comma-separated pairs, e.g. "bathroom=40,bedroom=600" (parsed by `params()`).
+    """
+    import dataclasses
+    from typing import get_type_hints
+
+    from pydantic import create_model
+
+    hints = get_type_hints(params)
+    knobs: dict[str, Any] = {}
+    for knob in dataclasses.fields(params):
+        meta, hint = knob.metadata, hints[knob.name]
+        name = f"detect_{meta.get('env') or knob.name}"
+        if hint in (float, int, bool, str):
+            knobs[name] = (hint, Field(knob.default, description=meta["doc"], **meta["bounds"]))
+        elif hint == dict[str, float]:
+            knobs[name] = (str, Field("", description=meta["doc"]))
+        else:
+            raise TypeError(f"{params.__name__}.{knob.name}: no setting for a {hint}")
+    return create_model("DetectionKnobs", __base__=base, __module__=__name__, **knobs)
+
+
+def _detection_params() -> type[DetectionParams]:
+    from hometwin.domain.detection import DetectionParams
+
+    return DetectionParams
+
+
+class DetectionSettings(detection_knobs(CommonSettings, _detection_params())):  # type: ignore[misc]  # generated
+    """The detectors' knobs (`domain.detectors.DetectionParams`, declared by each detector): docs/detection.md.
 
     Limits are surprises, -log10 of how rare an observation is under the learned model (3 = 1 in 1,000);
-    floors are minutes below which a detector never fires. Defaults equal `DetectionParams()`.
+    floors are minutes below which a detector never fires. Each setting is `HOMETWIN_DETECT_<KNOB>`
+    with the knob's default, generated from `DetectionParams`.
     """
 
-    detect_silence_limit: float = Field(3.0, description="Unusual silence fires at this surprise.")
-    detect_silence_floor_min: float = Field(
-        20.0, ge=0, description="No silence alarm before this many minutes.")
-    detect_stay_limit: float = Field(3.5, description="Prolonged stay fires at this surprise.")
-    detect_stay_floor_min: float = Field(
-        30.0, ge=0, description="No prolonged-stay alarm before this many minutes.")
-    detect_room_floors: str = Field(
-        "", description="Per-room stay floors in minutes, e.g. 'bathroom=40,bedroom=600'.")
-    detect_few_samples: float = Field(
-        10.0, ge=0, description="Widen the spread of a cell with n samples by sqrt(1 + this / n).")
-    detect_stay_gap_slack: float = Field(
-        2.0, ge=0, description="Pauses within a stay add their silence surprise above this (0: off).")
-    detect_routine_limit: float = Field(
-        2.0, description="Missing routine (no activity yet today) fires at this surprise.")
-    detect_away_limit: float = Field(2.5, description="Not back home fires at this surprise.")
-    detect_away_floor_min: float = Field(
-        180.0, ge=0, description="No not-back-home warning before this many minutes.")
-    detect_frequency_limit: float = Field(
-        2.0, description="Unusual daily frequency (info only) at this surprise.")
-    detect_frequency_min_excess: float = Field(
-        2.0, ge=0, description="... and at least this many visits above the usual mean.")
-    detect_source_error_after_min: float = Field(
-        15.0, ge=0, description="Report a failing sensor source after this many minutes.")
-    detect_dead_sensor_after_h: float = Field(
-        24.0, ge=0, description="Daily sensors silent this many hours while others report are dead (0: off).")
-    detect_dead_sensor_share: float = Field(
-        0.75, gt=0, le=1, description="... when at least this share of the daily sensors is: data missing.")
-    detect_daily_sensor_share: float = Field(
-        0.7, gt=0, le=1, description="A daily sensor reported on at least this share of the training days.")
-    detect_sensitivity: float = Field(
-        0.0, description="Lowers every limit by this much: > 0 eager, < 0 conservative.")
-
     def params(self) -> DetectionParams:
-        from hometwin.domain.detection import DetectionParams
+        return params_from_knobs(self, _detection_params())
 
-        floors: dict[str, float] = {}
-        for pair in filter(None, (p.strip() for p in self.detect_room_floors.split(","))):
-            room, sep, minutes = pair.partition("=")
-            try:
-                value = float(minutes)
-            except ValueError:
-                value = -1.0
-            if not sep or not room.strip() or value < 0:
-                raise ValueError(f"HOMETWIN_DETECT_ROOM_FLOORS: {pair!r} is not room=minutes")
-            floors[room.strip()] = value
-        return DetectionParams(
-            silence_limit=self.detect_silence_limit, silence_floor_min=self.detect_silence_floor_min,
-            stay_limit=self.detect_stay_limit, stay_floor_min=self.detect_stay_floor_min,
-            room_floor_min=floors, few_samples=self.detect_few_samples,
-            stay_gap_slack=self.detect_stay_gap_slack,
-            routine_limit=self.detect_routine_limit,
-            away_limit=self.detect_away_limit, away_floor_min=self.detect_away_floor_min,
-            frequency_limit=self.detect_frequency_limit,
-            frequency_min_excess=self.detect_frequency_min_excess,
-            source_error_after_min=self.detect_source_error_after_min,
-            dead_sensor_after_h=self.detect_dead_sensor_after_h,
-            dead_sensor_share=self.detect_dead_sensor_share,
-            daily_sensor_share=self.detect_daily_sensor_share,
-            sensitivity=self.detect_sensitivity)
+
+def params_from_knobs(settings: BaseSettings, params: type[DetectionParams]) -> DetectionParams:
+    """The `params` dataclass from the `detect_<name>` settings `detection_knobs` made for it."""
+    import dataclasses
+    from typing import get_type_hints
+
+    hints = get_type_hints(params)
+    values: dict[str, Any] = {}
+    for knob in dataclasses.fields(params):
+        name = f"detect_{knob.metadata.get('env') or knob.name}"
+        value = getattr(settings, name)
+        if hints[knob.name] == dict[str, float]:
+            value = _pairs(value, f"HOMETWIN_{name.upper()}", knob.metadata)
+        values[knob.name] = value
+    return params(**values)
+
+
+def _pairs(text: str, variable: str, meta: Mapping[str, Any]) -> dict[str, float]:
+    """"a=1, b=2" -> {"a": 1.0, "b": 2.0}; each value within the knob's bounds."""
+    bounds = meta["bounds"]
+    out: dict[str, float] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, number = pair.partition("=")
+        try:
+            value = float(number)
+        except ValueError:
+            value = math.nan
+        within = (value >= bounds.get("ge", -math.inf) and value > bounds.get("gt", -math.inf)
+                  and value <= bounds.get("le", math.inf))
+        if not sep or not key.strip() or not within:
+            raise ValueError(f"{variable}: {pair!r} is not {meta['pair']}")
+        out[key.strip()] = value
+    return out

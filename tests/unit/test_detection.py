@@ -13,9 +13,9 @@ from hometwin.domain.detection import (
     RECENT_WINDOW,
     DetectionParams,
     assess,
-    current_stay,
     detect,
 )
+from hometwin.domain.detectors.presence import current_stay
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.findings import FindingKind, Severity
 from hometwin.domain.model import BehaviourModel, train_model
@@ -243,9 +243,9 @@ def test_a_switch_turning_off_does_not_move_the_person(model: BehaviourModel, ev
         SensorEvent(t + timedelta(minutes=2), "bed_mat", "bedroom", SensorKind.PRESSURE, 1.0),
         SensorEvent(t + timedelta(minutes=2, seconds=20), "toilet_flush", "bathroom", SensorKind.OTHER, 0.0),
     ]
-    assert current_stay(recent)[0] == "bedroom"
+    assert current_stay(recent, model.params.stays)[0] == "bedroom"
     found = _firing(model, recent, t + timedelta(hours=3))
     assert not found  # asleep, not stuck in the bathroom nor silent after the bathroom
     # A flush switching ON is presence: then the person is in the bathroom.
     on = [*recent[:-1], replace(recent[-1], value=1.0)]
-    assert current_stay(on)[0] == "bathroom"
+    assert current_stay(on, model.params.stays)[0] == "bathroom"

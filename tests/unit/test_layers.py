@@ -26,7 +26,7 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
-DOMAIN_FILES = sorted((SRC / "domain").glob("*.py"))
+DOMAIN_FILES = sorted((SRC / "domain").rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: p.name)

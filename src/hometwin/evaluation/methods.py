@@ -21,16 +21,18 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from hometwin.domain.detection import DetectionParams, assess, current_stay
+from hometwin.domain.detection import DetectionParams, assess
+from hometwin.domain.detectors.presence import current_stay
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import FindingKind, Severity
-from hometwin.domain.stays import Timeline
+from hometwin.domain.stays import StayParams, Timeline
 
 if TYPE_CHECKING:
     from hometwin.domain.model import BehaviourModel
 
 ALARM_SEVERITIES = (Severity.EMERGENCY, Severity.WARNING)
 TECHNICAL_KINDS = (FindingKind.SENSOR_DATA_MISSING,)
+DEFAULT_STAYS = StayParams()  # the baselines have no model: they read stays the default way
 
 
 class Method(Protocol):
@@ -148,7 +150,7 @@ class StayBaseline:
     def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
         if not recent:
             return -math.inf, ""
-        room, start = current_stay(recent)
+        room, start = current_stay(recent, DEFAULT_STAYS)
         if room not in self.mean:
             return -math.inf, ""
         d = (now - start).total_seconds()

@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from hometwin.domain.detection import NIGHT_END_HOUR, NIGHT_START_HOUR
 from hometwin.domain.events import SensorEvent, SensorKind
+from hometwin.domain.model import ModelParams
 from hometwin.domain.stays import Timeline
 
 ANCHOR_OFFSET = timedelta(minutes=1)
+# Day and night of the protocol: the behaviour model's default night (23:00-07:00), for every home.
+NIGHT_START_HOUR, NIGHT_END_HOUR = ModelParams().night_start_hour, ModelParams().night_end_hour
 
 
 @dataclass(frozen=True, slots=True)

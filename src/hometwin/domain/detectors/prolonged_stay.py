@@ -1,0 +1,91 @@
+"""Prolonged stay: the current stay lasts far longer than stays in that room at that weekday and hour,
+or the pauses between movements within it add up to far more than usual."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from hometwin.domain.detectors.base import Assessment, Situation, knob
+from hometwin.domain.detectors.phrases import when_text
+from hometwin.domain.detectors.tails import percentile_of, plus, tail_score, value_at
+from hometwin.domain.events import SensorEvent
+from hometwin.domain.findings import Finding, FindingKind, Severity
+from hometwin.domain.wording import duration_text
+
+if TYPE_CHECKING:
+    from hometwin.domain.silence import SilenceModel
+
+QUIET_EVENTS = 120  # the pauses of at most this many events of the stay count (bounds the work per check)
+
+
+@dataclass(frozen=True)
+class ProlongedStayParams:
+    stay_limit: float = knob(3.5, "Prolonged stay fires at this surprise.")
+    stay_floor_min: float = knob(30.0, "No prolonged-stay alarm before this many minutes.", ge=0)
+    room_floor_min: dict[str, float] = knob(
+        {}, "Per-room stay floors in minutes, e.g. 'bathroom=40,bedroom=600'.", ge=0, env="room_floors",
+        pair="room=minutes")
+    stay_gap_slack: float = knob(
+        2.0, "Pauses within a stay add their silence surprise above this (0: off).", ge=0)
+
+
+class ProlongedStay:
+    name = "prolonged_stay"
+    kind = FindingKind.PROLONGED_STAY
+    params = ProlongedStayParams
+
+    def assess(self, situation: Situation) -> list[Assessment]:
+        if not situation.at_home:
+            return []
+        model, now, p = situation.model, situation.now, situation.params
+        room, start = situation.stay
+        seconds = (now - start).total_seconds()
+        if seconds <= 0 or model.canonical_room(room) is None:
+            return []
+        dist = model.stay_duration(room, start)
+        limit = p.effective_limit(p.stay_limit)
+        long_score = tail_score(dist, seconds, p.few_samples)
+        quiet = quiet_evidence(model.silence, situation.recent, start, now, p.stay_gap_slack)
+        score = max(long_score, quiet)
+        floor = p.room_floor_min.get(room, p.stay_floor_min) * 60
+        typical = float(dist.median)
+        unusual = max(value_at(dist, limit, p.few_samples), floor) if score >= limit else math.nan
+        when = when_text(start, model.tz, dist.level)
+        message = (f"In the {room} for {duration_text(seconds)}; {when} a visit usually lasts "
+                   f"{duration_text(typical)}, and {duration_text(unusual)} is already unusual.")
+        if quiet > long_score and score >= limit:
+            unusual = seconds
+            message = (f"In the {room} for {duration_text(seconds)} with only rare movement: the pauses "
+                       f"between movements there are far longer than usual; {when} a visit usually lasts "
+                       f"{duration_text(typical)}.")
+        finding = Finding(FindingKind.PROLONGED_STAY, Severity.EMERGENCY, room, start, observed=seconds,
+                          expected=typical, threshold=unusual, percentile=percentile_of(score), message=message)
+        return [Assessment(finding, score, limit, plus(start, unusual), seconds < floor)]
+
+
+def quiet_evidence(silence: SilenceModel, recent: Sequence[SensorEvent], start: datetime, now: datetime,
+                   slack: float) -> float:
+    """Accumulated surprise of the pauses within the current stay (a CUSUM of silence surprises).
+
+    Someone stuck in a room still moves a little now and then: each pause alone may be only mildly
+    unusual, but many in a row are not. Each pause contributes its surprise above `slack`, the
+    ongoing pause included, so the sum only grows while the stay goes on. The last
+    `QUIET_EVENTS` events of the stay are considered, to bound the work per check.
+    """
+    if slack <= 0:
+        return 0.0
+    stay: list[SensorEvent] = []
+    for e in reversed(recent):
+        if e.time < start or len(stay) >= QUIET_EVENTS:
+            break
+        stay.append(e)
+    stay.reverse()
+    total = 0.0
+    for a, b in zip(stay, [*stay[1:], None], strict=True):
+        end = now if b is None else b.time
+        total += max(0.0, silence.surprise(a, (end - a.time).total_seconds()) - slack)
+    return total
