@@ -9,6 +9,7 @@ from hometwin.domain.detectors.base import Assessment, Situation, knob
 from hometwin.domain.detectors.phrases import WEEKDAYS
 from hometwin.domain.detectors.tails import percentile_of, plus, tail_score, value_at
 from hometwin.domain.findings import Finding, FindingKind, Severity
+from hometwin.domain.wording import clock_text
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,9 @@ class MissingRoutine:
         unusual = value_at(dist, limit, p.few_samples, clock=True) if score >= limit else math.nan
         day = WEEKDAYS[local_now.weekday()]
         message = (f"No activity yet today at {local_now:%H:%M}; on {day}s the day usually starts at "
-                   f"{_clock(typical)}, and no activity by {_clock(unusual)} is already unusual.")
+                   f"{clock_text(typical)}, and no activity by {clock_text(unusual)} is already unusual.")
         finding = Finding(FindingKind.MISSING_ROUTINE, Severity.WARNING, None, day_start.astimezone(now.tzinfo),
                           observed=minutes, expected=typical, threshold=unusual,
                           percentile=percentile_of(score), message=message)
         return [Assessment(finding, score, limit, plus(midnight, unusual * 60))]
 
-
-def _clock(minutes_after_midnight: float) -> str:
-    """'07:02' for 422 minutes after midnight; '?' when unknown (to become wording.clock_text)."""
-    if minutes_after_midnight != minutes_after_midnight:
-        return "?"
-    m = int(round(minutes_after_midnight)) % (24 * 60)
-    return f"{m // 60:02d}:{m % 60:02d}"
