@@ -66,14 +66,21 @@ def _module_name(path: Path) -> str:
 
 
 def _import_graph() -> dict[str, set[str]]:
-    """Module -> the package's modules it imports, anywhere in the file: inside functions and under
-    TYPE_CHECKING too, since an import moved into a function only hides a cycle, it does not remove it.
+    """Module -> the package's modules it imports at run time, anywhere in the file: inside functions
+    too, since an import moved into a function only hides a cycle, it does not remove it. Imports
+    under `if TYPE_CHECKING:` never run (they name types for mypy), so they are left out.
     `from pkg import submodule` points at the submodule, not at the package that holds it."""
     modules = {_module_name(p): p for p in SRC.rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        type_only = {id(inner) for node in ast.walk(tree)
+                     if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+                     for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            if id(node) in type_only:
+                continue
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
