@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from hometwin.components.dashboard.auth import COOKIE, SessionSigner, safe_next
 from hometwin.components.dashboard.login_throttle import LoginThrottle, client_key
+from hometwin.components.dashboard.revocations import RevokedSessions
 from hometwin.config import DashboardSettings
 from hometwin.domain import ack_links
 from tests.dashboard_helpers import NOW, Home, make_home, serve
@@ -321,6 +322,7 @@ def test_a_session_cookie_copied_before_logout_opens_nothing_after_it(home: Home
         with httpx.Client(base_url=url, cookies={COOKIE: stolen}) as thief:
             assert thief.get("/alerts").status_code == 303
             assert thief.get("/api/now").status_code == 401
+    assert not (home.tmp / "dashboard").exists()  # a random session key dies with the process: no file
 
 
 def test_logouts_survive_a_restart_and_a_lost_record_logs_everyone_out(home: Home) -> None:
@@ -340,6 +342,21 @@ def test_logouts_survive_a_restart_and_a_lost_record_logs_everyone_out(home: Hom
     for record in (home.tmp / "dashboard").glob("logouts-*.json"):
         record.unlink()  # e.g. a new pod with an empty /tmp: no way to know who logged out
     assert status_after_restart(kept) == 303
+
+
+def test_the_logout_record_is_bounded_and_a_broken_one_logs_everyone_out(tmp_path: Path) -> None:
+    record = tmp_path / "logouts.json"
+    logouts = RevokedSessions(record, limit=3, now=1000.0)
+    logouts.revoke("old", expires=1150.0, now=1100.0)
+    for n in range(3):  # "old" has expired by now and is dropped, so three live ones fit
+        logouts.revoke(f"n{n}", expires=2000.0, now=1200.0)
+    assert logouts.revoked("n0", issued=1050.0) and not logouts.revoked("other", issued=1050.0)
+    assert RevokedSessions(record).revoked("n2", issued=1050.0)  # kept on disk
+    logouts.revoke("n3", expires=2000.0, now=1300.0)  # a fourth: everyone out rather than forget one
+    assert logouts.not_before == 1300.0 and logouts.revoked("other", issued=1250.0)
+    assert not logouts.revoked("other", issued=1300.0)
+    record.write_text("{not json")
+    assert RevokedSessions(record, now=5000.0).revoked("other", issued=4999.0)
 
 
 # -- the Secure flag -------------------------------------------------------------------------------

@@ -55,16 +55,17 @@ def create_app(settings: DashboardSettings, *, source: SensorSource, registry: A
     """
     clock = clock or Clock.parse(settings.clock)
     key = settings.session_secret()
+    # Logouts are kept on disk only when sessions can outlive the process (revocations.py).
+    logouts = settings.data_dir / "dashboard" / f"logouts-{settings.home_id}.json" if key else None
     if key is None:
         key = secrets.token_urlsafe(32)
         log.info("no HOMETWIN_DASHBOARD_SESSION_SECRET: sessions end when this process stops")
     throttle = LoginThrottle(per_client=settings.dashboard_login_failures,
                              overall=settings.dashboard_login_failures_total,
                              window_s=settings.dashboard_login_window_minutes * 60)
-    revoked = RevokedSessions(settings.data_dir / "dashboard" / f"logouts-{settings.home_id}.json")
     gate = Gate(SessionSigner(key.encode(), settings.dashboard_session_hours * 3600),
-                token=settings.token(), password=settings.password(),
-                secure_cookie=settings.dashboard_secure_cookie, revoked=revoked, throttle=throttle)
+                token=settings.token(), password=settings.password(), revoked=RevokedSessions(logouts),
+                throttle=throttle, secure_cookie=settings.dashboard_secure_cookie)
     if not gate.required:
         log.warning("dashboard has no token or password: anyone who can reach it sees everything")
 

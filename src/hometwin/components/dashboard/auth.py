@@ -101,14 +101,13 @@ class Gate:
     """The access rules: which secrets open the dashboard, and checks on a request."""
 
     def __init__(self, signer: SessionSigner, *, token: str | None, password: str | None,
-                 secure_cookie: bool | None = None, revoked: RevokedSessions | None = None,
-                 throttle: LoginThrottle | None = None) -> None:
+                 revoked: RevokedSessions, throttle: LoginThrottle, secure_cookie: bool | None = None) -> None:
         self.signer = signer
         self._token = token
         self._password = password
         self.secure_cookie = secure_cookie  # None: decided per request (cookie_secure)
-        self.revoked = revoked or RevokedSessions(None)
-        self.throttle = throttle or LoginThrottle(per_client=5, overall=100, window_s=900)
+        self.revoked = revoked
+        self.throttle = throttle
         self._warned_plain_http = False
 
     @property

@@ -4,11 +4,11 @@ The session cookie is signed, not stored: on its own it would stay valid until i
 logout records the session's nonce here until the moment the session would have expired anyway,
 and the gate refuses recorded sessions.
 
-Across a restart: the record lives in a small JSON file in the data directory (written on each
-logout, atomically). It also holds `not_before`, the time from which its record is complete.
-Sessions issued before that are refused, because a logout of theirs may not be on record. So:
-- file kept (same data directory, `HOMETWIN_DASHBOARD_SESSION_SECRET` set): logins survive a
-  restart and logged-out sessions stay logged out;
+Across a restart: with a configured session key (`HOMETWIN_DASHBOARD_SESSION_SECRET`; without one
+every session dies with the process anyway) the record lives in a small JSON file in the data
+directory, written atomically on each logout. It also holds `not_before`, the time from which the
+record is complete; sessions issued before that are refused, since their logout may be missing. So:
+- file kept (same data directory): logins survive a restart and logged-out sessions stay logged out;
 - file lost or unreadable (a new pod with an empty /tmp, a broken disk): everyone logs in again,
   which is safe; the same happens anyway without a configured session secret;
 - file not writable: kept in memory with a warning; a restart then logs everyone out.
