@@ -62,21 +62,36 @@ class DashboardSettings(CommonSettings):
 
     With neither a token nor a password set, the dashboard is open to anyone who can reach it:
     fine on 127.0.0.1 for the demo, never on a network. Each secret may instead be read from a
-    file (`..._FILE`, e.g. a Kubernetes secret mount); the file wins over the variable.
+    file (`..._FILE`, e.g. a Kubernetes secret mount); the file wins over the variable. A secret
+    shorter than its minimum or a placeholder (`REPLACE_ME`, `changeme`, `password`, ...) is
+    refused at start, naming the setting (docs/dashboard.md, "Login and security").
     """
 
+    # A refused secret must not be echoed into the terminal or a pod's log by pydantic's message.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     dashboard_token: str | None = Field(
-        None, description="Access token: sent as `Authorization: Bearer ...` or typed at the login page.")
+        None, description="Access token: sent as `Authorization: Bearer ...` or typed at the login page "
+                          "(24+ characters, e.g. `openssl rand -hex 32`).")
     dashboard_token_file: Path | None = Field(None, description="File holding the access token.")
-    dashboard_password: str | None = Field(None, description="Caregiver password for the login page.")
+    dashboard_password: str | None = Field(
+        None, description="Caregiver password for the login page (15+ characters; a passphrase of a few words).")
     dashboard_password_file: Path | None = Field(None, description="File holding the password.")
     dashboard_session_secret: str | None = Field(
-        None, description="Key signing the session cookie; random per process when unset "
+        None, description="Key signing the session cookie (32+ characters); random per process when unset "
                           "(then everyone logs in again after a restart).")
     dashboard_session_secret_file: Path | None = Field(None, description="File holding the session key.")
     dashboard_session_hours: float = Field(12.0, gt=0, description="How long a login lasts, in hours.")
-    dashboard_secure_cookie: bool = Field(
-        False, description="Send the session cookie over HTTPS only (set it when served behind TLS).")
+    dashboard_secure_cookie: bool | None = Field(
+        None, description="Send the session cookie over HTTPS only. Unset: yes unless the page is served on "
+                          "localhost (decided per request); `false` only for plain HTTP on a trusted home network.")
+    dashboard_login_failures: int = Field(
+        5, ge=1, description="Wrong secrets one client (IP address, IPv6 /64) may try per window; then HTTP 429.")
+    dashboard_login_failures_total: int = Field(
+        100, ge=1, description="Wrong secrets all clients together may try per window; then every new "
+                               "login waits (sessions already logged in keep working).")
+    dashboard_login_window_minutes: float = Field(
+        15.0, gt=0, description="The sliding window of the two login limits, in minutes.")
     dashboard_refresh_seconds: int = Field(
         60, ge=0, description="The 'now' page reloads itself this often (0: never).")
     dashboard_history_hours: float = Field(
@@ -86,9 +101,23 @@ class DashboardSettings(CommonSettings):
                           "Maildir of HOMETWIN_SMTP_URL when that is `maildir://`, else none.")
     ack_secret: str | None = Field(
         None, description="Key of the signed acknowledge links in the e-mails (same value for the "
-                          "actuation and the dashboard); without it e-mail links are refused.")
+                          "actuation and the dashboard; 16+ characters); without it e-mail links are refused.")
     ack_secret_file: Path | None = Field(None, description="File holding the ack-link key.")
     clock: str = Field("real", description="`real`, or the demo's accelerated clock (see hometwin.clock).")
+
+    @model_validator(mode="after")
+    def _secrets_are_real(self) -> DashboardSettings:
+        # Read the files here too, so a placeholder in a Kubernetes Secret stops the start, not a login.
+        for name, minimum, value in (("dashboard_token", 24, self.token()),
+                                     ("dashboard_password", 15, self.password()),
+                                     ("dashboard_session_secret", 32, self.session_secret()),
+                                     ("ack_secret", 16, self.ack_key())):
+            problem = weak_secret(value, minimum) if value is not None else None
+            if problem:
+                file = getattr(self, f"{name}_file")
+                where = f"HOMETWIN_{name.upper()}" + (f"_FILE ({file})" if file is not None else "")
+                raise ValueError(f"{where} {problem}; docs/dashboard.md says what to put there")
+        return self
 
     def token(self) -> str | None:
         return read_secret(self.dashboard_token, self.dashboard_token_file)
@@ -101,6 +130,32 @@ class DashboardSettings(CommonSettings):
 
     def ack_key(self) -> str | None:
         return read_secret(self.ack_secret, self.ack_secret_file)
+
+
+# Compared after lower-casing and dropping everything but letters and digits, so `Change-Me!`,
+# `REPLACE_ME_TOO` and `<your token>` are caught as well.
+PLACEHOLDER_MARKERS = ("replaceme", "changeme", "changethis", "placeholder", "yourpassword",
+                       "yoursecret", "yourtoken", "fillmein")
+# Refused when the whole secret is one of these (digits around it or repeats do not help).
+WEAK_WORDS = ("password", "passwort", "passw0rd", "secret", "admin", "administrator", "root", "token",
+              "letmein", "welcome", "qwerty", "default", "test", "guest", "hometwin", "dashboard", "caregiver")
+
+
+def weak_secret(value: str, minimum: int) -> str | None:
+    """Why `value` is not good enough as a secret of at least `minimum` characters, or None.
+
+    Never names the value itself: the message goes to logs."""
+    normalized = re.sub(r"[^a-z0-9]", "", value.lower())
+    if any(marker in normalized for marker in PLACEHOLDER_MARKERS):
+        return "is still a placeholder: replace it with a real secret"
+    core = normalized.strip("0123456789")
+    if core and any(core == word * (len(core) // len(word)) for word in WEAK_WORDS):
+        return "is a well-known guess: choose another secret"
+    if len(value) < minimum:
+        return f"is {len(value)} characters long: it must have at least {minimum}"
+    if len(set(value)) < 4:
+        return "repeats the same few characters: choose another secret"
+    return None
 
 
 class StoreSettings(CommonSettings):

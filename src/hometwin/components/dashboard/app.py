@@ -18,8 +18,10 @@ from hometwin.ports import SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
 
-from . import api, views
+from . import api, login, views
 from .auth import COOKIE, Gate, SessionSigner
+from .login_throttle import LoginThrottle
+from .revocations import RevokedSessions
 from .service import DashboardService
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,17 @@ def create_app(settings: DashboardSettings, *, source: SensorSource, registry: M
     """
     clock = clock or Clock.parse(settings.clock)
     key = settings.session_secret()
+    # Logouts are kept on disk only when sessions can outlive the process (revocations.py).
+    logouts = settings.data_dir / "dashboard" / f"logouts-{settings.home_id}.json" if key else None
     if key is None:
         key = secrets.token_urlsafe(32)
         log.info("no HOMETWIN_DASHBOARD_SESSION_SECRET: sessions end when this process stops")
+    throttle = LoginThrottle(per_client=settings.dashboard_login_failures,
+                             overall=settings.dashboard_login_failures_total,
+                             window_s=settings.dashboard_login_window_minutes * 60)
     gate = Gate(SessionSigner(key.encode(), settings.dashboard_session_hours * 3600),
-                token=settings.token(), password=settings.password(),
-                secure_cookie=settings.dashboard_secure_cookie)
+                token=settings.token(), password=settings.password(), revoked=RevokedSessions(logouts),
+                throttle=throttle, secure_cookie=settings.dashboard_secure_cookie)
     if not gate.required:
         log.warning("dashboard has no token or password: anyone who can reach it sees everything")
 
@@ -72,6 +79,7 @@ def create_app(settings: DashboardSettings, *, source: SensorSource, registry: M
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
+    app.include_router(login.router)  # before views: its POST /login and /logout are the ones served
     app.include_router(views.router)
 
     @app.middleware("http")
@@ -79,9 +87,13 @@ def create_app(settings: DashboardSettings, *, source: SensorSource, registry: M
         path = request.url.path
         session = gate.session(request)
         request.state.session = session or gate.signer.new()
-        if not any(path == p or (p.endswith("/") and path.startswith(p)) for p in PUBLIC) and (
-                not gate.allowed(request)):
-            response: Response
+        public = any(path == p or (p.endswith("/") and path.startswith(p)) for p in PUBLIC)
+        response: Response
+        wait = 0 if public else _throttle_bearer(gate, request)
+        if wait:
+            response = JSONResponse({"detail": "too many wrong secrets from this address; try again later"},
+                                    status_code=429, headers={"Retry-After": str(wait)})
+        elif not public and not gate.allowed(request):
             if path.startswith("/api/"):
                 response = JSONResponse({"detail": "login required: a session or `Authorization: Bearer`"},
                                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
@@ -92,12 +104,23 @@ def create_app(settings: DashboardSettings, *, source: SensorSource, registry: M
             response = await call_next(request)
         if session is None and COOKIE not in response.headers.get("set-cookie", ""):
             # An anonymous session gives forms their CSRF token even before (or without) a login.
-            gate.set_cookie(response, request.state.session)
+            gate.set_cookie(response, request.state.session, request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
 
     return app
+
+
+def _throttle_bearer(gate: Gate, request: Request) -> int:
+    """A bearer token is a secret too: wrong ones count like wrong logins. Seconds to wait, or 0."""
+    if not gate.required or "authorization" not in request.headers:
+        return 0
+    client = gate.client(request)
+    wait = gate.throttle.retry_after(client)
+    if not wait and not gate.bearer_ok(request):
+        gate.throttle.failed(client)
+    return wait
 
 
 def _quote(value: str) -> str:

@@ -5,8 +5,15 @@ API call needs it (not only the mutating ones). Without either the dashboard is 
 meant for the demo on 127.0.0.1.
 
 The session cookie is `base64(json).hmac` signed with the session key; it carries no secret,
-only who logged in, a random nonce and the expiry. Forms carry a CSRF token derived from the
-nonce, so another site cannot make a logged-in browser acknowledge an alert.
+only who logged in, a random nonce, when it was issued and the expiry. Forms carry a CSRF token
+derived from the nonce, so another site cannot make a logged-in browser acknowledge an alert.
+A logout records the nonce server-side (revocations.py), so a copied cookie dies with it; wrong
+secrets are counted per client and overall (login_throttle.py).
+
+The cookie is `Secure` unless the page is served on localhost, judged per request from its scheme
+and host. Uvicorn rewrites the scheme from `X-Forwarded-Proto` only for the proxies it trusts
+(`FORWARDED_ALLOW_IPS`, by default 127.0.0.1), and we read no forwarding header ourselves: behind
+a TLS ingress the host is a public name, so the flag is on without trusting anyone.
 """
 
 from __future__ import annotations
@@ -14,13 +21,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
+
+from .login_throttle import LoginThrottle, client_key
+from .revocations import RevokedSessions
+
+log = logging.getLogger(__name__)
 
 COOKIE = "hometwin_session"
 ANONYMOUS = ""
@@ -31,6 +45,7 @@ class Session:
     user: str  # ANONYMOUS when nobody logged in
     nonce: str
     expires: float
+    issued: float = 0.0  # cookies from before this field count as issued at the epoch
 
     @property
     def logged_in(self) -> bool:
@@ -51,11 +66,12 @@ class SessionSigner:
 
     def new(self, user: str = ANONYMOUS, now: float | None = None) -> Session:
         now = time.time() if now is None else now
-        return Session(user, secrets.token_urlsafe(16), now + self.max_age_s)
+        return Session(user, secrets.token_urlsafe(16), now + self.max_age_s, now)
 
     def dump(self, session: Session) -> str:
         payload = base64.urlsafe_b64encode(
-            json.dumps({"u": session.user, "n": session.nonce, "e": session.expires}).encode()).decode()
+            json.dumps({"u": session.user, "n": session.nonce, "e": session.expires,
+                        "i": session.issued}).encode()).decode()
         return f"{payload}.{self._mac(payload.encode())}"
 
     def load(self, cookie: str | None, now: float | None = None) -> Session | None:
@@ -67,7 +83,7 @@ class SessionSigner:
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(payload.encode()))
-            session = Session(str(data["u"]), str(data["n"]), float(data["e"]))
+            session = Session(str(data["u"]), str(data["n"]), float(data["e"]), float(data.get("i", 0.0)))
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires < (time.time() if now is None else now):
@@ -85,11 +101,14 @@ class Gate:
     """The access rules: which secrets open the dashboard, and checks on a request."""
 
     def __init__(self, signer: SessionSigner, *, token: str | None, password: str | None,
-                 secure_cookie: bool = False) -> None:
+                 revoked: RevokedSessions, throttle: LoginThrottle, secure_cookie: bool | None = None) -> None:
         self.signer = signer
         self._token = token
         self._password = password
-        self.secure_cookie = secure_cookie
+        self.secure_cookie = secure_cookie  # None: decided per request (cookie_secure)
+        self.revoked = revoked
+        self.throttle = throttle
+        self._warned_plain_http = False
 
     @property
     def required(self) -> bool:
@@ -118,7 +137,20 @@ class Gate:
             value.strip().encode(), (self._token or "").encode())
 
     def session(self, request: Request) -> Session | None:
-        return self.signer.load(request.cookies.get(COOKIE))
+        """The request's session, unless it is missing, forged, expired or logged out."""
+        session = self.signer.load(request.cookies.get(COOKIE))
+        if session is None or self.revoked.revoked(session.nonce, session.issued):
+            return None
+        return session
+
+    def end(self, session: Session) -> None:
+        """Logout: this session's cookie opens nothing any more, even if a copy of it exists."""
+        self.revoked.revoke(session.nonce, session.expires)
+
+    @staticmethod
+    def client(request: Request) -> str:
+        """Who is guessing, as the login throttle counts (uvicorn's view of the peer address)."""
+        return client_key(request.client.host if request.client else None)
 
     def allowed(self, request: Request) -> bool:
         """May this request see the dashboard?"""
@@ -151,9 +183,42 @@ class Gate:
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
         return not self.required and content_type == "application/json"
 
-    def set_cookie(self, response: Response, session: Session) -> None:
+    def cookie_secure(self, request: Request | None) -> bool:
+        """Whether the cookie gets the Secure flag: the setting, else on unless served on localhost."""
+        if self.secure_cookie is not None:
+            return self.secure_cookie
+        if request is None:
+            return True
+        return request.url.scheme == "https" or not served_on_localhost(request.url.hostname)
+
+    def set_cookie(self, response: Response, session: Session, request: Request | None = None) -> None:
+        secure = self.cookie_secure(request)
+        if secure and session.logged_in and request is not None and request.url.scheme != "https" and (
+                not self._warned_plain_http):
+            # Behind a TLS proxy that uvicorn does not trust this is fine; on plain HTTP the browser
+            # drops the cookie and the login seems to do nothing, so say why once.
+            self._warned_plain_http = True
+            log.warning("a login reached the dashboard as http://%s: unless a TLS proxy is in front, the "
+                        "browser drops the Secure session cookie. Serve the dashboard with TLS, or on a "
+                        "trusted home network set HOMETWIN_DASHBOARD_SECURE_COOKIE=false", request.url.hostname)
         response.set_cookie(COOKIE, self.signer.dump(session), max_age=int(self.signer.max_age_s), path="/",
-                            httponly=True, samesite="lax", secure=self.secure_cookie)
+                            httponly=True, samesite="lax", secure=secure)
+
+    def delete_cookie(self, response: Response, request: Request) -> None:
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=self.cookie_secure(request))
+
+
+def served_on_localhost(host: str | None) -> bool:
+    """A loopback name or address: only this machine can see the traffic."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def safe_next(target: str | None) -> str:
