@@ -79,7 +79,7 @@ def create_app(settings: DashboardSettings, *, source: SensorSource, registry: M
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
-    app.include_router(login.router)  # before views: its POST /login and /logout are the ones served
+    app.include_router(login.router)
     app.include_router(views.router)
 
     @app.middleware("http")

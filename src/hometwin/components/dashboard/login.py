@@ -1,21 +1,26 @@
 """Logging in and out: the throttled login form and a logout that ends the session server-side.
 
-Included before views.router, so these routes answer `POST /login` and `POST /logout`; the login
-page itself (`GET /login`) is the one in views.py.
+The login page (`GET /login`), the form (`POST /login`) and `POST /logout`.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from .api import gate
 from .auth import safe_next
 from .views import render
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = Query("/")) -> HTMLResponse:  # noqa: A002
+    return render(request, "login.html", "login", next=safe_next(next), error=None,
+                  method=gate(request).method)
 
 
 @router.post("/login")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from datetime import date, datetime, timedelta
 from pathlib import Path as FilePath
@@ -20,7 +19,7 @@ from hometwin.domain.wording import finding_wording
 
 from . import charts
 from .api import ALERT_ID, do_acknowledge, gate, service
-from .auth import COOKIE, safe_next
+from .auth import safe_next
 from .errors import UnknownModelVersion
 
 router = APIRouter(include_in_schema=False)
@@ -215,35 +214,3 @@ def mail_page(request: Request) -> HTMLResponse:
     if not view.enabled:
         raise HTTPException(404, "no local mail in this deployment")
     return render(request, "mail.html", "mail", view=view)
-
-
-# -- login -----------------------------------------------------------------------------------
-
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = Query("/")) -> HTMLResponse:  # noqa: A002
-    return render(request, "login.html", "login", next=safe_next(next), error=None,
-                  method=gate(request).method)
-
-
-@router.post("/login")
-async def login(request: Request, secret: str = Form("", max_length=1000),
-                next: str = Form("/")) -> Response:  # noqa: A002
-    g = gate(request)
-    user = g.login(secret) if g.required else None
-    if user is None:
-        await asyncio.sleep(1.0)  # slows guessing down; the event loop keeps serving others
-        return render(request, "login.html", "login", next=safe_next(next), method=g.method,
-                      error="That did not match. Try again.", status_code=401)
-    response = RedirectResponse(safe_next(next), status_code=303)
-    g.set_cookie(response, g.signer.new(user))
-    return response
-
-
-@router.post("/logout")
-def logout(request: Request, csrf: str = Form("")) -> Response:
-    g = gate(request)
-    if not g.signer.csrf_ok(g.session(request), csrf):
-        raise HTTPException(403, "the form has expired; reload the page and try again")
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response
