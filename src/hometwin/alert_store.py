@@ -92,6 +92,7 @@ class AlertStore:
         try:
             data = self._store.get(self.book_key).data
         except NotFound:
+            self._known = {}
             return AlertBook()
         except (PortError, OSError) as exc:
             raise PortError(f"cannot read the alert state {self.book_key}: {exc}") from exc
