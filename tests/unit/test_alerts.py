@@ -240,8 +240,9 @@ def test_event_data_matches_the_contract_and_round_trips() -> None:
     book = AlertBook()
     [note] = book.advance([finding()], at(0), POLICY)
     data = json.loads(json.dumps(note.to_event_data()))
-    assert set(data) == {"notification_id", "alert_id", "kind", "type", "room", "severity", "evidence",
-                         "message", "recipients", "at"}
+    assert set(data) == {"notification_id", "alert_id", "episode", "kind", "type", "room", "severity",
+                         "evidence", "message", "recipients", "at"}
+    assert data["episode"] == 1 and data["notification_id"] == f"{data['alert_id']}-1-1"
     assert data["type"] == "prolonged_stay" and data["room"] == "bathroom"
     assert data["recipients"] == [CONTACTS[0]]
     assert Notification.from_event_data(data) == note

@@ -8,7 +8,10 @@ Rules (docs/alerts.md explains them for a newcomer):
 - One incident (`Finding.incident_key`) gives one alert, whose id is derived from that key, so a
   check repeated after a crash finds the same alert again.
 - States: open (seen, nobody told yet) -> notified -> acknowledged -> resolved. Resolved when the
-  incident's finding no longer appears; an incident that reappears reopens its alert.
+  incident's finding no longer appears; an incident that reappears reopens its alert as a new
+  *episode* (numbered 1, 2, ...), which is notified afresh.
+- An acknowledgement is for one episode: it silences that episode only. A reappearing emergency
+  alerts, reminds and escalates again, whoever acknowledged it the time before.
 - Severity: an emergency notifies at once; a warning once it has lasted `warning_delay` (detectors
   at the edge of a threshold then do not wake anyone); info never notifies (dashboard and reports).
 - Until acknowledged, a notified alert is repeated every `repeat_every` (`warning_repeat_every`
@@ -16,8 +19,9 @@ Rules (docs/alerts.md explains them for a newcomer):
   added (for a warning no faster than it repeats). An alert that grows from warning to emergency
   is escalated at once.
 - When a notified alert resolves (acknowledged or not) everyone told gets an "all clear".
-- Notification ids are `<alert id>-<sequence number>`: a check that is re-run because the book
-  was not saved produces the same ids again, so the mailer can drop the duplicate.
+- Notification ids are `<alert id>-<episode>-<n>` (the n-th notification of that episode): a check
+  that is re-run because the book was not saved produces the same ids again, so the mailer can
+  drop the duplicate, and no episode can reuse an id of an earlier one (the mailer would drop it).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 
 from hometwin.domain.findings import Finding, Severity
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: episodes (hometwin.alert_store upgrades version-1 books)
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.EMERGENCY: 2}
 
 
@@ -82,6 +86,7 @@ class Notification:
 
     id: str
     alert_id: str
+    episode: int  # the alert's episode this notification belongs to (acknowledge links name it)
     kind: NotificationKind
     recipients: tuple[str, ...]
     finding: Finding
@@ -97,6 +102,7 @@ class Notification:
         return {
             "notification_id": self.id,
             "alert_id": self.alert_id,
+            "episode": self.episode,
             "kind": self.kind.value,
             "type": self.finding.kind.value,
             "room": self.finding.room,
@@ -112,6 +118,7 @@ class Notification:
         return cls(
             id=str(d["notification_id"]),
             alert_id=str(d["alert_id"]),
+            episode=_episode(d["episode"]),
             kind=NotificationKind(d["kind"]),
             recipients=tuple(str(r) for r in d.get("recipients", ())),
             finding=Finding.from_dict(d["evidence"]),
@@ -131,6 +138,7 @@ class Alert:
     state: AlertState
     opened_at: datetime  # when the current episode started (first seen, or reopened)
     last_seen: datetime
+    episode: int = 1  # 1 at first; +1 each time the incident reappears after it was resolved
     level: int = 0  # escalation level: the first level+1 contacts are told
     notified_severity: Severity | None = None
     notified_at: datetime | None = None
@@ -152,7 +160,8 @@ class Alert:
         return {
             "id": self.id, "incident_key": self.incident_key, "finding": self.finding.to_dict(),
             "severity": self.severity.value, "state": self.state.value,
-            "opened_at": _iso(self.opened_at), "last_seen": _iso(self.last_seen), "level": self.level,
+            "opened_at": _iso(self.opened_at), "last_seen": _iso(self.last_seen),
+            "episode": self.episode, "level": self.level,
             "notified_severity": self.notified_severity.value if self.notified_severity else None,
             "notified_at": _iso(self.notified_at), "last_notified_at": _iso(self.last_notified_at),
             "escalated_at": _iso(self.escalated_at), "acknowledged_at": _iso(self.acknowledged_at),
@@ -166,7 +175,8 @@ class Alert:
             id=str(d["id"]), incident_key=str(d["incident_key"]),
             finding=Finding.from_dict(d["finding"]), severity=Severity(d["severity"]),
             state=AlertState(d["state"]), opened_at=_parse(d["opened_at"]),
-            last_seen=_parse(d["last_seen"]), level=int(d.get("level", 0)),
+            last_seen=_parse(d["last_seen"]), episode=_episode(d["episode"]),
+            level=int(d.get("level", 0)),
             notified_severity=Severity(d["notified_severity"]) if d.get("notified_severity") else None,
             notified_at=_parse_opt(d.get("notified_at")),
             last_notified_at=_parse_opt(d.get("last_notified_at")),
@@ -221,17 +231,31 @@ class AlertBook:
         self._prune(now, policy)
         return out
 
-    def acknowledge(self, alert_id: str, by: str, now: datetime) -> bool:
-        """Someone takes care of the alert: reminders and escalations stop. False if nothing changed."""
+    def acknowledge(self, alert_id: str, by: str, now: datetime, *, episode: int | None = None) -> bool:
+        """Someone takes care of one episode of the alert: its reminders and escalations stop.
+
+        `episode` names the episode the acknowledgement was given for; without it, it counts for
+        the current episode only if given (`now`) after that episode began. An acknowledgement
+        for an earlier episode never silences a later one. False if nothing changed.
+        """
         _aware(now, "now")
         alert = self._alerts.get(alert_id)
         if alert is None or alert.state not in (AlertState.OPEN, AlertState.NOTIFIED):
             return False
+        if episode is not None and episode != alert.episode:
+            return False
+        if episode is None and now < alert.opened_at:
+            return False  # given before this episode began: it was for an earlier one
         alert.state = AlertState.ACKNOWLEDGED
         alert.acknowledged_at = now
         alert.acknowledged_by = str(by)[:200]
-        alert.log.append({"event": "acknowledged", "at": now.isoformat(), "by": alert.acknowledged_by})
+        _log(alert, "acknowledged", now, by=alert.acknowledged_by)
         return True
+
+    def current_episode(self, alert_id: str) -> int | None:
+        """The episode the alert is in (or last was, when resolved); None for an unknown alert."""
+        alert = self._alerts.get(alert_id)
+        return alert.episode if alert is not None else None
 
     # -- the state machine -------------------------------------------------------------------
 
@@ -241,10 +265,12 @@ class AlertBook:
         if alert is None:
             alert = Alert(id=alert_id, incident_key=key, finding=finding, severity=finding.severity,
                           state=AlertState.OPEN, opened_at=now, last_seen=now)
-            alert.log.append({"event": "opened", "at": now.isoformat(), "severity": finding.severity.value})
+            _log(alert, "opened", now, severity=finding.severity.value)
             self._alerts[alert_id] = alert
         elif alert.state is AlertState.RESOLVED:
-            # The same incident is back (a detector flapped at its threshold): a new episode.
+            # The same incident is back (a detector flapped at its threshold): a new episode, which
+            # nobody has acknowledged yet; an acknowledgement of an earlier episode does not count.
+            alert.episode += 1
             alert.state = AlertState.OPEN
             alert.severity = finding.severity
             alert.opened_at = now
@@ -252,10 +278,10 @@ class AlertBook:
             alert.notified_severity = alert.notified_at = alert.last_notified_at = None
             alert.escalated_at = alert.acknowledged_at = alert.resolved_at = None
             alert.acknowledged_by = None
-            alert.log.append({"event": "reopened", "at": now.isoformat(), "severity": finding.severity.value})
+            _log(alert, "reopened", now, severity=finding.severity.value)
         elif _RANK[finding.severity] > _RANK[alert.severity]:
             alert.severity = finding.severity
-            alert.log.append({"event": "severity", "at": now.isoformat(), "severity": finding.severity.value})
+            _log(alert, "severity", now, severity=finding.severity.value)
         alert.finding = finding
         alert.last_seen = now
 
@@ -294,22 +320,23 @@ class AlertBook:
         told = alert.notified_at is not None
         alert.state = AlertState.RESOLVED
         alert.resolved_at = now
-        alert.log.append({"event": "resolved", "at": now.isoformat()})
+        _log(alert, "resolved", now)
         if not told:
             return []
         return [self._notify(alert, NotificationKind.ALL_CLEAR, now, policy)]
 
     def _notify(self, alert: Alert, kind: NotificationKind, now: datetime,
                 policy: AlertPolicy) -> Notification:
-        sequence = 1 + sum(1 for entry in alert.log if entry.get("event") == "notification")
-        note = Notification(id=f"{alert.id}-{sequence}", alert_id=alert.id, kind=kind,
-                            recipients=alert.recipients(policy), finding=alert.finding, at=now,
-                            severity=alert.severity)
+        # Counted from the saved log, so a re-run of an unsaved check counts the same.
+        sequence = 1 + sum(1 for entry in alert.log
+                           if entry.get("event") == "notification" and entry.get("episode") == alert.episode)
+        note = Notification(id=f"{alert.id}-{alert.episode}-{sequence}", alert_id=alert.id,
+                            episode=alert.episode, kind=kind, recipients=alert.recipients(policy),
+                            finding=alert.finding, at=now, severity=alert.severity)
         if kind is not NotificationKind.ALL_CLEAR:
             alert.last_notified_at = now
             alert.notified_severity = alert.severity
-        alert.log.append({"event": "notification", "id": note.id, "kind": kind.value, "at": now.isoformat(),
-                          "recipients": list(note.recipients)})
+        _log(alert, "notification", now, id=note.id, kind=kind.value, recipients=list(note.recipients))
         return note
 
     def _prune(self, now: datetime, policy: AlertPolicy) -> None:
@@ -328,8 +355,19 @@ class AlertBook:
         version = d.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(
-                f"alert book schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+                f"alert book schema_version {version!r} is not supported (expected {SCHEMA_VERSION}; "
+                "hometwin.alert_store upgrades older books)")
         return cls(Alert.from_dict(a) for a in d.get("alerts", []))
+
+
+def _log(alert: Alert, event: str, now: datetime, **details: Any) -> None:
+    alert.log.append({"event": event, "at": now.isoformat(), "episode": alert.episode, **details})
+
+
+def _episode(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"an episode is a whole number from 1, got {value!r}")
+    return value
 
 
 def _aware(value: datetime, name: str) -> datetime:

@@ -1,13 +1,22 @@
 """Alert state on the ObjectStore port, so alerts survive restarts and live next to the models.
 
 Keys (in the state store):
-    state/<home>/alerts.json              the AlertBook; written only by the monitoring
-    state/<home>/acks/<alert id>.json     one write-once object per acknowledgement, written by the
-                                          dashboard or API; the monitoring merges them on each check
+    state/<home>/alerts.json                  the AlertBook; written only by the monitoring
+    state/<home>/acks/<alert id>.json         the acknowledgement of an alert's first episode,
+    state/<home>/acks/<alert id>.<n>.json     ... and of its n-th (n >= 2); each is one write-once
+                                              object written by the dashboard or API, which the
+                                              monitoring merges at each check
 
 Two processes therefore never write the same object: the dashboard never touches alerts.json,
 and an acknowledgement cannot be lost to a concurrent save of the book. Stores keep every version
 of an overwritten object, so the book is written only when it changed.
+
+An acknowledgement counts for the episode it names and no other: when an alert resolves and its
+incident comes back, the record of the earlier episode stays in the store but silences nothing.
+Records written before episodes existed name none; they count only for an episode that began
+before they were given (`AlertBook.acknowledge`).
+
+Books are upgraded on load: version 1 (before episodes) by `upgrade_document`.
 
 When the store fails, every method raises `PortError` naming the key: the caller retries the
 whole check later (the book in the store is still the last good one, so no alert is lost).
@@ -15,6 +24,7 @@ whole check later (the book in the store is still the last good one, so no alert
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import re
@@ -26,12 +36,21 @@ from hometwin.domain.alerts import AlertBook
 from hometwin.ports import AlreadyExists, NotFound, ObjectStore, PortError
 
 log = logging.getLogger(__name__)
-_ALERT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_HOME_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_ALERT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HOME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 class CorruptAlertState(PortError):
     """The stored alert book cannot be read as an AlertBook; it is left as is for a human to inspect."""
+
+
+class EpisodeOver(ValueError):
+    """The acknowledgement is for an episode of the alert that is over; the alert came back since."""
+
+    def __init__(self, alert_id: str, episode: int, current: int) -> None:
+        super().__init__(f"this acknowledgement is for episode {episode} of alert {alert_id}, which is over; "
+                         f"the alert is now in episode {current} and needs its own acknowledgement")
+        self.alert_id, self.episode, self.current = alert_id, episode, current
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +58,26 @@ class Ack:
     alert_id: str
     by: str
     at: datetime
+    episode: int | None = None  # None: recorded before alerts had episodes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"alert_id": self.alert_id, "by": self.by, "at": self.at.isoformat()}
+        return {"alert_id": self.alert_id, "episode": self.episode, "by": self.by, "at": self.at.isoformat()}
+
+
+def _ack_key(prefix: str, alert_id: str, episode: int) -> str:
+    # The first episode keeps the key acknowledgements had before episodes existed.
+    return f"{prefix}{alert_id}.json" if episode == 1 else f"{prefix}{alert_id}.{episode}.json"
 
 
 class AlertStore:
+    """The book and the acknowledgements of one home.
+
+    It remembers each alert's episode from the book it last loaded or saved: that is the episode
+    an acknowledgement without one is recorded for, and what `pending_acks` filters by.
+    """
+
     def __init__(self, store: ObjectStore, home_id: str) -> None:
-        if not _HOME_ID.match(home_id):
+        if not _HOME_ID.fullmatch(home_id):
             raise ValueError(f"home id {home_id!r} is not valid")
         self._store = store
         self.home_id = home_id
@@ -54,21 +85,24 @@ class AlertStore:
         self.acks_prefix = f"state/{home_id}/acks/"
         self._last_saved: bytes | None = None
         self._acks_read: dict[str, Ack] = {}
+        self._known: dict[str, tuple[int, datetime]] = {}  # alert id -> (episode, its opened_at)
 
     def load(self) -> AlertBook:
-        """The stored book, or an empty one when none was ever saved."""
+        """The stored book (upgraded if older), or an empty one when none was ever saved."""
         try:
             data = self._store.get(self.book_key).data
         except NotFound:
+            self._known = {}
             return AlertBook()
         except (PortError, OSError) as exc:
             raise PortError(f"cannot read the alert state {self.book_key}: {exc}") from exc
         try:
-            book = AlertBook.from_dict(json.loads(data))
-        except (ValueError, KeyError, TypeError) as exc:
+            book = AlertBook.from_dict(upgrade_document(json.loads(data)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # Never replace unreadable state with an empty book: that would silently drop alerts.
             raise CorruptAlertState(f"the alert state {self.book_key} is unreadable: {exc}") from exc
         self._last_saved = data
+        self._remember(book)
         return book
 
     def save(self, book: AlertBook) -> bool:
@@ -81,16 +115,30 @@ class AlertStore:
         except (PortError, OSError) as exc:
             raise PortError(f"cannot save the alert state {self.book_key}: {exc}") from exc
         self._last_saved = data
+        self._remember(book)
         return True
 
-    def record_ack(self, alert_id: str, by: str, at: datetime) -> bool:
-        """Record an acknowledgement (dashboard, API, e-mail link). False when one exists already."""
-        if not _ALERT_ID.match(alert_id):
+    def record_ack(self, alert_id: str, by: str, at: datetime, episode: int | None = None) -> bool:
+        """Record an acknowledgement of one episode (dashboard, API, e-mail link).
+
+        Without `episode` it is for the alert's current episode in the book (an alert the book does
+        not know, or an unreadable book, counts as episode 1: at worst the record is then ignored,
+        it never silences a later episode). Raises EpisodeOver when `episode` is not the current
+        one. False when that episode has an acknowledgement already.
+        """
+        if not _ALERT_ID.fullmatch(alert_id):
             raise ValueError(f"alert id {alert_id!r} is not valid")
         if at.tzinfo is None:
             raise ValueError("the acknowledgement time must be timezone-aware")
-        ack = Ack(alert_id, str(by)[:200], at)
-        key = f"{self.acks_prefix}{alert_id}.json"
+        if episode is not None and (isinstance(episode, bool) or not isinstance(episode, int) or episode < 1):
+            raise ValueError(f"episode {episode!r} is not a whole number from 1")
+        current = self._current_episode(alert_id)
+        if episode is None:
+            episode = current or 1
+        elif current is not None and episode != current:
+            raise EpisodeOver(alert_id, episode, current)
+        ack = Ack(alert_id, str(by)[:200], at, episode)
+        key = _ack_key(self.acks_prefix, alert_id, episode)
         try:
             self._store.put(key, json.dumps(ack.to_dict()).encode("utf-8"), overwrite=False)
         except AlreadyExists:
@@ -99,15 +147,20 @@ class AlertStore:
             raise PortError(f"cannot record the acknowledgement {key}: {exc}") from exc
         return True
 
-    def pending_acks(self) -> list[Ack]:
-        """Every recorded acknowledgement, oldest first; `AlertBook.acknowledge` ignores repeats."""
+    def pending_acks(self, book: AlertBook | None = None) -> list[Ack]:
+        """The recorded acknowledgements that still count, oldest first.
+
+        Left out: those for an episode that is over in `book` (default: the book this store last
+        loaded or saved). `AlertBook.acknowledge` ignores repeats.
+        """
+        known = self._known if book is None else _episodes(book)
         acks: list[Ack] = []
         try:
             for key in self._store.list(self.acks_prefix):
                 ack = self._acks_read.get(key)
                 if ack is None:  # write-once objects: each is fetched once per process
                     ack = self._read_ack(key)
-                if ack is not None:
+                if ack is not None and _still_counts(ack, known.get(ack.alert_id)):
                     acks.append(ack)
         except (PortError, OSError) as exc:
             raise PortError(f"cannot read acknowledgements under {self.acks_prefix}: {exc}") from exc
@@ -117,10 +170,13 @@ class AlertStore:
         data = self._store.get(key).data
         try:
             d = json.loads(data)
-            ack = Ack(str(d["alert_id"]), str(d["by"]), datetime.fromisoformat(d["at"]))
+            episode = d.get("episode")
+            if episode is not None and (isinstance(episode, bool) or not isinstance(episode, int) or episode < 1):
+                raise ValueError(f"bad episode {episode!r}")
+            ack = Ack(str(d["alert_id"]), str(d["by"]), datetime.fromisoformat(d["at"]), episode)
             if ack.at.tzinfo is None:
                 raise ValueError("naive time")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # One bad object must not stop every later check; it stays in the store for inspection.
             log.error("ignoring unreadable acknowledgement %s: %s", key, exc)
             return None
@@ -129,4 +185,66 @@ class AlertStore:
 
     def merge_acks(self, book: AlertBook) -> list[str]:
         """Apply the recorded acknowledgements to `book`; the ids of alerts that changed."""
-        return [ack.alert_id for ack in self.pending_acks() if book.acknowledge(ack.alert_id, ack.by, ack.at)]
+        return [ack.alert_id for ack in self.pending_acks(book)
+                if book.acknowledge(ack.alert_id, ack.by, ack.at, episode=ack.episode)]
+
+    def _remember(self, book: AlertBook) -> None:
+        self._known = _episodes(book)
+
+    def _current_episode(self, alert_id: str) -> int | None:
+        if alert_id not in self._known:
+            try:
+                self.load()
+            except CorruptAlertState as exc:
+                log.warning("cannot tell the episode of alert %s: %s", alert_id, exc)
+        known = self._known.get(alert_id)
+        return known[0] if known is not None else None
+
+
+def _episodes(book: AlertBook) -> dict[str, tuple[int, datetime]]:
+    return {alert.id: (alert.episode, alert.opened_at) for alert in book.history()}
+
+
+def _still_counts(ack: Ack, known: tuple[int, datetime] | None) -> bool:
+    if known is None:
+        return True  # the book does not know the alert (yet, or no more): nothing to compare with
+    episode, opened_at = known
+    if ack.episode is None:
+        return ack.at >= opened_at  # a record from before episodes, given during this episode
+    return ack.episode == episode
+
+
+# -- older books -------------------------------------------------------------------------------
+
+def upgrade_document(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored book in the current format; older versions are converted, the input is left as is."""
+    if not isinstance(document, dict):
+        raise TypeError("an alert book is a JSON object")
+    if document.get("schema_version") == 1:
+        return _from_version_1(document)
+    return document  # current, or unknown: AlertBook.from_dict names an unsupported version
+
+
+def _from_version_1(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had no episodes: number them from the log, and take back acknowledgements that
+    an earlier episode's record gave to a later one (the bug episodes fix)."""
+    upgraded = copy.deepcopy(document)
+    for alert in upgraded.get("alerts", []):
+        episode = 0
+        for entry in alert.setdefault("log", []):
+            if entry.get("event") in ("opened", "reopened"):
+                episode += 1
+            entry["episode"] = max(episode, 1)
+        alert["episode"] = max(episode, 1)
+        acknowledged_at = alert.get("acknowledged_at")
+        if (alert.get("state") == "acknowledged" and acknowledged_at
+                and datetime.fromisoformat(acknowledged_at) < datetime.fromisoformat(alert["opened_at"])):
+            # Given before this episode began, so it was for an earlier one: this episode is
+            # unacknowledged, and the next check reminds (and escalates) as it should have.
+            alert["state"] = "notified" if alert.get("notified_at") else "open"
+            alert["log"].append({"event": "ack_withdrawn", "at": alert["last_seen"], "episode": alert["episode"],
+                                 "by": alert.get("acknowledged_by"), "given_at": acknowledged_at,
+                                 "reason": "given for an earlier episode"})
+            alert["acknowledged_at"] = alert["acknowledged_by"] = None
+    upgraded["schema_version"] = 2  # a later version adds its own step after this one
+    return upgraded
