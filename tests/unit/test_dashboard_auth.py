@@ -381,3 +381,25 @@ def test_cookie_is_secure_unless_served_on_localhost(home: Home, setting: bool |
     for response in (page, login):  # the login and the anonymous (CSRF) session alike
         flags = [part.strip().lower() for part in response.headers["set-cookie"].split(";")]
         assert ("secure" in flags) is secure, response.headers["set-cookie"]
+
+
+def test_email_link_of_an_earlier_episode_acknowledges_nothing(home: Home) -> None:
+    from hometwin.domain.alerts import AlertPolicy
+    from hometwin.domain.findings import Finding
+
+    book = home.alerts.load()
+    finding = Finding.from_dict(book.history()[0].finding.to_dict())
+    policy = AlertPolicy(escalation=("carer@example.org",))
+    book.advance([], NOW - timedelta(minutes=4), policy)  # resolved ...
+    [again] = book.advance([finding], NOW - timedelta(minutes=3), policy)  # ... and back: episode 2
+    home.alerts.save(book)
+    old = ack_links.sign(home.alert_id, NOW + timedelta(hours=24), ACK_SECRET, episode=1)
+    new = ack_links.sign(home.alert_id, NOW + timedelta(hours=24), ACK_SECRET, episode=again.episode)
+    with serve(home.app(ack_secret=ACK_SECRET)) as url, httpx.Client(base_url=url) as client:
+        for page in (client.get(f"/ack?token={old}"), client.post("/ack", data={"token": old})):
+            assert page.status_code == 400 and "earlier occurrence of this alert, which is over" in page.text
+        assert home.alerts.pending_acks() == []
+        done = client.post("/ack", data={"token": new})
+        assert done.status_code == 200 and "The alert is acknowledged" in done.text
+    [ack] = home.alerts.pending_acks()
+    assert (ack.alert_id, ack.episode) == (home.alert_id, 2)

@@ -16,7 +16,7 @@ from hometwin.adapters.mail import MaildirMailer, build_mime, open_mailer, read_
 from hometwin.adapters.stores import open_object_store
 from hometwin.components.wiring import open_mail, smtp_options
 from hometwin.config import AlertSettings, MailSettings
-from hometwin.domain.ack_links import verify
+from hometwin.domain.ack_links import read, verify
 from hometwin.domain.addresses import check_address, parse_sender
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
@@ -80,6 +80,7 @@ def test_alert_email_names_severity_and_room_and_carries_a_working_ack_link(tmp_
     assert "Tue 03 Mar 2026, 09:00 CET" in text  # local time of the home
     link = next(w for w in text.split() if w.startswith("https://care.example.org/ack?token="))
     assert verify(link.split("token=")[1], SECRET, T0 + timedelta(hours=1)) == alert.alert_id
+    assert read(link.split("token=")[1], SECRET, T0 + timedelta(hours=1)).episode == alert.episode == 1
     assert f'href="{link}"' in html
 
 

@@ -83,7 +83,7 @@ def _email_readings(tmp_path: Path, findings: list[Finding]) -> dict[FindingKind
     notifier = Notifier(mailer, open_object_store("memory://"), settings)
     out = {}
     for finding in findings:
-        note = Notification(f"n-{finding.kind.value}", f"a-{finding.kind.value}", NotificationKind.ALERT,
+        note = Notification(f"n-{finding.kind.value}", f"a-{finding.kind.value}", 1, NotificationKind.ALERT,
                             ("anna@example.org",), finding, NOW, finding.severity)
         assert notifier.handle(note.to_event_data(), note.id) == "sent"
     for raw in mailer.messages():

@@ -35,7 +35,7 @@ from typing import Any
 
 from hometwin.domain.findings import Finding, Severity
 
-SCHEMA_VERSION = 2  # 2: episodes (hometwin.alert_store upgrades version-1 books)
+SCHEMA_VERSION = 2  # 2: episodes (hometwin.services.alert_store upgrades version-1 books)
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.EMERGENCY: 2}
 
 
@@ -356,7 +356,7 @@ class AlertBook:
         if version != SCHEMA_VERSION:
             raise ValueError(
                 f"alert book schema_version {version!r} is not supported (expected {SCHEMA_VERSION}; "
-                "hometwin.alert_store upgrades older books)")
+                "hometwin.services.alert_store upgrades older books)")
         return cls(Alert.from_dict(a) for a in d.get("alerts", []))
 
 

@@ -42,6 +42,7 @@ class NotificationEvent(BaseModel):
 
     notification_id: str = Field(pattern=SAFE_ID.pattern)
     alert_id: str = Field(pattern=SAFE_ID.pattern)
+    episode: int | None = Field(None, ge=1, le=999_999_999)  # None: sent before alerts had episodes
     kind: NotificationKind
     type: FindingKind
     room: str | None = Field(None, max_length=100)
@@ -107,7 +108,8 @@ class MailRenderer:
         ack, ack_expires = None, None
         if self._ack_key and self.dashboard_url and event.kind is not NotificationKind.ALL_CLEAR:
             expires = event.at + self.ack_link_lifetime
-            ack, ack_expires = ack_url(self.dashboard_url, sign(event.alert_id, expires, self._ack_key)), expires
+            token = sign(event.alert_id, expires, self._ack_key, episode=event.episode)
+            ack, ack_expires = ack_url(self.dashboard_url, token), expires
         context = {
             "subject": subject, "headline": headline, "kind": event.kind.value, "room": room,
             "room_label": room or "the whole home", "type_label": wording.label,

@@ -11,6 +11,8 @@ from datetime import date
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from hometwin.services.alert_store import EpisodeOver
+
 from .auth import Gate
 from .errors import AlertStoreUnavailable, RegistryUnavailable, UnknownAlert, UnknownModelVersion
 from .schemas import (
@@ -91,11 +93,13 @@ def acknowledge(request: Request, alert_id: str = Path(..., pattern=ALERT_ID)) -
     return do_acknowledge(service(request), alert_id, g.who(request))
 
 
-def do_acknowledge(svc: DashboardService, alert_id: str, by: str) -> AckResult:
+def do_acknowledge(svc: DashboardService, alert_id: str, by: str, episode: int | None = None) -> AckResult:
     try:
-        return svc.acknowledge(alert_id, by)
+        return svc.acknowledge(alert_id, by, episode=episode)
     except UnknownAlert as exc:
         raise HTTPException(404, str(exc)) from None
+    except EpisodeOver as exc:  # the alert came back between the link's check and the record
+        raise HTTPException(409, str(exc)) from None
     except AlertStoreUnavailable as exc:
         raise HTTPException(503, f"the alert store is unavailable, try again: {exc}") from None
 

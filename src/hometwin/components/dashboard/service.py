@@ -165,8 +165,17 @@ class DashboardService:
             message=alert.finding.message, evidence=alert.finding.to_dict(), notifications=len(notes),
         )
 
-    def acknowledge(self, alert_id: str, by: str) -> AckResult:
-        """Record that `by` takes care of the alert (UnknownAlert, AlertStoreUnavailable)."""
+    def current_episode(self, alert_id: str) -> int | None:
+        """The alert's current episode in the stored book; None for an unknown alert."""
+        try:
+            episode: int | None = self.alert_store.load().current_episode(alert_id)
+        except (PortError, OSError) as exc:
+            raise AlertStoreUnavailable(str(exc)) from exc
+        return episode
+
+    def acknowledge(self, alert_id: str, by: str, episode: int | None = None) -> AckResult:
+        """Record that `by` takes care of the alert's `episode` (the current one when None);
+        UnknownAlert, EpisodeOver, AlertStoreUnavailable."""
         at = self.clock.now()
         status = Status()
         known = {a.id: a for a in self._alerts(status)}
@@ -179,7 +188,7 @@ class DashboardService:
             return AckResult(alert_id=alert_id, acknowledged=False, by=by, at=at,
                              detail=f"already {'acknowledged' if alert.ack_pending else alert.status}")
         try:
-            self.alert_store.record_ack(alert_id, by, at)
+            self.alert_store.record_ack(alert_id, by, at, episode=episode)
         except (PortError, OSError) as exc:
             raise AlertStoreUnavailable(str(exc)) from exc
         return AckResult(alert_id=alert_id, acknowledged=True, by=by, at=at, detail="acknowledged")

@@ -20,7 +20,7 @@ from hometwin.domain.wording import finding_wording
 from . import charts
 from .api import ALERT_ID, do_acknowledge, gate, service
 from .auth import safe_next
-from .errors import UnknownModelVersion
+from .errors import AlertStoreUnavailable, UnknownModelVersion
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=FilePath(__file__).resolve().parent / "templates")
@@ -171,24 +171,33 @@ def acknowledge_form(request: Request, alert_id: str = Path(..., pattern=ALERT_I
 
 # -- the e-mail link ---------------------------------------------------------------------------
 
-def _verify_link(request: Request, token: str) -> tuple[str | None, str | None]:
-    """(alert id, None) for a genuine link, else (None, why not)."""
+def _verify_link(request: Request, token: str) -> tuple[ack_links.AckTarget | None, str | None]:
+    """(what it acknowledges, None) for a genuine link of the current episode, else (None, why not)."""
     svc = service(request)
     secret = svc.settings.ack_key()
     if not secret:
         return None, "This dashboard has no HOMETWIN_ACK_SECRET, so e-mail links cannot be checked."
     try:
-        return ack_links.verify(token, secret, svc.clock.now()), None
+        target = ack_links.read(token, secret, svc.clock.now())
     except ack_links.ExpiredAckToken:
         return None, "This acknowledgement link has expired. Open the dashboard to acknowledge."
     except (ack_links.InvalidAckToken, ValueError):
         return None, "This acknowledgement link is not valid."
+    try:
+        current = svc.current_episode(target.alert_id) if target.episode is not None else None
+    except AlertStoreUnavailable:
+        raise HTTPException(503, "the alert store cannot be read right now; try the link again soon") from None
+    if current not in (None, target.episode):
+        return None, ("This link was for an earlier occurrence of this alert, which is over; the alert came "
+                      "back since. Open the dashboard to see it and acknowledge it there.")
+    return target, None
 
 
 @router.get("/ack", response_class=HTMLResponse)
 def ack_link(request: Request, token: str = Query("", max_length=256)) -> HTMLResponse:
     # Mail scanners open links on their own: the GET only shows a button that POSTs.
-    alert_id, problem = _verify_link(request, token)
+    target, problem = _verify_link(request, token)
+    alert_id = target.alert_id if target is not None else None
     alert = None
     if alert_id is not None:
         alert = next((a for a in service(request).alerts_view().alerts if a.id == alert_id), None)
@@ -198,10 +207,11 @@ def ack_link(request: Request, token: str = Query("", max_length=256)) -> HTMLRe
 
 @router.post("/ack", response_class=HTMLResponse)
 def ack_link_confirm(request: Request, token: str = Form("", max_length=256)) -> HTMLResponse:
-    alert_id, problem = _verify_link(request, token)
+    target, problem = _verify_link(request, token)
+    alert_id = target.alert_id if target is not None else None
     done = None
-    if alert_id is not None:
-        done = do_acknowledge(service(request), alert_id, "e-mail link")
+    if target is not None:
+        done = do_acknowledge(service(request), target.alert_id, "e-mail link", episode=target.episode)
     return render(request, "ack.html", "ack", token=token, alert_id=alert_id, alert=None, problem=problem,
                   done=done, status_code=200 if problem is None else 400)
 
