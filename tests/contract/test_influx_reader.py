@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from hometwin.adapters.influx import InfluxSource
-from hometwin.adapters.sources import open_source
+from hometwin.components.wiring import influx_options
+from hometwin.components.wiring import open_events as open_source
 from hometwin.config import SourceSettings
 from hometwin.domain.events import SensorKind
 from hometwin.ports import PortError
@@ -227,7 +228,7 @@ def test_room_from_a_tag_and_a_value_field(fake: FakeInflux) -> None:
 
 def test_points_without_room_are_counted_not_silently_lost(fake: FakeInflux) -> None:
     fake.points.append(FakePoint("ws_pi2_door", T0 + timedelta(seconds=90), "door", "other", 1.0))
-    source = InfluxSource(fake.url, settings(influxdb_value_field="other"))
+    source = InfluxSource(fake.url, influx_options(settings(influxdb_value_field="other")))
     events = source.read(T0, T0 + timedelta(minutes=5))
     assert len(events) == 10 and source.skipped == 1
 
@@ -252,7 +253,7 @@ def test_errors_become_port_errors_naming_the_cause(fake: FakeInflux) -> None:
 
 def test_tls_verification_is_on_unless_switched_off() -> None:
     assert SourceSettings().influxdb_verify_ssl is True
-    source = InfluxSource("https://127.0.0.1:1", settings())
+    source = InfluxSource("https://127.0.0.1:1", influx_options(settings()))
     assert source.client().api_client.configuration.verify_ssl is True
-    off = InfluxSource("https://127.0.0.1:1", settings(influxdb_verify_ssl=False))
+    off = InfluxSource("https://127.0.0.1:1", influx_options(settings(influxdb_verify_ssl=False)))
     assert off.client().api_client.configuration.verify_ssl is False

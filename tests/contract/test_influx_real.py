@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hometwin.adapters.influx import InfluxSource, InfluxWriter
+from hometwin.components.wiring import influx_options
 from hometwin.config import SourceSettings
 from hometwin.domain.events import SensorEvent, SensorKind
 
@@ -29,8 +30,8 @@ def test_round_trip_against_real_influxdb() -> None:
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     events = [SensorEvent(t0 + timedelta(seconds=15 * i), bucket, "kitchen") for i in range(4)]
     events.append(SensorEvent(t0 + timedelta(minutes=2), bucket, "hall", SensorKind.DOOR))
-    assert InfluxWriter(URL, settings).append(events) == 5
-    got = InfluxSource(URL, settings).read(t0, t0 + timedelta(minutes=5))
+    assert InfluxWriter(URL, influx_options(settings)).append(events) == 5
+    got = InfluxSource(URL, influx_options(settings)).read(t0, t0 + timedelta(minutes=5))
     assert [(e.time, e.room, e.kind) for e in got] == [(e.time, e.room, e.kind) for e in events]
-    latest = InfluxSource(URL, settings).latest()
+    latest = InfluxSource(URL, influx_options(settings)).latest()
     assert latest is not None and latest.time >= events[-1].time

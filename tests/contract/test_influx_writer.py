@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hometwin.adapters.sources import open_sink
+from hometwin.components.wiring import open_events_sink as open_sink
 from hometwin.config import SourceSettings
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.ports import PortError

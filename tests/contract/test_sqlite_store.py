@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from hometwin.adapters.memory_source import MemoryEventStore
-from hometwin.adapters.sources import open_sink, open_source
 from hometwin.adapters.sqlite import SQLiteEventStore
+from hometwin.components.wiring import open_events as open_source
+from hometwin.components.wiring import open_events_sink as open_sink
 from hometwin.config import SourceSettings
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.ports import PortError, SensorSink, SensorSource

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hometwin.adapters.memory_source import MemoryEventStore
-from hometwin.adapters.sources import open_source
 from hometwin.adapters.stores import open_object_store
 from hometwin.components.monitoring import Monitor
+from hometwin.components.wiring import open_events as open_source
 from hometwin.components.wiring import s3_options
 from hometwin.config import SourceSettings, StoreSettings
 from hometwin.domain.alerts import AlertPolicy

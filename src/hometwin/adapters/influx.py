@@ -1,6 +1,6 @@
 """InfluxDB v2 (the course deployment): a SensorSource that reads with Flux, and a writer.
 
-Course layout (the defaults; every name is a setting, see `SourceSettings`): one bucket per sensor
+Course layout (the defaults of `InfluxOptions`; every name is a setting, see `SourceSettings`): one bucket per sensor
 (the bucket name is the sensor name), measurement `PIR` / `door` / `MagneticSwitch`, string field
 `roomID` with the room, tag `_type = "sensor-value"`, one point per detection.
 
@@ -16,10 +16,11 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from hometwin.config import SourceSettings
 from hometwin.domain.events import InvalidEvent, SensorEvent, SensorKind
 from hometwin.ports import PortError
 
@@ -37,23 +38,49 @@ _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 _STREAM_WINDOW = timedelta(days=1)
 
 
-def _client(url: str, settings: SourceSettings) -> Any:
+@dataclass(frozen=True, slots=True)
+class InfluxOptions:
+    """How to reach InfluxDB and how the sensors are laid out in it: explicit values, so this
+    adapter needs no settings class (components/wiring.py builds them from `SourceSettings`)."""
+
+    token: str | None = None
+    org: str | None = None
+    user: str | None = None
+    password: str | None = None
+    buckets: tuple[str, ...] = ()  # empty: every bucket matching `bucket_pattern`
+    bucket_pattern: str = r"^[^_]"  # not InfluxDB's system buckets (_monitoring, _tasks)
+    measurements: tuple[str, ...] = ("PIR", "door", "MagneticSwitch")
+    kinds: dict[str, str] = field(default_factory=lambda: {"PIR": "motion", "door": "door",
+                                                          "MagneticSwitch": "contact"})
+    room_field: str = "roomID"
+    room_tag: str = ""
+    value_field: str = ""
+    type_tag: str = "_type"
+    type_value: str = "sensor-value"
+    write_bucket: str = "{sensor}"
+    verify_ssl: bool = True
+    ca_file: Path | None = None
+    timeout_seconds: float = 30.0
+    retries: int = 3
+
+
+def _client(url: str, settings: InfluxOptions) -> Any:
     from influxdb_client import InfluxDBClient
     from urllib3.util.retry import Retry
 
-    retries = Retry(total=settings.influxdb_retries, backoff_factor=0.5, allowed_methods=None,
+    retries = Retry(total=settings.retries, backoff_factor=0.5, allowed_methods=None,
                     status_forcelist=(429, 500, 502, 503, 504), raise_on_status=False)
     auth: dict[str, Any] = {}
-    token = settings.token()
+    token = settings.token
     if token:
         auth["token"] = token
-    elif settings.influxdb_user:
-        auth.update(username=settings.influxdb_user, password=settings.password() or "")
-    if settings.influxdb_org:
-        auth["org"] = settings.influxdb_org
-    return InfluxDBClient(url=url, timeout=int(settings.influxdb_timeout_seconds * 1000),
-                          verify_ssl=settings.influxdb_verify_ssl, retries=retries,
-                          ssl_ca_cert=str(settings.influxdb_ca_file) if settings.influxdb_ca_file else None,
+    elif settings.user:
+        auth.update(username=settings.user, password=settings.password or "")
+    if settings.org:
+        auth["org"] = settings.org
+    return InfluxDBClient(url=url, timeout=int(settings.timeout_seconds * 1000),
+                          verify_ssl=settings.verify_ssl, retries=retries,
+                          ssl_ca_cert=str(settings.ca_file) if settings.ca_file else None,
                           **auth)
 
 
@@ -66,7 +93,7 @@ def _port_error(action: str, url: str, exc: Exception) -> PortError:
 class _Connected:
     """Lazy, thread-safe client shared by the reader and the writer."""
 
-    def __init__(self, url: str, settings: SourceSettings) -> None:
+    def __init__(self, url: str, settings: InfluxOptions) -> None:
         self.url = url
         self.settings = settings
         self._client: Any = None
@@ -91,15 +118,15 @@ class _Connected:
 class InfluxSource(_Connected):
     """Reads sensor events from InfluxDB v2 with Flux; the sensor name is the bucket name."""
 
-    def __init__(self, url: str, settings: SourceSettings | None = None) -> None:
-        super().__init__(url, settings or SourceSettings())
+    def __init__(self, url: str, settings: InfluxOptions | None = None) -> None:
+        super().__init__(url, settings or InfluxOptions())
         self.skipped = 0  # points without a room (counted and logged, never silently dropped)
 
     def buckets(self) -> list[str]:
-        listed = self.settings.bucket_list()
+        listed = list(self.settings.buckets)
         if listed:
             return listed
-        pattern = re.compile(self.settings.influxdb_bucket_pattern)
+        pattern = re.compile(self.settings.bucket_pattern)
         try:
             api = self.client().buckets_api()
             names: list[str] = []
@@ -116,36 +143,36 @@ class InfluxSource(_Connected):
 
     def _fields(self) -> list[str]:
         s = self.settings
-        fields = [] if s.influxdb_room_tag else [s.influxdb_room_field]
-        if s.influxdb_value_field:
-            fields.append(s.influxdb_value_field)
+        fields = [] if s.room_tag else [s.room_field]
+        if s.value_field:
+            fields.append(s.value_field)
         return fields or ["value"]
 
     def _query(self, query: str, bucket: str, start: datetime, stop: datetime) -> list[SensorEvent]:
         params = {"bucket": bucket, "start": start, "stop": stop,
-                  "measurements": self.settings.measurement_list(), "fields": self._fields()}
+                  "measurements": list(self.settings.measurements), "fields": self._fields()}
         try:
-            tables = self.client().query_api().query(query, org=self.settings.influxdb_org, params=params)
+            tables = self.client().query_api().query(query, org=self.settings.org, params=params)
         except Exception as exc:  # noqa: BLE001
             raise _port_error(f"query of bucket {bucket!r}", self.url, exc) from exc
         return self._events(bucket, (record for table in tables for record in table.records))
 
     def _events(self, bucket: str, records: Iterable[Any]) -> list[SensorEvent]:
         s = self.settings
-        kinds = s.kind_map()
+        kinds = s.kinds
         points: dict[tuple[datetime, str], dict[str, Any]] = {}
         for record in records:
             values = record.values
-            if s.influxdb_type_tag and values.get(s.influxdb_type_tag) != s.influxdb_type_value:
+            if s.type_tag and values.get(s.type_tag) != s.type_value:
                 continue
             point = points.setdefault((record.get_time(), record.get_measurement()), {})
             point[record.get_field()] = record.get_value()
-            if s.influxdb_room_tag:
-                point.setdefault("\0room", values.get(s.influxdb_room_tag))
+            if s.room_tag:
+                point.setdefault("\0room", values.get(s.room_tag))
         events = []
         for (when, measurement), fields in points.items():
-            room = fields.get("\0room") if s.influxdb_room_tag else fields.get(s.influxdb_room_field)
-            value = fields.get(s.influxdb_value_field, 1.0) if s.influxdb_value_field else 1.0
+            room = fields.get("\0room") if s.room_tag else fields.get(s.room_field)
+            value = fields.get(s.value_field, 1.0) if s.value_field else 1.0
             try:
                 kind = SensorKind(kinds.get(measurement, "other"))
                 events.append(SensorEvent(when, bucket, str(room or ""), kind, float(value)))
@@ -183,11 +210,11 @@ class InfluxWriter(_Connected):
     the same series and time, so writing the same events again changes nothing; `append` returns
     how many points were written (InfluxDB cannot tell which were new)."""
 
-    def __init__(self, url: str, settings: SourceSettings | None = None) -> None:
-        super().__init__(url, settings or SourceSettings())
+    def __init__(self, url: str, settings: InfluxOptions | None = None) -> None:
+        super().__init__(url, settings or InfluxOptions())
 
     def _measurement(self, kind: SensorKind) -> str:
-        for measurement, k in self.settings.kind_map().items():
+        for measurement, k in self.settings.kinds.items():
             if k == kind.value:
                 return measurement
         return kind.value
@@ -199,15 +226,15 @@ class InfluxWriter(_Connected):
         by_bucket: dict[str, list[Any]] = {}
         for event in events:
             point = Point(self._measurement(event.kind))
-            if s.influxdb_type_tag:
-                point.tag(s.influxdb_type_tag, s.influxdb_type_value)
-            if s.influxdb_room_tag:
-                point.tag(s.influxdb_room_tag, event.room)
+            if s.type_tag:
+                point.tag(s.type_tag, s.type_value)
+            if s.room_tag:
+                point.tag(s.room_tag, event.room)
             else:
-                point.field(s.influxdb_room_field, event.room)
-            point.field(s.influxdb_value_field or "value", event.value)
+                point.field(s.room_field, event.room)
+            point.field(s.value_field or "value", event.value)
             point.time(event.time, write_precision=WritePrecision.US)
-            bucket = s.influxdb_write_bucket.replace("{sensor}", event.sensor).replace("{room}", event.room)
+            bucket = s.write_bucket.replace("{sensor}", event.sensor).replace("{room}", event.room)
             by_bucket.setdefault(bucket, []).append(point)
         return by_bucket
 
@@ -220,7 +247,7 @@ class InfluxWriter(_Connected):
             for i in range(0, len(points), 5000):
                 chunk = points[i:i + 5000]
                 try:
-                    api.write(bucket=bucket, org=self.settings.influxdb_org or "-", record=chunk)
+                    api.write(bucket=bucket, org=self.settings.org or "-", record=chunk)
                 except Exception as exc:  # noqa: BLE001
                     raise _port_error(f"write to bucket {bucket!r}", self.url, exc) from exc
                 written += len(chunk)

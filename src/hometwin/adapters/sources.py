@@ -3,16 +3,20 @@
 - `sqlite:///abs/path.sqlite`: the embedded store (default `<data_dir>/events.sqlite`)
 - `memory://[name]`: in-process, shared by name
 - `influxdb://host:port` (plain HTTP), `http://host:port`, `https://host:port`: InfluxDB v2, course layout
-Nothing connects here: backends connect on first use.
+Nothing connects here: backends connect on first use. The caller passes the InfluxDB options
+explicitly (components/wiring.py `open_events` builds them from the settings).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from hometwin.config import SourceSettings
 from hometwin.ports import SensorSink, SensorSource
 from hometwin.sqlite_url import sqlite_path
+
+if TYPE_CHECKING:
+    from hometwin.adapters.influx import InfluxOptions
 
 SCHEMES = ("sqlite", "memory", "influxdb", "http", "https")
 
@@ -25,23 +29,20 @@ def _scheme(url: str) -> str:
     return scheme
 
 
-def influx_url(url: str, settings: SourceSettings) -> str:
+def influx_url(url: str, default_host: str | None = None) -> str:
     """The HTTP(S) base URL of the InfluxDB server named by an events URL."""
     parts = urlsplit(url)
     if parts.scheme.lower() in ("http", "https"):
         return f"{parts.scheme.lower()}://{parts.netloc}"
     if parts.netloc:
         return f"http://{parts.netloc}"
-    if settings.influxdb_host:
-        host = settings.influxdb_host
-        return host if "://" in host else f"http://{host}"
+    if default_host:
+        return default_host if "://" in default_host else f"http://{default_host}"
     raise ValueError(f"event URL {url!r} names no host; give influxdb://host:port or set INFLUXDB_HOST")
 
 
-def open_source(url: str = "", settings: SourceSettings | None = None) -> SensorSource:
-    """The source behind `url` (empty: the configured `HOMETWIN_EVENTS`, default embedded SQLite)."""
-    settings = settings or SourceSettings()
-    url = url or settings.events
+def open_source(url: str, influx: InfluxOptions | None = None, influx_host: str | None = None) -> SensorSource:
+    """The source behind `url`; `influx_host` is the server of an `influxdb://` URL without a host."""
     scheme = _scheme(url)
     if scheme == "sqlite":
         from hometwin.adapters.sqlite import SQLiteEventStore
@@ -53,18 +54,16 @@ def open_source(url: str = "", settings: SourceSettings | None = None) -> Sensor
         return MemoryEventStore.named(urlsplit(url).netloc or "default")
     from hometwin.adapters.influx import InfluxSource
 
-    return InfluxSource(influx_url(url, settings), settings)
+    return InfluxSource(influx_url(url, influx_host), influx)
 
 
-def open_sink(url: str = "", settings: SourceSettings | None = None) -> SensorSink:
+def open_sink(url: str, influx: InfluxOptions | None = None, influx_host: str | None = None) -> SensorSink:
     """Where `hometwin import/simulate --to URL` writes: the same stores, or the InfluxDB writer."""
-    settings = settings or SourceSettings()
-    url = url or settings.events
     if _scheme(url) in ("sqlite", "memory"):
-        source = open_source(url, settings)
+        source = open_source(url)
         assert isinstance(source, SensorSink)
         return source
     from hometwin.adapters.influx import InfluxWriter
 
-    return InfluxWriter(influx_url(url, settings), settings)
+    return InfluxWriter(influx_url(url, influx_host), influx)
 

@@ -26,11 +26,11 @@ def _write(events: list[Any], to: str, label: str) -> int:
     """Append in batches behind a progress bar; returns how many were new."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from hometwin.adapters.sources import open_sink
+    from hometwin.components.wiring import open_events_sink
     from hometwin.ports import PortError
 
     try:
-        sink = open_sink(to)
+        sink = open_events_sink(to)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     new = 0

@@ -97,7 +97,7 @@ def train(
     """Train the behaviour model on a period of sensor data and register it as a new version."""
     from zoneinfo import ZoneInfoNotFoundError
 
-    from hometwin.adapters.sources import open_source
+    from hometwin.components.wiring import open_events
     from hometwin.config import SourceSettings
     from hometwin.ports import PortError
     from hometwin.services.training import train_and_register
@@ -106,7 +106,7 @@ def train(
     zone = tz or settings.tz
     try:
         start, end = _when(start_text, zone, "--from"), _when(end_text, zone, "--to")  # bad input first
-        events_source = open_source(source, SourceSettings())
+        events_source = open_events(source, SourceSettings())
         if end is None:
             newest = events_source.latest()
             if newest is None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hometwin.adapters.influx import InfluxOptions
 from hometwin.adapters.mail import SmtpOptions, open_mailer
 from hometwin.adapters.s3 import S3Options
-from hometwin.adapters.sources import open_source
+from hometwin.adapters.sources import open_sink, open_source
 from hometwin.adapters.stores import open_object_store
 from hometwin.clock import Clock
 from hometwin.config import MailSettings, SourceSettings, StoreSettings
-from hometwin.ports import Mailer, ObjectStore, SensorSource
+from hometwin.ports import Mailer, ObjectStore, SensorSink, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
 
@@ -26,6 +27,39 @@ class Ports:
     state: ObjectStore
     alerts: AlertStore
     clock: Clock
+
+
+def influx_options(settings: SourceSettings) -> InfluxOptions:
+    """The InfluxDB adapter's explicit options (secrets read from their files here)."""
+    return InfluxOptions(
+        token=settings.token(), org=settings.influxdb_org, user=settings.influxdb_user,
+        password=settings.password(), buckets=tuple(settings.bucket_list()),
+        bucket_pattern=settings.influxdb_bucket_pattern, measurements=tuple(settings.measurement_list()),
+        kinds=settings.kind_map(), room_field=settings.influxdb_room_field, room_tag=settings.influxdb_room_tag,
+        value_field=settings.influxdb_value_field, type_tag=settings.influxdb_type_tag,
+        type_value=settings.influxdb_type_value, write_bucket=settings.influxdb_write_bucket,
+        verify_ssl=settings.influxdb_verify_ssl, ca_file=settings.influxdb_ca_file,
+        timeout_seconds=settings.influxdb_timeout_seconds, retries=settings.influxdb_retries)
+
+
+def _is_influx(url: str) -> bool:
+    return url.lower().startswith(("influxdb:", "http:", "https:"))
+
+
+def open_events(url: str = "", settings: SourceSettings | None = None) -> SensorSource:
+    """The sensor source `url` names (empty: `HOMETWIN_EVENTS`, by default the embedded SQLite store)."""
+    settings = settings or SourceSettings()
+    url = url or settings.events
+    influx = influx_options(settings) if _is_influx(url) else None
+    return open_source(url, influx, settings.influxdb_host)
+
+
+def open_events_sink(url: str = "", settings: SourceSettings | None = None) -> SensorSink:
+    """Where imports and simulations write: the same stores, or InfluxDB in the configured layout."""
+    settings = settings or SourceSettings()
+    url = url or settings.events
+    influx = influx_options(settings) if _is_influx(url) else None
+    return open_sink(url, influx, settings.influxdb_host)
 
 
 def s3_options(settings: StoreSettings) -> S3Options:
@@ -55,7 +89,7 @@ def open_mail(settings: MailSettings) -> Mailer:
 
 def build_ports(clock_spec: str = "real") -> Ports:
     stores = StoreSettings()
-    source = open_source("", SourceSettings())
+    source = open_events("", SourceSettings())
     state = open_store(stores.state_store, stores)
     registry = ModelRegistry(open_store(stores.model_store, stores), stores.home_id)
     return Ports(source, registry, state, AlertStore(state, stores.home_id), Clock.parse(clock_spec))
