@@ -19,13 +19,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hometwin.scheduler.state import StoreUnavailable
+from hometwin.scheduler import json_input
+from hometwin.scheduler.state import LimitExceeded, StoreUnavailable
 
 NAME_MAX = 200  # as `Name` in app.py
 
 
 class EventFastPath:
-    def __init__(self, app: ASGIApp, accept: Callable[[str, Any], Awaitable[bytes]],
+    def __init__(self, app: ASGIApp, accept: Callable[[str, Any, int], Awaitable[bytes]],
                  ready: Callable[[], bool], token: str | None) -> None:
         self.app = app
         self.accept = accept
@@ -51,9 +52,12 @@ class EventFastPath:
             await self.app(scope, _replay(body, receive), send)
             return
         try:
-            answer = await self.accept(*event)
+            answer = await self.accept(*event, len(body))
         except StoreUnavailable as exc:
             await _send_json(send, 503, json.dumps({"detail": f"state store unavailable: {exc}"}).encode())
+            return
+        except LimitExceeded as exc:  # the route's answer too (app.py)
+            await _send_json(send, exc.http_status, json.dumps({"detail": str(exc)}).encode())
             return
         await _send_json(send, 202, answer)
 
@@ -71,7 +75,7 @@ class EventFastPath:
 def _plain_event(body: bytes) -> tuple[str, Any] | None:
     """(name, data) when the body is what EventRequest accepts without a complaint, else None."""
     try:
-        doc = json.loads(body)
+        doc = json_input.loads(body)  # the routes' strict parser: hostile JSON goes to the route's 422
     except ValueError:
         return None
     if not isinstance(doc, dict):
