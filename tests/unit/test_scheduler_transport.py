@@ -1,62 +1,19 @@
 """AiohttpTransport against a real local HTTP server: a reply body is read up to the cap and no further.
 
-The server streams its reply in chunks without holding it, so a huge reply costs the test nothing;
-it counts what the client actually took.
+The server (tests/e2e/scheduler_helpers.py) streams its reply in chunks without holding it, so a
+huge reply costs the test nothing; it counts what the client actually took.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from hometwin.scheduler.transport import AiohttpTransport, Answer
+from tests.e2e.scheduler_helpers import StreamingServer
 from tests.servers import wait_until
-
-CHUNK = b"x" * 65536
-
-
-class StreamingServer:
-    """Answers `/<status>/<bytes>` with that status and a body of that many bytes, streamed."""
-
-    def __init__(self) -> None:
-        self.sent: list[int] = []  # bytes written per request before it ended or the client left
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                _, status, size = self.path.split("/")
-                total, written = int(size), 0
-                self.send_response(int(status))
-                self.send_header("Content-Length", str(total))
-                self.end_headers()
-                try:
-                    while written < total:
-                        piece = CHUNK[: min(len(CHUNK), total - written)]
-                        self.wfile.write(piece)
-                        written += len(piece)
-                except OSError:  # the client closed the connection: the cap at work
-                    self.close_connection = True
-                server.sent.append(written)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
