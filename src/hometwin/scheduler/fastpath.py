@@ -7,7 +7,9 @@ string `name` of 1-200 characters, an authorised request and a running writer. E
 (bad JSON, wrong types, a missing token, a stopped writer, any other route) goes on to the FastAPI
 app unchanged, with the body replayed, so every error answer is exactly the app's. The answer is
 the same 202 with the same JSON as the FastAPI route, sent only after the commit (both call
-`accept`). Body size limits stay with `BodySizeLimit`, which wraps this middleware.
+`accept`). Body size limits stay with `BodySizeLimit`, which wraps this middleware. The body is
+parsed by the routes' strict parser (json_input.py), so hostile JSON goes to the route's 422; an
+event over the fan-out budget gets the route's 413 here.
 """
 
 from __future__ import annotations
