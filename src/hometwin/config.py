@@ -232,7 +232,8 @@ class SchedulerSettings(CommonSettings):
     scheduler_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
     scheduler_timeout: float = Field(10.0, gt=0, description="Default per-invocation HTTP timeout, seconds.")
     scheduler_max_attempts: int = Field(
-        12, ge=1, description="Default delivery attempts before dead-lettering.")
+        500, ge=1, description="Default delivery attempts before dead-lettering; with the default backoff "
+                               "500 attempts take 4 to 8 hours.")
     scheduler_concurrency: int = Field(
         32, ge=1, description="Default concurrent deliveries per function (a lane of its own each).")
     scheduler_backoff_initial: float = Field(0.5, gt=0, description="First retry delay, seconds (doubles).")
@@ -245,8 +246,23 @@ class SchedulerSettings(CommonSettings):
                     "NORMAL (WAL) survives process crashes only.")
     scheduler_max_batch: int = Field(256, ge=1, description="Most commands in one group commit.")
     scheduler_retention_hours: float = Field(
-        24.0, ge=0,
-        description="Delivered invocations are deleted after this many hours (dead ones are kept).")
+        24.0, ge=0, description="Delivered invocations are deleted after this many hours.")
+    scheduler_dead_retention_days: float = Field(
+        30.0, ge=0, description="Dead invocations are deleted this many days after they died.")
+    scheduler_auto_replay: bool = Field(
+        True, description="When a function delivers again, replay its dead invocations that ran out of "
+                          "attempts on retryable failures (never those refused with a 4xx).")
+    scheduler_auto_replay_batch: int = Field(
+        100, ge=1, description="Most dead invocations replayed automatically per successful delivery.")
+    scheduler_max_functions: int = Field(
+        1000, ge=1, description="Most registered functions; registering one more is refused (409).")
+    scheduler_fanout_budget_bytes: int = Field(
+        8 * 1_048_576, ge=1024,
+        description="An event's request bytes times the number of functions subscribed to it must stay "
+                    "within this (each keeps a copy); over it: 413, nothing stored.")
+    scheduler_max_reply_bytes: int = Field(
+        1_048_576, ge=0, description="A function's reply body is read (and discarded) up to this many "
+                                     "bytes; past it the connection is closed and the status decides.")
     scheduler_verify_tls: bool = Field(True, description="Verify TLS certificates of https:// functions.")
     scheduler_fast_io: bool = Field(
         True, description="Serve with uvloop and the httptools parser when installed (about 30 % more "

@@ -1,8 +1,9 @@
-"""Helpers for the scheduler's end-to-end tests: start the real scheduler, and a real HTTP receiver.
+"""Helpers for the scheduler's end-to-end tests: start the real scheduler, and real HTTP receivers.
 
 The receiver is a real HTTP server (stdlib ThreadingHTTPServer on 127.0.0.1) that records every
 invocation and answers per path from a script: a list of statuses consumed one per request (the
-last one repeats) and an optional delay.
+last one repeats) and an optional delay. `StreamingServer` answers with a body as large as asked,
+streamed without holding it (a function with a huge reply).
 """
 
 from __future__ import annotations
@@ -107,6 +108,63 @@ class Receiver:
             self._server = None
 
 
+class StreamingServer:
+    """Answers any request to `/<status>/<bytes>` with that status and a body of that many bytes,
+    written in 64 KiB chunks; `sent` holds the bytes written per request before it ended or the
+    client went away."""
+
+    CHUNK = b"x" * 65536
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                _, status, size = self.path.split("/")
+                total, written = int(size), 0
+                self.send_response(int(status))
+                self.send_header("Content-Length", str(total))
+                self.end_headers()
+                try:
+                    while written < total:
+                        piece = server.CHUNK[: min(len(server.CHUNK), total - written)]
+                        self.wfile.write(piece)
+                        written += len(piece)
+                except OSError:  # the client closed the connection
+                    self.close_connection = True
+                server.sent.append(written)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident set size of a process (VmRSS in /proc/<pid>/status), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 class Scheduler:
     """`hometwin scheduler` as a real subprocess under uvicorn, on a given state file."""
 
@@ -141,6 +199,10 @@ class Scheduler:
 
     def stop(self) -> None:
         self.process.stop()
+
+    def rss(self) -> int:
+        """The scheduler process's resident memory, bytes."""
+        return rss_bytes(self.process.pid)
 
     def register(self, name: str, subs: list[str], url: str, method: str = "POST", **extra: Any) -> dict:
         response = self.client.post("/api/function", json={"name": name, "subs": subs, "url": url,

@@ -9,11 +9,15 @@ delivery is covered by tests/e2e/test_scheduler_delivery.py.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import deque
 from dataclasses import dataclass, replace
 
 import pytest
 
+from hometwin.backoff import Backoff
+from hometwin.config import SchedulerSettings
 from hometwin.scheduler.core import FunctionSpec
 from hometwin.scheduler.dispatch import DeliveryPolicy, Dispatcher
 from hometwin.scheduler.metrics import SchedulerMetrics
@@ -198,3 +202,106 @@ def test_mock_invocations_are_never_sent():
     transport = ScriptedTransport()
     outcomes = run_lanes(transport, [replace(INVOCATION, status=DELIVERED)], 0, POLICY)
     assert transport.sent == [] and outcomes == []
+
+
+# -- recovered retries, exhausted dead letters and their automatic replay ---------------------------
+def test_a_recovered_retry_waits_at_most_the_backoff_cap():
+    """A next attempt stored by a clock that ran days ahead is due within the cap after a restart."""
+    quick = replace(POLICY, backoff_max=0.01)
+    far = replace(INVOCATION, attempts=3, next_attempt_at=time.time() + 30 * 86400)
+    transport = ScriptedTransport(Answer(200))
+    outcomes = run_lanes(transport, [far], 1, quick)
+    assert [(o.status, o.attempts) for o in outcomes] == [("delivered", 4)]
+
+
+@pytest.mark.parametrize(("answer", "exhausted"), [(Answer(503), True), (TransportFailure("reset"), True),
+                                                   (Answer(429), True), (Answer(404), False),
+                                                   (Answer(400), False)], ids=repr)
+def test_dead_letters_say_whether_they_ran_out_of_retryable_attempts(answer: Answer | Exception, exhausted: bool):
+    outcome, _ = deliver_once(answer, replace(INVOCATION, attempts=11))
+    assert (outcome.status, outcome.exhausted) == ("dead", exhausted)
+
+
+def test_the_default_policy_retries_for_hours():
+    """500 attempts, backoff from 0.5 s doubling to 60 s, jittered to 50-100 %: 4.1 to 8.2 hours."""
+    policy = DeliveryPolicy()
+    ceilings = [Backoff(policy.backoff_initial, policy.backoff_max).ceiling(n) for n in range(1, policy.max_attempts)]
+    assert 4 * 3600 < sum(ceilings) / 2 and sum(ceilings) < 8.25 * 3600
+    settings = SchedulerSettings()
+    assert (settings.scheduler_max_attempts, settings.scheduler_backoff_initial, settings.scheduler_backoff_max) == (
+        policy.max_attempts, policy.backoff_initial, policy.backoff_max)
+
+
+def test_a_reply_over_the_cap_is_delivered_with_a_note(caplog: pytest.LogCaptureFixture):
+    caplog.set_level(logging.INFO, "hometwin.scheduler.delivery")
+    outcome, _ = deliver_once(Answer(200, reply_cut=True))
+    assert (outcome.status, outcome.attempts) == ("delivered", 1)
+    assert "reply longer than the cap, not read" in caplog.text
+    outcome, _ = deliver_once(Answer(503, reply_cut=True))
+    assert outcome.status == "pending"  # the status decides, as for any reply
+
+
+class ReplayRecorder:
+    """Stands in for the writer's Replay command (the seam `replay_exhausted`): returns the scripted
+    batches one per call and records which function was asked for."""
+
+    def __init__(self, *batches: list[Invocation]) -> None:
+        self.batches = deque(batches)
+        self.calls: list[str] = []
+
+    async def __call__(self, function: str) -> list[Invocation]:
+        self.calls.append(function)
+        return self.batches.popleft() if self.batches else []
+
+
+def run_with_replay(transport: ScriptedTransport, invocations: list[Invocation], replay: ReplayRecorder,
+                    until: int, policy: DeliveryPolicy = POLICY) -> tuple[list[Outcome], SchedulerMetrics]:
+    outcomes: list[Outcome] = []
+    metrics = SchedulerMetrics(lambda: 0.0)
+
+    async def main() -> None:
+        dispatcher = Dispatcher(transport, policy, lambda name: None, outcomes.append, metrics, replay)
+
+        async def replay_and_enqueue(function: str) -> list[Invocation]:
+            batch = await replay(function)
+            dispatcher.enqueue(batch)  # as the writer hands committed replays to the dispatcher
+            return batch
+
+        dispatcher.replay_exhausted = replay_and_enqueue
+        dispatcher.enqueue(invocations)
+        for _ in range(500):
+            if len(outcomes) >= until and not dispatcher.outstanding and not dispatcher._replaying:
+                break
+            await asyncio.sleep(0.002)
+        await dispatcher.close()
+
+    asyncio.run(main())
+    return outcomes, metrics
+
+
+def test_a_delivery_replays_the_function_s_exhausted_dead_letters(caplog: pytest.LogCaptureFixture):
+    missed = [replace(INVOCATION, id=f"missed-{n}") for n in range(2)]
+    replay = ReplayRecorder(missed)
+    outcomes, metrics = run_with_replay(ScriptedTransport(), [INVOCATION], replay, until=3)
+    assert [(o.invocation_id, o.status) for o in outcomes] == [
+        ("inv-1", "delivered"), ("missed-0", "delivered"), ("missed-1", "delivered")]
+    # The first delivery after start looks once; a batch that replayed something looks once more.
+    assert replay.calls == ["f", "f"]
+    assert metrics.auto_replayed.labels("f")._value.get() == 2
+    assert "2 dead invocations replayed automatically" in caplog.text
+
+
+@pytest.mark.parametrize(("middle", "looks"), [(Answer(503), 2), (Answer(404), 1)], ids=["exhausted", "refused"])
+def test_only_an_exhausted_dead_letter_makes_the_next_delivery_look_again(middle: Answer, looks: int):
+    """a delivered (the first look), b dead (max_attempts 1), c delivered: it looks again only if b
+    ran out of retryable attempts; a function refusing with a 4xx gets nothing replayed."""
+    quick = replace(POLICY, max_attempts=1)
+    now = time.time()
+    invocations = [replace(INVOCATION, id=id_, next_attempt_at=now + delay)
+                   for id_, delay in [("a", 0.0), ("b", 0.05), ("c", 0.1)]]
+    replay = ReplayRecorder()
+    outcomes, _ = run_with_replay(ScriptedTransport(Answer(200), middle, Answer(200)), invocations, replay,
+                                  until=3, policy=quick)
+    assert [(o.invocation_id, o.status) for o in outcomes] == [("a", "delivered"), ("b", "dead"), ("c", "delivered")]
+    assert outcomes[1].exhausted is (middle.status == 503)
+    assert replay.calls == ["f"] * looks

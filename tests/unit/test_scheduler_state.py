@@ -22,6 +22,7 @@ from hometwin.scheduler.state import (
     Delete,
     Expire,
     Invocation,
+    LimitExceeded,
     ListInvocations,
     Outcome,
     Prune,
@@ -219,6 +220,94 @@ def test_a_bad_registration_is_its_result_and_the_batch_commits(backend: Backend
     store.close()
     store, _ = backend.open()
     assert store.spec("f") is None and store.spec("g") is not None
+    store.close()
+
+
+# -- caps, dead-letter retention and automatic replay (docs/scheduler.md, Limits and Delivery) ------
+def test_the_function_cap_refuses_new_names_only(backend: Backend):
+    store, _ = backend.open()
+    first = store.apply([Register(FunctionSpec(f"f{i}", ("A",), "http://x/f"), max_functions=3) for i in range(4)])
+    assert [isinstance(r, LimitExceeded) for r in first] == [False, False, False, True]
+    assert first[3].http_status == 409 and "3 functions are registered" in str(first[3])
+    (again,) = store.apply([Register(FunctionSpec("f0", ("A", "B"), "http://x/g"), max_functions=3)])
+    assert again.changed  # a registered name may still change
+    store.apply([Delete("f1")])
+    (fits,) = store.apply([Register(FunctionSpec("f3", ("A",), "http://x/f"), max_functions=3)])
+    assert fits.created
+    store.close()
+
+
+def test_an_event_over_the_fan_out_budget_is_refused_and_nothing_is_stored(backend: Backend):
+    store, _ = backend.open()
+    store.apply([Register(FunctionSpec(f"f{i}", ("A", "B"), "http://x/f")) for i in range(4)])
+    over, fits, unsubscribed = store.apply([
+        AddEvent("A", "x" * 300, 1.0, size=300, fanout_budget=1000),  # 300 bytes x 4 functions
+        AddEvent("A", "x" * 200, 2.0, size=250, fanout_budget=1000),  # 250 x 4: just fits
+        AddEvent("Z", "x" * 900, 3.0, size=1000, fanout_budget=1000),  # nobody: counts once
+    ])
+    assert isinstance(over, LimitExceeded) and over.http_status == 413
+    assert "1000 bytes" in str(over) and "4 subscribed functions" in str(over)
+    assert fits.subscribers == 4 and unsubscribed.subscribers == 0
+    assert [e.data for e in store.queues("f0")["A"]] == ["x" * 200]
+    assert store.counts()["queued"] == 4
+    store.close()
+
+
+def test_dead_rows_are_pruned_after_their_own_retention(backend: Backend):
+    store, _ = backend.open()
+    store.apply([Register(FunctionSpec("f", ("A",), "http://x/f"))])
+    results = store.apply([AddEvent("A", n, float(n)) for n in range(4)])
+    old_dead, new_dead, delivered, pending = (r.invocations[0].id for r in results)
+    store.apply([Outcome(old_dead, "dead", 1, 10.0, error="HTTP 400"),
+                 Outcome(new_dead, "dead", 1, 50.0, error="HTTP 400"),
+                 Outcome(delivered, "delivered", 1, 10.0)])
+    assert store.apply([Prune(delivered_before=20.0)]) == [1]  # no dead_before: dead rows stay
+    assert store.apply([Prune(delivered_before=20.0, dead_before=20.0)]) == [1]
+    assert {inv.id for inv in store.apply([ListInvocations()])[0]} == {new_dead, pending}
+    store.close()
+
+
+def test_exhausted_dead_letters_are_replayed_alone_oldest_first_in_batches(backend: Backend):
+    store, _ = backend.open()
+    store.apply([Register(FunctionSpec("f", ("A",), "http://x/f")), Register(FunctionSpec("g", ("A",), "http://x/g"))])
+    results = store.apply([AddEvent("A", n, float(n)) for n in range(4)])
+    f_ids = [r.invocations[0].id for r in results]  # f's invocation comes first in each event
+    g_id = results[0].invocations[1].id
+    store.apply([Outcome(f_ids[0], "dead", 1, 9.0, error="HTTP 404"),  # refused: never replayed by itself
+                 *[Outcome(i, "dead", 500, 9.0, error="HTTP 503", exhausted=True) for i in f_ids[1:]],
+                 Outcome(g_id, "dead", 500, 9.0, error="timeout after 10s", exhausted=True)])
+    store.close()
+    store, _ = backend.open()
+    (dead,) = store.apply([ListInvocations("dead", "f")])
+    assert [inv.exhausted for inv in dead] == [True, True, True, False]  # newest first; survives reopening
+    (first,) = store.apply([Replay((), "f", 20.0, exhausted_only=True, limit=2)])
+    assert [inv.id for inv in first] == f_ids[1:3]
+    assert all(inv.status == "pending" and inv.attempts == 0 and not inv.exhausted for inv in first)
+    (rest,) = store.apply([Replay((), "f", 21.0, exhausted_only=True, limit=2)])
+    assert [inv.id for inv in rest] == f_ids[3:]
+    assert store.apply([Replay((), "f", 22.0, exhausted_only=True, limit=2)]) == [[]]
+    assert [inv.id for inv in store.apply([ListInvocations("dead")])[0]] == [g_id, f_ids[0]]
+    store.close()
+
+
+def test_sqlite_from_before_the_exhausted_column_is_migrated(tmp_path: Path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as old:  # the outbox as it was created before
+        old.execute("CREATE TABLE invocations (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+                    "function TEXT NOT NULL, url TEXT NOT NULL, method TEXT NOT NULL, mock INTEGER NOT NULL, "
+                    "body TEXT NOT NULL, event_ids TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT "
+                    "NULL DEFAULT 0, next_attempt_at REAL NOT NULL, created_at REAL NOT NULL, updated_at REAL "
+                    "NOT NULL, last_error TEXT)")
+        old.executemany("INSERT INTO invocations (id, function, url, method, mock, body, event_ids, status, "
+                        "next_attempt_at, created_at, updated_at, last_error) "
+                        "VALUES (?, 'f', 'http://x/f', 'POST', 0, '{}', '[]', ?, 0, 1, 1, ?)",
+                        [("503", "dead", "HTTP 503"), ("429", "dead", "HTTP 429"), ("404", "dead", "HTTP 404"),
+                         ("refused", "dead", "ClientConnectorError: refused"), ("301", "dead", "HTTP 301"),
+                         ("ok", "delivered", None)])
+    store = open_state(f"sqlite:///{path}")
+    store.open()
+    (rows,) = store.apply([ListInvocations()])
+    assert {inv.id for inv in rows if inv.exhausted} == {"503", "429", "refused"}
     store.close()
 
 

@@ -27,6 +27,7 @@ from hometwin.config import SchedulerSettings
 from hometwin.scheduler.core import METHODS, FunctionSpec, Registration, normalise_url
 from hometwin.scheduler.dispatch import DeliveryPolicy, Dispatcher
 from hometwin.scheduler.fastpath import EventFastPath
+from hometwin.scheduler.json_input import StrictJsonRoute
 from hometwin.scheduler.limits import BodySizeLimit
 from hometwin.scheduler.metrics import SchedulerMetrics
 from hometwin.scheduler.state import (
@@ -35,6 +36,7 @@ from hometwin.scheduler.state import (
     EventAccepted,
     Expire,
     Invocation,
+    LimitExceeded,
     ListInvocations,
     Prune,
     Register,
@@ -132,10 +134,17 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        transport = AiohttpTransport(settings.scheduler_verify_tls)
+        transport = AiohttpTransport(settings.scheduler_verify_tls, settings.scheduler_max_reply_bytes)
         await transport.open()
+
+        async def replay_exhausted(function: str) -> list[Invocation]:
+            replayed: list[Invocation] = await writer.submit(Replay(
+                (), function, time.time(), exhausted_only=True, limit=settings.scheduler_auto_replay_batch))
+            return replayed
+
         dispatcher = Dispatcher(transport, policy, store.spec,
-                                lambda outcome: writer.submit_nowait(outcome), metrics)
+                                lambda outcome: writer.submit_nowait(outcome), metrics,
+                                replay_exhausted if settings.scheduler_auto_replay else None)
         writer = StoreWriter(store, settings.scheduler_max_batch, dispatcher.enqueue, metrics.batch.observe)
         try:
             recovered = await writer.open()
@@ -147,7 +156,8 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         dispatcher.enqueue(recovered)
         state.update(writer=writer, dispatcher=dispatcher)
         housekeeping = asyncio.create_task(
-            _housekeeping(writer, settings.scheduler_retention_hours, metrics))
+            _housekeeping(writer, settings.scheduler_retention_hours, settings.scheduler_dead_retention_days,
+                          metrics))
         log.info("scheduler ready: state %s, %d undelivered invocations recovered",
                  store.location, len(recovered))
         try:
@@ -163,14 +173,17 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         writer = state.get("writer")
         return writer is not None and writer.running
 
-    async def accept_event(name: str, data: Any) -> bytes:
-        """Commit one event; the 202 body. Shared by the fast path and the route."""
-        accepted: EventAccepted = await state["writer"].submit(AddEvent(name, data, time.time()))
+    async def accept_event(name: str, data: Any, size: int) -> bytes:
+        """Commit one event (`size`: its request's bytes); the 202 body. Shared by the fast path and
+        the route. LimitExceeded when its fan-out is over budget."""
+        accepted: EventAccepted = await state["writer"].submit(
+            AddEvent(name, data, time.time(), size, settings.scheduler_fanout_budget_bytes))
         (metrics.events_subscribed if accepted.subscribers else metrics.events_unsubscribed).inc()
         return json.dumps({"id": accepted.event_id, "subscribers": accepted.subscribers,
                            "invocations": [inv.id for inv in accepted.invocations]}).encode()
 
     app = FastAPI(title="HomeTwin scheduler", lifespan=lifespan)
+    app.router.route_class = StrictJsonRoute  # before the routes: their bodies are parsed strictly
     # Added first, so it runs inside BodySizeLimit: the size limit holds on the fast path too.
     app.add_middleware(EventFastPath, accept=accept_event, ready=ready, token=token)
     app.add_middleware(BodySizeLimit, max_bytes=settings.scheduler_max_body_bytes)
@@ -198,14 +211,16 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
     auth = [Depends(authorised)]
 
     @app.post("/api/event", status_code=202, dependencies=auth, response_class=Response)
-    async def post_event(event: EventRequest) -> Response:
+    async def post_event(event: EventRequest, request: Request) -> Response:
         """Answers 202 only once the event and everything it caused are committed. Plain good
         requests are answered by EventFastPath before they get here (fastpath.py)."""
         writer_of()
         try:
-            body = await accept_event(event.name, event.data)
+            body = await accept_event(event.name, event.data, len(await request.body()))
         except StoreUnavailable as exc:
             raise HTTPException(503, f"state store unavailable: {exc}") from None
+        except LimitExceeded as exc:
+            raise HTTPException(exc.http_status, str(exc)) from None
         return Response(body, status_code=202, media_type="application/json")
 
     @app.post("/api/function", dependencies=auth)
@@ -213,7 +228,9 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         spec = default_window(FunctionSpec(fn.name, tuple(fn.subs), fn.url, fn.method, fn.mock, fn.timeout,
                                            fn.max_attempts, fn.concurrency, fn.join_window))
         try:
-            registration: Registration = await submit(Register(spec))
+            registration: Registration = await submit(Register(spec, settings.scheduler_max_functions))
+        except LimitExceeded as exc:
+            raise HTTPException(exc.http_status, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         for dropped in registration.dropped:
@@ -267,6 +284,8 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         writer = state.get("writer")
         if writer is None or not writer.running:
             return JSONResponse({"status": "starting"}, status_code=503)
+        if writer.failing:  # until a commit succeeds again (housekeeping tries one every second)
+            return JSONResponse({"status": "state store unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", dependencies=auth)
@@ -276,8 +295,9 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
     return app
 
 
-async def _housekeeping(writer: StoreWriter, retention_hours: float, metrics: SchedulerMetrics) -> None:
-    """Expire joins past their window every second; delete old delivered rows every ten minutes."""
+async def _housekeeping(writer: StoreWriter, retention_hours: float, dead_retention_days: float,
+                        metrics: SchedulerMetrics) -> None:
+    """Expire joins past their window every second; delete old delivered and dead rows every ten minutes."""
     last_prune = 0.0
     while True:
         await asyncio.sleep(1.0)
@@ -289,6 +309,6 @@ async def _housekeeping(writer: StoreWriter, retention_hours: float, metrics: Sc
                          dropped.event.name, dropped.function)
             if now - last_prune > 600:
                 last_prune = now
-                await writer.submit(Prune(now - retention_hours * 3600))
+                await writer.submit(Prune(now - retention_hours * 3600, now - dead_retention_days * 86400))
         except Exception:  # noqa: BLE001 - housekeeping retries next tick
             log.exception("housekeeping failed")

@@ -9,8 +9,14 @@ outcome commits, so a crash in between re-delivers: at-least-once, receivers ded
 Rules (the project's one retry rule, hometwin/backoff.py): 2xx delivered. Connection errors,
 timeouts, 408, 425, 429 and 5xx are retried after `min(backoff_max, backoff_initial *
 2**(attempt-1))`, jittered to 50-100 % of that (at least a numeric `Retry-After` of a 429 or 503,
-up to `backoff_max`), until `max_attempts`; then dead. Any other status (other 4xx, 3xx left after
-following redirects) is dead at once.
+up to `backoff_max`), until `max_attempts`; then dead ("exhausted"). Any other status (other 4xx,
+3xx left after following redirects) is dead at once. A 2xx whose reply body is longer than the
+transport's cap is delivered (the status line is the function's acknowledgement; the body is never
+used), with a note in the log line.
+
+Automatic replay: when a function answers 2xx again, its exhausted dead invocations (never those
+refused by a permanent answer) are put back into the outbox by `replay_exhausted`, at most one
+batch per successful delivery, so a function that was down gets what it missed once it is back.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -43,7 +49,7 @@ class Transport(Protocol):
 @dataclass(frozen=True, slots=True)
 class DeliveryPolicy:
     timeout: float = 10.0
-    max_attempts: int = 12
+    max_attempts: int = 500  # with the default backoff: retried for 4 to 8 hours, docs/scheduler.md
     concurrency: int = 32
     backoff_initial: float = 0.5
     backoff_max: float = 60.0
@@ -70,12 +76,18 @@ def log_state(inv: Invocation, state: str, **extra: object) -> None:
 class Dispatcher:
     def __init__(self, transport: Transport, policy: DeliveryPolicy,
                  spec_of: Callable[[str], FunctionSpec | None],
-                 record: Callable[[Outcome], None], metrics: SchedulerMetrics) -> None:
+                 record: Callable[[Outcome], None], metrics: SchedulerMetrics,
+                 replay_exhausted: Callable[[str], Awaitable[list[Invocation]]] | None = None) -> None:
         self.transport = transport
         self.policy = policy
         self.spec_of = spec_of
         self.record = record
         self.metrics = metrics
+        self.replay_exhausted = replay_exhausted
+        # Functions that may have exhausted dead invocations: all of them at start (one look each at
+        # their first delivery), and again each time one of theirs is dead-lettered as exhausted.
+        self._replay_checked: set[str] = set()
+        self._replaying: dict[str, asyncio.Task[None]] = {}
         self._lanes: dict[str, _Lane] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self.outstanding: set[str] = set()
@@ -93,7 +105,8 @@ class Dispatcher:
                 continue
             log_state(inv, "pending")
             self.outstanding.add(inv.id)
-            self._schedule(inv, inv.next_attempt_at - now)
+            # At most the backoff cap away, however wrong the clock that stored the time was.
+            self._schedule(inv, min(inv.next_attempt_at - now, self.policy.backoff_max))
 
     def _schedule(self, inv: Invocation, delay: float) -> None:
         if self._closed:
@@ -156,6 +169,7 @@ class Dispatcher:
                    "X-Invocation-Attempt": str(attempt), "X-Function-Name": inv.function}
         body = inv.body.encode() if inv.method in METHODS_WITH_BODY else None
         retry_after: float | None = None
+        reply_cut = False
         status: int | None
         try:
             answer = await self.transport.send(inv.method, inv.url, body, headers, timeout)
@@ -164,6 +178,7 @@ class Dispatcher:
         else:
             status, error = answer.status, f"HTTP {answer.status}"
             retry_after = retry_after_seconds(answer.status, answer.retry_after)
+            reply_cut = answer.reply_cut
         now = time.time()
         if status is not None and 200 <= status < 300:
             done = replace(inv, attempts=attempt, status=DELIVERED, last_error=None)
@@ -171,7 +186,11 @@ class Dispatcher:
             self.outstanding.discard(inv.id)
             self.metrics.delivered_for(inv.function).inc()
             self.metrics.latency.observe(max(0.0, now - inv.created_at))
-            log_state(done, "delivered", http_status=status)
+            if reply_cut:
+                log_state(done, "delivered", http_status=status, note="reply longer than the cap, not read")
+            else:
+                log_state(done, "delivered", http_status=status)
+            self._replay_if_missed(inv.function)
             return
         retryable = status is None or retryable_status(status)
         if retryable and attempt < max_attempts:
@@ -182,12 +201,40 @@ class Dispatcher:
             log_state(later, "retrying", error=error, retry_in=round(delay, 3))
             self._schedule(later, delay)
             return
-        dead = replace(inv, attempts=attempt, status=DEAD, last_error=error)
-        self.record(Outcome(inv.id, DEAD, attempt, now, 0.0, error))
+        dead = replace(inv, attempts=attempt, status=DEAD, last_error=error, exhausted=retryable)
+        self.record(Outcome(inv.id, DEAD, attempt, now, 0.0, error, exhausted=retryable))
+        if retryable:
+            self._replay_checked.discard(inv.function)
         self.outstanding.discard(inv.id)
         self.metrics.dead.labels(inv.function).inc()
         log_state(dead, "dead", error=error, reason="retryable failures exhausted" if retryable
                   else "not retryable")
+
+    # -- automatic replay ------------------------------------------------------------------------
+    def _replay_if_missed(self, function: str) -> None:
+        """The function delivered: replay a batch of its exhausted dead invocations, if it may have any."""
+        if self.replay_exhausted is None or self._closed or function in self._replay_checked \
+                or function in self._replaying:
+            return
+        self._replay_checked.add(function)
+        self._replaying[function] = asyncio.create_task(self._replay(function), name=f"replay-{function}")
+
+    async def _replay(self, function: str) -> None:
+        assert self.replay_exhausted is not None
+        try:
+            replayed = await self.replay_exhausted(function)
+        except Exception as exc:  # noqa: BLE001 - StoreUnavailable or a bug: look again next time
+            self._replay_checked.discard(function)
+            log.warning("automatic replay for %s failed: %s", function, exc)
+            return
+        finally:
+            self._replaying.pop(function, None)
+        if replayed:
+            # A full batch may have left more behind: the next delivery looks again.
+            self._replay_checked.discard(function)
+            self.metrics.auto_replayed.labels(function).inc(len(replayed))
+            log.warning("function %s delivers again: %d dead invocations replayed automatically", function,
+                        len(replayed))
 
     async def close(self, grace: float = 5.0) -> None:
         """Stop delivering: no new attempts; attempts in flight get `grace` seconds to finish (so
@@ -195,6 +242,8 @@ class Dispatcher:
         self._closed = True
         for handle in list(self._timers):
             handle.cancel()
+        for replaying in list(self._replaying.values()):
+            replaying.cancel()
         tasks = [w for lane in self._lanes.values() for w in lane.workers]
         busy = [t for t in tasks if t in self._busy]
         for task in tasks:

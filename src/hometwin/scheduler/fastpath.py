@@ -7,7 +7,9 @@ string `name` of 1-200 characters, an authorised request and a running writer. E
 (bad JSON, wrong types, a missing token, a stopped writer, any other route) goes on to the FastAPI
 app unchanged, with the body replayed, so every error answer is exactly the app's. The answer is
 the same 202 with the same JSON as the FastAPI route, sent only after the commit (both call
-`accept`). Body size limits stay with `BodySizeLimit`, which wraps this middleware.
+`accept`). Body size limits stay with `BodySizeLimit`, which wraps this middleware. The body is
+parsed by the routes' strict parser (json_input.py), so hostile JSON goes to the route's 422; an
+event over the fan-out budget gets the route's 413 here.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hometwin.scheduler.state import StoreUnavailable
+from hometwin.scheduler import json_input
+from hometwin.scheduler.state import LimitExceeded, StoreUnavailable
 
 NAME_MAX = 200  # as `Name` in app.py
 
 
 class EventFastPath:
-    def __init__(self, app: ASGIApp, accept: Callable[[str, Any], Awaitable[bytes]],
+    def __init__(self, app: ASGIApp, accept: Callable[[str, Any, int], Awaitable[bytes]],
                  ready: Callable[[], bool], token: str | None) -> None:
         self.app = app
         self.accept = accept
@@ -51,9 +54,12 @@ class EventFastPath:
             await self.app(scope, _replay(body, receive), send)
             return
         try:
-            answer = await self.accept(*event)
+            answer = await self.accept(*event, len(body))
         except StoreUnavailable as exc:
             await _send_json(send, 503, json.dumps({"detail": f"state store unavailable: {exc}"}).encode())
+            return
+        except LimitExceeded as exc:  # the route's answer too (app.py)
+            await _send_json(send, exc.http_status, json.dumps({"detail": str(exc)}).encode())
             return
         await _send_json(send, 202, answer)
 
@@ -71,7 +77,7 @@ class EventFastPath:
 def _plain_event(body: bytes) -> tuple[str, Any] | None:
     """(name, data) when the body is what EventRequest accepts without a complaint, else None."""
     try:
-        doc = json.loads(body)
+        doc = json_input.loads(body)  # the routes' strict parser: hostile JSON goes to the route's 422
     except ValueError:
         return None
     if not isinstance(doc, dict):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hometwin.scheduler.core import Dropped, FunctionSpec, JoinBook, QueuedEvent, Registration
-from hometwin.scheduler.state import DELIVERED, PENDING, EventAccepted, Invocation
+from hometwin.scheduler.state import DELIVERED, PENDING, EventAccepted, Invocation, LimitExceeded
 
 
 def course_timestamp(epoch: float) -> str:
@@ -73,10 +73,17 @@ class JoinLedger:
         return ledger
 
     # -- join commands ---------------------------------------------------------------------------
-    def add_event(self, name: str, data: Any, received_at: float) -> tuple[EventAccepted, Changes]:
+    def add_event(self, name: str, data: Any, received_at: float, size: int = 0,
+                  fanout_budget: int = 0) -> tuple[EventAccepted, Changes]:
+        """LimitExceeded (nothing changed) when `size` times the subscribers exceeds the budget:
+        each subscriber stores its own copy, in its queue or in an invocation body."""
+        subscribers = self.book.subscribers(name)
+        if fanout_budget and size * max(1, len(subscribers)) > fanout_budget:
+            raise LimitExceeded(
+                f"event {name!r} of {size} bytes for {len(subscribers)} subscribed functions exceeds the "
+                f"fan-out budget of {fanout_budget} bytes (size x subscribers)", 413)
         self.seq += 1
         event = QueuedEvent(self.seq, self._make_id(), name, data, course_timestamp(received_at), received_at)
-        subscribers = self.book.subscribers(name)
         joins = self.book.offer(event)
         if not joins:
             return EventAccepted(event.event_id, len(subscribers), ()), Changes(
@@ -99,8 +106,12 @@ class JoinLedger:
                           consumed=tuple(consumed), invocations=tuple(invocations), last_invoke=last_invoke)
         return EventAccepted(event.event_id, len(subscribers), tuple(invocations)), changes
 
-    def register(self, spec: FunctionSpec, at: float) -> tuple[Registration, Changes]:
-        """ValueError for bad subscriptions (nothing changed then)."""
+    def register(self, spec: FunctionSpec, at: float, max_functions: int = 0) -> tuple[Registration, Changes]:
+        """ValueError for bad subscriptions, LimitExceeded for a new function beyond
+        `max_functions` (nothing changed then)."""
+        if max_functions and self.book.spec(spec.name) is None and len(self.book.specs()) >= max_functions:
+            raise LimitExceeded(f"{max_functions} functions are registered, the most allowed: "
+                                f"delete one before registering {spec.name!r}", 409)
         registration = self.book.register(spec)
         if not registration.changed:
             return registration, NO_CHANGES

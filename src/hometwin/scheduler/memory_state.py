@@ -131,24 +131,29 @@ class MemoryState(LedgerState):
         if row is not None:
             invocations[outcome.invocation_id] = (
                 replace(row[0], status=outcome.status, attempts=outcome.attempts,
-                        next_attempt_at=outcome.next_attempt_at, last_error=outcome.error), outcome.at)
+                        next_attempt_at=outcome.next_attempt_at, last_error=outcome.error,
+                        exhausted=outcome.exhausted), outcome.at)
 
     def _replay(self, replay: Replay) -> list[Invocation]:
         invocations = self.tables.invocations
-        replayed = []
+        replayed: list[Invocation] = []
         for inv, _ in list(invocations.values()):
             if inv.status != DEAD or (replay.ids and inv.id not in replay.ids) or (
-                    replay.function and inv.function != replay.function):
+                    replay.function and inv.function != replay.function) or (
+                    replay.exhausted_only and not inv.exhausted):
                 continue
-            again = replace(inv, status=PENDING, attempts=0, next_attempt_at=replay.at)
+            if replay.limit and len(replayed) >= replay.limit:
+                break
+            again = replace(inv, status=PENDING, attempts=0, next_attempt_at=replay.at, exhausted=False)
             invocations[inv.id] = (again, replay.at)  # same key: keeps its place, oldest first
             replayed.append(again)
         return replayed
 
-    def _prune(self, delivered_before: float) -> int:
+    def _prune(self, delivered_before: float, dead_before: float) -> int:
         invocations = self.tables.invocations
         old = [id_ for id_, (inv, updated_at) in invocations.items()
-               if inv.status == DELIVERED and updated_at < delivered_before]
+               if (inv.status == DELIVERED and updated_at < delivered_before)
+               or (inv.status == DEAD and updated_at < dead_before)]
         for id_ in old:
             del invocations[id_]
         return len(old)

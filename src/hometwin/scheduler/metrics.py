@@ -23,6 +23,9 @@ class SchedulerMetrics:
                                registry=r)
         self.dead = Counter("hometwin_scheduler_invocations_dead",
                             "Invocations moved to the dead-letter list.", ["function"], registry=r)
+        self.auto_replayed = Counter("hometwin_scheduler_invocations_auto_replayed",
+                                     "Exhausted dead invocations replayed automatically when their "
+                                     "function delivered again.", ["function"], registry=r)
         self.dropped = Counter("hometwin_scheduler_events_dropped",
                                "Queued events removed without a join (expired, unsubscribed, deleted).",
                                ["reason"], registry=r)

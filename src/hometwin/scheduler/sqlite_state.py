@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS invocations (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, function TEXT NOT NULL, url TEXT NOT NULL,
     method TEXT NOT NULL, mock INTEGER NOT NULL, body TEXT NOT NULL, event_ids TEXT NOT NULL,
     status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, last_error TEXT);
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, last_error TEXT,
+    exhausted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS invocations_by_status ON invocations (status, seq);
 CREATE TABLE IF NOT EXISTS dropped (
     event_id TEXT NOT NULL, function TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL,
@@ -77,6 +78,7 @@ class SQLiteState(LedgerState):
         self._relaxed = False
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(SCHEMA)
+        _add_exhausted_column(db)
 
     def close(self) -> None:
         if self._db is not None:
@@ -151,30 +153,38 @@ class SQLiteState(LedgerState):
     def _record_outcome(self, outcome: Outcome) -> None:
         self.db.execute(
             "UPDATE invocations SET status = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, "
-            "last_error = ? WHERE id = ?",
+            "last_error = ?, exhausted = ? WHERE id = ?",
             (outcome.status, outcome.attempts, outcome.next_attempt_at, outcome.at, outcome.error,
-             outcome.invocation_id))
+             int(outcome.exhausted), outcome.invocation_id))
 
     def _replay(self, replay: Replay) -> list[Invocation]:
-        where, params = "status = ?", [DEAD]
+        where = "status = ?"
+        params: list[Any] = [DEAD]
         if replay.ids:
             where += f" AND id IN ({', '.join('?' * len(replay.ids))})"
             params += list(replay.ids)
         if replay.function:
             where += " AND function = ?"
             params.append(replay.function)
-        rows = self.db.execute(f"SELECT {_INVOCATION_COLUMNS} FROM invocations WHERE {where} ORDER BY seq",
+        if replay.exhausted_only:
+            where += " AND exhausted = 1"
+        limit = " LIMIT ?" if replay.limit else ""
+        if replay.limit:
+            params.append(replay.limit)
+        rows = self.db.execute(f"SELECT {_INVOCATION_COLUMNS} FROM invocations WHERE {where} ORDER BY seq{limit}",
                                params).fetchall()
         replayed = [_invocation(r) for r in rows]
         self.db.executemany(
-            "UPDATE invocations SET status = ?, attempts = 0, next_attempt_at = ?, updated_at = ? "
-            "WHERE id = ?",
+            "UPDATE invocations SET status = ?, attempts = 0, next_attempt_at = ?, updated_at = ?, "
+            "exhausted = 0 WHERE id = ?",
             [(PENDING, replay.at, replay.at, inv.id) for inv in replayed])
-        return [replace(inv, status=PENDING, attempts=0, next_attempt_at=replay.at) for inv in replayed]
+        return [replace(inv, status=PENDING, attempts=0, next_attempt_at=replay.at, exhausted=False)
+                for inv in replayed]
 
-    def _prune(self, delivered_before: float) -> int:
-        cur = self.db.execute("DELETE FROM invocations WHERE status = ? AND updated_at < ?",
-                              (DELIVERED, delivered_before))
+    def _prune(self, delivered_before: float, dead_before: float) -> int:
+        cur = self.db.execute("DELETE FROM invocations WHERE (status = ? AND updated_at < ?) "
+                              "OR (status = ? AND updated_at < ?)",
+                              (DELIVERED, delivered_before, DEAD, dead_before))
         return cur.rowcount
 
     def _list(self, query: ListInvocations) -> list[Invocation]:
@@ -204,10 +214,25 @@ class SQLiteState(LedgerState):
 
 
 _INVOCATION_COLUMNS = ("id, function, url, method, mock, body, event_ids, created_at, attempts, "
-                       "next_attempt_at, status, last_error")
+                       "next_attempt_at, status, last_error, exhausted")
 
 
 def _invocation(row: Sequence[Any]) -> Invocation:
-    (id_, function, url, method, mock, body, event_ids, created_at, attempts, next_at, status, error) = row
+    (id_, function, url, method, mock, body, event_ids, created_at, attempts, next_at, status, error,
+     exhausted) = row
     return Invocation(id_, function, url, method, bool(mock), body, tuple(json.loads(event_ids)),
-                      created_at, attempts, next_at, status, error)
+                      created_at, attempts, next_at, status, error, bool(exhausted))
+
+
+def _add_exhausted_column(db: sqlite3.Connection) -> None:
+    """Databases from before the column: add it, and mark the dead rows whose last error was
+    retryable (no HTTP answer, 408, 425, 429, 5xx: the dispatcher's error texts) as exhausted."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(invocations)")}
+    if "exhausted" in columns:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("ALTER TABLE invocations ADD COLUMN exhausted INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE invocations SET exhausted = 1 WHERE status = ? AND (last_error NOT LIKE 'HTTP %' "
+               "OR CAST(substr(last_error, 6) AS INTEGER) >= 500 "
+               "OR CAST(substr(last_error, 6) AS INTEGER) IN (408, 425, 429))", (DEAD,))
+    db.execute("COMMIT")

@@ -38,6 +38,14 @@ class StoreUnavailable(RuntimeError):
     """The state backend cannot be opened or refused a commit; the request can be retried."""
 
 
+class LimitExceeded(ValueError):
+    """A documented cap refused a command; nothing changed. `http_status` is the API's answer."""
+
+    def __init__(self, message: str, http_status: int) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
 @dataclass(frozen=True, slots=True)
 class Invocation:
     """One outbox row: everything needed to deliver it, even after its function is deleted."""
@@ -54,12 +62,16 @@ class Invocation:
     next_attempt_at: float = 0.0
     status: str = PENDING
     last_error: str | None = None
+    # Dead after exhausting its attempts on retryable failures (not refused by a permanent
+    # answer): replayed automatically once its function delivers again (dispatch.py).
+    exhausted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "function": self.function, "url": self.url, "method": self.method,
                 "mock": self.mock, "body": json.loads(self.body), "event_ids": list(self.event_ids),
                 "created_at": self.created_at, "attempts": self.attempts,
-                "next_attempt_at": self.next_attempt_at, "status": self.status, "last_error": self.last_error}
+                "next_attempt_at": self.next_attempt_at, "status": self.status, "last_error": self.last_error,
+                "exhausted": self.exhausted}
 
 
 # -- commands (applied by the writer thread, in order, one transaction per batch) ------------------
@@ -68,6 +80,10 @@ class AddEvent:
     name: str
     data: Any
     received_at: float
+    # The request's bytes count once per subscribed function against `fanout_budget` (0: none);
+    # over it, LimitExceeded (413) and nothing is stored.
+    size: int = 0
+    fanout_budget: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +98,7 @@ class EventAccepted:
 @dataclass(frozen=True, slots=True)
 class Register:
     spec: FunctionSpec
+    max_functions: int = 0  # a new name beyond this many functions: LimitExceeded (409); 0: no cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +116,19 @@ class Outcome:
     at: float
     next_attempt_at: float = 0.0
     error: str | None = None
+    exhausted: bool = False  # dead of retryable failures (see Invocation.exhausted)
 
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """Put dead invocations back into the outbox: by id, or all of one function, or all."""
+    """Put dead invocations back into the outbox: by id, or all of one function, or all;
+    `exhausted_only`: only those dead of retryable failures; `limit`: the oldest so many (0: all)."""
 
     ids: tuple[str, ...] = ()
     function: str | None = None
     at: float = 0.0
+    exhausted_only: bool = False
+    limit: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +139,7 @@ class Expire:
 @dataclass(frozen=True, slots=True)
 class Prune:
     delivered_before: float
+    dead_before: float = 0.0  # dead invocations that died before this are deleted too (0: none)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,14 +102,15 @@ class LedgerState(ABC):
     def _apply_one(self, command: Command) -> Any:
         match command:
             case AddEvent():
-                accepted, changes = self.ledger.add_event(command.name, command.data, command.received_at)
+                accepted, changes = self.ledger.add_event(command.name, command.data, command.received_at,
+                                                          command.size, command.fanout_budget)
                 self._write(changes)
                 return accepted
             case Outcome():
                 self._record_outcome(command)
                 return None
             case Register():
-                registration, changes = self.ledger.register(command.spec, time.time())
+                registration, changes = self.ledger.register(command.spec, time.time(), command.max_functions)
                 self._write(changes)
                 return registration
             case Delete():
@@ -123,7 +124,7 @@ class LedgerState(ABC):
                 self._write(changes)
                 return expired
             case Prune():
-                return self._prune(command.delivered_before)
+                return self._prune(command.delivered_before, command.dead_before)
             case Status():
                 return self.ledger.status()
             case ListInvocations():
@@ -160,16 +161,19 @@ class LedgerState(ABC):
 
     @abstractmethod
     def _record_outcome(self, outcome: Outcome) -> None:
-        """Set the invocation's status, attempts, next_attempt_at, last_error; updated at `outcome.at`."""
+        """Set the invocation's status, attempts, next_attempt_at, last_error, exhausted; updated at
+        `outcome.at`."""
 
     @abstractmethod
     def _replay(self, replay: Replay) -> list[Invocation]:
-        """Dead invocations matching the ids and/or function back to pending (attempts 0, due at
-        `replay.at`); returns them, oldest first, as they now are."""
+        """Dead invocations matching the ids and/or function (and exhausted ones only, with
+        `exhausted_only`) back to pending (attempts 0, not exhausted, due at `replay.at`); the
+        oldest `limit` of them when it is set; returns them, oldest first, as they now are."""
 
     @abstractmethod
-    def _prune(self, delivered_before: float) -> int:
-        """Delete delivered invocations last updated before the given time; how many."""
+    def _prune(self, delivered_before: float, dead_before: float) -> int:
+        """Delete delivered invocations last updated before `delivered_before` and dead ones last
+        updated before `dead_before`; how many."""
 
     @abstractmethod
     def _list(self, query: ListInvocations) -> list[Invocation]:

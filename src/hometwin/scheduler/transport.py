@@ -17,15 +17,20 @@ import aiohttp
 class Answer:
     status: int
     retry_after: str | None = None
+    reply_cut: bool = False  # the reply body was longer than the cap: not read to its end
 
 
 class TransportFailure(Exception):
     """No HTTP answer: connection refused or reset, DNS, TLS, timeout. Always retryable."""
 
 
+READ_CHUNK = 64 * 1024
+
+
 class AiohttpTransport:
-    def __init__(self, verify_tls: bool = True) -> None:
+    def __init__(self, verify_tls: bool = True, max_reply_bytes: int = 1_048_576) -> None:
         self.verify_tls = verify_tls
+        self.max_reply_bytes = max_reply_bytes
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -47,7 +52,15 @@ class AiohttpTransport:
         try:
             async with self._session.request(method, url, data=body, headers=headers,
                                              timeout=aiohttp.ClientTimeout(total=timeout)) as response:
-                await response.read()  # small answers; reading lets the connection be reused
+                # The reply body means nothing to the scheduler: read it (so the connection can be
+                # reused) chunk by chunk, keeping none, and stop at the cap (the connection is
+                # then closed), so a huge reply costs neither memory nor unbounded time.
+                seen = 0
+                async for chunk in response.content.iter_chunked(READ_CHUNK):
+                    seen += len(chunk)
+                    if seen > self.max_reply_bytes:
+                        response.close()
+                        return Answer(response.status, response.headers.get("Retry-After"), reply_cut=True)
                 return Answer(response.status, response.headers.get("Retry-After"))
         except TimeoutError:
             raise TransportFailure(f"timeout after {timeout:g}s") from None

@@ -40,6 +40,8 @@ class StoreWriter:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.commands = 0
+        # True from a failed commit until the next one succeeds: /readyz answers 503 meanwhile.
+        self.failing = False
 
     async def open(self) -> list[Invocation]:
         """Open the store on the writer thread; returns the undelivered outbox (StoreUnavailable)."""
@@ -76,10 +78,14 @@ class StoreWriter:
                 results = await loop.run_in_executor(self._executor, self.store.apply, commands)
             except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
                 log.error("commit of %d commands failed: %s", len(commands), exc)
+                self.failing = True
                 for _, future in batch:
                     if future is not None and not future.done():
                         future.set_exception(StoreUnavailable(str(exc)))
                 continue
+            if self.failing:
+                log.warning("commits succeed again")
+                self.failing = False
             self.batches += 1
             self.commands += len(commands)
             self.observe_batch(len(commands))
