@@ -11,6 +11,9 @@ timeouts, 408, 425, 429 and 5xx are retried after `min(backoff_max, backoff_init
 2**(attempt-1))`, jittered to 50-100 % of that (at least a numeric `Retry-After` of a 429 or 503,
 up to `backoff_max`), until `max_attempts`; then dead. Any other status (other 4xx, 3xx left after
 following redirects) is dead at once.
+
+With a dispatch secret every attempt is signed just before it is sent (hometwin/dispatch_signature.py),
+so a retry carries a fresh timestamp and the receiver's replay window stays short.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from hometwin.backoff import Backoff, retry_after_seconds, retryable_status
+from hometwin.dispatch_signature import SIGNATURE_HEADER, DispatchSigner
 from hometwin.scheduler.core import METHODS_WITH_BODY, FunctionSpec
 from hometwin.scheduler.metrics import SchedulerMetrics
 from hometwin.scheduler.state import DEAD, DELIVERED, PENDING, Invocation, Outcome
@@ -70,8 +74,10 @@ def log_state(inv: Invocation, state: str, **extra: object) -> None:
 class Dispatcher:
     def __init__(self, transport: Transport, policy: DeliveryPolicy,
                  spec_of: Callable[[str], FunctionSpec | None],
-                 record: Callable[[Outcome], None], metrics: SchedulerMetrics) -> None:
+                 record: Callable[[Outcome], None], metrics: SchedulerMetrics,
+                 signer: DispatchSigner | None = None) -> None:
         self.transport = transport
+        self.signer = signer
         self.policy = policy
         self.spec_of = spec_of
         self.record = record
@@ -155,6 +161,8 @@ class Dispatcher:
         headers = {"Idempotency-Key": inv.id, "X-Event-Ids": ",".join(inv.event_ids),
                    "X-Invocation-Attempt": str(attempt), "X-Function-Name": inv.function}
         body = inv.body.encode() if inv.method in METHODS_WITH_BODY else None
+        if self.signer is not None:
+            headers[SIGNATURE_HEADER] = self.signer.sign(inv.method, inv.url, headers, body, time.time())
         retry_after: float | None = None
         status: int | None
         try:
