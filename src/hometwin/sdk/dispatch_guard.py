@@ -54,7 +54,7 @@ class DispatchGuard:
             if refusal is None:
                 await self.app(scope, receive, send)
             else:
-                await _answer(send, *refusal)
+                await _answer(send, *refusal, challenge="Bearer")
             return
         try:
             stamped = self.signer.parse(headers.get(SIGNATURE_HEADER.lower()), self.clock())
@@ -117,10 +117,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _answer(send: Send, status: int, detail: str) -> None:
+async def _answer(send: Send, status: int, detail: str, challenge: str = "HomeTwin-Signature") -> None:
     payload = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer" if "Bearer" in detail else b"HomeTwin-Signature"))
+    if status == 401:  # what the client should have sent
+        headers.append((b"www-authenticate", challenge.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -60,8 +60,9 @@ class LocalGateway(FastAPI):
         self.registrar: Registrar | None = None
         self.callback: CallbackBase | None = None
         self._function_paths: set[str] = set()
-        dispatch_key = self.sdk_settings.dispatch_key()  # ValueError naming the variable when unusable
-        self.signer = DispatchSigner(dispatch_key) if dispatch_key and not mock else None
+        # Read (and checked: ValueError naming the variable) only where it is used.
+        dispatch_key = None if mock else self.sdk_settings.dispatch_key()
+        self.signer = DispatchSigner(dispatch_key) if dispatch_key else None
         if not mock and self.signer is None:
             log.warning("HOMETWIN_DISPATCH_SECRET is unset: this component accepts invocations from anyone "
                         "who can reach it (set the scheduler's dispatch secret here too, docs/sdk.md)")
