@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hometwin.dispatch_signature import check_secret
 from hometwin.domain.addresses import check_address, parse_sender
 
 if TYPE_CHECKING:
@@ -229,6 +230,12 @@ class SchedulerSettings(CommonSettings):
         None, description="Bearer token required on every route but /healthz and /readyz; unset: no auth.")
     scheduler_token_file: Path | None = Field(
         None, description="File holding the token (wins over the variable).")
+    dispatch_secret: SecretStr | None = Field(
+        None, description="Shared key that signs every invocation (HMAC-SHA256, docs/scheduler.md); the "
+                          "components check it with the same variable. 32+ random characters, e.g. "
+                          "`openssl rand -hex 32`. Unset: invocations go out unsigned (a warning).")
+    dispatch_secret_file: Path | None = Field(
+        None, description="File holding the dispatch secret (wins over the variable; an empty file is an error).")
     scheduler_max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body.")
     scheduler_timeout: float = Field(10.0, gt=0, description="Default per-invocation HTTP timeout, seconds.")
     scheduler_max_attempts: int = Field(
@@ -273,6 +280,17 @@ class SchedulerSettings(CommonSettings):
 
     def token(self) -> str | None:
         return read_secret(self.scheduler_token, self.scheduler_token_file)
+
+    def dispatch_key(self) -> str | None:
+        """The checked dispatch secret, or None when none is configured (ValueError when unusable)."""
+        secret = read_secret(self.dispatch_secret, self.dispatch_secret_file)
+        if secret is None and self.dispatch_secret_file is not None:
+            # A mounted Secret whose key was left empty must not silently turn signing off.
+            raise ValueError(f"the dispatch secret file {self.dispatch_secret_file} is empty")
+        if secret is None:
+            return None
+        source = "HOMETWIN_DISPATCH_SECRET_FILE" if self.dispatch_secret_file else "HOMETWIN_DISPATCH_SECRET"
+        return check_secret(secret.strip(), source)  # stripped, as the SDK reads it
 
 
 def _env(name: str, *course: str) -> AliasChoices:

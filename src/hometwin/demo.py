@@ -84,6 +84,8 @@ def demo_env(plan: DemoPlan, clock: Clock, smtp_port: int, maildir: Path, dashbo
         "HOMETWIN_CAREGIVERS": CAREGIVERS,
         "HOMETWIN_DASHBOARD_MAIL_DIR": str(maildir),
         "HOMETWIN_ACK_SECRET": secrets.token_urlsafe(32),
+        # New at every start: the scheduler signs each invocation with it, the components check it.
+        "HOMETWIN_DISPATCH_SECRET": secrets.token_hex(32),
         "HOMETWIN_PUBLIC_DASHBOARD_URL": f"http://127.0.0.1:{dashboard_port}",
         "HOMETWIN_MONITORING_CHECK_EVERY": "5s",
         "HOMETWIN_MONITORING_MODEL_POLL_S": "5",

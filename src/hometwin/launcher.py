@@ -8,6 +8,7 @@ test never leaves a stray server behind.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -96,13 +97,20 @@ def wait_healthy(url: str, process: ChildProcess | None = None, timeout: float =
 
 @dataclass
 class Stack:
-    """The scheduler and the four components on 127.0.0.1, sharing one environment."""
+    """The scheduler and the four components on 127.0.0.1, sharing one environment.
+
+    Unless `env` names one, a random dispatch secret is generated for the stack, so the scheduler
+    signs every invocation and the components accept only signed ones, as in a deployment."""
 
     workdir: Path
     env: dict[str, str]
     python: str = sys.executable
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, ChildProcess] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.env.get("HOMETWIN_DISPATCH_SECRET_FILE"):
+            self.env.setdefault("HOMETWIN_DISPATCH_SECRET", secrets.token_hex(32))
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"

@@ -175,6 +175,120 @@ def test_secrets_only_as_files_and_every_key_exists(rendered: dict[str, list[dic
             assert PLACEHOLDER.match(base64.b64decode(value).decode()), f"Secret key {key} holds a real value"
 
 
+# --- Dispatch secret and network policies (nothing acts without credentials) -------------------
+
+INVOKED = ("monitoring", "modeling", "actuation")
+SCHEDULER_CLIENT = {"hometwin/scheduler-client": "true"}
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_the_scheduler_and_every_invoked_part_read_the_dispatch_secret(
+        rendered: dict[str, list[dict[str, Any]]], name: str) -> None:
+    docs = rendered[name]
+    deployments = objects(docs, "Deployment")
+    for part in ("sif-edge", *INVOKED):
+        pod = deployments[part]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env.get("HOMETWIN_DISPATCH_SECRET_FILE") == f"{SECRET_DIR}dispatch-secret", part
+        mounted = {item["key"] for v in pod["volumes"] if "secret" in v for item in v["secret"]["items"]}
+        assert "dispatch-secret" in mounted, part
+    dashboard = deployments["dashboard"]["spec"]["template"]["spec"]["containers"][0]
+    assert "HOMETWIN_DISPATCH_SECRET_FILE" not in {e["name"] for e in dashboard.get("env", [])}, (
+        "the dashboard is never invoked by the scheduler: it needs no dispatch secret")
+    for secret in objects(docs, "Secret").values():  # overlays: the key exists, as a placeholder
+        assert base64.b64decode(secret["data"]["dispatch-secret"]).decode() == "REPLACE_ME"
+
+
+def _selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and matchExpressions); {} selects all."""
+    if selector is None:
+        return False
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        present = key in labels
+        if not {"In": present and labels[key] in values, "NotIn": not present or labels[key] not in values,
+                "Exists": present, "DoesNotExist": not present}[operator]:
+            return False
+    return True
+
+
+def may_connect(docs: list[dict[str, Any]], source: dict[str, str], target: dict[str, str], *,
+                same_namespace: bool = True) -> bool:
+    """Whether the rendered NetworkPolicies let a pod labelled `source` (in this namespace, or in
+    another one of unknown labels) open a connection to a pod of this namespace labelled `target`.
+    Every rule must name the `http` port or none."""
+    policies = [p for p in objects(docs, "NetworkPolicy").values()
+                if "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+                and _selects(p["spec"]["podSelector"], target)]
+    if not policies:
+        return True  # not isolated
+    for policy in policies:
+        for rule in policy["spec"].get("ingress") or []:
+            ports = [p.get("port") for p in rule.get("ports") or [{}]]
+            assert all(p in (None, "http") for p in ports), f"{policy['metadata']['name']}: port {ports}"
+            peers = rule.get("from") or []
+            if not peers:
+                return True
+            for peer in peers:
+                if "ipBlock" in peer:
+                    continue  # addresses, never a pod of the cluster in these tests
+                namespace_ok = (peer["namespaceSelector"] == {}) if "namespaceSelector" in peer else same_namespace
+                if namespace_ok and _selects(peer.get("podSelector", {}), source):
+                    return True
+    return False
+
+
+def pod_labels(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    return {name: d["spec"]["template"]["metadata"]["labels"] for name, d in objects(docs, "Deployment").items()}
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_network_policies_let_only_the_scheduler_reach_the_components(
+        rendered: dict[str, list[dict[str, Any]]], name: str) -> None:
+    docs = rendered[name]
+    assert any(p["spec"]["podSelector"] == {} and p["spec"]["policyTypes"] == ["Ingress"]
+               and not p["spec"].get("ingress")
+               for p in objects(docs, "NetworkPolicy").values()), "a default deny of incoming connections"
+    pods = pod_labels(docs)
+    outsider = {"app": "anything"}  # any other pod, here or in another namespace
+    course_component = {"app": "my-sensor-fabric", **SCHEDULER_CLIENT}  # labelled as docs/deploy.md says
+    for target in INVOKED:
+        allowed = {source for source, labels in pods.items() if may_connect(docs, labels, pods[target])}
+        assert allowed == {"sif-edge"}, f"{target} reachable from {allowed}"
+        assert not may_connect(docs, outsider, pods[target], same_namespace=False), target
+        assert not may_connect(docs, pods["sif-edge"], pods[target], same_namespace=False), (
+            f"{target}: a pod named like the scheduler in another namespace")
+    allowed = {source for source, labels in pods.items() if may_connect(docs, labels, pods["sif-edge"])}
+    assert allowed == set(INVOKED), f"the scheduler is reachable from {allowed}"
+    assert may_connect(docs, course_component, pods["sif-edge"], same_namespace=False)
+    assert not may_connect(docs, outsider, pods["sif-edge"], same_namespace=False)
+    assert may_connect(docs, outsider, pods["dashboard"], same_namespace=False), "the caregivers' page"
+    if "minio" in pods:  # standalone: the object store holds every model and the alert book
+        allowed = {source for source, labels in pods.items() if may_connect(docs, labels, pods["minio"])}
+        assert allowed == {"monitoring", "modeling", "actuation", "dashboard"}, allowed
+        assert not may_connect(docs, outsider, pods["minio"], same_namespace=False)
+    exposed = {n for n, s in objects(docs, "Service").items()
+               if s["spec"].get("type") in ("NodePort", "LoadBalancer") or s["spec"].get("externalIPs")}
+    assert exposed == {"dashboard"}, f"exposed outside the cluster: {exposed}"
+    assert not objects(docs, "Ingress"), "no Ingress object: the dashboard's NodePort is the one way in"
+
+
+def test_the_policy_evaluator_is_not_vacuous() -> None:
+    deny = {"kind": "NetworkPolicy", "metadata": {"name": "d"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    allow = {"kind": "NetworkPolicy", "metadata": {"name": "a"}, "spec": {
+        "podSelector": {"matchLabels": {"app": "b"}}, "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"podSelector": {"matchExpressions": [
+            {"key": "app", "operator": "In", "values": ["a"]}]}}], "ports": [{"port": "http"}]}]}}
+    assert may_connect([], {"app": "x"}, {"app": "b"})  # no policy: open
+    assert not may_connect([deny], {"app": "a"}, {"app": "b"})
+    assert may_connect([deny, allow], {"app": "a"}, {"app": "b"})
+    assert not may_connect([deny, allow], {"app": "a"}, {"app": "b"}, same_namespace=False)
+    assert not may_connect([deny, allow], {"app": "c"}, {"app": "b"})
+
+
 # --- No real secret anywhere in deploy/ --------------------------------------------------------
 
 
@@ -397,6 +511,10 @@ def test_the_course_overlay_configures_parts_that_start_and_register(
 
         expected = {"check_emergency", "train_occupancy_model", "send_emergency_email"}
         wait_until(lambda: expected <= registered(), timeout=60, what="components registered")
+        # The dispatch secret is in force: a component refuses an invocation the scheduler did not sign.
+        for part, function in (("actuation", "send_emergency_email"), ("modeling", "train_occupancy_model")):
+            forged = httpx.post(f"http://127.0.0.1:{ports[part]}/api/{function}", json={}, timeout=10)
+            assert forged.status_code == 401, (part, forged.text)
         dashboard = f"http://127.0.0.1:{ports['dashboard']}"
         assert httpx.get(f"{dashboard}/alerts", timeout=10).status_code in (302, 303, 401)
         authorised = httpx.get(f"{dashboard}/alerts", headers={"Authorization": f"Bearer {secret['dashboard-token']}"},

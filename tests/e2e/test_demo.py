@@ -55,6 +55,12 @@ def test_demo_shows_the_fall_on_the_dashboard_and_stops_cleanly(tmp_path: Path) 
         assert "open" in str(alerts)
         mail = httpx.get(f"{url}/api/mail", timeout=10)  # the demo's mail drop, shown by the dashboard
         assert mail.status_code == 200 and "EMERGENCY" in mail.text.upper(), mail.text[:500]
+        # The demo generated a dispatch secret: its components refuse an invocation nobody signed.
+        logs = next(tmp_path.glob("run-*")) / "logs"
+        for part, function in (("actuation", "send_emergency_email"), ("modeling", "train_occupancy_model")):
+            address = re.search(r"will call this component at (http://\S+)", (logs / f"{part}.log").read_text())
+            assert address, f"{part} logged no callback address"
+            assert httpx.post(f"{address.group(1)}/api/{function}", json={}, timeout=10).status_code == 401
         children = _children_of(demo.pid)
         assert len(children) >= 6, f"expected smtp, scheduler and four components, got {children}"
         if CHROMIUM.exists():

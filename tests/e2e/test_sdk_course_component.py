@@ -7,6 +7,7 @@ both read UVICORN_HOST/UVICORN_PORT, which is how the gateway knows the address 
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from tests.unit.test_sdk_support import ThreadedServer, reserve_port, reset_sdk
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "course_component"
 TOKEN = "e2e-sdk-token"
+DISPATCH_SECRET = secrets.token_hex(32)
 
 
 @pytest.fixture(autouse=True)
@@ -36,13 +38,17 @@ def _fresh_sdk() -> Iterator[None]:
 class Component:
     """The fixture component as a real uvicorn subprocess."""
 
-    def __init__(self, tmp: Path, scheduler_port: int, token: str | None = None) -> None:
+    def __init__(self, tmp: Path, scheduler_port: int, token: str | None = None,
+                 dispatch_secret: str | None = None) -> None:
         self.port = free_port()
         env = {"SCH_SERVICE_NAME": f"127.0.0.1:{scheduler_port}", "UVICORN_HOST": "127.0.0.1",
                "UVICORN_PORT": str(self.port), "HOMETWIN_SDK_STATUS_INTERVAL": "0.3",
                "HOMETWIN_SDK_BACKOFF_INITIAL": "0.1", "HOMETWIN_SDK_BACKOFF_MAX": "0.5",
                "HOMETWIN_SCHEDULER_TOKEN": token or "", "PUBLIC_URL": "", "PORT": "",
-               "KUBERNETES_SERVICE_HOST": "", "KUBERNETES_SERVICE_PORT": ""}
+               "KUBERNETES_SERVICE_HOST": "", "KUBERNETES_SERVICE_PORT": "",
+               "HOMETWIN_DISPATCH_SECRET": dispatch_secret or "", "HOMETWIN_DISPATCH_SECRET_FILE": ""}
+        # With a dispatch secret, /openapi.json needs it as bearer token.
+        self.headers = {"Authorization": f"Bearer {dispatch_secret}"} if dispatch_secret else {}
         self.log = tmp / f"component-{self.port}.log"
         self.process = ServerProcess([sys.executable, "-m", "uvicorn", "main:app", "--app-dir", str(FIXTURE)],
                                      self.log, env)
@@ -56,7 +62,7 @@ class Component:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.process.alive():
             try:
-                if httpx.get(f"{self.url}/openapi.json", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/openapi.json", headers=self.headers, timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -81,10 +87,13 @@ def wait_registered(scheduler: Scheduler, name: str, timeout: float = 20) -> dic
 
 @pytest.mark.slow
 def test_course_component_registers_and_receives_its_invocations(tmp_path: Path) -> None:
+    """Unchanged course code, with the scheduler token and the dispatch secret set in its
+    environment: it registers, and accepts the invocations the real scheduler signed, only those."""
     scheduler = Scheduler(tmp_path / "state.sqlite", tmp_path / "scheduler.log",
-                          env={"HOMETWIN_SCHEDULER_TOKEN": TOKEN}).start()
-    component = Component(tmp_path, scheduler.port, token=TOKEN).start()
+                          env={"HOMETWIN_SCHEDULER_TOKEN": TOKEN, "HOMETWIN_DISPATCH_SECRET": DISPATCH_SECRET}).start()
+    component = Component(tmp_path, scheduler.port, token=TOKEN, dispatch_secret=DISPATCH_SECRET).start()
     try:
+        assert httpx.get(f"{component.url}/api/base_fn", timeout=10).status_code == 401  # unsigned
         fabric_fn = wait_registered(scheduler, "fn-fabric")
         assert fabric_fn["url"] == f"{component.url}/api/base_fn" and fabric_fn["subs"] == ["CreateFn"]
         assert fabric_fn["method"] == "GET"
@@ -100,6 +109,7 @@ def test_course_component_registers_and_receives_its_invocations(tmp_path: Path)
         assert "from host address and PORT/UVICORN_PORT" in component.text()
         assert "trigger for ExampleEventFabric scheduled: every 30s after 1m" in component.text()
         assert "Traceback" not in component.text()
+        assert "accepts invocations from anyone" not in component.text()
     finally:
         component.process.stop()
         scheduler.stop()
@@ -113,6 +123,7 @@ def test_component_started_before_the_scheduler_still_registers(tmp_path: Path) 
     try:
         assert httpx.get(f"{component.url}/api/base_fn").json() == {"status": 200}
         wait_until(lambda: "unavailable" in component.text(), 10, what="the retry logged")
+        assert "HOMETWIN_DISPATCH_SECRET is unset: this component accepts invocations from anyone" in component.text()
         scheduler = Scheduler(tmp_path / "state.sqlite", tmp_path / "scheduler.log", port=port).start()
         assert wait_registered(scheduler, "fn-fabric")["url"] == f"{component.url}/api/base_fn"
         wait_until(lambda: "answers again" in component.text(), 10, what="the recovery logged")

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from hometwin.adapters.sqlite import SQLiteEventStore
@@ -94,6 +95,13 @@ def test_fall_is_mailed_once_survives_restarts_and_ack_stops_reminders(
     alerts = AlertStore(open_store(settings.state_store, settings), "e2e")
     try:
         stack.start_all(["modeling", "actuation", "monitoring"])
+        # The Stack generated a dispatch secret: everything below reaches the components only
+        # because the scheduler signs it; nobody else can make the actuation mail or the modeling train.
+        assert len(stack.env["HOMETWIN_DISPATCH_SECRET"]) >= 32
+        for part, function in (("actuation", "send_emergency_email"), ("modeling", "train_occupancy_model")):
+            forged = httpx.post(f"{stack.url(part)}/api/{function}", timeout=10,
+                                json={"EmergencyEvent": {"data": {"alert_id": "forged"}}})
+            assert forged.status_code == 401, (function, forged.text)
         # The monitoring finds no model, asks for one through the scheduler; the modeling trains it.
         wait_until(lambda: registry.latest("behaviour") is not None, timeout=90, what="first model")
         version = registry.latest("behaviour")

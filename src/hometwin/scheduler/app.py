@@ -19,11 +19,13 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hometwin.config import SchedulerSettings
+from hometwin.dispatch_signature import DispatchSigner
 from hometwin.scheduler.core import METHODS, FunctionSpec, Registration, normalise_url
 from hometwin.scheduler.dispatch import DeliveryPolicy, Dispatcher
 from hometwin.scheduler.fastpath import EventFastPath
@@ -115,6 +117,10 @@ InvocationStatus = Literal["pending", "delivered", "dead"]
 def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
     settings = settings or SchedulerSettings()
     token = settings.token()
+    dispatch_key = settings.dispatch_key()
+    if dispatch_key is None:
+        log.warning("HOMETWIN_DISPATCH_SECRET is unset: invocations are sent unsigned, and components "
+                    "without a secret accept invocations from anyone who can reach them")
     store = open_state(settings.state_url(), synchronous=settings.scheduler_synchronous)
     policy = DeliveryPolicy(settings.scheduler_timeout, settings.scheduler_max_attempts,
                             settings.scheduler_concurrency, settings.scheduler_backoff_initial,
@@ -144,7 +150,8 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
 
         dispatcher = Dispatcher(transport, policy, store.spec,
                                 lambda outcome: writer.submit_nowait(outcome), metrics,
-                                replay_exhausted if settings.scheduler_auto_replay else None)
+                                replay_exhausted if settings.scheduler_auto_replay else None,
+                                signer=DispatchSigner(dispatch_key) if dispatch_key else None)
         writer = StoreWriter(store, settings.scheduler_max_batch, dispatcher.enqueue, metrics.batch.observe)
         try:
             recovered = await writer.open()
@@ -182,7 +189,11 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         return json.dumps({"id": accepted.event_id, "subscribers": accepted.subscribers,
                            "invocations": [inv.id for inv in accepted.invocations]}).encode()
 
-    app = FastAPI(title="HomeTwin scheduler", lifespan=lifespan)
+    # With a token, the API description is served by routes behind it (below), not FastAPI's open ones.
+    open_docs = token is None
+    app = FastAPI(title="HomeTwin scheduler", lifespan=lifespan, docs_url="/docs" if open_docs else None,
+                  redoc_url="/redoc" if open_docs else None,
+                  openapi_url="/openapi.json" if open_docs else None)
     app.router.route_class = StrictJsonRoute  # before the routes: their bodies are parsed strictly
     # Added first, so it runs inside BodySizeLimit: the size limit holds on the fast path too.
     app.add_middleware(EventFastPath, accept=accept_event, ready=ready, token=token)
@@ -209,6 +220,8 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
             raise HTTPException(503, f"state store unavailable: {exc}") from None
 
     auth = [Depends(authorised)]
+    if token is not None:
+        _add_docs_behind(app, auth)
 
     @app.post("/api/event", status_code=202, dependencies=auth, response_class=Response)
     async def post_event(event: EventRequest, request: Request) -> Response:
@@ -293,6 +306,22 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _add_docs_behind(app: FastAPI, auth: list[Any]) -> None:
+    """/openapi.json, /docs and /redoc, each needing the bearer token like every other route."""
+
+    @app.get("/openapi.json", dependencies=auth, include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", dependencies=auth, include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @app.get("/redoc", dependencies=auth, include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
 async def _housekeeping(writer: StoreWriter, retention_hours: float, dead_retention_days: float,

@@ -17,6 +17,9 @@ used), with a note in the log line.
 Automatic replay: when a function answers 2xx again, its exhausted dead invocations (never those
 refused by a permanent answer) are put back into the outbox by `replay_exhausted`, at most one
 batch per successful delivery, so a function that was down gets what it missed once it is back.
+
+With a dispatch secret every attempt is signed just before it is sent (hometwin/dispatch_signature.py),
+so a retry carries a fresh timestamp and the receiver's replay window stays short.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from hometwin.backoff import Backoff, retry_after_seconds, retryable_status
+from hometwin.dispatch_signature import SIGNATURE_HEADER, DispatchSigner
 from hometwin.scheduler.core import METHODS_WITH_BODY, FunctionSpec
 from hometwin.scheduler.metrics import SchedulerMetrics
 from hometwin.scheduler.state import DEAD, DELIVERED, PENDING, Invocation, Outcome
@@ -77,8 +81,10 @@ class Dispatcher:
     def __init__(self, transport: Transport, policy: DeliveryPolicy,
                  spec_of: Callable[[str], FunctionSpec | None],
                  record: Callable[[Outcome], None], metrics: SchedulerMetrics,
-                 replay_exhausted: Callable[[str], Awaitable[list[Invocation]]] | None = None) -> None:
+                 replay_exhausted: Callable[[str], Awaitable[list[Invocation]]] | None = None,
+                 signer: DispatchSigner | None = None) -> None:
         self.transport = transport
+        self.signer = signer
         self.policy = policy
         self.spec_of = spec_of
         self.record = record
@@ -168,6 +174,8 @@ class Dispatcher:
         headers = {"Idempotency-Key": inv.id, "X-Event-Ids": ",".join(inv.event_ids),
                    "X-Invocation-Attempt": str(attempt), "X-Function-Name": inv.function}
         body = inv.body.encode() if inv.method in METHODS_WITH_BODY else None
+        if self.signer is not None:
+            headers[SIGNATURE_HEADER] = self.signer.sign(inv.method, inv.url, headers, body, time.time())
         retry_after: float | None = None
         reply_cut = False
         status: int | None

@@ -4,6 +4,12 @@ Registration runs in the app's lifespan, in the background (`hometwin.sdk.regist
 component starts whether or not the scheduler is up, and registers again after the scheduler
 forgets it. `mock=True` only adds the routes (no scheduler needed).
 
+With a dispatch secret (HOMETWIN_DISPATCH_SECRET or ..._FILE, the scheduler's), the whole app sits
+behind `DispatchGuard` (sdk/dispatch_guard.py): functions accept only invocations the scheduler
+signed, every other route but the health ones needs the secret as bearer token. Without one the
+gateway logs, at start, that it accepts invocations from anyone. Mock mode registers nothing, so
+the scheduler never invokes it: it is not guarded (the dashboard is such an app, with its own login).
+
 Run it as any FastAPI app: `uvicorn main:app --host 0.0.0.0 --port 8000`. The gateway cannot see
 uvicorn's port, so it reads PORT or UVICORN_PORT (uvicorn itself reads UVICORN_PORT), default
 8000, unless PUBLIC_URL or the Kubernetes service variables say where it is reachable.
@@ -18,8 +24,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp
 
+from hometwin.dispatch_signature import DispatchSigner
 from hometwin.sdk.address import CallbackBase, callback_base
+from hometwin.sdk.dispatch_guard import DispatchGuard
 from hometwin.sdk.log import child
 from hometwin.sdk.registrar import Registrar, Registration
 from hometwin.sdk.settings import SdkSettings
@@ -50,6 +59,13 @@ class LocalGateway(FastAPI):
         self.scheduler = self.sdk_settings.scheduler_url
         self.registrar: Registrar | None = None
         self.callback: CallbackBase | None = None
+        self._function_paths: set[str] = set()
+        # Read (and checked: ValueError naming the variable) only where it is used.
+        dispatch_key = None if mock else self.sdk_settings.dispatch_key()
+        self.signer = DispatchSigner(dispatch_key) if dispatch_key else None
+        if not mock and self.signer is None:
+            log.warning("HOMETWIN_DISPATCH_SECRET is unset: this component accepts invocations from anyone "
+                        "who can reach it (set the scheduler's dispatch secret here too, docs/sdk.md)")
         if mock:
             log.info("LocalGateway in mock mode: functions are served, not registered")
         elif self.scheduler is None:
@@ -86,6 +102,7 @@ class LocalGateway(FastAPI):
             if not (isinstance(route, APIRoute) and route.path == endpoint
                     and method in (route.methods or set()))]
         self.add_api_route(endpoint, cb, methods=[method])
+        self._function_paths.add(endpoint)
         self.openapi_schema = None
         if self.registrar is not None:
             self.registrar.add(Registration(name, tuple(subs), endpoint, method))
@@ -93,6 +110,14 @@ class LocalGateway(FastAPI):
                      self.scheduler)
         else:
             log.info("deployed %s at %s for events %s (not registered)", name, endpoint, subs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outermost, around FastAPI's error handling and any middleware the component adds, so
+        # nothing reaches a route before the guard decided.
+        app = super().build_middleware_stack()
+        if self.signer is None:
+            return app
+        return DispatchGuard(app, signer=self.signer, is_function=self._function_paths.__contains__)
 
     def registered(self) -> set[str]:
         """Function names the scheduler has confirmed."""

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hometwin.dispatch_signature import check_secret
+
 
 class SdkSettings(BaseSettings):
     """Settings of a component built on `hometwin.sdk`."""
@@ -27,6 +29,13 @@ class SdkSettings(BaseSettings):
     token_file: Path | None = Field(
         None, validation_alias="HOMETWIN_SCHEDULER_TOKEN_FILE",
         description="File holding the token (wins over HOMETWIN_SCHEDULER_TOKEN; e.g. a mounted Secret).")
+    dispatch_secret: SecretStr | None = Field(
+        None, validation_alias="HOMETWIN_DISPATCH_SECRET",
+        description="The scheduler's dispatch secret: functions then accept only invocations it signed, and "
+                    "every other route but /healthz, /readyz and /metrics needs `Authorization: Bearer <it>`.")
+    dispatch_secret_file: Path | None = Field(
+        None, validation_alias="HOMETWIN_DISPATCH_SECRET_FILE",
+        description="File holding the dispatch secret (wins over the variable; an empty file is an error).")
     public_url: str | None = Field(
         None, validation_alias="PUBLIC_URL",
         description="Base URL the scheduler calls this component at, e.g. `http://monitoring:8000`.")
@@ -57,7 +66,8 @@ class SdkSettings(BaseSettings):
         30.0, gt=0, validation_alias="HOMETWIN_SDK_STATUS_INTERVAL",
         description="Seconds between checks that the scheduler still knows our functions.")
 
-    @field_validator("scheduler", "public_url", "host", "token", "token_file", "port", mode="before")
+    @field_validator("scheduler", "public_url", "host", "token", "token_file", "port", "dispatch_secret",
+                     "dispatch_secret_file", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -81,6 +91,22 @@ class SdkSettings(BaseSettings):
         if self.token_file is not None:
             return self.token_file.read_text(encoding="utf-8").strip() or None
         return self.token.get_secret_value() if self.token else None
+
+    def dispatch_key(self) -> str | None:
+        """The checked dispatch secret (the file wins), None when unset; ValueError naming the
+        variable when it is unusable (unreadable or empty file, too short, a placeholder)."""
+        if self.dispatch_secret_file is not None:
+            try:
+                secret = self.dispatch_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read the dispatch secret file {self.dispatch_secret_file}: "
+                                 f"{exc.strerror or exc}") from None
+            if not secret:
+                raise ValueError(f"the dispatch secret file {self.dispatch_secret_file} is empty")
+            return check_secret(secret, "HOMETWIN_DISPATCH_SECRET_FILE")
+        if self.dispatch_secret is None or not self.dispatch_secret.get_secret_value():
+            return None
+        return check_secret(self.dispatch_secret.get_secret_value().strip(), "HOMETWIN_DISPATCH_SECRET")
 
     def headers(self) -> dict[str, str]:
         token = self.bearer()
