@@ -13,6 +13,7 @@ never used while developing (docs/evaluation.md), so the population stays unseen
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -76,13 +77,20 @@ class SimulatedHome:
 
 def population(seed: int, count: int = 20, days: int = 42) -> list[SimulatedHome]:
     """`count` homes of `days` days each, deterministic for `seed`."""
+    return list(iter_population(seed, count, days))
+
+
+def iter_population(seed: int, count: int = 20, days: int = 42) -> Iterator[SimulatedHome]:
+    """The homes of `population` one at a time (for a progress bar)."""
     if not 1 <= count <= MAX_HOMES:
         raise ValueError(f"count must be 1 to {MAX_HOMES}, got {count}")
     if seed < 0:
         raise ValueError(f"seed must not be negative, got {seed}")
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
     variants = assign_variants(random.Random(f"population:{seed}"), count)
-    return [simulated_home(seed * MAX_HOMES + i, days, variants[i], name=f"sim-{seed}-{i:02d}")
-            for i in range(count)]
+    for i in range(count):
+        yield simulated_home(seed * MAX_HOMES + i, days, variants[i], name=f"sim-{seed}-{i:02d}")
 
 
 def simulated_home(seed: int, days: int = 42, variant: HomeVariant | None = None, *,

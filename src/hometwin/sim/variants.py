@@ -201,10 +201,10 @@ def draw_lifestyle(rng: random.Random, variant: HomeVariant) -> Lifestyle:
 
 def draw_trips(rng: random.Random, variant: HomeVariant, start: datetime, days: int) -> tuple[Trip, ...]:
     """A few days away (a holiday, a stay with family), leaving mid-morning, back in the afternoon."""
-    if not variant.trip or days < 14:
+    if not variant.trip or days < 4:
         return ()
-    first = rng.randint(5, days - 9)
-    length = rng.randint(2, 5)
+    length = min(rng.randint(2, 5), days - 2)
+    first = rng.randint(min(5, days - length - 1), days - length - 1)  # a few days of routine first
     leave = (start + timedelta(days=first)).replace(hour=rng.randint(9, 11), minute=rng.randint(0, 59))
     back = (start + timedelta(days=first + length)).replace(hour=rng.randint(14, 18), minute=rng.randint(0, 59))
     return (Trip(leave, back, door=not variant.doorless_outings),)
