@@ -167,16 +167,18 @@ def test_every_lifestyle_variant_occurs(homes: list[SimulatedHome]) -> None:
 def test_days_out_without_a_door_event_in_homes_with_a_door_contact(homes: list[SimulatedHome]) -> None:
     unseen = []
     for home in homes:
-        if not home.layout.sensors(home.layout.entrance, SensorKind.DOOR):
-            continue
+        door_faults = [f for f in home.faults if getattr(f, "sensor", "front_door") == "front_door"]
+        if not home.layout.sensors(home.layout.entrance, SensorKind.DOOR) or door_faults:
+            continue  # no working door contact to miss an outing
         doors = [e.time for e in home.events if e.kind is SensorKind.DOOR]
-        for left, back in home.ground_truth.away:
-            if back - left > timedelta(hours=3) and not any(
-                    left - timedelta(minutes=5) <= t <= left or back <= t <= back + timedelta(minutes=5)
-                    for t in doors):
-                unseen.append((home.name, left))
-    assert unseen
-    assert any(h.lifestyle.door_missed for h in homes)
+        outages = [f for f in home.faults if isinstance(f, GatewayOutage)]
+        for outing in (a for a in home.ground_truth.activities if a.label == "out"):  # not trips
+            if any(f.start < outing.end and outing.start < f.end for f in outages):
+                continue
+            if outing.end - outing.start > timedelta(hours=1) and not any(
+                    outing.start - timedelta(minutes=5) <= t <= outing.end + timedelta(minutes=5) for t in doors):
+                unseen.append((home.name, outing.start, outing.end - outing.start))
+    assert any(length > timedelta(hours=5) for _, _, length in unseen)  # a whole day out, unseen
 
 
 def test_every_fault_occurs_and_behaves(homes: list[SimulatedHome]) -> None:
