@@ -163,13 +163,16 @@ def draw_layout(rng: random.Random, variant: HomeVariant, tz: str) -> HomeLayout
 # ---------------------------------------------------------------------------- lifestyle
 
 def draw_lifestyle(rng: random.Random, variant: HomeVariant) -> Lifestyle:
-    wake = rng.uniform(5.5, 8.5) * 60
-    wake_spread = rng.uniform(10, 45)
+    # early risers (older people living alone) to the late sleepers of the public homes (wake-up
+    # medians 08:13-11:02, spreads 38-131 min, nights of 7.0-9.4 h)
+    wake = rng.uniform(5.5, 10.0) * 60
+    wake_spread = rng.uniform(15, 75)
     sleep_hours = rng.uniform(7.0, 9.5)
     bed = wake + 1440 - sleep_hours * 60
-    bed_spread = rng.uniform(15, 45)
+    bed_spread = rng.uniform(15, 75)
     weekend_shift = rng.uniform(0, 90)  # sleeping in at weekends, from not at all to an hour and a half
     weekend_bed_shift = rng.uniform(0, 75)
+    weekend_spread = wake_spread * rng.uniform(1.0, 1.5)
     shower = rng.uniform(0.3, 0.9)
     extra: dict[str, Any] = {}
     if variant.long_evenings:
@@ -180,22 +183,22 @@ def draw_lifestyle(rng: random.Random, variant: HomeVariant) -> Lifestyle:
     if variant.late_nights:
         extra |= {"late_night": rng.uniform(0.1, 0.3), "late_night_hours": (1.0, rng.uniform(2.0, 3.5))}
     if variant.doorless_outings:
-        extra |= {"door_missed": rng.uniform(0.2, 0.4), "day_out": rng.uniform(0.05, 0.15)}
+        extra |= {"door_missed": rng.uniform(0.2, 0.4), "day_out": rng.uniform(0.05, 0.2)}
     else:
-        extra |= {"day_out": rng.uniform(0.0, 0.08)}
+        extra |= {"day_out": rng.uniform(0.0, 0.15)}
     if variant.visitors:
         extra |= {"visits": rng.uniform(0.15, 0.35), "visit_hours": (1.0, rng.uniform(2.5, 4.0))}
     return replace(Lifestyle(
         wake_weekday=(wake, wake_spread),
-        wake_weekend=(wake + weekend_shift, wake_spread * rng.uniform(1.0, 1.8)),
-        wake_bounds=(wake - 150, wake + weekend_shift + 180),
+        wake_weekend=(wake + weekend_shift, weekend_spread),
+        wake_bounds=(wake - max(120.0, 2.5 * wake_spread), wake + weekend_shift + max(180.0, 3 * weekend_spread)),
         bed_weekday=(bed, bed_spread),
         bed_weekend=(bed + weekend_bed_shift, bed_spread * rng.uniform(1.0, 1.5)),
         shower_weekday=shower, shower_weekend=shower * rng.uniform(0.7, 1.1),
         morning_outing=rng.uniform(0.2, 0.85), afternoon_outing=rng.uniform(0.1, 0.5),
         weekend_outing=rng.uniform(0.3, 0.8),
         lunch_at=rng.uniform(11.75, 13.25) * 60, dinner_at=rng.uniform(17.5, 19.5) * 60,
-        sitting_minutes=rng.uniform(25, 60), toilet_breaks=rng.uniform(0.2, 0.4),
+        sitting_minutes=rng.uniform(25, 60), toilet_breaks=rng.uniform(0.15, 0.35),
     ), **extra)
 
 
