@@ -283,7 +283,7 @@ def test_sensor_behaviour_matches_real_homes(homes: list[SimulatedHome]) -> None
         flushes = [e for e in home.events if e.sensor == "toilet_flush" and e.value == 1.0]
         if flushes and not home.faults and not home.trips:
             per_day = len(flushes) / home.days
-            assert 3 <= per_day <= 12, (home.name, per_day)
+            assert 2 <= per_day <= 10, (home.name, per_day)  # the public homes: 1.0-4.9 toilet visits a day
     assert mat_homes >= 2
 
 
