@@ -99,8 +99,8 @@ def test_the_original_simulator_output_is_unchanged() -> None:
 
 def test_held_out_seeds_are_not_development_seeds_and_share_no_home() -> None:
     assert not set(DEVELOPMENT_SEEDS) & set(HELD_OUT_SEEDS)
-    dev_homes = {s * MAX_HOMES + i for s in (DEVELOPMENT_SEEDS[0], DEVELOPMENT_SEEDS[-1]) for i in range(MAX_HOMES)}
-    assert min(HELD_OUT_SEEDS) * MAX_HOMES > max(dev_homes)
+    last_development_home = DEVELOPMENT_SEEDS[-1] * MAX_HOMES + MAX_HOMES - 1  # home seed = seed * MAX_HOMES + i
+    assert min(HELD_OUT_SEEDS) * MAX_HOMES > last_development_home
     assert SEED in DEVELOPMENT_SEEDS
 
 
