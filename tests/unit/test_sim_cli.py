@@ -44,3 +44,38 @@ def test_import_reports_rejected_lines_and_bad_input(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "no UCI ADL data" in bad.output
     bad_url = CliRunner().invoke(app, ["simulate", "--days", "1", "--to", "ftp://x"])
     assert bad_url.exit_code == 2 and "unknown scheme" in bad_url.output
+
+
+def test_simulate_a_population_into_stores_and_casas_files(tmp_path: Path) -> None:
+    from hometwin.adapters.datasets import load_dataset
+    from hometwin.sim import DEVELOPMENT_SEEDS
+
+    seed = str(DEVELOPMENT_SEEDS[3])
+    args = ["simulate", "--population", "2", "--days", "3", "--seed", seed, "--casas", str(tmp_path / "casas"),
+            "--to", f"sqlite://{tmp_path}/stores/{{home}}.sqlite"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "simulated 2 homes of 3 days" in result.output
+    for name in (f"sim-{seed}-00", f"sim-{seed}-01"):
+        truth = json.loads((tmp_path / "casas" / f"{name}.json").read_text())
+        with SQLiteEventStore(tmp_path / "stores" / f"{name}.sqlite") as store:
+            assert store.count() == truth["n_events"] > 100
+        assert f"{name}: {truth['n_events']} events ({truth['n_events']} new)" in result.output
+        imported = load_dataset(tmp_path / "casas" / f"{name}.txt", "casas",
+                                tmp_path / "casas" / f"{name}.rooms.csv", tz=truth["tz"])
+        assert len(imported.events) == truth["n_events"] and not imported.rejected
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "(0 new)" in again.output  # idempotent
+
+
+def test_simulate_population_rejects_options_that_do_not_fit(tmp_path: Path) -> None:
+    def run(*extra: str) -> str:
+        result = CliRunner().invoke(app, ["simulate", "--days", "2", *extra])
+        assert result.exit_code == 2
+        return result.output
+
+    assert "--fall: not with --population" in run("--population", "2", "--fall", "2024-01-01T10:00",
+                                                  "--casas", str(tmp_path))
+    assert "{home}" in run("--population", "2", "--to", f"sqlite://{tmp_path}/one.sqlite")
+    assert "give --casas" in run("--population", "2")
+    assert "--casas needs --population" in run("--casas", str(tmp_path))

@@ -100,9 +100,22 @@ def simulate_resident(
                                     "for 4 hours (repeatable)."),
     not_home: list[str] = typer.Option([], "--not-home", help="Not coming home from the first outing "
                                        "after this local ISO time (repeatable)."),
+    population: int = typer.Option(0, "--population", min=0, max=1000, help="Draw this many homes "
+                                   "(layouts, lifestyles, faults) from --seed instead of one resident; "
+                                   "see docs/data.md."),
+    casas: Path | None = typer.Option(None, "--casas", help="With --population: write each home as CASAS "
+                                      "files (events, room mapping, ground truth) into this folder."),
 ) -> None:
     """Simulate one resident and write the sensor events (course layout) to an event store."""
     from zoneinfo import ZoneInfo
+
+    if population:
+        _simulate_population(population, seed, days, to, casas, ground_truth,
+                             given=[name for name, value in (("--start", start), ("--tz", tz), ("--fall", fall),
+                                    ("--stuck", stuck), ("--not-home", not_home)) if value])
+        return
+    if casas is not None:
+        raise _fail("--casas needs --population")
 
     from hometwin.config import CommonSettings
     from hometwin.sim import Fall, HomeLayout, NotComingHome, StuckInBathroom, simulate
@@ -136,6 +149,65 @@ def simulate_resident(
                f"({new} new), {len(result.ground_truth.stays)} stays, "
                f"{len(result.ground_truth.emergencies)} emergencies"
                + (f"; ground truth in {ground_truth}" if ground_truth else ""))
+
+
+def _simulate_population(count: int, seed: int, days: int, to: str, casas: Path | None,
+                         ground_truth: Path | None, given: list[str]) -> None:
+    """Draw `count` homes; write each into its own event store (`--to` with `{home}`) and/or as
+    CASAS files, with its ground truth."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hometwin.adapters.sources import open_sink
+    from hometwin.ports import PortError
+    from hometwin.sim import DEVELOPMENT_SEEDS, HELD_OUT_SEEDS, iter_population
+    from hometwin.sim.casas import write_casas
+
+    if given:
+        raise _fail(f"{', '.join(given)}: not with --population (each home draws its own zone, start "
+                    "and faults)")
+    if to and "{home}" not in to:
+        raise _fail("with --population, --to must name one store per home with {home}, "
+                    "e.g. sqlite:///tmp/pop/{home}.sqlite")
+    if not to and casas is None:
+        raise _fail("with --population, give --casas DIR and/or --to URL with {home}")
+    if seed in HELD_OUT_SEEDS:
+        typer.secho(f"note: seed {seed} is held out for validation (docs/evaluation.md): do not develop with it",
+                    fg=typer.colors.YELLOW, err=True)
+    elif seed not in DEVELOPMENT_SEEDS:
+        typer.secho(f"note: seed {seed} is neither a development nor a held-out seed", err=True)
+    written: list[str] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as progress:
+        task = progress.add_task(f"simulating {count} homes", total=count)
+        for home in iter_population(seed, count, days):
+            new = 0
+            if to:
+                url = to.replace("{home}", home.name)
+                if url.startswith("sqlite:///"):
+                    Path(url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    sink = open_sink(url)
+                    for i in range(0, len(home.events), 50_000):
+                        new += sink.append(home.events[i:i + 50_000])
+                except ValueError as exc:
+                    raise _fail(str(exc)) from None
+                except PortError as exc:
+                    raise _fail(f"writing {home.name} to {url} failed: {exc}") from None
+            if casas is not None:
+                write_casas(home, casas)
+            if ground_truth is not None:
+                ground_truth.mkdir(parents=True, exist_ok=True)
+                (ground_truth / f"{home.name}.json").write_text(json.dumps(home.to_dict(), indent=1),
+                                                                encoding="utf-8")
+            written.append(f"{home.name}: {len(home.events)} events ({new} new), {home.tz}, from "
+                           f"{home.start.date()}, {' '.join(home.variant.tags())}")
+            progress.advance(task)
+    for line in written:
+        typer.echo(line)
+    where = [f"stores {to}"] if to else []
+    where += [f"CASAS files in {casas} (hometwin import --format casas DIR/NAME.txt --rooms "
+              "DIR/NAME.rooms.csv --tz ZONE)"] if casas else []
+    typer.echo(f"simulated {count} homes of {days} days (population seed {seed}) into {'; '.join(where)}")
 
 
 def register(app: typer.Typer) -> None:

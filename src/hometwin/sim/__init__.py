@@ -1,7 +1,19 @@
 """Resident simulator: realistic sensor streams with ground truth and injected emergencies."""
 
+from hometwin.sim.faults import DeadSensor, Fault, GatewayOutage, StuckSensor
 from hometwin.sim.layout import Emergency, Fall, HomeLayout, NotComingHome, SensorSpec, StuckInBathroom
+from hometwin.sim.population import (
+    DEVELOPMENT_SEEDS,
+    HELD_OUT_SEEDS,
+    SimulatedHome,
+    iter_population,
+    population,
+    simulated_home,
+)
 from hometwin.sim.resident import GroundTruth, Resident, SimResult, simulate
+from hometwin.sim.routine import Lifestyle, Trip
 
-__all__ = ["Emergency", "Fall", "GroundTruth", "HomeLayout", "NotComingHome", "Resident", "SensorSpec",
-           "SimResult", "StuckInBathroom", "simulate"]
+__all__ = ["DEVELOPMENT_SEEDS", "HELD_OUT_SEEDS", "DeadSensor", "Emergency", "Fall", "Fault", "GatewayOutage",
+           "GroundTruth", "HomeLayout", "Lifestyle", "NotComingHome", "Resident", "SensorSpec", "SimResult",
+           "SimulatedHome", "StuckInBathroom", "StuckSensor", "Trip", "iter_population", "population",
+           "simulate", "simulated_home"]

@@ -2,22 +2,38 @@
 
 `simulate(days, seed, start)` returns the events plus the ground truth (stays, activities,
 emergencies). `Resident(layout, seed).events(start, end)` yields exactly the same events for any
-window, so the demo can continue a simulated history live.
+window, so the demo can continue a simulated history live. A `Lifestyle` and `Trip`s (days away)
+change the person's habits; visitors' segments are a second stream, merged by time.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hometwin.domain.events import Activity, SensorEvent, SensorKind
 from hometwin.sim.layout import Emergency, Fall, HomeLayout, NotComingHome, StuckInBathroom
-from hometwin.sim.routine import ACTIVE, AWAY, MOTION, SILENT, STILL, DayPlanner, Segment
+from hometwin.sim.objects import object_uses
+from hometwin.sim.routine import (
+    ACTIVE,
+    AWAY,
+    MOTION,
+    SILENT,
+    SLEEP,
+    STILL,
+    DayPlanner,
+    Lifestyle,
+    Segment,
+    Trip,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -47,10 +63,11 @@ class GroundTruth:
     away: list[tuple[datetime, datetime]] = field(default_factory=list)
     activities: list[Activity] = field(default_factory=list)
     emergencies: list[TruthEmergency] = field(default_factory=list)
+    visits: list[tuple[datetime, datetime]] = field(default_factory=list)  # a visitor was in
 
     def to_dict(self) -> dict[str, Any]:
         iso = datetime.isoformat
-        return {
+        doc = {
             "stays": [{"room": s.room, "start": iso(s.start), "end": iso(s.end)} for s in self.stays],
             "away": [{"start": iso(a), "end": iso(b)} for a, b in self.away],
             "activities": [{"label": a.label, "start": iso(a.start), "end": iso(a.end)}
@@ -58,6 +75,9 @@ class GroundTruth:
             "emergencies": [{"type": e.kind, "start": iso(e.start), "end": iso(e.end), "room": e.room}
                             for e in self.emergencies],
         }
+        if self.visits:  # only lifestyles with visitors: the original document stays as it was
+            doc["visits"] = [{"start": iso(a), "end": iso(b)} for a, b in self.visits]
+        return doc
 
 
 @dataclass
@@ -74,22 +94,35 @@ class SimResult:
 
 
 class Resident:
-    """One person living alone in `layout`; deterministic for a seed."""
+    """One person living alone in `layout`; deterministic for a seed. `lifestyle` (default: the
+    original routine) sets the habits, `trips` are days away from home."""
 
-    def __init__(self, layout: HomeLayout | None = None, seed: int = 0) -> None:
+    def __init__(self, layout: HomeLayout | None = None, seed: int = 0, lifestyle: Lifestyle | None = None,
+                 trips: Sequence[Trip] = ()) -> None:
         self.layout = layout or HomeLayout.default()
         self.seed = seed
         self.zone = ZoneInfo(self.layout.tz)
-        self._planner = DayPlanner(self.layout, seed)
+        self.trips = tuple(sorted(trips, key=attrgetter("start")))
+        self._planner = DayPlanner(self.layout, seed, lifestyle or Lifestyle())
 
     def plan(self, start: datetime, end: datetime, emergencies: Sequence[Emergency] = ()
              ) -> tuple[list[Segment], list[TruthEmergency]]:
         """The segments overlapping [start, end) with the emergencies applied, and their ground truth."""
+        segments, _, truths = self.window(start, end, emergencies)
+        return segments, truths
+
+    def window(self, start: datetime, end: datetime, emergencies: Sequence[Emergency] = ()
+               ) -> tuple[list[Segment], list[Segment], list[TruthEmergency]]:
+        """The resident's segments overlapping [start, end), the visitors' segments from the first of
+        them on, and the emergencies' ground truth."""
         first = start.astimezone(self.zone).date().toordinal() - 1
         last = end.astimezone(self.zone).date().toordinal() + 1
         plan: list[Segment] = []
         for ordinal in range(first, last + 1):
             plan.extend(self._planner.plan(date.fromordinal(ordinal)))
+        for trip in self.trips:
+            if trip.end.timestamp() > plan[0].start and trip.start.timestamp() < plan[-1].end:
+                plan = _take_trip(plan, trip, self.layout)
         truths = []
         for emergency in sorted(emergencies, key=lambda e: e.at):
             plan, truth = _inject(plan, emergency, self.layout)
@@ -97,34 +130,45 @@ class Resident:
         lo, hi = start.timestamp(), end.timestamp()
         first_in = next((i for i, s in enumerate(plan) if s.end > lo), len(plan))
         # one segment before the window too: a PIR's blind time carries over into the next segment
-        return [s for s in plan[max(first_in - 1, 0):] if s.start < hi], truths
+        segments = [s for s in plan[max(first_in - 1, 0):] if s.start < hi]
+        visitors: list[Segment] = []
+        for ordinal in range(first, last + 1):
+            visit = self._planner.visit(date.fromordinal(ordinal))
+            if visit and _host_is_in(plan, visit[0].start - 600, visit[-1].end + 600):
+                visitors.extend(v for v in visit if segments and v.end > segments[0].start and v.start < hi)
+        return segments, visitors, truths
 
     def events(self, start: datetime, end: datetime, emergencies: Sequence[Emergency] = ()
                ) -> Iterator[SensorEvent]:
         """Sensor events with start <= time < end, in time order (lazily, segment by segment)."""
         lo, hi = start.timestamp(), end.timestamp()
-        for event in self._stream(self.plan(start, end, emergencies)[0]):
+        segments, visitors, _ = self.window(start, end, emergencies)
+        for event in self._stream(segments, visitors):
             ts = event.time.timestamp()
             if lo <= ts < hi:
                 yield event
 
-    def _stream(self, segments: Iterable[Segment]) -> Iterator[SensorEvent]:
-        """Events of consecutive segments; a PIR that fired just before a segment began is still blind."""
+    def _stream(self, segments: Iterable[Segment], visitors: Sequence[Segment] = ()) -> Iterator[SensorEvent]:
+        """Events of consecutive segments (and the visitors', merged by time); a PIR that fired just
+        before a segment began is still blind."""
         blind = {s.name: s.blind_seconds for specs in self.layout.rooms.values() for s in specs}
         last: dict[str, float] = {}
-        for seg in segments:
-            for event in self.segment_events(seg):
-                if event.kind is SensorKind.MOTION:
-                    ts = event.time.timestamp()
-                    if ts < last.get(event.sensor, -math.inf) + blind[event.sensor]:
-                        continue
-                    last[event.sensor] = ts
-                yield event
+        source: Iterable[SensorEvent] = chain.from_iterable(map(self.segment_events, segments))
+        if visitors:
+            source = heapq.merge(source, chain.from_iterable(map(self.segment_events, visitors)),
+                                 key=attrgetter("time"))
+        for event in source:
+            if event.kind is SensorKind.MOTION:
+                ts = event.time.timestamp()
+                if ts < last.get(event.sensor, -math.inf) + blind[event.sensor]:
+                    continue
+                last[event.sensor] = ts
+            yield event
 
     def segment_events(self, seg: Segment) -> list[SensorEvent]:
         if seg.room == AWAY:
             return []
-        rng = random.Random(f"{self.seed}:{seg.start:.6f}:{seg.room}")
+        rng = random.Random(f"{self.seed}:{seg.start:.6f}:{seg.room}" + (f":{seg.who}" if seg.who else ""))
         out: list[tuple[float, str, SensorKind, float]] = []
         last_moment = seg.end - 0.5
         for pir in self.layout.sensors(seg.room, SensorKind.MOTION):
@@ -141,6 +185,8 @@ class Resident:
                     blind_until = t + pir.blind_seconds
                 t += rng.lognormvariate(math.log(median), spread)
         for contact in self.layout.sensors(seg.room, SensorKind.CONTACT):
+            if contact.uses:
+                continue  # object sensors with declared uses: see object_uses
             if seg.level == ACTIVE or seg.activity in ("breakfast", "lunch", "dinner", "drink"):
                 opens = sorted(rng.uniform(seg.start, last_moment) for _ in range(rng.choice((0, 1, 1, 2))))
                 for i, opened in enumerate(opens):  # open, then closed before it opens again
@@ -155,6 +201,7 @@ class Resident:
                 opened = min(max(opened, seg.start), last_moment)
                 out += [(opened, door.name, SensorKind.DOOR, 1.0),
                         (min(opened + rng.uniform(2, 5), last_moment), door.name, SensorKind.DOOR, 0.0)]
+        out += object_uses(self.layout, seg, rng)
         out.sort()
         room, trusted = seg.room, SensorEvent.trusted
         return [trusted(_utc(t), name, room, kind, value) for t, name, kind, value in out]
@@ -189,6 +236,22 @@ def _inject(plan: list[Segment], emergency: Emergency, layout: HomeLayout
         emergency.kind, _utc(at), _utc(end), layout.bathroom)
 
 
+def _take_trip(plan: list[Segment], trip: Trip, layout: HomeLayout) -> list[Segment]:
+    """Replace the days of a trip by an absence, leaving and coming back through the hall."""
+    lo, hi = trip.start.timestamp(), trip.end.timestamp()
+    return _splice(plan, [
+        Segment(layout.entrance, lo, lo + 60, "leaving", ACTIVE, door="out" if trip.door else ""),
+        Segment(AWAY, lo + 60, hi, "trip", SILENT),
+        Segment(layout.entrance, hi, hi + 90, "arriving", ACTIVE, door="in" if trip.door else ""),
+    ])
+
+
+def _host_is_in(plan: list[Segment], lo: float, hi: float) -> bool:
+    """The resident is at home, awake and well all through [lo, hi): someone can visit."""
+    return all(s.room != AWAY and s.level not in (SLEEP, SILENT) and s.activity != "stuck"
+               for s in plan if s.end > lo and s.start < hi)
+
+
 def _room_at(plan: list[Segment], at: float, layout: HomeLayout) -> str:
     for seg in plan:
         if seg.start <= at < seg.end:
@@ -217,8 +280,15 @@ def _splice(plan: list[Segment], new: list[Segment]) -> list[Segment]:
     return out
 
 
-def ground_truth(segments: Iterable[Segment], truths: Sequence[TruthEmergency]) -> GroundTruth:
+def ground_truth(segments: Iterable[Segment], truths: Sequence[TruthEmergency],
+                 visitors: Iterable[Segment] = ()) -> GroundTruth:
     gt = GroundTruth(emergencies=list(truths))
+    for seg in visitors:
+        start, end = _utc(seg.start), _utc(seg.end)
+        if gt.visits and gt.visits[-1][1] == start:
+            gt.visits[-1] = (gt.visits[-1][0], end)
+        else:
+            gt.visits.append((start, end))
     for seg in segments:
         start, end = _utc(seg.start), _utc(seg.end)
         if seg.room == AWAY:
@@ -238,7 +308,8 @@ def ground_truth(segments: Iterable[Segment], truths: Sequence[TruthEmergency]) 
 
 
 def simulate(days: int, seed: int = 0, start: datetime | None = None, layout: HomeLayout | None = None,
-             emergencies: Sequence[Emergency] = ()) -> SimResult:
+             emergencies: Sequence[Emergency] = (), lifestyle: Lifestyle | None = None,
+             trips: Sequence[Trip] = ()) -> SimResult:
     """`days` days from `start` (default: local midnight of 2024-01-01 in the layout's zone)."""
     layout = layout or HomeLayout.default()
     if days < 0:
@@ -248,10 +319,13 @@ def simulate(days: int, seed: int = 0, start: datetime | None = None, layout: Ho
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     end = start + timedelta(days=days)
-    resident = Resident(layout, seed)
-    window, truths = resident.plan(start, end, emergencies)
+    resident = Resident(layout, seed, lifestyle, trips)
+    window, visitors, truths = resident.window(start, end, emergencies)
     lo, hi = start.timestamp(), end.timestamp()
-    events = [e for e in resident._stream(window) if lo <= e.time.timestamp() < hi]
-    clipped = [Segment(s.room, max(s.start, lo), min(s.end, hi), s.activity, s.level, s.door)
-               for s in window if s.end > lo]
-    return SimResult(events, ground_truth(clipped, truths), layout, seed)
+    events = [e for e in resident._stream(window, visitors) if lo <= e.time.timestamp() < hi]
+
+    def clip(segments: Iterable[Segment]) -> list[Segment]:
+        return [Segment(s.room, max(s.start, lo), min(s.end, hi), s.activity, s.level, s.door, s.who)
+                for s in segments if s.end > lo and s.start < hi]
+
+    return SimResult(events, ground_truth(clip(window), truths, clip(visitors)), layout, seed)
