@@ -105,6 +105,11 @@ class AlertStore:
         self._remember(book)
         return book
 
+    @property
+    def store(self) -> ObjectStore:
+        """The state store (the e-mail outbox's `sent` markers live there too)."""
+        return self._store
+
     def save(self, book: AlertBook) -> bool:
         """Store the book; False when it was unchanged since the last load or save."""
         data = json.dumps(book.to_dict(), sort_keys=True, separators=(",", ":")).encode("utf-8")
