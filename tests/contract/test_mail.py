@@ -287,7 +287,8 @@ def test_two_actuation_processes_never_send_the_same_notification_twice(
             barrier = threading.Barrier(2)
             results: list[str] = []
 
-            def deliver(notifier: Notifier, note: Notification = note) -> None:
+            def deliver(notifier: Notifier, note: Notification = note, barrier: threading.Barrier = barrier,
+                        results: list[str] = results) -> None:
                 barrier.wait()
                 results.append(notifier.handle(note.to_event_data(), "inv-late"))
 
@@ -316,7 +317,8 @@ def test_two_processes_delivering_one_new_notification_at_once_send_it_once(
         barrier = threading.Barrier(2)
         results: list[str] = []
 
-        def deliver(notifier: Notifier, note: Notification = note) -> None:
+        def deliver(notifier: Notifier, note: Notification = note, barrier: threading.Barrier = barrier,
+                    results: list[str] = results) -> None:
             barrier.wait()
             results.append(notifier.handle(note.to_event_data(), "inv"))
 

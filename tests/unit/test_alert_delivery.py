@@ -13,6 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hometwin.adapters.mail import MaildirMailer
 from hometwin.adapters.memory_source import MemoryEventStore
 from hometwin.adapters.memory_store import MemoryStore
@@ -25,10 +27,17 @@ from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore, upgrade_document
 from hometwin.services.outbox import Notifier, delivered
 from tests.outages import FakeOutageStore
+from tests.unit import test_monitoring
 from tests.unit.test_alert_episodes import VERSION_1_BOOK
-from tests.unit.test_monitoring import FrozenClock, Recorder, home  # noqa: F401 - `home` is a fixture
+from tests.unit.test_monitoring import FrozenClock, Recorder
 
 MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture(scope="module")
+def home() -> dict[str, Any]:
+    """test_monitoring's simulated person who falls, with a model trained on three weeks before."""
+    return test_monitoring.home.__wrapped__()  # type: ignore[attr-defined]
 
 
 def monitor_for(home: dict[str, Any], clock: FrozenClock, emit: Recorder, state: Any, *,

@@ -87,10 +87,12 @@ class Monitor:
     def __init__(self, *, source: SensorSource, registry: ModelRegistry, alerts: AlertStore, clock: Clock,
                  emit: Emit, params: DetectionParams, policy: AlertPolicy,
                  model_poll: timedelta = timedelta(minutes=1), train_retry: timedelta = timedelta(hours=1),
-                 redrive: Redrive | None = None, delivered: Delivered | None = None):
+                 redrive: Redrive | None = None, delivered: Delivered | None = None,
+                 detector: Callable[..., list[Finding]] = detect):
         self.source, self.registry, self.alerts, self.clock = source, registry, alerts, clock
         self.emit, self.params, self.policy = emit, params, policy
         self.train_retry = train_retry
+        self.detector = detector  # `detect`; a seam for tests that script the findings
         self.redrive = redrive or Redrive()
         self.models = LatestModel(registry, MODEL_KIND, BehaviourModel.from_dict, poll=model_poll)
         self.book = BookKeeper(alerts, sent=delivered)
@@ -150,7 +152,7 @@ class Monitor:
                 self.request_training(now, "no model yet")
                 return self._done(CheckResult("no-model", now, detail="no model yet: training first"))
             events = self._recent_events(now)
-            findings = detect(model, events, now, self.params, source_error_since=self._source_error_since)
+            findings = self.detector(model, events, now, self.params, source_error_since=self._source_error_since)
             try:
                 book = self.book.open(now)
             except PortError as exc:
