@@ -25,6 +25,7 @@ with its leases, and the alert book are the real code.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,15 +67,23 @@ def model_store() -> MemoryStore:
 
 
 class FakeMailServer:
-    """Records what it accepts; refuses like an unreachable server while `down`."""
+    """Records what it accepts; refuses like an unreachable server while `down`.
+
+    `meanwhile`, when set, runs once inside the next send, before the server accepts: the other
+    actuation process acting while this one's send is in flight (a deterministic interleaving).
+    """
 
     def __init__(self, store: FakeOutageStore) -> None:
         self.store, self.down = store, False
         self.accepted: list[tuple[str, bool]] = []  # (Message-ID, the state store was up)
+        self.meanwhile: Callable[[], None] | None = None
 
     def send(self, message: EmailMessage) -> None:
         if self.down:
             raise Unavailable("fake mail server is down")
+        meanwhile, self.meanwhile = self.meanwhile, None
+        if meanwhile is not None:
+            meanwhile()
         self.accepted.append((str(message.message_id), not self.store.down))
 
 
@@ -153,12 +162,19 @@ class World:
                 pass
 
     def deliver(self, data: dict[str, Any], route: str) -> None:
-        targets = {"pod0": [0], "pod1": [1], "both": [0, 1], "twice": [0, 0], "drop": []}[route]
-        for i in targets:
-            try:
-                self.pods[i].handle(data, f"inv-{data['notification_id']}")
-            except PortError:
-                pass  # 503: the scheduler retries for a while, then it is dead; the re-drive covers it
+        if route == "overlap":  # pod 1 gets the same event while pod 0 is sending it
+            self.mail.meanwhile = lambda: self._handle(1, data)
+            self._handle(0, data)
+            self.mail.meanwhile = None
+            return
+        for i in {"pod0": [0], "pod1": [1], "both": [0, 1], "twice": [0, 0], "drop": []}[route]:
+            self._handle(i, data)
+
+    def _handle(self, pod: int, data: dict[str, Any]) -> None:
+        try:
+            self.pods[pod].handle(data, f"inv-{data['notification_id']}")
+        except PortError:
+            pass  # 503: the scheduler retries for a while, then it is dead; the re-drive covers it
 
     def ack(self, room: str) -> None:
         book = self.monitor.book.book
@@ -229,7 +245,7 @@ STEP = st.one_of(
     st.tuples(st.just("restart_monitor"), st.just(0)),
     st.tuples(st.just("replay"), st.integers(0, 1000)),
 )
-ROUTES = st.lists(st.sampled_from(["pod0", "pod1", "both", "twice", "drop"]), min_size=1, max_size=12)
+ROUTES = st.lists(st.sampled_from(["pod0", "pod1", "both", "twice", "overlap", "drop"]), min_size=1, max_size=12)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
