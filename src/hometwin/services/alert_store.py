@@ -18,8 +18,9 @@ before they were given (`AlertBook.acknowledge`).
 
 Books are upgraded on load: version 1 (before episodes) by `upgrade_document`.
 
-When the store fails, every method raises `PortError` naming the key: the caller retries the
-whole check later (the book in the store is still the last good one, so no alert is lost).
+When the store fails, every method raises `PortError` naming the key. The stored book is still
+the last good one; the monitoring goes on with the copy it holds in memory and saves it when the
+store is back (`hometwin.services.book_keeper`).
 """
 
 from __future__ import annotations
