@@ -396,6 +396,14 @@ class MonitoringSettings(CommonSettings):
         "0 3 * * 1", description="When to ask for a new model (cron, home time zone; default Monday 03:00).")
     monitoring_model_poll_s: float = Field(
         60.0, gt=0, description="Seconds between looks for a newer model version.")
+    monitoring_redrive_initial_s: float = Field(
+        120.0, gt=0, description="An alert e-mail not yet accepted by the mail server is handed to the "
+                                 "scheduler again this many seconds after the last time (doubling).")
+    monitoring_redrive_max_s: float = Field(
+        600.0, gt=0, description="Longest wait between two hand-overs of an e-mail not yet sent, seconds.")
+    monitoring_redrive_resolved_hours: float = Field(
+        24.0, gt=0, description="After an alert resolved, its e-mails not yet sent (the all clear) are "
+                                "re-driven this many hours more, then given up (logged).")
     clock: str = Field("real", description="'real', or the demo's accelerated clock (set by `hometwin demo`).")
 
 
@@ -449,6 +457,10 @@ class MailSettings(CommonSettings):
     mail_retry_initial: float = Field(15.0, gt=0, description="First retry delay after a failed send, "
                                                               "seconds (doubles each time).")
     mail_retry_max: float = Field(300.0, gt=0, description="Longest retry delay, seconds.")
+    mail_lease_seconds: float = Field(
+        120.0, gt=0, description="How long one process's claim on sending an e-mail lasts, seconds: another "
+                                 "process may try only after it failed or this long passed. At least 6 times "
+                                 "HOMETWIN_SMTP_TIMEOUT.")
 
     @field_validator("caregivers", mode="before")
     @classmethod
@@ -473,6 +485,10 @@ class MailSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _default_mail_url(self) -> MailSettings:
+        if self.mail_lease_seconds < 6 * self.smtp_timeout:
+            # A send that outlives its lease could be repeated by another process.
+            raise ValueError(f"mail_lease_seconds ({self.mail_lease_seconds:g}) must be at least 6 times "
+                             f"smtp_timeout ({self.smtp_timeout:g}): one send may wait that long")
         if not self.smtp_url:
             self.smtp_url = "maildir://" + (self.data_dir / "mail").resolve().as_posix()
         return self

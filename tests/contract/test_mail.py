@@ -237,3 +237,99 @@ def test_authentication_over_starttls(tmp_path: Path, certificate: tuple[Path, P
         assert "correct horse" not in repr(SMTPMailer(user="twin", password="correct horse", **common))
     finally:
         controller.stop()
+
+
+# -- two actuation processes (a rolling update) --------------------------------------------------
+
+def shared_state(kind: str, tmp_path: Path, request: pytest.FixtureRequest):
+    if kind == "filesystem":
+        return open_object_store((tmp_path / "state").as_uri())
+    from hometwin.components.wiring import s3_options
+    from hometwin.config import StoreSettings
+
+    server = request.getfixturevalue("s3_server")  # write-once through If-None-Match
+    settings = StoreSettings(s3_endpoint=server.url, s3_access_key=server.access_key,
+                             s3_secret_key=server.secret_key, s3_timeout_seconds=5.0)
+    return open_object_store(f"s3://hometwin-lease-{next(_homes)}-{servers.free_port()}/p", s3_options(settings))
+
+
+@pytest.mark.parametrize("kind", ["filesystem", "s3"])
+def test_two_actuation_processes_never_send_the_same_notification_twice(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    port = servers.free_port()  # the mail server is down while the alerts come in
+    settings = mail_settings(tmp_path, port, mail_retry_initial=15.0, mail_retry_max=60.0)
+    store = shared_state(kind, tmp_path, request)
+    clock = Clock()
+    old = Notifier(open_mail(settings), store, settings, clock=clock, owner="old-pod")
+    new = Notifier(open_mail(settings), store, settings, clock=clock, owner="new-pod")
+    notes = [first_alert(room=f"room{i}") for i in range(6)]
+    for note in notes:  # the scheduler hands each to one pod, then (a retry) to the other
+        assert old.handle(note.to_event_data(), "inv") == "queued"
+        assert new.handle(note.to_event_data(), "inv-retry") == "queued"  # attempt 1 was released
+
+    server = servers.start_smtp(tmp_path / "smtp", port=port)
+    try:
+        clock.now += timedelta(minutes=5)  # every retry is due, in both processes
+        barrier = threading.Barrier(2)
+        reports = []
+
+        def flush(notifier: Notifier) -> None:
+            barrier.wait()
+            reports.append(notifier.flush_outbox())
+
+        threads = [threading.Thread(target=flush, args=(n,)) for n in (old, new)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        # And both receive one more redelivery of each at the same moment.
+        for note in notes:
+            barrier = threading.Barrier(2)
+            results: list[str] = []
+
+            def deliver(notifier: Notifier, note: Notification = note, barrier: threading.Barrier = barrier,
+                        results: list[str] = results) -> None:
+                barrier.wait()
+                results.append(notifier.handle(note.to_event_data(), "inv-late"))
+
+            pair = [threading.Thread(target=deliver, args=(n,)) for n in (old, new)]
+            for t in pair:
+                t.start()
+            for t in pair:
+                t.join(30)
+            assert sorted(results) == ["duplicate", "duplicate"]
+        for note in notes:
+            assert len(received(server, f"<{note.id}.{settings.home_id}@hometwin>")) == 1, note.id
+        assert sum(r.sent for r in reports) == len(notes)
+        assert old.counts.duplicates == new.counts.duplicates == 0
+        assert old.pending() == [] and new.pending() == []
+    finally:
+        server.process.stop()
+
+
+def test_two_processes_delivering_one_new_notification_at_once_send_it_once(
+        tmp_path: Path, smtp_server: servers.SMTPServer) -> None:
+    settings = mail_settings(tmp_path, smtp_server.port)
+    store = open_object_store((tmp_path / "state").as_uri())
+    pods = [Notifier(open_mail(settings), store, settings, owner=f"pod-{i}") for i in range(2)]
+    for i in range(5):
+        note = first_alert(room=f"hall{i}")
+        barrier = threading.Barrier(2)
+        results: list[str] = []
+
+        def deliver(notifier: Notifier, note: Notification = note, barrier: threading.Barrier = barrier,
+                    results: list[str] = results) -> None:
+            barrier.wait()
+            results.append(notifier.handle(note.to_event_data(), "inv"))
+
+        threads = [threading.Thread(target=deliver, args=(p,)) for p in pods]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert "sent" in results and len(results) == 2
+        assert len(received(smtp_server, f"<{note.id}.{settings.home_id}@hometwin>")) == 1
+        for pod in pods:  # the one that stood back finds it sent at its next retry
+            pod.flush_outbox()
+        assert len(received(smtp_server, f"<{note.id}.{settings.home_id}@hometwin>")) == 1
+        assert pods[0].pending() == []

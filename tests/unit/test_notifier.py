@@ -183,18 +183,50 @@ def test_weekly_report_goes_to_every_caregiver_once(tmp_path: Path) -> None:
     assert "&lt;than usual&gt;" in html
 
 
-def test_state_store_down_raises_and_sends_nothing_until_it_is_back(tmp_path: Path) -> None:
+def test_state_store_down_sends_anyway_counts_it_and_records_it_when_back(tmp_path: Path) -> None:
+    # Issue 13 item 4 reverses what this test asserted before ("raises, sends nothing until the store
+    # is back"): a safety system prefers a possible duplicate to a missing e-mail. Nothing is sent
+    # only when the mail server is down too; then `handle` raises and the event comes again.
     s = settings(tmp_path)
-    mailer = MaildirMailer(tmp_path / "mail", s.mail_from)
+    (tmp_path / "unwritable").write_text("a file where the mail folder should be")
     root = tmp_path / "state"
     root.write_text("not a folder: the state volume is gone")
-    notifier = Notifier(mailer, open_object_store(root.as_uri()), s)
+    store = open_object_store(root.as_uri())
+    both_down = Notifier(MaildirMailer(tmp_path / "unwritable", s.mail_from), store, s)
     with pytest.raises(PortError):
-        notifier.handle(notes()[0].to_event_data(), "x")  # the scheduler will deliver it again
+        both_down.handle(notes()[0].to_event_data(), "x")  # the scheduler will deliver it again
+    mailer = MaildirMailer(tmp_path / "mail", s.mail_from)
     assert mailer.messages() == []
-    root.unlink()
+
+    notifier = Notifier(mailer, store, s)
     assert notifier.handle(notes()[0].to_event_data(), "x") == "sent"
+    assert notifier.counts.unchecked == 1 and notifier.store_error is not None
+    assert notifier.status()["sent_not_recorded"] == [notes()[0].id]
+    assert notifier.handle(notes()[0].to_event_data(), "x-again") == "duplicate"  # remembered here
     assert len(mailer.messages()) == 1
+    root.unlink()
+    notifier.flush_outbox()  # the store is back: the marker is written
+    assert notifier.store_error is None and notifier.counts.duplicates == 0
+    assert Notifier(mailer, store, s).handle(notes()[0].to_event_data(), "after-restart") == "duplicate"
+    assert len(mailer.messages()) == 1
+
+
+def test_a_copy_sent_while_the_store_was_down_is_counted_as_a_duplicate(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    root = tmp_path / "state"
+    store = open_object_store(root.as_uri())
+    mailer = MaildirMailer(tmp_path / "mail", s.mail_from)
+    alert = notes()[0]
+    assert Notifier(mailer, store, s).handle(alert.to_event_data(), "before") == "sent"
+    root.rename(tmp_path / "state-away")
+    root.write_text("the state volume is gone")
+    restarted = Notifier(mailer, store, s)  # a new process: it cannot know the e-mail went out
+    assert restarted.handle(alert.to_event_data(), "again") == "sent"
+    assert len(mailer.messages()) == 2 and restarted.counts.unchecked == 1
+    root.unlink()
+    (tmp_path / "state-away").rename(root)
+    restarted.flush_outbox()
+    assert restarted.counts.duplicates == 1 and restarted.status()["sent_not_recorded"] == []
 
 
 def test_mail_settings_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

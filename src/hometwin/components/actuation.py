@@ -4,7 +4,8 @@
 notification id (the id is remembered in the state store, so a second delivery of the same
 invocation, or a replay after a restart, sends nothing) and queues it durably when the mail server
 is down. `send_weekly_report` mails the behaviour-change summary of each new model. A periodic job
-retries the queue.
+retries the queue. With the state store down it still e-mails (counted on /status as unchecked
+sends, see docs/alerts.md); it answers 503 only when the mail server is down as well.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def create_app(settings: ActuationSettings, *, notifier: Notifier) -> LocalGatew
         except (InvalidNotification, ValueError) as exc:
             raise HTTPException(422, f"{event}: {exc}") from exc  # 4xx: dead-lettered, not retried
         except PortError as exc:
-            raise HTTPException(503, f"state store unavailable: {exc}") from exc  # retried
+            raise HTTPException(503, f"cannot send now: {exc}") from exc  # retried
 
     def send_emergency_email(invocation: Invocation = Depends(read_invocation)) -> dict[str, Any]:
         return handle(invocation, "EmergencyEvent", notifier.handle)
@@ -70,7 +71,11 @@ def create_app(settings: ActuationSettings, *, notifier: Notifier) -> LocalGatew
         return handle(invocation, "ModelTrainedEvent", lambda data, key: notifier.send_report(
             data.get("report") or {}, key) if data.get("report") else "no_report")
 
+    def status() -> dict[str, Any]:
+        return notifier.status()
+
     app.deploy(send_emergency_email, "send_emergency_email", "EmergencyEvent", method="POST")
+    app.add_api_route("/status", status, methods=["GET"])
     app.deploy(send_weekly_report, "send_weekly_report", "ModelTrainedEvent", method="POST")
     add_health(app)
     return app

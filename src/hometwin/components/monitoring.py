@@ -1,12 +1,18 @@
 """The `monitoring` component: every check runs the detectors and advances the alerts.
 
 A PeriodicTrigger emits `CheckEmergencyEvent`; the scheduler invokes `check_emergency`, which
-loads the newest model (cached, reloaded when a newer version appears), reads the recent events,
-runs `detect` with the current time, merges acknowledgements, advances the alert book and emits one
-`EmergencyEvent` per notification due. The book is saved only after every notification was
-accepted by the scheduler: a check that fails half-way is simply run again, and because
-notification ids are stable the actuation drops what it already sent. So nothing is lost and
-nothing is mailed twice, whichever process restarts.
+takes the newest model (`services.latest_model`: cached, polled, kept while the registry is away),
+reads the recent events, runs `detect` with the current time, merges acknowledgements, advances the
+alert book and emits one `EmergencyEvent` per notification due.
+
+A notification is done only once the mail server accepted it (the outbox's `sent` marker): until
+then the book keeps it as undelivered and each check re-emits it, with the same id, when
+`HOMETWIN_MONITORING_REDRIVE_INITIAL_S` (doubling up to `..._MAX_S`) has passed since the last
+time; the actuation drops the copies of what it sent already. The book is saved after the
+notifications were emitted; a check whose new notifications the scheduler refused saves nothing
+and is simply run again (the ids are stable). With the object store down the check still detects
+on the model it holds and alerts from the book kept in memory (`services.book_keeper`), which is
+saved when the store is back.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from hometwin.backoff import Backoff
 from hometwin.clock import Clock
 from hometwin.components.common import Emitter, Named, add_health, every
 from hometwin.components.wiring import Ports
 from hometwin.config import MonitoringSettings
-from hometwin.domain.alerts import AlertPolicy
+from hometwin.domain.alerts import AlertBook, AlertPolicy, Delivery, Notification
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding
@@ -34,10 +41,27 @@ from hometwin.ports import PortError, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
 from hometwin.services.alert_store import AlertStore
+from hometwin.services.book_keeper import BookKeeper, Delivered
+from hometwin.services.latest_model import LatestModel
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[str, Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Redrive:
+    """When an undelivered notification is handed to the scheduler again (docs/alerts.md)."""
+
+    initial: timedelta = timedelta(minutes=2)
+    cap: timedelta = timedelta(minutes=10)
+    after_resolved: timedelta = timedelta(hours=24)  # how long an all clear is re-driven
+
+    def due(self, delivery: Delivery, now: datetime) -> bool:
+        if delivery.emitted_at is None:
+            return True  # never accepted by the scheduler
+        wait = Backoff(self.initial.total_seconds(), self.cap.total_seconds()).ceiling(max(delivery.emits, 1))
+        return now - delivery.emitted_at >= timedelta(seconds=wait)
 
 
 @dataclass
@@ -45,14 +69,16 @@ class CheckResult:
     status: str  # "ok", "no-model", "retry"
     now: datetime
     findings: list[Finding] = field(default_factory=list)
-    notifications: list[str] = field(default_factory=list)
+    notifications: list[str] = field(default_factory=list)  # new ones, accepted by the scheduler
     model_version: str | None = None
     detail: str = ""
+    redriven: list[str] = field(default_factory=list)  # undelivered ones handed on again
+    degraded: list[str] = field(default_factory=list)  # what is down, while the check goes on
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "now": self.now.isoformat(), "model_version": self.model_version,
                 "findings": [f.to_dict() for f in self.findings], "notifications": self.notifications,
-                "detail": self.detail}
+                "redriven": self.redriven, "degraded": self.degraded, "detail": self.detail}
 
 
 class Monitor:
@@ -60,14 +86,17 @@ class Monitor:
 
     def __init__(self, *, source: SensorSource, registry: ModelRegistry, alerts: AlertStore, clock: Clock,
                  emit: Emit, params: DetectionParams, policy: AlertPolicy,
-                 model_poll: timedelta = timedelta(minutes=1), train_retry: timedelta = timedelta(hours=1)):
+                 model_poll: timedelta = timedelta(minutes=1), train_retry: timedelta = timedelta(hours=1),
+                 redrive: Redrive | None = None, delivered: Delivered | None = None,
+                 detector: Callable[..., list[Finding]] = detect):
         self.source, self.registry, self.alerts, self.clock = source, registry, alerts, clock
         self.emit, self.params, self.policy = emit, params, policy
-        self.model_poll, self.train_retry = model_poll, train_retry
+        self.train_retry = train_retry
+        self.detector = detector  # `detect`; a seam for tests that script the findings
+        self.redrive = redrive or Redrive()
+        self.models = LatestModel(registry, MODEL_KIND, BehaviourModel.from_dict, poll=model_poll)
+        self.book = BookKeeper(alerts, sent=delivered)
         self._lock = threading.Lock()  # one check at a time, even if the scheduler overlaps two
-        self._model: BehaviourModel | None = None
-        self._model_version: str | None = None
-        self._model_checked: datetime | None = None
         self._train_requested: datetime | None = None
         self._source_error_since: datetime | None = None
         self._last_events: list[SensorEvent] = []
@@ -75,18 +104,11 @@ class Monitor:
 
     @property
     def model_version(self) -> str | None:
-        return self._model_version
+        return self.models.model_version
 
     def model(self, now: datetime) -> BehaviourModel | None:
         """The newest model; the registry is asked again only every `model_poll`."""
-        if self._model_checked is None or now - self._model_checked >= self.model_poll or self._model is None:
-            latest = self.registry.latest(MODEL_KIND)
-            self._model_checked = now
-            if latest is not None and latest.version != self._model_version:
-                self._model = BehaviourModel.from_dict(latest.document)
-                self._model_version = latest.version
-                log.info("monitoring uses model %s", latest.version)
-        return self._model
+        return self.models.get(now)
 
     def request_training(self, now: datetime, why: str) -> bool:
         """Emit `TrainOccupancyModelEvent`, at most once per `train_retry` unless forced by schedule."""
@@ -118,30 +140,73 @@ class Monitor:
     def check(self) -> CheckResult:
         with self._lock:
             now = self.clock.now()
-            try:
-                model = self.model(now)
-            except (PortError, OSError, ValueError) as exc:
-                log.error("cannot load the model: %s", exc)
-                return self._done(CheckResult("retry", now, detail=f"model store: {exc}"))
+            model = self.models.get(now)
+            degraded = []
+            if self.models.failure is not None:
+                failure = self.models.failure
+                if model is None:  # nothing held to detect with
+                    return self._done(CheckResult("retry", now, detail=f"model store: {failure.reason}"))
+                degraded.append(f"model registry: {failure.reason}" if failure.what == "registry" else
+                                f"model version {failure.version} unreadable: {failure.reason}")
             if model is None:
                 self.request_training(now, "no model yet")
                 return self._done(CheckResult("no-model", now, detail="no model yet: training first"))
             events = self._recent_events(now)
-            findings = detect(model, events, now, self.params, source_error_since=self._source_error_since)
+            findings = self.detector(model, events, now, self.params, source_error_since=self._source_error_since)
             try:
-                book = self.alerts.load()
-                self.alerts.merge_acks(book)
-                notifications = book.advance(findings, now, self.policy)
-                sent = [n.id for n in notifications if self.emit("EmergencyEvent", n.to_event_data())]
-                if len(sent) < len(notifications):
-                    # Not saved: the next check produces the same notifications again.
-                    return self._done(CheckResult("retry", now, findings, sent, self._model_version,
-                                                  "scheduler did not accept every notification"))
-                self.alerts.save(book)
+                book = self.book.open(now)
             except PortError as exc:
                 log.error("alert state unavailable, will retry: %s", exc)
-                return self._done(CheckResult("retry", now, findings, [], self._model_version, str(exc)))
-            return self._done(CheckResult("ok", now, findings, sent, self._model_version))
+                return self._done(CheckResult("retry", now, findings, [], self.model_version,
+                                              f"alert state: {exc}", degraded=degraded))
+            return self._done(self._alert(book, findings, now, degraded))
+
+    def _alert(self, book: AlertBook, findings: list[Finding], now: datetime, degraded: list[str]) -> CheckResult:
+        notifications = book.advance(findings, now, self.policy)
+        self.book.confirm(book, now)
+        for given_up in book.give_up_undelivered(now, self.redrive.after_resolved):
+            log.error("e-mail %s (%s) was never confirmed as sent; its alert is over since more than %s: "
+                      "given up", given_up.notification.id, given_up.notification.kind.value,
+                      self.redrive.after_resolved)
+        new = {n.id for n in notifications}
+        again = [d.notification for d in book.undelivered()
+                 if d.notification.id not in new and self.redrive.due(d, now)]
+        accepted = [n.id for n in [*notifications, *again] if self._emit(n)]
+        book.emitted(accepted, now)
+        sent = [i for i in accepted if i in new]
+        redriven = [i for i in accepted if i not in new]
+        if redriven:
+            log.warning("re-emitted %d e-mail(s) not yet confirmed as sent: %s", len(redriven), ", ".join(redriven))
+        if len(sent) < len(notifications):
+            # Not saved: the next check produces the same notifications again.
+            return CheckResult("retry", now, findings, sent, self.model_version,
+                               "scheduler did not accept every notification", redriven, degraded)
+        if not self.book.save(book, now):
+            degraded.append(f"alert state store: {self.book.store_error} (book kept in memory)")
+        elif self.book.store_error is not None:
+            degraded.append(f"alert state store: {self.book.store_error}")
+        return CheckResult("ok", now, findings, sent, self.model_version, "; ".join(degraded), redriven, degraded)
+
+    def _emit(self, note: Notification) -> bool:
+        return self.emit("EmergencyEvent", note.to_event_data())
+
+    def status(self) -> dict[str, Any]:
+        """What /status shows: the model, the stores, the undelivered e-mails, the last check."""
+        last = self.last_result
+        book = self.book.book
+        failure = self.models.failure
+        return {
+            "model_version": self.model_version,
+            "model_registry": {"ok": failure is None, "failure": failure.to_dict() if failure else None},
+            "alert_state": {"ok": self.book.store_ok, "error": self.book.store_error,
+                            "down_since": self.book.store_down_since.isoformat() if self.book.store_down_since
+                            else None, "unsaved": self.book.unsaved},
+            "undelivered": [{"id": d.notification.id, "kind": d.notification.kind.value,
+                             "alert_id": d.notification.alert_id, "created_at": d.notification.at.isoformat(),
+                             "emitted_at": d.emitted_at.isoformat() if d.emitted_at else None, "emits": d.emits}
+                            for d in (book.undelivered() if book is not None else [])],
+            "last_check": last.to_dict() if last else None,
+        }
 
     def _done(self, result: CheckResult) -> CheckResult:
         self.last_result = result
@@ -152,9 +217,12 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
                policy: AlertPolicy) -> LocalGateway:
     """The monitoring service: `check_emergency` on `CheckEmergencyEvent`, plus its triggers."""
     emitter = Emitter()
+    redrive = Redrive(timedelta(seconds=settings.monitoring_redrive_initial_s),
+                      timedelta(seconds=settings.monitoring_redrive_max_s),
+                      timedelta(hours=settings.monitoring_redrive_resolved_hours))
     monitor = Monitor(source=ports.source, registry=ports.registry, alerts=ports.alerts, clock=ports.clock,
                       emit=emitter, params=params, policy=policy,
-                      model_poll=timedelta(seconds=settings.monitoring_model_poll_s))
+                      model_poll=timedelta(seconds=settings.monitoring_model_poll_s), redrive=redrive)
     triggers: list[PeriodicTrigger] = []
 
     @contextlib.asynccontextmanager
@@ -173,8 +241,7 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
         return monitor.check().to_dict()
 
     def status() -> dict[str, Any]:
-        last = monitor.last_result
-        return {"model_version": monitor.model_version, "last_check": last.to_dict() if last else None}
+        return monitor.status()
 
     app.deploy(check_emergency, "check_emergency", "CheckEmergencyEvent", method="POST")
     app.add_api_route("/status", status, methods=["GET"])

@@ -22,6 +22,10 @@ Rules (docs/alerts.md explains them for a newcomer):
 - Notification ids are `<alert id>-<episode>-<n>` (the n-th notification of that episode): a check
   that is re-run because the book was not saved produces the same ids again, so the mailer can
   drop the duplicate, and no episode can reuse an id of an earlier one (the mailer would drop it).
+- Delivery: every notification is *undelivered* until the caller reports that the mail server
+  accepted it (`delivered`); the book keeps each undelivered one with when it was last handed on
+  (`emitted`) and how often, so the caller can hand it on again with the same id. It gives up on
+  one only when its alert has been resolved for longer than the caller's bound (`give_up_undelivered`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from typing import Any
 
 from hometwin.domain.findings import Finding, Severity
 
-SCHEMA_VERSION = 2  # 2: episodes (hometwin.services.alert_store upgrades version-1 books)
+# 2: episodes (hometwin.services.alert_store upgrades version-1 books). The optional top-level
+# "deliveries" list was added within version 2: a book without it has nothing undelivered.
+SCHEMA_VERSION = 2
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.EMERGENCY: 2}
 
 
@@ -128,6 +134,26 @@ class Notification:
 
 
 @dataclass(slots=True)
+class Delivery:
+    """A notification the mail server has not (yet, as far as the book knows) accepted."""
+
+    notification: Notification
+    emitted_at: datetime | None = None  # last handed on (to the scheduler); None: never
+    emits: int = 0  # how often it was handed on
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"notification": self.notification.to_event_data(), "emitted_at": _iso(self.emitted_at),
+                "emits": self.emits}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Delivery:
+        emits = d.get("emits", 0)
+        if isinstance(emits, bool) or not isinstance(emits, int) or emits < 0:
+            raise ValueError(f"a delivery's emits is a whole number from 0, got {emits!r}")
+        return cls(Notification.from_event_data(d["notification"]), _parse_opt(d.get("emitted_at")), emits)
+
+
+@dataclass(slots=True)
 class Alert:
     """One incident over its life. Mutated only by AlertBook."""
 
@@ -190,8 +216,9 @@ class Alert:
 class AlertBook:
     """All alerts of one home, in the order they were opened."""
 
-    def __init__(self, alerts: Iterable[Alert] = ()) -> None:
+    def __init__(self, alerts: Iterable[Alert] = (), deliveries: Iterable[Delivery] = ()) -> None:
         self._alerts: dict[str, Alert] = {a.id: a for a in alerts}
+        self._undelivered: dict[str, Delivery] = {d.notification.id: d for d in deliveries}
 
     def get(self, alert_id: str) -> Alert | None:
         return self._alerts.get(alert_id)
@@ -251,6 +278,53 @@ class AlertBook:
         alert.acknowledged_by = str(by)[:200]
         _log(alert, "acknowledged", now, by=alert.acknowledged_by)
         return True
+
+    # -- delivery ----------------------------------------------------------------------------------
+
+    def undelivered(self) -> list[Delivery]:
+        """Notifications the mail server has not accepted yet, oldest first."""
+        return list(self._undelivered.values())
+
+    def emitted(self, ids: Iterable[str], now: datetime) -> None:
+        """These undelivered notifications were handed on (again) at `now`."""
+        _aware(now, "now")
+        for note_id in ids:
+            delivery = self._undelivered.get(note_id)
+            if delivery is not None:
+                delivery.emitted_at = now
+                delivery.emits += 1
+
+    def delivered(self, ids: Iterable[str], now: datetime) -> list[str]:
+        """The mail server accepted these (the caller learned it at `now`); the ids that changed."""
+        _aware(now, "now")
+        done = []
+        for note_id in ids:
+            delivery = self._undelivered.pop(note_id, None)
+            if delivery is None:
+                continue
+            alert = self._alerts.get(delivery.notification.alert_id)
+            if alert is not None:
+                alert.log.append({"event": "delivered", "at": now.isoformat(),
+                                  "episode": delivery.notification.episode, "id": note_id})
+            done.append(note_id)
+        return done
+
+    def give_up_undelivered(self, now: datetime, after_resolved: timedelta) -> list[Delivery]:
+        """Forget undelivered notifications of alerts resolved at least `after_resolved` ago (or
+        forgotten); while its alert is active a notification is never given up."""
+        _aware(now, "now")
+        dropped = []
+        for note_id, delivery in list(self._undelivered.items()):
+            alert = self._alerts.get(delivery.notification.alert_id)
+            if alert is not None and (alert.active or alert.resolved_at is None
+                                      or now - alert.resolved_at < after_resolved):
+                continue
+            del self._undelivered[note_id]
+            if alert is not None:
+                alert.log.append({"event": "undelivered", "at": now.isoformat(),
+                                  "episode": delivery.notification.episode, "id": note_id})
+            dropped.append(delivery)
+        return dropped
 
     def current_episode(self, alert_id: str) -> int | None:
         """The episode the alert is in (or last was, when resolved); None for an unknown alert."""
@@ -337,6 +411,7 @@ class AlertBook:
             alert.last_notified_at = now
             alert.notified_severity = alert.severity
         _log(alert, "notification", now, id=note.id, kind=kind.value, recipients=list(note.recipients))
+        self._undelivered[note.id] = Delivery(note)
         return note
 
     def _prune(self, now: datetime, policy: AlertPolicy) -> None:
@@ -344,11 +419,14 @@ class AlertBook:
         for alert_id in [a.id for a in self._alerts.values()
                          if a.resolved_at is not None and not a.active and a.resolved_at < cutoff]:
             del self._alerts[alert_id]
+        for note_id in [i for i, d in self._undelivered.items() if d.notification.alert_id not in self._alerts]:
+            del self._undelivered[note_id]
 
     # -- JSON ------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "alerts": [a.to_dict() for a in self._alerts.values()]}
+        return {"schema_version": SCHEMA_VERSION, "alerts": [a.to_dict() for a in self._alerts.values()],
+                "deliveries": [d.to_dict() for d in self._undelivered.values()]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AlertBook:
@@ -357,7 +435,8 @@ class AlertBook:
             raise ValueError(
                 f"alert book schema_version {version!r} is not supported (expected {SCHEMA_VERSION}; "
                 "hometwin.services.alert_store upgrades older books)")
-        return cls(Alert.from_dict(a) for a in d.get("alerts", []))
+        return cls((Alert.from_dict(a) for a in d.get("alerts", [])),
+                   (Delivery.from_dict(x) for x in d.get("deliveries", [])))
 
 
 def _log(alert: Alert, event: str, now: datetime, **details: Any) -> None:

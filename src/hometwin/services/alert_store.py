@@ -18,8 +18,9 @@ before they were given (`AlertBook.acknowledge`).
 
 Books are upgraded on load: version 1 (before episodes) by `upgrade_document`.
 
-When the store fails, every method raises `PortError` naming the key: the caller retries the
-whole check later (the book in the store is still the last good one, so no alert is lost).
+When the store fails, every method raises `PortError` naming the key. The stored book is still
+the last good one; the monitoring goes on with the copy it holds in memory and saves it when the
+store is back (`hometwin.services.book_keeper`).
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ class AlertStore:
         self._last_saved = data
         self._remember(book)
         return book
+
+    @property
+    def store(self) -> ObjectStore:
+        """The state store (the e-mail outbox's `sent` markers live there too)."""
+        return self._store
 
     def save(self, book: AlertBook) -> bool:
         """Store the book; False when it was unchanged since the last load or save."""

@@ -23,6 +23,7 @@ from hometwin.domain.wording import clock_text
 from hometwin.ports import NotFound, PortError, SensorSource
 from hometwin.registry import ModelRegistry, ModelVersion
 from hometwin.services.alert_store import AlertStore
+from hometwin.services.latest_model import LatestModel
 
 from .errors import AlertStoreUnavailable, RegistryUnavailable, UnknownAlert, UnknownModelVersion
 from .schemas import (
@@ -93,7 +94,7 @@ class DashboardService:
         self.clock = clock
         self.mail_dir = mail_dir
         self.tz = ZoneInfo(settings.tz)
-        self._model_cache: tuple[str, BehaviourModel] | None = None
+        self._model_cache: LatestModel[BehaviourModel] | None = None
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(self.tz)
@@ -102,24 +103,28 @@ class DashboardService:
 
     def latest_model(self, status: Status) -> BehaviourModel | None:
         """The newest BehaviourModel (parsed once per version), recording problems in `status`."""
-        try:
-            latest = self.registry.latest(MODEL_KIND)
-        except Exception as exc:  # noqa: BLE001 - any store failure is shown, not raised
-            status.model_error = _reason(exc)
-            log.warning("model registry unavailable: %s", exc)
+        latest = self._latest_model()
+        model = latest.get(self.clock.now())
+        failure = latest.failure
+        if failure is not None and failure.what == "registry":
+            status.model_error = failure.reason
             return None
-        if latest is None:
+        if latest.version is None:
             return None
-        status.model = model_info(latest)
-        if self._model_cache is None or self._model_cache[0] != latest.version:
+        status.model = model_info(latest.version)
+        if failure is not None:
+            status.model_error = f"version {failure.version} cannot be read: {failure.reason}"
+            return None
+        return model
+
+    def _latest_model(self) -> LatestModel[BehaviourModel]:
+        if self._model_cache is None:
             from hometwin.domain.model import BehaviourModel
 
-            try:
-                self._model_cache = (latest.version, BehaviourModel.from_dict(latest.document))
-            except Exception as exc:  # noqa: BLE001 - a bad document must not take the page down
-                status.model_error = f"version {latest.version} cannot be read: {_reason(exc)}"
-                return None
-        return self._model_cache[1]
+            # poll=0: the registry is asked at every page, as a page shows what is stored now.
+            self._model_cache = LatestModel(self.registry, MODEL_KIND, BehaviourModel.from_dict,
+                                            poll=timedelta(0))
+        return self._model_cache
 
     # -- events ----------------------------------------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""The newest model of one kind, parsed once per version and kept while the registry is away.
+
+The monitoring detects on it (an unreachable object store must not stop detection: the model it
+had keeps working) and the dashboard shows it. `get(now)` asks the registry at most every `poll`
+(zero: at every call), parses a new version once, and keeps the model it has when the registry
+fails or the new version cannot be read; `failure` says what went wrong, until the next success.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from hometwin.registry import ModelRegistry, ModelVersion
+
+log = logging.getLogger(__name__)
+Model = TypeVar("Model")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFailure:
+    what: str  # "registry": it did not answer; "unreadable": the newest version cannot be parsed
+    reason: str
+    since: datetime
+    version: str | None = None  # the unreadable version
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"what": self.what, "reason": self.reason, "since": self.since.isoformat(), "version": self.version}
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class LatestModel(Generic[Model]):
+    """The latest `kind` model of `registry`, parsed by `parse` (e.g. `BehaviourModel.from_dict`)."""
+
+    def __init__(self, registry: ModelRegistry, kind: str, parse: Callable[[dict[str, Any]], Model], *,
+                 poll: timedelta = timedelta(minutes=1)) -> None:
+        self.registry, self.kind, self.parse, self.poll = registry, kind, parse, poll
+        self.model: Model | None = None
+        self.version: ModelVersion | None = None  # the registry's newest version, as last seen
+        self.model_version: str | None = None  # the version `model` was parsed from
+        self.failure: ModelFailure | None = None
+        self._checked: datetime | None = None
+
+    def get(self, now: datetime) -> Model | None:
+        """The newest readable model; asks the registry only when `poll` has passed (or none is held)."""
+        if self.model is not None and self._checked is not None and now - self._checked < self.poll:
+            return self.model
+        self._checked = now
+        try:
+            latest = self.registry.latest(self.kind)
+        except Exception as exc:  # noqa: BLE001 - whatever the store does, the model held keeps working
+            self._fail(ModelFailure("registry", _reason(exc), now), "the model registry is unreachable")
+            return self.model
+        self.version = latest
+        if latest is None or latest.version == self.model_version:
+            self._recovered()
+            return self.model
+        try:
+            model = self.parse(latest.document)
+        except Exception as exc:  # noqa: BLE001 - a bad document must not take the model held away
+            self._fail(ModelFailure("unreadable", _reason(exc), now, latest.version),
+                       f"model version {latest.version} cannot be read")
+            return self.model
+        self.model, self.model_version = model, latest.version
+        log.info("using %s model %s", self.kind, latest.version)
+        self._recovered()
+        return model
+
+    @property
+    def registry_down(self) -> bool:
+        return self.failure is not None and self.failure.what == "registry"
+
+    def _fail(self, failure: ModelFailure, what: str) -> None:
+        if self.failure is None or (self.failure.what, self.failure.version) != (failure.what, failure.version):
+            held = f"; keeps using version {self.model_version}" if self.model is not None else ""
+            log.error("%s%s: %s", what, held, failure.reason)  # once per outage, not at every poll
+            self.failure = failure
+        else:
+            self.failure = ModelFailure(failure.what, failure.reason, self.failure.since, failure.version)
+
+    def _recovered(self) -> None:
+        if self.failure is not None:
+            log.info("model registry answers again (%s since %s)", self.failure.what, self.failure.since.isoformat())
+            self.failure = None

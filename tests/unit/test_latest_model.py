@@ -1,0 +1,51 @@
+"""`LatestModel`: one cache of the newest model, polled, kept while the registry is away."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hometwin.registry import ModelRegistry
+from hometwin.services.latest_model import LatestModel
+from tests.outages import FakeOutageStore
+
+T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+META = {"training_start": "2026-02-01T00:00:00+00:00", "training_end": "2026-03-01T00:00:00+00:00"}
+
+
+def parse(document: dict[str, Any]) -> dict[str, Any]:
+    if "broken" in document:
+        raise ValueError("not a model")
+    return dict(document)
+
+
+def test_polls_at_most_every_interval_and_keeps_the_model_while_the_registry_is_down() -> None:
+    store = FakeOutageStore()
+    registry = ModelRegistry(store, "home")
+    latest = LatestModel(registry, "behaviour", parse, poll=timedelta(minutes=1))
+    assert latest.get(T0) is None and latest.failure is None  # nothing registered yet
+    registry.register("behaviour", {"n": 1}, META)
+    assert latest.get(T0) == {"n": 1}
+    registry.register("behaviour", {"n": 2}, META)
+    assert latest.get(T0 + timedelta(seconds=30)) == {"n": 1}  # not asked again within the interval
+    assert latest.get(T0 + timedelta(minutes=1)) == {"n": 2}
+
+    store.down = True
+    assert latest.get(T0 + timedelta(minutes=2)) == {"n": 2}  # kept
+    assert latest.registry_down and latest.failure is not None and "fake outage" in latest.failure.reason
+    since = latest.failure.since
+    latest.get(T0 + timedelta(minutes=3))
+    assert latest.failure.since == since  # one outage, one failure
+    store.down = False
+    assert latest.get(T0 + timedelta(minutes=4)) == {"n": 2} and latest.failure is None
+
+
+def test_an_unreadable_new_version_keeps_the_model_held_and_says_which() -> None:
+    registry = ModelRegistry(FakeOutageStore(), "home")
+    latest = LatestModel(registry, "behaviour", parse, poll=timedelta(0))
+    registry.register("behaviour", {"n": 1}, META)
+    assert latest.get(T0) == {"n": 1}
+    bad = registry.register("behaviour", {"broken": True}, META)
+    assert latest.get(T0) == {"n": 1}
+    assert latest.failure is not None and (latest.failure.what, latest.failure.version) == ("unreadable", bad.version)
+    assert latest.model_version != bad.version and latest.version is not None and latest.version.version == bad.version
