@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hometwin.domain.ack_links import ExpiredAckToken, InvalidAckToken, ack_url, read, sign, verify
+from hometwin.domain.ack_links import ack_url, read, sign, verify
+from hometwin.domain.errors import ExpiredAckToken, InvalidAckToken
 
 SECRET = "correct horse battery staple"
 NOW = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)

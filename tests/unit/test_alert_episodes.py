@@ -25,7 +25,8 @@ from hometwin.domain.alerts import (
 )
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.ports import ObjectStore
-from hometwin.services.alert_store import AlertStore, EpisodeOver, upgrade_document
+from hometwin.services.alert_store import AlertStore, upgrade_document
+from hometwin.services.errors import EpisodeOver
 
 T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 CONTACTS = ("anna@example.org", "ben@example.org", "carla@example.org")
@@ -227,7 +228,7 @@ def test_upgrading_keeps_a_rightful_acknowledgement_and_leaves_its_input_alone()
 
 
 def test_an_unreadable_version_1_book_is_corrupt_state() -> None:
-    from hometwin.services.alert_store import CorruptAlertState
+    from hometwin.services.errors import CorruptAlertState
 
     shared, monitoring, _ = stores()
     broken = {"schema_version": 1, "alerts": [{"id": _AID, "log": "not a list"}]}

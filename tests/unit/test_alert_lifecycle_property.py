@@ -43,7 +43,8 @@ from hometwin.domain.detection import DetectionParams
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.ports import EmailMessage, PortError, Unavailable
 from hometwin.registry import ModelRegistry
-from hometwin.services.alert_store import AlertStore, EpisodeOver
+from hometwin.services.alert_store import AlertStore
+from hometwin.services.errors import EpisodeOver
 from hometwin.services.outbox import Notifier
 from hometwin.services.training import train_and_register
 from hometwin.sim import Resident

@@ -376,7 +376,8 @@ def test_store_down_raises_port_error_and_loses_nothing(tmp_path) -> None:
 
 def test_unreadable_state_is_an_error_not_an_empty_book() -> None:
     from hometwin.adapters.stores import open_object_store
-    from hometwin.services.alert_store import AlertStore, CorruptAlertState
+    from hometwin.services.alert_store import AlertStore
+    from hometwin.services.errors import CorruptAlertState
 
     raw = open_object_store("memory://")
     raw.put("state/home/alerts.json", b"{not json")

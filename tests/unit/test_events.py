@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hometwin.domain.events import Activity, InvalidEvent, SensorEvent, SensorKind
+from hometwin.domain.errors import InvalidEvent
+from hometwin.domain.events import Activity, SensorEvent, SensorKind
 
 T = datetime(2024, 10, 27, 2, 30, tzinfo=timezone(timedelta(hours=2)))  # the DST night, CEST
 

@@ -21,7 +21,7 @@ from hometwin.domain.addresses import check_address, parse_sender
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.ports import EmailMessage, PortError
-from hometwin.services.messages import InvalidNotification
+from hometwin.services.errors import InvalidNotification
 from hometwin.services.outbox import FlushReport, Notifier
 
 CAREGIVERS = ["anna@example.org", "ben@example.org"]

@@ -20,9 +20,10 @@ from hometwin.backoff import Backoff
 from hometwin.config import SchedulerSettings
 from hometwin.scheduler.core import FunctionSpec
 from hometwin.scheduler.dispatch import DeliveryPolicy, Dispatcher
+from hometwin.scheduler.errors import TransportFailure
 from hometwin.scheduler.metrics import SchedulerMetrics
 from hometwin.scheduler.state import DELIVERED, Invocation, Outcome
-from hometwin.scheduler.transport import Answer, TransportFailure
+from hometwin.scheduler.transport import Answer
 
 POLICY = DeliveryPolicy(timeout=10.0, max_attempts=12, concurrency=4, backoff_initial=0.5, backoff_max=60.0)
 INVOCATION = Invocation("inv-1", "f", "http://x/f", "POST", False, '{"A": {"data": 1, "timestamp": "t"}}',

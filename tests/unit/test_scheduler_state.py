@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from hometwin.scheduler.core import FunctionSpec
+from hometwin.scheduler.errors import LimitExceeded, StoreUnavailable
 from hometwin.scheduler.state import (
     BACKENDS,
     AddEvent,
     Delete,
     Expire,
     Invocation,
-    LimitExceeded,
     ListInvocations,
     Outcome,
     Prune,
@@ -30,7 +30,6 @@ from hometwin.scheduler.state import (
     Replay,
     SchedulerState,
     Status,
-    StoreUnavailable,
     open_state,
 )
 

@@ -10,7 +10,8 @@ import pytest
 from hometwin.adapters.stores import open_object_store
 from hometwin.domain.model import train_model
 from hometwin.registry import ModelRegistry
-from hometwin.services.training import CHANGE_KIND, MODEL_KIND, NotEnoughData, train_and_register
+from hometwin.services.errors import NotEnoughData
+from hometwin.services.training import CHANGE_KIND, MODEL_KIND, train_and_register
 from hometwin.sim import simulate
 
 TZ = "Europe/Berlin"

@@ -25,7 +25,8 @@ from operator import attrgetter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hometwin.domain.events import Activity, InvalidEvent, SensorEvent, SensorKind
+from hometwin.domain.errors import InvalidEvent
+from hometwin.domain.events import Activity, SensorEvent, SensorKind
 
 FORMATS = ("casas", "kasteren", "ordonez")
 DEFAULT_TZ = {"casas": "America/Los_Angeles", "kasteren": "Europe/Amsterdam", "ordonez": "Europe/Madrid"}

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hometwin.domain.events import InvalidEvent, SensorEvent, SensorKind
+from hometwin.domain.errors import InvalidEvent
+from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.ports import PortError
 
 log = logging.getLogger(__name__)

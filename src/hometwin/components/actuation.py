@@ -24,7 +24,7 @@ from hometwin.ports import PortError
 from hometwin.sdk import Invocation, LocalGateway
 from hometwin.sdk.durations import parse_duration
 from hometwin.sdk.invocation import read_invocation
-from hometwin.services.messages import InvalidNotification
+from hometwin.services.errors import InvalidNotification
 from hometwin.services.outbox import Notifier
 
 log = logging.getLogger(__name__)

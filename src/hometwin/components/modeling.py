@@ -20,7 +20,8 @@ from hometwin.config import ModelingSettings
 from hometwin.ports import PortError
 from hometwin.sdk import IdempotencyGuard, Invocation, LocalGateway, ObjectStoreIdempotency
 from hometwin.sdk.invocation import read_invocation
-from hometwin.services.training import NotEnoughData, train_and_register
+from hometwin.services.errors import NotEnoughData
+from hometwin.services.training import train_and_register
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from hometwin.domain.errors import ExpiredAckToken, InvalidAckToken
+
 _ALERT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _EPISODE = re.compile(r"[1-9][0-9]{0,8}")
 _EXPIRY = re.compile(r"[0-9]{1,12}")  # unix seconds up to the year 9999, as `sign` writes them
@@ -36,12 +38,8 @@ MIN_SECRET_BYTES = 16
 ACK_PATH = "/ack"
 
 
-class InvalidAckToken(ValueError):
-    """The token is malformed, forged or for another secret (the message says which)."""
 
 
-class ExpiredAckToken(InvalidAckToken):
-    """The token was genuine but its time is up."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from hometwin.domain.errors import InvalidEvent
+
 
 class SensorKind(StrEnum):
     """What a sensor measures.
@@ -21,8 +23,6 @@ class SensorKind(StrEnum):
     OTHER = "other"
 
 
-class InvalidEvent(ValueError):
-    """A sensor record that cannot be used, with the reason in its message."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

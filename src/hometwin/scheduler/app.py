@@ -28,6 +28,7 @@ from hometwin.config import SchedulerSettings
 from hometwin.dispatch_signature import DispatchSigner
 from hometwin.scheduler.core import METHODS, FunctionSpec, Registration, normalise_url
 from hometwin.scheduler.dispatch import DeliveryPolicy, Dispatcher
+from hometwin.scheduler.errors import LimitExceeded, StoreUnavailable
 from hometwin.scheduler.fastpath import EventFastPath
 from hometwin.scheduler.json_input import StrictJsonRoute
 from hometwin.scheduler.limits import BodySizeLimit
@@ -38,13 +39,11 @@ from hometwin.scheduler.state import (
     EventAccepted,
     Expire,
     Invocation,
-    LimitExceeded,
     ListInvocations,
     Prune,
     Register,
     Replay,
     Status,
-    StoreUnavailable,
     open_state,
 )
 from hometwin.scheduler.transport import AiohttpTransport

@@ -35,9 +35,10 @@ from typing import Protocol
 from hometwin.backoff import Backoff, retry_after_seconds, retryable_status
 from hometwin.dispatch_signature import SIGNATURE_HEADER, DispatchSigner
 from hometwin.scheduler.core import METHODS_WITH_BODY, FunctionSpec
+from hometwin.scheduler.errors import TransportFailure
 from hometwin.scheduler.metrics import SchedulerMetrics
 from hometwin.scheduler.state import DEAD, DELIVERED, PENDING, Invocation, Outcome
-from hometwin.scheduler.transport import Answer, TransportFailure
+from hometwin.scheduler.transport import Answer
 
 log = logging.getLogger("hometwin.scheduler.delivery")
 

@@ -22,7 +22,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hometwin.scheduler import json_input
-from hometwin.scheduler.state import LimitExceeded, StoreUnavailable
+from hometwin.scheduler.errors import LimitExceeded, StoreUnavailable
 
 NAME_MAX = 200  # as `Name` in app.py
 

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hometwin.scheduler.core import Dropped, FunctionSpec, JoinBook, QueuedEvent, Registration
-from hometwin.scheduler.state import DELIVERED, PENDING, EventAccepted, Invocation, LimitExceeded
+from hometwin.scheduler.errors import LimitExceeded
+from hometwin.scheduler.state import DELIVERED, PENDING, EventAccepted, Invocation
 
 
 def course_timestamp(epoch: float) -> str:

@@ -7,9 +7,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class BodyTooLarge(Exception):
-    pass
+from hometwin.scheduler.errors import BodyTooLarge
 
 
 class BodySizeLimit:

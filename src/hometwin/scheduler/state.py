@@ -34,16 +34,8 @@ BACKENDS = {
 }
 
 
-class StoreUnavailable(RuntimeError):
-    """The state backend cannot be opened or refused a commit; the request can be retried."""
 
 
-class LimitExceeded(ValueError):
-    """A documented cap refused a command; nothing changed. `http_status` is the API's answer."""
-
-    def __init__(self, message: str, http_status: int) -> None:
-        super().__init__(message)
-        self.http_status = http_status
 
 
 @dataclass(frozen=True, slots=True)

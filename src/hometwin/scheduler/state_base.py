@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hometwin.scheduler.core import FunctionSpec, QueuedEvent
+from hometwin.scheduler.errors import StoreUnavailable
 from hometwin.scheduler.ledger import Changes, JoinLedger
 from hometwin.scheduler.state import (
     RELAXED,
@@ -29,7 +30,6 @@ from hometwin.scheduler.state import (
     Register,
     Replay,
     Status,
-    StoreUnavailable,
 )
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from hometwin.scheduler.errors import TransportFailure
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -20,8 +22,6 @@ class Answer:
     reply_cut: bool = False  # the reply body was longer than the cap: not read to its end
 
 
-class TransportFailure(Exception):
-    """No HTTP answer: connection refused or reset, DNS, TLS, timeout. Always retryable."""
 
 
 READ_CHUNK = 64 * 1024

@@ -14,15 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hometwin.scheduler.state import (
-    AddEvent,
-    Command,
-    EventAccepted,
-    Invocation,
-    Replay,
-    SchedulerState,
-    StoreUnavailable,
-)
+from hometwin.scheduler.errors import StoreUnavailable
+from hometwin.scheduler.state import AddEvent, Command, EventAccepted, Invocation, Replay, SchedulerState
 
 log = logging.getLogger("hometwin.scheduler.writer")
 

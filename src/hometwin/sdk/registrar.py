@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from hometwin.sdk.address import CallbackBase
+from hometwin.sdk.errors import RegistrationRefused, SchedulerUnavailable
 from hometwin.sdk.log import child
 from hometwin.sdk.retry import Backoff, retryable_status
 from hometwin.sdk.settings import SdkSettings
@@ -37,12 +38,8 @@ class Registration:
                 "method": self.method}
 
 
-class SchedulerUnavailable(Exception):
-    """No answer, a timeout, 429 or 5xx: worth trying again soon."""
 
 
-class RegistrationRefused(Exception):
-    """A 4xx answer (bad token, invalid body): retried only at the status interval."""
 
 
 def known_functions(payload: Any) -> dict[str, Any]:

@@ -35,23 +35,15 @@ from typing import Any
 
 from hometwin.domain.alerts import AlertBook
 from hometwin.ports import AlreadyExists, NotFound, ObjectStore, PortError
+from hometwin.services.errors import CorruptAlertState, EpisodeOver
 
 log = logging.getLogger(__name__)
 _ALERT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HOME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
-class CorruptAlertState(PortError):
-    """The stored alert book cannot be read as an AlertBook; it is left as is for a human to inspect."""
 
 
-class EpisodeOver(ValueError):
-    """The acknowledgement is for an episode of the alert that is over; the alert came back since."""
-
-    def __init__(self, alert_id: str, episode: int, current: int) -> None:
-        super().__init__(f"this acknowledgement is for episode {episode} of alert {alert_id}, which is over; "
-                         f"the alert is now in episode {current} and needs its own acknowledgement")
-        self.alert_id, self.episode, self.current = alert_id, episode, current
 
 
 @dataclass(frozen=True, slots=True)

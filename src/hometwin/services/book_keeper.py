@@ -23,7 +23,8 @@ from datetime import datetime
 
 from hometwin.domain.alerts import AlertBook
 from hometwin.ports import PortError
-from hometwin.services.alert_store import AlertStore, CorruptAlertState
+from hometwin.services.alert_store import AlertStore
+from hometwin.services.errors import CorruptAlertState
 from hometwin.services.outbox import delivered
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from hometwin.domain.ack_links import ack_url, sign
 from hometwin.domain.alerts import NotificationKind
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.wording import finding_wording
+from hometwin.services.errors import InvalidNotification
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _SEVERITY_LABELS = {Severity.EMERGENCY: "EMERGENCY", Severity.WARNING: "Warning", Severity.INFO: "Note"}
@@ -31,8 +32,6 @@ _PREFIXES = {NotificationKind.ALERT: "", NotificationKind.REMINDER: "Reminder - 
 DEFAULT_REPORT_TITLE = "Weekly HomeTwin report: changes in the routine"
 
 
-class InvalidNotification(ValueError):
-    """The event data is not a notification; the message names the field (HTTP 422 upstream)."""
 
 
 class NotificationEvent(BaseModel):

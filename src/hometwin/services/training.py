@@ -18,13 +18,12 @@ from hometwin.domain.model import MODEL_KIND, BehaviourModel, train_model
 from hometwin.domain.model_compare import compare_models
 from hometwin.domain.model_params import ModelParams
 from hometwin.registry import ModelRegistry, ModelVersion
+from hometwin.services.errors import NotEnoughData
 
 CHANGE_KIND = "behaviour-change"
 UNOBSERVED = timedelta(hours=12)
 
 
-class NotEnoughData(ValueError):
-    """Too little history to learn a routine from; the message says how much there is."""
 
 
 @dataclass(frozen=True)

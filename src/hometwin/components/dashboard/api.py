@@ -11,7 +11,7 @@ from datetime import date
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
-from hometwin.services.alert_store import EpisodeOver
+from hometwin.services.errors import EpisodeOver
 
 from .auth import Gate
 from .errors import AlertStoreUnavailable, RegistryUnavailable, UnknownAlert, UnknownModelVersion

@@ -15,6 +15,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from hometwin.domain import ack_links
+from hometwin.domain.errors import ExpiredAckToken, InvalidAckToken
 from hometwin.domain.wording import finding_wording
 
 from . import charts
@@ -179,9 +180,9 @@ def _verify_link(request: Request, token: str) -> tuple[ack_links.AckTarget | No
         return None, "This dashboard has no HOMETWIN_ACK_SECRET, so e-mail links cannot be checked."
     try:
         target = ack_links.read(token, secret, svc.clock.now())
-    except ack_links.ExpiredAckToken:
+    except ExpiredAckToken:
         return None, "This acknowledgement link has expired. Open the dashboard to acknowledge."
-    except (ack_links.InvalidAckToken, ValueError):
+    except (InvalidAckToken, ValueError):
         return None, "This acknowledgement link is not valid."
     try:
         current = svc.current_episode(target.alert_id) if target.episode is not None else None
