@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hometwin.backoff import Backoff
 from hometwin.config import MailSettings
 from hometwin.ports import AlreadyExists, EmailMessage, Mailer, NotFound, ObjectStore, PortError, Unavailable
 from hometwin.services.mail_lease import SendLeases
@@ -273,7 +274,7 @@ class Notifier:
             self.mailer.send(_message(entry))
         except PortError as exc:
             attempts = self._retry.get(message_id, (0, self._clock()))[0] + 1
-            delay = min(self.settings.mail_retry_initial * 2 ** (attempts - 1), self.settings.mail_retry_max)
+            delay = Backoff(self.settings.mail_retry_initial, self.settings.mail_retry_max).delay(attempts)
             self._retry[message_id] = (attempts, self._clock() + timedelta(seconds=delay))
             log.warning("e-mail %s not sent (attempt %d, next in %.0f s): %s", message_id, attempts, delay, exc)
             with contextlib.suppress(PortError, OSError):  # unreleased, it simply expires
