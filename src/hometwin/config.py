@@ -224,8 +224,8 @@ class SchedulerSettings(CommonSettings):
     scheduler_host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     scheduler_port: int = Field(9000, ge=1, le=65535, description="Port to listen on (the course's 9000).")
     scheduler_state: str | None = Field(
-        None, description="State database URL, `sqlite:///abs/path.sqlite`; "
-                          "default `<data_dir>/scheduler.sqlite`.")
+        None, description="State database URL: `sqlite:///abs/path.sqlite`, or `memory://[name]` (lost on "
+                          "exit: tests only); default `<data_dir>/scheduler.sqlite`.")
     scheduler_token: str | None = Field(
         None, description="Bearer token required on every route but /healthz and /readyz; unset: no auth.")
     scheduler_token_file: Path | None = Field(
