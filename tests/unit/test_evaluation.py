@@ -6,6 +6,7 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +34,11 @@ def home() -> HomeData:
 @pytest.fixture(scope="module")
 def run(home: HomeData) -> HomeRun:
     return run_home(home, EvalConfig(injections=12, stuck=4, seed=3))
+
+
+@pytest.fixture(scope="module")
+def split_run(home: HomeData) -> HomeRun:
+    return run_home(home, EvalConfig(injections=12, stuck=4, seed=3, protocol="split"))
 
 
 def test_anchored_injections_follow_real_events_half_day_half_night(home: HomeData) -> None:
@@ -84,13 +90,20 @@ def test_episodes_and_delays_from_recorded_scores() -> None:
     assert math.isinf(delays_min([s], [offsets], 9.0)[0])
 
 
-def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: HomeRun) -> None:
-    """The proof that the fast replay measures the monitoring's `detect`, check by check."""
-    model = run.methods["hometwin"].model  # type: ignore[attr-defined]
+@pytest.mark.parametrize("protocol", ["rolling", "split"])
+def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: HomeRun, split_run: HomeRun,
+                                                         protocol: str) -> None:
+    """The proof that the fast replay measures the monitoring's `detect`, check by check (with the
+    model of the week the check falls in, under the rolling protocol)."""
+    run = run if protocol == "rolling" else split_run
+    assert len(run.folds) == (2 if protocol == "rolling" else 1)
     params = DetectionParams()
     events = list(home.events)
 
-    def alarm(recent: list, now: datetime, technical: bool = True) -> bool:  # type: ignore[type-arg]
+    def model_at(at: datetime) -> Any:
+        return run.fold_methods[run.fold_at(at)]["hometwin"].model  # type: ignore[attr-defined]
+
+    def alarm(recent: list, now: datetime, model: Any, technical: bool = True) -> bool:  # type: ignore[type-arg]
         return any(f.severity in (Severity.EMERGENCY, Severity.WARNING)
                    and (technical or f.kind is not FindingKind.SENSOR_DATA_MISSING)
                    for f in detect(model, recent, now, params))
@@ -98,7 +111,7 @@ def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: Ho
     flags = []
     for ts in run.check_times:
         now = datetime.fromtimestamp(float(ts), UTC)
-        flags.append(alarm([e for e in events if now - RECENT_WINDOW <= e.time <= now], now))
+        flags.append(alarm([e for e in events if now - RECENT_WINDOW <= e.time <= now], now, model_at(now)))
     on = np.array(flags)
     detect_episodes = int((on & ~np.concatenate(([False], on[:-1]))).sum())
     summary = summarize([run], "hometwin", 0.0)
@@ -112,7 +125,7 @@ def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: Ho
             now = inj.t + timedelta(minutes=float(minutes))
             seen = [e for e in events if now - RECENT_WINDOW <= e.time < inj.t] + [
                 x for x in inj.extra if x.time <= now]
-            if alarm(seen, now, technical=False):  # dead sensors do not notice a fall
+            if alarm(seen, now, model_at(inj.t), technical=False):  # dead sensors do not notice a fall
                 first = float(minutes)
                 break
         assert first == delay
@@ -162,7 +175,7 @@ def test_public_home_runs(shared_data: Path) -> None:
 
     homes = [h for h in load_homes([shared_data], "kasteren") if h.name == "ordonez-A"]
     assert len(homes) == 1
-    run = run_home(homes[0], EvalConfig(injections=20, stuck=4))
+    run = run_home(homes[0], EvalConfig(injections=20, stuck=4, protocol="split"))
     s = summarize([run], "hometwin", 0.0)
     assert 5 < s["test_days"] < 6.5 and s["injections"] == 20
     assert s["false_alarms_per_day"] is not None and s["recall_at_240"] is not None

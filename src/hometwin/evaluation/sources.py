@@ -1,4 +1,8 @@
-"""Homes for the evaluation: dataset files through the importers, or the simulator."""
+"""Homes for the evaluation: dataset files through the importers, or the simulator.
+
+A dataset's annotated absences ("leave house") become the home's `absent` intervals: no emergency is
+injected while the person is out.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ def load_homes(paths: Sequence[Path], fmt: str, rooms: Path | None = None, *, da
             res = simulate(days, seed=seed + i)
             homes.append(HomeData(f"sim-{seed + i}", res.events, res.layout.tz))
         return homes
-    from hometwin.adapters.datasets import DatasetError, load_dataset, public_homes
+    from hometwin.adapters.datasets import DatasetError, labelled_absences, load_dataset, public_homes
 
     if not paths:
         raise HomeLoadError("give --dataset (or --format sim)")
@@ -46,5 +50,6 @@ def load_homes(paths: Sequence[Path], fmt: str, rooms: Path | None = None, *, da
                      f"e.g. {first.file}:{first.line}: {first.reason}")
             if len(imported.events) < 10:
                 raise HomeLoadError(f"{p}: only {len(imported.events)} events")
-            homes.append(HomeData(imported.name or name, imported.events, imported.tz))
+            homes.append(HomeData(imported.name or name, imported.events, imported.tz,
+                                  absent=tuple(labelled_absences(imported.activities))))
     return homes
