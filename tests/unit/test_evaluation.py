@@ -161,11 +161,20 @@ def test_cli_on_the_simulator_writes_result_and_plot(tmp_path: Path) -> None:
     assert result["homes"][0]["name"] == "sim-1" and result["methods"]["hometwin"]["injections"] == 6
     assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "HomeTwin" in res.output
+    # The honest protocol is the default: a model every week, reachable falls, intervals, the worst home.
+    assert result["config"]["protocol"] == "rolling" and result["config"]["counting"] == "honest"
+    assert result["homes"][0]["models"] == 1 and "reachable" in result and result["loho"] is None
+    assert len(result["false_alarms_per_day_ci"]) == 2 and "worst home" in res.output
+    assert "worst home" in (out / "result.md").read_text()
 
 
 def test_cli_refuses_bad_input_with_a_clear_message(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["evaluate", "--format", "sim", "--injection", "sideways"])
     assert res.exit_code != 0 and "anchored or random" in res.output
+    res = CliRunner().invoke(app, ["evaluate", "--format", "sim", "--protocol", "sideways"])
+    assert res.exit_code != 0 and "rolling or split" in res.output
+    res = CliRunner().invoke(app, ["evaluate", "--format", "sim", "--days", "5"])
+    assert res.exit_code == 2 and "at least 7 days" in res.output
     res = CliRunner().invoke(app, ["evaluate", "--dataset", str(tmp_path / "nothing"), "--format", "ordonez"])
     assert res.exit_code == 2 and "nothing" in res.output
 
@@ -179,3 +188,20 @@ def test_public_home_runs(shared_data: Path) -> None:
     s = summarize([run], "hometwin", 0.0)
     assert 5 < s["test_days"] < 6.5 and s["injections"] == 20
     assert s["false_alarms_per_day"] is not None and s["recall_at_240"] is not None
+
+
+def test_several_homes_get_leave_one_home_out_figures_and_the_worst_home() -> None:
+    from hometwin.evaluation.tables import markdown
+
+    cfg = EvalConfig(injections=6, stuck=2, seed=2)
+    runs = [run_home(HomeData(f"drawn-{seed}", drawn_events(12, seed=seed), TZ), cfg) for seed in (7, 8)]
+    result = result_of(runs, cfg)
+    loho = result["loho"]["methods"]["hometwin"]
+    assert set(loho["by_home"]) == {"drawn-7", "drawn-8"} and len(loho["pooled"]["theta"]) == 2
+    assert all(cmp["selection"] == "loho" for cmp in result["equal_rate"].values())
+    assert result["worst_home"]["hometwin"]["false_alarms_per_day"]["home"] in {"drawn-7", "drawn-8"}
+    assert result["test_days"] == pytest.approx(sum(r.test_days for r in runs), abs=0.01)
+    text = markdown(result)
+    assert "Leave one home out" in text and "| worst home |" in text and "| pool |" in text
+    plain = result_of(runs, EvalConfig(injections=6, stuck=2, seed=2, selection="pooled", counting="plain"))
+    assert plain["loho"] is None and "| method | FA/day | median |" in markdown(plain)

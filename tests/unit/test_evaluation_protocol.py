@@ -135,8 +135,9 @@ def test_residuals_are_measured_on_the_unmodified_data() -> None:
 
 # ---------------------------------------------------------------- counting and weighting, on drawn scores
 
-def drawn_run(name: str, checks: list[float], *, technical: list[float] | None = None, uncounted: list[bool] | None = None,
-              cadence_h: float = 1.0, test_days: float | None = None, delays: dict[str, list[float]] | None = None,
+def drawn_run(name: str, checks: list[float], *, technical: list[float] | None = None,
+              uncounted: list[bool] | None = None, cadence_h: float = 1.0, test_days: float | None = None,
+              delays: dict[str, list[float]] | None = None,
               residuals: list[float] | None = None, honest: bool = True) -> HomeRun:
     """A HomeRun with drawn timer scores: one check per `cadence_h`, injections noticed after `delays`
     minutes (an injection's score jumps to 100 at its delay)."""
