@@ -199,6 +199,11 @@ def test_several_homes_get_leave_one_home_out_figures_and_the_worst_home() -> No
     loho = result["loho"]["methods"]["hometwin"]
     assert set(loho["by_home"]) == {"drawn-7", "drawn-8"} and len(loho["pooled"]["theta"]) == 2
     assert all(cmp["selection"] == "loho" for cmp in result["equal_rate"].values())
+    assert all(isinstance(s["target_met_on_others"], bool) for s in loho["by_home"].values())
+    models = result["by_model"]
+    assert [m["model"] for m in models] == [1] and models[0]["homes"] == 2
+    assert models[0]["false_alarms"] == result["false_alarms"]
+    assert models[0]["test_days"] == pytest.approx(result["test_days"], abs=0.02)
     assert result["worst_home"]["hometwin"]["false_alarms_per_day"]["home"] in {"drawn-7", "drawn-8"}
     assert result["test_days"] == pytest.approx(sum(r.test_days for r in runs), abs=0.01)
     text = markdown(result)

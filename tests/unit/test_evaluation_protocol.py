@@ -14,7 +14,7 @@ from hometwin.evaluation.exclusions import Intervals, data_gaps, residual
 from hometwin.evaluation.harness import EvalConfig, HomeData, HomeRun, MethodScores, run_home
 from hometwin.evaluation.loho import FalseAlarmTable, choose_theta, leave_one_home_out
 from hometwin.evaluation.methods import TimerBaseline
-from hometwin.evaluation.metrics import false_alarms, summarize, weighted_median
+from hometwin.evaluation.metrics import by_model, false_alarms, summarize, weighted_median
 from hometwin.evaluation.poisson import poisson_interval, rate_interval
 from hometwin.evaluation.protocol import Fold, Injection, folds
 from tests.unit.drawn_home import START, TZ, drawn_events
@@ -91,6 +91,15 @@ def test_each_check_and_injection_uses_the_model_of_its_week() -> None:
     for inj in run.injections:
         assert run.test_start <= inj.t
         assert run.fold_at(inj.t) == (0 if inj.t < run.folds[1].origin else 1)
+    rows = by_model([run], "hometwin", 0.0)
+    assert [(r["model"], r["history_days"]) for r in rows] == [(1, 7.0), (2, 14.0)]
+    assert sum(r["test_days"] for r in rows) == pytest.approx(run.test_days, abs=0.01)
+    assert sum(r["false_alarms"] for r in rows) == false_alarms(run, "hometwin", 0.0)[0]
+    # A model never learns from more than the modeling component's window before its origin.
+    short = run_home(home, EvalConfig(injections=0, stuck=0, train_window=timedelta(days=5)))
+    last = short.fold_methods[-1]["hometwin"].model  # type: ignore[attr-defined]
+    learned_from = datetime.fromisoformat(last.training["period"]["start"])
+    assert learned_from == short.folds[-1].origin - timedelta(days=5)
 
 
 # ---------------------------------------------------------------- what is left out
@@ -156,7 +165,7 @@ def drawn_run(name: str, checks: list[float], *, technical: list[float] | None =
                    cadence_h * 3600, [Fold(h(0), h(n * cadence_h))], times, np.zeros(n, int),
                    np.array(uncounted or [False] * n), injections, offsets,
                    np.array(residuals if residuals is not None else [1.0] * len(injections)),
-                   scores, [{"timer_3h": TimerBaseline()}], honest)
+                   scores, [{"timer_3h": TimerBaseline()}], honest=honest)
 
 
 def test_a_technical_episode_counts_once_per_day_and_gaps_not_at_all() -> None:

@@ -107,10 +107,7 @@ def _show(result: dict[str, Any], out: Path | None) -> None:
     from hometwin.evaluation.report import plot
     from hometwin.evaluation.tables import markdown, rich_tables
 
-    wide = Console(width=max(Console().width, 150))
-    for table in rich_tables(result):
-        wide.print(table)
-    if out is not None:
+    if out is not None:  # written first: a long run is never lost to a display problem
         import json
 
         out.mkdir(parents=True, exist_ok=True)
@@ -118,3 +115,6 @@ def _show(result: dict[str, Any], out: Path | None) -> None:
         (out / "result.md").write_text(markdown(result))
         plot(result, out / "sweep.png")
         Console(stderr=True).print(f"wrote {out / 'result.json'}, {out / 'result.md'} and {out / 'sweep.png'}")
+    wide = Console(width=max(Console().width, 150))
+    for table in rich_tables(result):
+        wide.print(table)

@@ -58,6 +58,9 @@ class EvalConfig:
     selection: str | None = None
     min_train: timedelta = timedelta(days=7)
     retrain_every: timedelta = timedelta(days=7)
+    # Each rolling model learns from at most this much history before its origin, as the modeling
+    # component does (`HOMETWIN_MODELING_WINDOW_DAYS`, 56 days); shorter homes: all data so far.
+    train_window: timedelta = timedelta(days=56)
     gap: timedelta = GAP
     reachable: timedelta = REACHABLE
     target_rate: float = 0.1  # false alarms per day that the leave-one-home-out selection aims at
@@ -89,6 +92,7 @@ class EvalConfig:
                 "train_fraction": self.train_fraction if self.protocol == "split" else None,
                 "min_train_days": self.min_train.total_seconds() / 86400,
                 "retrain_every_days": self.retrain_every.total_seconds() / 86400,
+                "train_window_days": self.train_window.total_seconds() / 86400,
                 "gap_h": self.gap.total_seconds() / 3600, "reachable_min": self.reachable.total_seconds() / 60,
                 "target_rate": self.target_rate,
                 "injections": self.injections, "stuck": self.stuck, "injection": self.injection,
@@ -122,6 +126,7 @@ class HomeRun:
     residuals: np.ndarray  # per injection: minutes from t to the next real event (inf: none)
     scores: dict[str, MethodScores]
     fold_methods: list[dict[str, Method]]  # per fold: the methods trained for it
+    fold_test_days: tuple[float, ...] = ()  # test days of every fold (same rule as test_days)
     honest: bool = True  # count as the honest protocol does (metrics.py)
     reachable_min: float = 30.0  # an injection is reachable when its residual is at most this
 
@@ -140,9 +145,12 @@ def _train(events: Sequence[SensorEvent], times: Sequence[datetime], origin: dat
     from hometwin.domain.model import train_model
     from hometwin.domain.model_params import ModelParams
 
-    train = list(events[:bisect.bisect_left(times, origin)])
-    model = train_model(train, tz=home.tz, params=cfg.model_params or ModelParams(), start=events[0].time,
-                        end=origin, home_id=home.name)
+    start = events[0].time
+    if cfg.protocol == "rolling":
+        start = max(start, origin - cfg.train_window)
+    train = list(events[bisect.bisect_left(times, start):bisect.bisect_left(times, origin)])
+    model = train_model(train, tz=home.tz, params=cfg.model_params or ModelParams(), start=start, end=origin,
+                        home_id=home.name)
     timeline = extract_timeline(train)
     methods: list[Method] = [HomeTwinMethod(model, cfg.params), TimerBaseline(),
                              StayBaseline.train(timeline, use_sd=True), StayBaseline.train(timeline, use_sd=False)]
@@ -201,7 +209,9 @@ def run_home(home: HomeData, cfg: EvalConfig, progress: Progress | None = None) 
         check_times, check_fold,
         np.array(uncountable.mask(check_times), dtype=bool) if uncountable else np.zeros(len(check_times), bool),
         injections, offsets, np.array([math.inf if r is None else r.total_seconds() / 60 for r in res]),
-        scores, fold_methods, cfg.honest, cfg.reachable.total_seconds() / 60)
+        scores, fold_methods,
+        tuple(((f.end - f.origin) - uncountable.overlap(f.origin, f.end)).total_seconds() / 86400 for f in plan),
+        cfg.honest, cfg.reachable.total_seconds() / 60)
 
 
 def _replay_injection(events: Sequence[SensorEvent], times: Sequence[datetime], inj: Injection,

@@ -42,6 +42,10 @@ def choose_theta(runs: Sequence[HomeRun], method: str, target: float, table: Fal
     return ok[-1] if ok else sweep[0]
 
 
+def meets(runs: Sequence[HomeRun], method: str, theta: float, target: float, table: FalseAlarmTable) -> bool:
+    return table.rate(runs, method, theta) <= target
+
+
 def leave_one_home_out(runs: Sequence[HomeRun], method: str, target: Target,
                        table: FalseAlarmTable | None = None) -> dict[str, Any]:
     """Each home measured at the knob chosen on the others; the pool of these; the worst home."""
@@ -53,9 +57,15 @@ def leave_one_home_out(runs: Sequence[HomeRun], method: str, target: Target,
         others = [*runs[:i], *runs[i + 1:]]
         targets.append(target(others))
         thetas.append(choose_theta(others, method, targets[-1], table))
-    by_home = {r.name: {"target_rate": round(tr, 4), **summarize([r], method, th)}
-               for r, th, tr in zip(runs, thetas, targets, strict=True)}
-    return {"pooled": summarize(runs, method, thetas), "by_home": by_home, "worst_home": worst_home(by_home)}
+    by_home = {}
+    for i, (r, th, tr) in enumerate(zip(runs, thetas, targets, strict=True)):
+        others = [*runs[:i], *runs[i + 1:]]
+        # False when no knob met the target on the other homes (the most conservative one is used).
+        met = meets(others, method, th, tr, table)
+        by_home[r.name] = {"target_rate": round(tr, 4), "target_met_on_others": met, **summarize([r], method, th)}
+    pooled = summarize(runs, method, thetas)
+    pooled["target_met_on_others"] = sum(1 for s in by_home.values() if s["target_met_on_others"])
+    return {"pooled": pooled, "by_home": by_home, "worst_home": worst_home(by_home)}
 
 
 _MISSING = object()

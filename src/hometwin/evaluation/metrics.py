@@ -50,25 +50,55 @@ def delays_min(scores: Sequence[np.ndarray], offsets: Sequence[np.ndarray], thet
     return out
 
 
-def false_alarms(run: HomeRun, method: str, theta: float) -> tuple[int, Counter[str]]:
-    """(false alarms, count by "detector:room") of one home at `theta`, as the run's counting says."""
+def _counted_episodes(run: HomeRun, method: str, theta: float) -> tuple[np.ndarray, np.ndarray]:
+    """(first check of every counted episode, how many false alarms each counts for)."""
     ms = run.scores[method]
     starts = episode_starts(ms.checks, theta)
     if not run.honest:
-        return len(starts), Counter(ms.labels[i] for i in starts)
+        return starts, np.ones(starts.size, dtype=int)
     starts = starts[~run.uncounted[starts]]
     if not starts.size:
-        return 0, Counter()
+        return starts, np.ones(0, dtype=int)
     off = np.nonzero(ms.checks < theta)[0]
     pos = np.searchsorted(off, starts)
     ends = np.where(pos < off.size, off[np.minimum(pos, off.size - 1)], ms.checks.size)
     technical = np.concatenate(([0], np.cumsum((ms.technical >= theta) & ~run.uncounted)))
     days = (technical[ends] - technical[starts]) * run.cadence_s // DAY_S
-    counts = 1 + days.astype(int)
+    return starts, 1 + days.astype(int)
+
+
+def false_alarms(run: HomeRun, method: str, theta: float) -> tuple[int, Counter[str]]:
+    """(false alarms, count by "detector:room") of one home at `theta`, as the run's counting says."""
+    starts, counts = _counted_episodes(run, method, theta)
+    labels = run.scores[method].labels
     by: Counter[str] = Counter()
     for i, c in zip(starts, counts, strict=True):
-        by[ms.labels[i]] += int(c)
+        by[labels[i]] += int(c)
     return int(counts.sum()), by
+
+
+def by_model(runs: Sequence[HomeRun], method: str, theta: float) -> list[dict[str, Any]]:
+    """False alarms by the rank of the model in each home's schedule (the rolling protocol's first
+    model learned from the first week, the second from two weeks, ...), pooled over homes."""
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        starts, counts = _counted_episodes(run, method, theta)
+        per = np.bincount(run.check_fold[starts], weights=counts, minlength=len(run.folds))
+        for k, fold in enumerate(run.folds):
+            if k == len(rows):
+                rows.append({"model": k + 1, "homes": 0, "history_days": 0.0, "test_days": 0.0, "false_alarms": 0})
+            rows[k]["homes"] += 1
+            rows[k]["history_days"] += (fold.origin - run.folds[0].origin).total_seconds() / 86400 + run.train_days
+            rows[k]["test_days"] += run.fold_test_days[k] if run.fold_test_days else 0.0
+            rows[k]["false_alarms"] += int(per[k])
+    for row in rows:
+        row["history_days"] = round(row["history_days"] / row["homes"], 1)  # days before the model, mean
+        days = row["test_days"]
+        ci = rate_interval(row["false_alarms"], days)
+        row["test_days"] = round(days, 2)
+        row["false_alarms_per_day"] = round(row["false_alarms"] / days, 4) if days > 0 else None
+        row["false_alarms_per_day_ci"] = [round(ci[0], 4), round(ci[1], 4)] if ci else None
+    return rows
 
 
 def weighted_median(x: np.ndarray, w: np.ndarray) -> float:

@@ -113,14 +113,15 @@ def loho_section(result: dict[str, Any]) -> Section | None:
     rows = []
     for name, res in loho["methods"].items():
         pooled, worst = res["pooled"], res["worst_home"]
-        knobs = ", ".join(f"{s['theta']:g}" for s in res["by_home"].values())
+        knobs = ", ".join(f"{s['theta']:.3g}" + ("" if s["target_met_on_others"] else "*")
+                          for s in res["by_home"].values())
         fa = worst.get("false_alarms_per_day")
         rec = worst.get("reachable.recall_at_240")
         rows.append([result["methods"][name]["label"], knobs, _rate(pooled), *_delays(pooled["reachable"]),
                      f"{fa['value']:.2f} ({fa['home']})" if fa else "-",
                      f"{_share(rec['value'])} ({rec['home']})" if rec else "-"])
     return (f"Leave one home out: each home at the knob meeting {loho['target_rate']:g} false alarms a day on the "
-            f"other homes", header, rows)
+            f"other homes (*: no knob met it there, the most conservative one is used)", header, rows)
 
 
 def equal_rate_section(result: dict[str, Any]) -> Section:
@@ -134,17 +135,35 @@ def equal_rate_section(result: dict[str, Any]) -> Section:
         return (f"{s['false_alarms_per_day']:.2f}; {_minutes(d['median_delay_day_min'])}; "
                 f"{_minutes(d['median_delay_night_min'])}")
 
+    def verdict(cmp: dict[str, Any]) -> str:
+        if cmp["hometwin_beats_baseline"]:
+            return "yes"
+        return "faster, at more false alarms" if cmp.get("faster_both_ways") else "no"
+
     rows = [[result["methods"][name]["label"], cmp.get("selection", "pooled"), short(cmp["baseline_at_hometwin_rate"]),
-             short(cmp["hometwin_at_baseline_rate"]), short(cmp["baseline_default"]),
-             "yes" if cmp["hometwin_beats_baseline"] else "no"] for name, cmp in result["equal_rate"].items()]
+             short(cmp["hometwin_at_baseline_rate"]), short(cmp["baseline_default"]), verdict(cmp)]
+            for name, cmp in result["equal_rate"].items()]
     what = "reachable falls, " if honest else ""
     return f"At equal false-alarm rate ({what}median minutes)", header, rows
+
+
+def model_section(result: dict[str, Any]) -> Section | None:
+    rows = result.get("by_model") or []
+    if len(rows) < 2:
+        return None
+    return ("HomeTwin's false alarms by model: the first learned from the first week, the next from two, ...",
+            ["model", "homes", "days of data before it (mean)", "test days", "FA", "FA/day [95 % CI]"],
+            [[str(r["model"]), str(r["homes"]), f"{r['history_days']:.1f}", f"{r['test_days']:.1f}",
+              str(r["false_alarms"]), _rate(r)] for r in rows])
 
 
 def sections(result: dict[str, Any]) -> list[Section]:
     if result["config"].get("counting") != "honest":
         return [plain_section(result), equal_rate_section(result)]
     out = [pool_section(result), home_section(result)]
+    by_model = model_section(result)
+    if by_model is not None:
+        out.append(by_model)
     loho = loho_section(result)
     if loho is not None:
         out.append(loho)
