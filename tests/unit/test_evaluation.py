@@ -6,6 +6,7 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +34,11 @@ def home() -> HomeData:
 @pytest.fixture(scope="module")
 def run(home: HomeData) -> HomeRun:
     return run_home(home, EvalConfig(injections=12, stuck=4, seed=3))
+
+
+@pytest.fixture(scope="module")
+def split_run(home: HomeData) -> HomeRun:
+    return run_home(home, EvalConfig(injections=12, stuck=4, seed=3, protocol="split"))
 
 
 def test_anchored_injections_follow_real_events_half_day_half_night(home: HomeData) -> None:
@@ -84,13 +90,20 @@ def test_episodes_and_delays_from_recorded_scores() -> None:
     assert math.isinf(delays_min([s], [offsets], 9.0)[0])
 
 
-def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: HomeRun) -> None:
-    """The proof that the fast replay measures the monitoring's `detect`, check by check."""
-    model = run.methods["hometwin"].model  # type: ignore[attr-defined]
+@pytest.mark.parametrize("protocol", ["rolling", "split"])
+def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: HomeRun, split_run: HomeRun,
+                                                         protocol: str) -> None:
+    """The proof that the fast replay measures the monitoring's `detect`, check by check (with the
+    model of the week the check falls in, under the rolling protocol)."""
+    run = run if protocol == "rolling" else split_run
+    assert len(run.folds) == (2 if protocol == "rolling" else 1)
     params = DetectionParams()
     events = list(home.events)
 
-    def alarm(recent: list, now: datetime, technical: bool = True) -> bool:  # type: ignore[type-arg]
+    def model_at(at: datetime) -> Any:
+        return run.fold_methods[run.fold_at(at)]["hometwin"].model  # type: ignore[attr-defined]
+
+    def alarm(recent: list, now: datetime, model: Any, technical: bool = True) -> bool:  # type: ignore[type-arg]
         return any(f.severity in (Severity.EMERGENCY, Severity.WARNING)
                    and (technical or f.kind is not FindingKind.SENSOR_DATA_MISSING)
                    for f in detect(model, recent, now, params))
@@ -98,7 +111,7 @@ def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: Ho
     flags = []
     for ts in run.check_times:
         now = datetime.fromtimestamp(float(ts), UTC)
-        flags.append(alarm([e for e in events if now - RECENT_WINDOW <= e.time <= now], now))
+        flags.append(alarm([e for e in events if now - RECENT_WINDOW <= e.time <= now], now, model_at(now)))
     on = np.array(flags)
     detect_episodes = int((on & ~np.concatenate(([False], on[:-1]))).sum())
     summary = summarize([run], "hometwin", 0.0)
@@ -112,7 +125,7 @@ def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: Ho
             now = inj.t + timedelta(minutes=float(minutes))
             seen = [e for e in events if now - RECENT_WINDOW <= e.time < inj.t] + [
                 x for x in inj.extra if x.time <= now]
-            if alarm(seen, now, technical=False):  # dead sensors do not notice a fall
+            if alarm(seen, now, model_at(inj.t), technical=False):  # dead sensors do not notice a fall
                 first = float(minutes)
                 break
         assert first == delay
@@ -148,11 +161,20 @@ def test_cli_on_the_simulator_writes_result_and_plot(tmp_path: Path) -> None:
     assert result["homes"][0]["name"] == "sim-1" and result["methods"]["hometwin"]["injections"] == 6
     assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "HomeTwin" in res.output
+    # The honest protocol is the default: a model every week, reachable falls, intervals, the worst home.
+    assert result["config"]["protocol"] == "rolling" and result["config"]["counting"] == "honest"
+    assert result["homes"][0]["models"] == 1 and "reachable" in result and result["loho"] is None
+    assert len(result["false_alarms_per_day_ci"]) == 2 and "worst home" in res.output
+    assert "worst home" in (out / "result.md").read_text()
 
 
 def test_cli_refuses_bad_input_with_a_clear_message(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["evaluate", "--format", "sim", "--injection", "sideways"])
     assert res.exit_code != 0 and "anchored or random" in res.output
+    res = CliRunner().invoke(app, ["evaluate", "--format", "sim", "--protocol", "sideways"])
+    assert res.exit_code != 0 and "rolling or split" in res.output
+    res = CliRunner().invoke(app, ["evaluate", "--format", "sim", "--days", "5"])
+    assert res.exit_code == 2 and "at least 7 days" in res.output
     res = CliRunner().invoke(app, ["evaluate", "--dataset", str(tmp_path / "nothing"), "--format", "ordonez"])
     assert res.exit_code == 2 and "nothing" in res.output
 
@@ -162,7 +184,29 @@ def test_public_home_runs(shared_data: Path) -> None:
 
     homes = [h for h in load_homes([shared_data], "kasteren") if h.name == "ordonez-A"]
     assert len(homes) == 1
-    run = run_home(homes[0], EvalConfig(injections=20, stuck=4))
+    run = run_home(homes[0], EvalConfig(injections=20, stuck=4, protocol="split"))
     s = summarize([run], "hometwin", 0.0)
     assert 5 < s["test_days"] < 6.5 and s["injections"] == 20
     assert s["false_alarms_per_day"] is not None and s["recall_at_240"] is not None
+
+
+def test_several_homes_get_leave_one_home_out_figures_and_the_worst_home() -> None:
+    from hometwin.evaluation.tables import markdown
+
+    cfg = EvalConfig(injections=6, stuck=2, seed=2)
+    runs = [run_home(HomeData(f"drawn-{seed}", drawn_events(12, seed=seed), TZ), cfg) for seed in (7, 8)]
+    result = result_of(runs, cfg)
+    loho = result["loho"]["methods"]["hometwin"]
+    assert set(loho["by_home"]) == {"drawn-7", "drawn-8"} and len(loho["pooled"]["theta"]) == 2
+    assert all(cmp["selection"] == "loho" for cmp in result["equal_rate"].values())
+    assert all(isinstance(s["target_met_on_others"], bool) for s in loho["by_home"].values())
+    models = result["by_model"]
+    assert [m["model"] for m in models] == [1] and models[0]["homes"] == 2
+    assert models[0]["false_alarms"] == result["false_alarms"]
+    assert models[0]["test_days"] == pytest.approx(result["test_days"], abs=0.02)
+    assert result["worst_home"]["hometwin"]["false_alarms_per_day"]["home"] in {"drawn-7", "drawn-8"}
+    assert result["test_days"] == pytest.approx(sum(r.test_days for r in runs), abs=0.01)
+    text = markdown(result)
+    assert "Leave one home out" in text and "| worst home |" in text and "| pool |" in text
+    plain = result_of(runs, EvalConfig(injections=6, stuck=2, seed=2, selection="pooled", counting="plain"))
+    assert plain["loho"] is None and "| method | FA/day | median |" in markdown(plain)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -138,6 +138,17 @@ def public_homes(shared_data_dir: str | Path) -> list[tuple[str, Path, str]]:
         ("ordonez-A", uci / "OrdonezA", "ordonez"),
         ("ordonez-B", uci / "OrdonezB", "ordonez"),
     ]
+
+
+# Activity labels that say the person was out (van Kasteren, UCI ADL, CASAS), compared lower-case with
+# spaces and underscores as hyphens.
+ABSENCE_LABELS = frozenset({"leave-house", "leaving", "leave-home", "out-of-home"})
+
+
+def labelled_absences(activities: Sequence[Activity]) -> list[tuple[datetime, datetime]]:
+    """The intervals a dataset's annotation marks as the person being out, sorted."""
+    return sorted((a.start, a.end) for a in activities
+                  if re.sub(r"[\s_]+", "-", a.label.strip().lower()) in ABSENCE_LABELS and a.end > a.start)
 
 
 # ---------------------------------------------------------------- entry point

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hometwin.evaluation.harness import EvalConfig, HomeData
 
 
 def register(app: typer.Typer) -> None:
@@ -13,17 +19,30 @@ def register(app: typer.Typer) -> None:
         dataset: list[Path] = typer.Option(
             None, help="A home (file or prefix, see docs/data.md); repeat for several homes, or give the "
                        "shared data folder for the five public homes. Not needed for --format sim."),
-        fmt: str = typer.Option("kasteren", "--format", help="casas | kasteren | ordonez | sim."),
+        fmt: str = typer.Option("kasteren", "--format", help="casas | kasteren | ordonez | sim | population "
+                                                                 "(hometwin.sim.population of --seed)."),
         rooms: Path = typer.Option(None, help="Room-mapping CSV (sensor,room,kind) for every --dataset."),
-        train_fraction: float = typer.Option(0.6, help="Share of each home's span used for training."),
+        protocol: str = typer.Option(
+            "rolling", help="rolling: a new model every --retrain-days on all data so far, each tested on the "
+                            "following days, honest counting, knobs chosen leaving the home out; split: the "
+                            "earlier protocol (one --train-fraction split, plain counting, knobs chosen pooled)."),
+        counting: str = typer.Option(
+            None, help="honest | plain; default: the protocol's own. Honest leaves data gaps out, counts a "
+                       "technical alarm once per day, weights homes by test days, reports reachable falls."),
+        train_fraction: float = typer.Option(0.6, help="--protocol split: share of each home's span used for "
+                                                       "training."),
+        min_train_days: float = typer.Option(7.0, help="--protocol rolling: days of data before the first model."),
+        retrain_days: float = typer.Option(7.0, help="--protocol rolling: days between two models."),
+        target_rate: float = typer.Option(0.1, help="False alarms per day the leave-one-home-out knobs aim at."),
         injections: int = typer.Option(200, help="Injected emergencies per home (half day, half night)."),
         injection: str = typer.Option("anchored", help="anchored (1 min after a real event) | random."),
         stuck: int = typer.Option(40, help="Stuck-in-the-bathroom injections per home."),
         seed: int = typer.Option(1, help="Seed of the injections (and of the simulator)."),
         cadence_min: float = typer.Option(5.0, help="Minutes between two monitoring checks in the replay."),
-        days: int = typer.Option(60, help="--format sim: days to simulate per home."),
-        sim_homes: int = typer.Option(1, help="--format sim: simulated homes (seeds seed, seed+1, ...)."),
-        out: Path = typer.Option(None, help="Write result.json and sweep.png into this folder."),
+        days: int = typer.Option(60, help="--format sim / population: days to simulate per home."),
+        sim_homes: int = typer.Option(1, help="--format sim: simulated homes (seeds seed, seed+1, ...); "
+                                                 "--format population: homes drawn from population --seed."),
+        out: Path = typer.Option(None, help="Write result.json, result.md and sweep.png into this folder."),
     ) -> None:
         """Inject emergencies into real data and measure how fast HomeTwin notices, against baselines."""
         from datetime import timedelta
@@ -32,17 +51,21 @@ def register(app: typer.Typer) -> None:
 
         from hometwin.config import DetectionSettings
         from hometwin.evaluation.harness import EvalConfig
-        from hometwin.evaluation.report import evaluate as run
-        from hometwin.evaluation.report import plot, table
         from hometwin.evaluation.sources import HomeLoadError, load_homes
 
         console = Console(stderr=True)
         if injection not in ("anchored", "random"):
             raise typer.BadParameter("must be anchored or random", param_hint="--injection")
+        if protocol not in ("rolling", "split"):
+            raise typer.BadParameter("must be rolling or split", param_hint="--protocol")
+        if counting not in (None, "honest", "plain"):
+            raise typer.BadParameter("must be honest or plain", param_hint="--counting")
         if not 0.05 <= train_fraction <= 0.95:
             raise typer.BadParameter("must be between 0.05 and 0.95", param_hint="--train-fraction")
-        if cadence_min <= 0 or injections < 0 or stuck < 0:
-            raise typer.BadParameter("cadence must be positive, counts not negative")
+        if min_train_days <= 0 or retrain_days <= 0:
+            raise typer.BadParameter("--min-train-days and --retrain-days must be positive")
+        if cadence_min <= 0 or injections < 0 or stuck < 0 or target_rate < 0:
+            raise typer.BadParameter("cadence must be positive, counts and the target rate not negative")
         try:
             params = DetectionSettings().params()
             homes = load_homes(dataset or [], fmt, rooms, days=days, seed=seed, sim_homes=sim_homes,
@@ -50,21 +73,50 @@ def register(app: typer.Typer) -> None:
         except (HomeLoadError, ValueError) as exc:
             typer.echo(f"hometwin evaluate: {exc}", err=True)
             raise typer.Exit(2) from None
-        cfg = EvalConfig(train_fraction=train_fraction, injections=injections, stuck=stuck,
-                         protocol=injection, seed=seed, cadence=timedelta(minutes=cadence_min), params=params)
-        with console.status("replaying ...") as status:
-            result = run(homes, cfg, lambda home, n: status.update(f"replaying {home} ..."))
-        Console(width=max(Console().width, 130)).print(table(result))
-        for name, cmp in result["equal_rate"].items():
-            b = cmp["baseline_at_hometwin_rate"]
-            Console().print(f"{result['methods'][name]['label']} at HomeTwin's false-alarm rate "
-                            f"({b['false_alarms_per_day']}/day): median day {b['median_delay_day_min']} min, "
-                            f"night {b['median_delay_night_min']} min; HomeTwin better: "
-                            f"{'yes' if cmp['hometwin_beats_baseline'] else 'no'}")
-        if out is not None:
-            import json
+        cfg = EvalConfig(train_fraction=train_fraction, injections=injections, stuck=stuck, injection=injection,
+                         protocol=protocol, counting=counting, min_train=timedelta(days=min_train_days),
+                         retrain_every=timedelta(days=retrain_days), target_rate=target_rate, seed=seed,
+                         cadence=timedelta(minutes=cadence_min), params=params)
+        try:
+            result = _run(homes, cfg, console)
+        except ValueError as exc:  # e.g. a home shorter than the minimum training span
+            typer.echo(f"hometwin evaluate: {exc}", err=True)
+            raise typer.Exit(2) from None
+        _show(result, out)
 
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "result.json").write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
-            plot(result, out / "sweep.png")
-            console.print(f"wrote {out / 'result.json'} and {out / 'sweep.png'}")
+
+def _run(homes: list[HomeData], cfg: EvalConfig, console: Console) -> dict[str, Any]:
+    """Replay every home with a progress bar (one task per home)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from hometwin.evaluation.report import evaluate as run
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(home: str, done: int, total: int) -> None:
+            if home not in tasks:
+                tasks[home] = bar.add_task(f"replaying {home}", total=None)
+            bar.update(tasks[home], completed=done, total=total)
+
+        return run(homes, cfg, progress)
+
+
+def _show(result: dict[str, Any], out: Path | None) -> None:
+    from rich.console import Console
+
+    from hometwin.evaluation.report import plot
+    from hometwin.evaluation.tables import markdown, rich_tables
+
+    if out is not None:  # written first: a long run is never lost to a display problem
+        import json
+
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "result.json").write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
+        (out / "result.md").write_text(markdown(result))
+        plot(result, out / "sweep.png")
+        Console(stderr=True).print(f"wrote {out / 'result.json'}, {out / 'result.md'} and {out / 'sweep.png'}")
+    wide = Console(width=max(Console().width, 150))
+    for table in rich_tables(result):
+        wide.print(table)

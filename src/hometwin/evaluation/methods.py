@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 ALARM_SEVERITIES = (Severity.EMERGENCY, Severity.WARNING)
 TECHNICAL_KINDS = (FindingKind.SENSOR_DATA_MISSING,)
 DEFAULT_STAYS = StayParams()  # the baselines have no model: they read stays the default way
+# A check's score, the "detector:room" of its top finding, and the largest margin among technical
+# findings (-inf if none): a technical episode lasting days is counted once per day.
+Scored = tuple[float, str, float]
+NO_SCORE: Scored = (-math.inf, "", -math.inf)
 
 
 class Method(Protocol):
@@ -42,8 +46,9 @@ class Method(Protocol):
     knob: str  # what theta means, for the table and the plot
     sweep: tuple[float, ...]  # theta values from conservative to eager
 
-    def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
-        """(score, "detector:room" of the top finding). `recent` ends at or before `now`."""
+    def score(self, recent: Sequence[SensorEvent], now: datetime) -> Scored:
+        """(score, "detector:room" of the top finding, score of the technical findings alone).
+        `recent` ends at or before `now`."""
         ...
 
     def emergency_score(self, recent: Sequence[SensorEvent], now: datetime) -> float:
@@ -74,7 +79,7 @@ class HomeTwinMethod:
         # theta carries the sensitivity, so the scores are computed at sensitivity 0.
         self.params = replace(self.params, sensitivity=0.0)
 
-    def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
+    def score(self, recent: Sequence[SensorEvent], now: datetime) -> Scored:
         return self._score(recent, now, ())
 
     def emergency_score(self, recent: Sequence[SensorEvent], now: datetime) -> float:
@@ -82,13 +87,16 @@ class HomeTwinMethod:
         # it is a false alarm on unmodified data, but it does not count as noticing an emergency.
         return self._score(recent, now, TECHNICAL_KINDS)[0]
 
-    def _score(self, recent: Sequence[SensorEvent], now: datetime,
-               skip: tuple[FindingKind, ...]) -> tuple[float, str]:
-        best, what = -math.inf, ""
+    def _score(self, recent: Sequence[SensorEvent], now: datetime, skip: tuple[FindingKind, ...]) -> Scored:
+        best, what, technical = -math.inf, "", -math.inf
         for a in assess(self.model, recent, now, self.params):
-            if a.finding.severity in ALARM_SEVERITIES and a.finding.kind not in skip and a.margin > best:
+            if a.finding.severity not in ALARM_SEVERITIES or a.finding.kind in skip:
+                continue
+            if a.margin > best:
                 best, what = a.margin, f"{a.finding.kind.value}:{a.finding.room or '-'}"
-        return best, what
+            if a.finding.kind in TECHNICAL_KINDS:
+                technical = max(technical, a.margin)
+        return best, what, technical
 
 
 @dataclass
@@ -104,10 +112,10 @@ class TimerBaseline:
     def emergency_score(self, recent: Sequence[SensorEvent], now: datetime) -> float:
         return self.score(recent, now)[0]
 
-    def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
+    def score(self, recent: Sequence[SensorEvent], now: datetime) -> Scored:
         if not recent:
-            return -math.inf, ""
-        return (now - recent[-1].time).total_seconds() / 3600.0, f"timer:{recent[-1].room}"
+            return NO_SCORE
+        return (now - recent[-1].time).total_seconds() / 3600.0, f"timer:{recent[-1].room}", -math.inf
 
 
 @dataclass
@@ -147,14 +155,14 @@ class StayBaseline:
     def emergency_score(self, recent: Sequence[SensorEvent], now: datetime) -> float:
         return self.score(recent, now)[0]
 
-    def score(self, recent: Sequence[SensorEvent], now: datetime) -> tuple[float, str]:
+    def score(self, recent: Sequence[SensorEvent], now: datetime) -> Scored:
         if not recent:
-            return -math.inf, ""
+            return NO_SCORE
         room, start = current_stay(recent, DEFAULT_STAYS)
         if room not in self.mean:
-            return -math.inf, ""
+            return NO_SCORE
         d = (now - start).total_seconds()
         m = max(self.mean[room], 1.0)
         if self.use_sd:
-            return (d - m) / max(self.sd[room], 1.0), f"stay:{room}"
-        return d / m, f"stay:{room}"
+            return (d - m) / max(self.sd[room], 1.0), f"stay:{room}", -math.inf
+        return d / m, f"stay:{room}", -math.inf

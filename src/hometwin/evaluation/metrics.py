@@ -5,6 +5,17 @@ a maximal run of alarming checks on the unmodified data (it ends when activity r
 score drops), counted once. The delay of an injected emergency is the time from t to the first
 alarming check at or after t. Because the scores are recorded, every theta is evaluated from the
 same replay, exactly.
+
+Honest counting (the rolling protocol's default, `HomeRun.honest`):
+- an episode that starts in a data gap or excluded time is not counted (that time is no test time);
+- an episode during which a technical finding (`sensor_data_missing`) alarms counts once more for
+  every full day of technical alarm in it (a dead sensor for four days is four notices, not one);
+- the pool weights each home by its test days: every injection of home h in part p (day or night)
+  weighs test_days(h) / injections(h, p), so a two-week home does not count as much as a month;
+- every rate carries its exact 95 % Poisson interval (`poisson.py`);
+- delays are also given for the *reachable* injections (residual <= 30 min, `exclusions.py`), with
+  the delay beyond the residual, max(0, delay - residual).
+Plain counting is the earlier protocol: every episode once, every injection weighs the same.
 """
 
 from __future__ import annotations
@@ -16,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from hometwin.evaluation.harness import HomeRun
+from hometwin.evaluation.poisson import rate_interval
 
 RECALL_AT = (15, 30, 60, 120, 240)
+DAY_S = 86400.0
 
 
 def episode_starts(scores: np.ndarray, theta: float) -> np.ndarray:
@@ -37,49 +50,144 @@ def delays_min(scores: Sequence[np.ndarray], offsets: Sequence[np.ndarray], thet
     return out
 
 
-def _median(x: np.ndarray) -> float | None:
+def _counted_episodes(run: HomeRun, method: str, theta: float) -> tuple[np.ndarray, np.ndarray]:
+    """(first check of every counted episode, how many false alarms each counts for)."""
+    ms = run.scores[method]
+    starts = episode_starts(ms.checks, theta)
+    if not run.honest:
+        return starts, np.ones(starts.size, dtype=int)
+    starts = starts[~run.uncounted[starts]]
+    if not starts.size:
+        return starts, np.ones(0, dtype=int)
+    off = np.nonzero(ms.checks < theta)[0]
+    pos = np.searchsorted(off, starts)
+    ends = np.where(pos < off.size, off[np.minimum(pos, off.size - 1)], ms.checks.size)
+    technical = np.concatenate(([0], np.cumsum((ms.technical >= theta) & ~run.uncounted)))
+    days = (technical[ends] - technical[starts]) * run.cadence_s // DAY_S
+    return starts, 1 + days.astype(int)
+
+
+def false_alarms(run: HomeRun, method: str, theta: float) -> tuple[int, Counter[str]]:
+    """(false alarms, count by "detector:room") of one home at `theta`, as the run's counting says."""
+    starts, counts = _counted_episodes(run, method, theta)
+    labels = run.scores[method].labels
+    by: Counter[str] = Counter()
+    for i, c in zip(starts, counts, strict=True):
+        by[labels[i]] += int(c)
+    return int(counts.sum()), by
+
+
+def by_model(runs: Sequence[HomeRun], method: str, theta: float) -> list[dict[str, Any]]:
+    """False alarms by the rank of the model in each home's schedule (the rolling protocol's first
+    model learned from the first week, the second from two weeks, ...), pooled over homes."""
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        starts, counts = _counted_episodes(run, method, theta)
+        per = np.bincount(run.check_fold[starts], weights=counts, minlength=len(run.folds))
+        for k, fold in enumerate(run.folds):
+            if k == len(rows):
+                rows.append({"model": k + 1, "homes": 0, "history_days": 0.0, "test_days": 0.0, "false_alarms": 0})
+            rows[k]["homes"] += 1
+            rows[k]["history_days"] += (fold.origin - run.folds[0].origin).total_seconds() / 86400 + run.train_days
+            rows[k]["test_days"] += run.fold_test_days[k] if run.fold_test_days else 0.0
+            rows[k]["false_alarms"] += int(per[k])
+    for row in rows:
+        row["history_days"] = round(row["history_days"] / row["homes"], 1)  # days before the model, mean
+        days = row["test_days"]
+        ci = rate_interval(row["false_alarms"], days)
+        row["test_days"] = round(days, 2)
+        row["false_alarms_per_day"] = round(row["false_alarms"] / days, 4) if days > 0 else None
+        row["false_alarms_per_day_ci"] = [round(ci[0], 4), round(ci[1], 4)] if ci else None
+    return rows
+
+
+def weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    """The smallest value at which the cumulative weight reaches half the total."""
+    order = np.argsort(x, kind="stable")
+    cum = np.cumsum(w[order])
+    return float(x[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _median(x: np.ndarray, w: np.ndarray | None) -> float | None:
     if x.size == 0:
         return None
-    m = float(np.median(x))
+    m = float(np.median(x)) if w is None else weighted_median(x, w)
     return None if not np.isfinite(m) else round(m, 1)
 
 
-def summarize(runs: Sequence[HomeRun], method: str, theta: float, variant: str = "fall") -> dict[str, Any]:
-    """The figures of one method at one knob value, pooled over `runs` (homes)."""
+def _weights(home: np.ndarray, part: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Each home and part weighs its test days, shared among its injections in the selection."""
+    w = np.empty(home.size)
+    for h in np.unique(home):
+        for p in np.unique(part):
+            sel = (home == h) & (part == p)
+            w[sel] = days[h] / max(int(sel.sum()), 1)
+    return w
+
+
+def delay_figures(d: np.ndarray, part: np.ndarray, home: np.ndarray, days: np.ndarray,
+                  weighted: bool) -> dict[str, Any]:
+    """Median, mean and recall of delays `d` (minutes, inf = missed), overall, by day and by night."""
+    w = _weights(home, part, days) if weighted else np.ones(d.size)
+    out: dict[str, Any] = {"injections": int(d.size)}
+    for key, sel in (("", slice(None)), ("_day", part == "day"), ("_night", part == "night")):
+        out[f"median_delay{key}_min"] = _median(d[sel], w[sel] if weighted else None)
+    finite = np.isfinite(d)
+    out["mean_delay_min"] = round(float(np.average(d[finite], weights=w[finite])), 1) if finite.any() else None
+    out["missed_within_horizon"] = int((~finite).sum())
+    for m in RECALL_AT:
+        out[f"recall_at_{m}"] = round(float(w[d <= m].sum() / w.sum()), 4) if d.size else None
+        for p in ("day", "night"):
+            sel = part == p
+            out[f"recall_at_{m}_{p}"] = round(float(w[sel & (d <= m)].sum() / w[sel].sum()), 4) if sel.any() else None
+    return out
+
+
+def summarize(runs: Sequence[HomeRun], method: str, theta: float | Sequence[float],
+              variant: str = "fall") -> dict[str, Any]:
+    """The figures of one method at one knob value (or one per home, in the order of `runs`),
+    pooled over `runs` (homes)."""
+    thetas = [float(theta)] * len(runs) if isinstance(theta, (int, float)) else [float(t) for t in theta]
+    honest = all(r.honest for r in runs)
     fa = 0
     by: Counter[str] = Counter()
-    days = 0.0
-    d_all: list[np.ndarray] = []
-    parts: list[str] = []
-    for run in runs:
+    days = np.array([r.test_days for r in runs])
+    d_all, res_all, parts, homes = [], [], [], []
+    for h, (run, th) in enumerate(zip(runs, thetas, strict=True)):
+        n, labels = false_alarms(run, method, th)
+        fa += n
+        by.update(labels)
         ms = run.scores[method]
-        starts = episode_starts(ms.checks, theta)
-        fa += len(starts)
-        by.update(ms.labels[i] for i in starts)
-        days += run.test_days
         sel = [i for i, inj in enumerate(run.injections) if inj.variant == variant]
-        d_all.append(delays_min([ms.injected[i] for i in sel], [run.offsets[i] for i in sel], theta))
+        d_all.append(delays_min([ms.injected[i] for i in sel], [run.offsets[i] for i in sel], th))
+        res_all.append(run.residuals[sel] if len(sel) else np.empty(0))
         parts += [run.injections[i].part for i in sel]
+        homes += [h] * len(sel)
     d = np.concatenate(d_all) if d_all else np.empty(0)
-    part = np.array(parts)
+    res = np.concatenate(res_all) if res_all else np.empty(0)
+    part, home = np.array(parts, dtype=object), np.array(homes, dtype=int)
+    total_days = float(days.sum())
+    ci = rate_interval(fa, total_days)
     out: dict[str, Any] = {
-        "theta": theta,
+        "theta": thetas[0] if isinstance(theta, (int, float)) else thetas,
         "false_alarms": fa,
-        "test_days": round(days, 2),
-        "false_alarms_per_day": round(fa / days, 4) if days else None,
+        "test_days": round(total_days, 2),
+        "false_alarms_per_day": round(fa / total_days, 4) if total_days else None,
+        "false_alarms_per_day_ci": [round(ci[0], 4), round(ci[1], 4)] if ci else None,
         "false_alarms_by": dict(sorted(by.items())),
-        "injections": int(d.size),
-        "median_delay_min": _median(d),
-        "median_delay_day_min": _median(d[part == "day"]),
-        "median_delay_night_min": _median(d[part == "night"]),
-        "mean_delay_min": round(float(d[np.isfinite(d)].mean()), 1) if np.isfinite(d).any() else None,
-        "missed_within_horizon": int((~np.isfinite(d)).sum()),
+        **delay_figures(d, part, home, days, honest),
     }
-    for m in RECALL_AT:
-        out[f"recall_at_{m}"] = round(float((d <= m).mean()), 4) if d.size else None
-        for p in ("day", "night"):
-            sub = d[part == p]
-            out[f"recall_at_{m}_{p}"] = round(float((sub <= m).mean()), 4) if sub.size else None
+    limit = min((r.reachable_min for r in runs), default=30.0)
+    near: np.ndarray = res <= limit
+    beyond = np.maximum(d - res, 0.0)
+    reach = delay_figures(d[near], part[near], home[near], days, honest)
+    reach["share_of_injections"] = round(float(near.mean()), 4) if d.size else None
+    for key, subset in (("", near), ("_day", near & (part == "day")), ("_night", near & (part == "night"))):
+        reach[f"median_beyond_residual{key}_min"] = _median(
+            beyond[subset], _weights(home[subset], part[subset], days) if honest else None)
+    out["reachable"] = reach
+    out["residual_median_day_min"] = _median(res[part == "day"], None)
+    out["residual_median_night_min"] = _median(res[part == "night"], None)
     return out
 
 

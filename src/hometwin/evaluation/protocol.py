@@ -1,4 +1,10 @@
-"""The evaluation protocol: chronological split and where emergencies are injected.
+"""The evaluation protocol: when the model is (re)trained, which time is tested, where emergencies
+are injected.
+
+Schedules (`folds`): `rolling` (the default) retrains like the modeling component in production, a
+new model every `retrain_every` (7 days) on all data so far, each model tested on the days until
+the next one, from `min_train` (7 days) after the first event to the last; `split` is the earlier
+protocol, one model on the first `train_fraction` of the span, tested on the rest.
 
 Injected emergency ("the person falls and lies still"): from the injection time t on, every sensor
 event is removed for `horizon` (12 h). `anchored` puts t one minute after a randomly chosen real
@@ -21,6 +27,7 @@ import numpy as np
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.model import ModelParams
 from hometwin.domain.stays import Timeline
+from hometwin.evaluation.exclusions import Intervals
 
 ANCHOR_OFFSET = timedelta(minutes=1)
 # Day and night of the protocol: the behaviour model's default night (23:00-07:00), for every home.
@@ -42,6 +49,35 @@ def part_of_day(at: datetime, zone: ZoneInfo) -> str:
     return "day" if NIGHT_END_HOUR <= h < NIGHT_START_HOUR else "night"
 
 
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """Train on every event before `origin`, test [origin, end) with that model."""
+
+    origin: datetime
+    end: datetime
+
+
+def folds(events: Sequence[SensorEvent], schedule: str, *, train_fraction: float = 0.6,
+          min_train: timedelta = timedelta(days=7), retrain_every: timedelta = timedelta(days=7)) -> list[Fold]:
+    """The train/test folds of a home (`events` sorted), in time order, covering the test span."""
+    start, end = events[0].time, events[-1].time
+    if schedule == "split":
+        return [Fold(split(events, train_fraction)[1], end)]
+    if schedule != "rolling":
+        raise ValueError(f"schedule {schedule!r} is not rolling or split")
+    if min_train <= timedelta(0) or retrain_every <= timedelta(0):
+        raise ValueError("the minimum training span and the retraining interval must be positive")
+    origins = []
+    at = start + min_train
+    while at < end:
+        origins.append(at)
+        at += retrain_every
+    if not origins:
+        raise ValueError(f"only {(end - start).total_seconds() / 86400:.1f} days of data: the rolling "
+                         f"protocol trains on at least {min_train.total_seconds() / 86400:g} days first")
+    return [Fold(o, min(o + retrain_every, end)) for o in origins]
+
+
 def split(events: Sequence[SensorEvent], train_fraction: float) -> tuple[datetime, datetime, datetime]:
     """(start, split, end) by time: the first `train_fraction` of the recorded span trains."""
     if not 0.05 <= train_fraction <= 0.95:
@@ -51,24 +87,27 @@ def split(events: Sequence[SensorEvent], train_fraction: float) -> tuple[datetim
 
 
 class _AtHome:
-    """Is the person at home at a moment? Not inside an away or unknown interval of the timeline."""
+    """Is the person at home at a moment? Not inside an away or unknown interval of the timeline,
+    nor inside a `blocked` interval."""
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, blocked: Intervals | None = None) -> None:
         spans = sorted((i.start, i.end) for i in [*timeline.away, *timeline.unknown])
         self._starts = [s for s, _ in spans]
         self._ends = [e for _, e in spans]
+        self._blocked = blocked or Intervals()
 
     def __call__(self, at: datetime) -> bool:
         i = bisect.bisect_right(self._starts, at) - 1
-        return not (i >= 0 and self._ends[i] > at)
+        return not (i >= 0 and self._ends[i] > at) and at not in self._blocked
 
 
 def choose_injections(home: str, events: Sequence[SensorEvent], timeline: Timeline, test_start: datetime,
                       test_end: datetime, n: int, protocol: str, horizon: timedelta, tz: str,
-                      rng: np.random.Generator) -> list[Injection]:
-    """`n` injections, half by day and half by night (fewer when a part has no candidates)."""
+                      rng: np.random.Generator, blocked: Intervals | None = None) -> list[Injection]:
+    """`n` injections, half by day and half by night (fewer when a part has no candidates); none
+    inside `blocked` (absences, data gaps: the honest protocol)."""
     zone = ZoneInfo(tz)
-    at_home = _AtHome(timeline)
+    at_home = _AtHome(timeline, blocked)
     latest = test_end - horizon
     times = [e.time for e in events]
     out: list[Injection] = []
@@ -105,9 +144,9 @@ def choose_injections(home: str, events: Sequence[SensorEvent], timeline: Timeli
 
 def choose_stuck(home: str, events: Sequence[SensorEvent], timeline: Timeline, test_start: datetime,
                  test_end: datetime, n: int, horizon: timedelta, tz: str,
-                 rng: np.random.Generator) -> list[Injection]:
+                 rng: np.random.Generator, blocked: Intervals | None = None) -> list[Injection]:
     """Stuck in the bathroom: after a real bathroom event, sparse motion there until the horizon."""
-    at_home = _AtHome(timeline)
+    at_home = _AtHome(timeline, blocked)
     baths = [e for e in events if "bath" in e.room.lower() and test_start <= e.time
              and e.time + ANCHOR_OFFSET + horizon <= test_end and at_home(e.time + ANCHOR_OFFSET)]
     if not baths or n <= 0:

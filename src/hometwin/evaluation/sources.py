@@ -1,4 +1,8 @@
-"""Homes for the evaluation: dataset files through the importers, or the simulator."""
+"""Homes for the evaluation: dataset files through the importers, or the simulator.
+
+A dataset's annotated absences ("leave house") become the home's `absent` intervals: no emergency is
+injected while the person is out.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +29,12 @@ def load_homes(paths: Sequence[Path], fmt: str, rooms: Path | None = None, *, da
             res = simulate(days, seed=seed + i)
             homes.append(HomeData(f"sim-{seed + i}", res.events, res.layout.tz))
         return homes
-    from hometwin.adapters.datasets import DatasetError, load_dataset, public_homes
+    if fmt == "population":
+        return population_homes(seed, sim_homes, days)
+    from hometwin.adapters.datasets import DatasetError, labelled_absences, load_dataset, public_homes
 
     if not paths:
-        raise HomeLoadError("give --dataset (or --format sim)")
+        raise HomeLoadError("give --dataset (or --format sim / population)")
     homes = []
     for path in paths:
         if path.is_dir() and (path / "kasteren").is_dir() and (path / "uci_adl_ordonez").is_dir():
@@ -46,5 +52,26 @@ def load_homes(paths: Sequence[Path], fmt: str, rooms: Path | None = None, *, da
                      f"e.g. {first.file}:{first.line}: {first.reason}")
             if len(imported.events) < 10:
                 raise HomeLoadError(f"{p}: only {len(imported.events)} events")
-            homes.append(HomeData(imported.name or name, imported.events, imported.tz))
+            homes.append(HomeData(imported.name or name, imported.events, imported.tz,
+                                  absent=tuple(labelled_absences(imported.activities))))
+    return homes
+
+
+def population_homes(seed: int, count: int, days: int) -> list[HomeData]:
+    """The simulated population of `seed` (hometwin.sim.population): gateway outages are no test time;
+    the person away (trips, outings the door may miss) is test time without injections, since an
+    alarm while nobody is home still reaches the family."""
+    from hometwin.sim import population
+    from hometwin.sim.faults import GatewayOutage
+
+    if days < 14:
+        raise HomeLoadError("--days must be at least 14 for a simulated population (two weekly models)")
+    try:
+        drawn = population(seed, count, days)
+    except ValueError as exc:
+        raise HomeLoadError(f"simulated population: {exc}") from None
+    homes = []
+    for home in drawn:
+        outages = tuple((f.start, f.end) for f in home.faults if isinstance(f, GatewayOutage))
+        homes.append(HomeData(home.name, home.events, home.tz, excluded=outages, absent=home.excluded))
     return homes
