@@ -8,7 +8,7 @@ monitoring (load, merge acknowledgements, advance, save) and the dashboard (load
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from hometwin.adapters.stores import open_object_store
 from hometwin.domain.alerts import (
     AlertBook,
-    AlertPolicy,
     AlertState,
     Notification,
     NotificationKind,
@@ -27,23 +26,14 @@ from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.ports import ObjectStore
 from hometwin.services.alert_store import AlertStore, upgrade_document
 from hometwin.services.errors import EpisodeOver
-
-T0 = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
-CONTACTS = ("anna@example.org", "ben@example.org", "carla@example.org")
-POLICY = AlertPolicy(repeat_every=timedelta(minutes=15), escalation=CONTACTS,
-                     escalate_after=timedelta(minutes=30), warning_delay=timedelta(minutes=10),
-                     warning_repeat_every=timedelta(minutes=60))
+from tests.unit.test_alerts import CONTACTS, POLICY, T0, at, kinds
+from tests.unit.test_alerts import finding as alerts_finding
 
 
 def finding(room: str = "bathroom", severity: Severity = Severity.EMERGENCY,
             kind: FindingKind = FindingKind.PROLONGED_STAY) -> Finding:
     # A fixed start: the same incident each time it appears, so it reopens the same alert.
-    return Finding(kind=kind, severity=severity, room=room, started_at=T0, observed=3000.0,
-                   expected=360.0, threshold=1140.0, percentile=99.9, message=f"In the {room} for 50 min")
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
+    return alerts_finding(severity, room, kind)
 
 
 def check(store: AlertStore, findings: list[Finding], now: datetime, save: bool = True) -> list[Notification]:
@@ -55,9 +45,6 @@ def check(store: AlertStore, findings: list[Finding], now: datetime, save: bool 
         store.save(book)
     return notes
 
-
-def kinds(notes: list[Notification]) -> list[str]:
-    return [n.kind.value for n in notes]
 
 
 def stores() -> tuple[ObjectStore, AlertStore, AlertStore]:
