@@ -19,8 +19,9 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hometwin.asgi_body import replay_body
 from hometwin.scheduler import json_input
 from hometwin.scheduler.errors import LimitExceeded, StoreUnavailable
 
@@ -51,7 +52,7 @@ class EventFastPath:
         body = b"".join(chunks)
         event = _plain_event(body)
         if event is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         try:
             answer = await self.accept(*event, len(body))
@@ -87,18 +88,6 @@ def _plain_event(body: bytes) -> tuple[str, Any] | None:
         return None
     return name, doc.get("data")
 
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
 
 
 async def _send_json(send: Send, status: int, payload: bytes) -> None:

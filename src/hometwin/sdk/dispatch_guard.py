@@ -20,8 +20,9 @@ import json
 import time
 from collections.abc import Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hometwin.asgi_body import replay_body
 from hometwin.dispatch_signature import SIGNATURE_HEADER, DispatchSigner, SignatureError, signed_target
 
 HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -75,7 +76,7 @@ class DispatchGuard:
         except SignatureError as exc:
             await _answer(send, exc.status, exc.reason)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     def _bearer_refusal(self, headers: dict[str, str]) -> tuple[int, str] | None:
         scheme, _, given = headers.get("authorization", "").partition(" ")
@@ -102,19 +103,6 @@ async def _read_body(receive: Receive) -> bytes | None:
         if not message.get("more_body", False):
             return b"".join(chunks)
 
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands the app the body already read, then whatever the client does next."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _answer(send: Send, status: int, detail: str, challenge: str = "HomeTwin-Signature") -> None:
