@@ -4,7 +4,8 @@ What it learns (docs/model.md explains why):
 - stay durations per (room, weekday, time-of-day bin of the stay's START): `stay_duration`;
 - visits: stays starting in a bin, per observed bin of each training day: `visits`;
   and per night (23:00-07:00) / day (07:00-23:00): `daily_visits`;
-- the first activity of the day (first presence event after `day_start_hour`): `first_activity`;
+- the night's rest (domain/rest.py): the wake-up, i.e. the first activity of the day after the
+  night's rest, `first_activity`, and the bedtime, `bedtime`;
 - away durations (front door then silence) by the time the person left: `away_duration`;
 - the silence model of domain/silence.py (helper H5b), stored under "silence".
 
@@ -50,7 +51,7 @@ from hometwin.domain.stays import (
     timeline_from_arrays,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the silence model became a hazard regression (schema 1 must be retrained)
 MODEL_KIND = "behaviour"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Part = Literal["night", "day"]
@@ -71,6 +72,7 @@ class BehaviourModel:
     first: Levels  # levels (cell, daytype, hour) of Sketch, minutes after midnight
     away: Levels  # levels (cell, daytype, hour, home) of Sketch, seconds
     silence: SilenceModel
+    bedtimes: Levels = field(default_factory=dict)  # levels of Sketch, minutes after the evening's midnight
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _room_of: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -132,6 +134,15 @@ class BehaviourModel:
         return pool_sketches([(lv, self.first.get(lv, {}).get(k)) for lv, k in keys],
                              self.params.prior_strength)
 
+    def bedtime(self, at: datetime) -> Distribution:
+        """Bedtime (minutes after the midnight that starts the evening, so 23:30 is 1410 and 00:30 is
+        1470) on the evening of `at`'s weekday (before noon: the evening before)."""
+        local = at.astimezone(self._zone) - timedelta(hours=12)
+        w = local.weekday()
+        keys = (("cell", str(w)), ("daytype", str(int(w >= 5))), ("hour", ""))
+        return pool_sketches([(lv, self.bedtimes.get(lv, {}).get(k)) for lv, k in keys],
+                             self.params.prior_strength)
+
     def away_duration(self, at: datetime) -> Distribution:
         """Durations (seconds) of away intervals that started in the bin of `at`."""
         w, b = self._cell(at)
@@ -176,6 +187,7 @@ class BehaviourModel:
             "daily_visits": {r: {p: _levels_json(lv) for p, lv in parts.items()}
                              for r, parts in self.daily.items()},
             "first_activity": _levels_json(self.first),
+            "bedtime": _levels_json(self.bedtimes),
             "away": _levels_json(self.away),
             "silence": self.silence.to_dict(),
         }
@@ -185,7 +197,7 @@ class BehaviourModel:
         version = d.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(f"behaviour model schema_version {version!r} is not supported "
-                             f"(this HomeTwin reads {SCHEMA_VERSION})")
+                             f"(this HomeTwin reads {SCHEMA_VERSION}): retrain the model (`hometwin train`)")
         try:
             sk, cs = Sketch.from_json, CountStats.from_json
             return cls(
@@ -198,7 +210,7 @@ class BehaviourModel:
                 daily={r: {p: _levels_from(lv, cs) for p, lv in parts.items()}
                        for r, parts in d["daily_visits"].items()},
                 first=_levels_from(d["first_activity"], sk), away=_levels_from(d["away"], sk),
-                silence=SilenceModel.from_dict(d["silence"]),
+                silence=SilenceModel.from_dict(d["silence"]), bedtimes=_levels_from(d.get("bedtime", {}), sk),
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"behaviour model document is incomplete or malformed: {exc!r}") from exc
@@ -230,7 +242,7 @@ def train_model(events: Sequence[SensorEvent], *, tz: str, params: ModelParams =
     t_start = start.timestamp() if start else float(arrays.t[0])
     t_end = end.timestamp() if end else float(arrays.t[-1])
     stats = learn(arrays, timeline, tz, params, t_start, t_end)
-    silence = SilenceModel.train(evs, timeline, tz, params.silence)
+    silence = SilenceModel.train(evs, timeline, tz, params.silence, params.stays)
     training = _training_info(arrays, timeline, params, t_start, t_end, home_id, tz)
     return BehaviourModel(home_id=home_id, tz=tz, params=params, rooms=list(arrays.rooms),
                           training=training, silence=silence, **stats)
