@@ -6,12 +6,16 @@ import json
 import math
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.hazard import survival_at
-from hometwin.domain.silence import SilenceModel, state_key
+from hometwin.domain.model import train_model
+from hometwin.domain.silence import SilenceContext, SilenceModel, presence_contexts, state_key
+from tests.unit.drawn_home import TZ as DRAWN_TZ
+from tests.unit.drawn_home import drawn_events
 
 TZ = "Europe/Berlin"
 START = datetime(2024, 3, 4, 0, 0, tzinfo=UTC)  # a Monday
@@ -104,3 +108,63 @@ def test_sensor_days_find_the_sensors_that_report_every_day() -> None:
     assert back.sensor_days == model.sensor_days
     old = {k: v for k, v in model.to_dict().items() if k != "sensor_days"}  # saved before sensor_days
     assert SilenceModel.from_dict(old).daily_sensors(0.7) == []
+
+
+# ---------------------------------------------------------------- the night, on the drawn home
+@pytest.fixture(scope="module")
+def night_home() -> tuple[list[SensorEvent], SilenceModel]:
+    """The drawn home (tests/unit/drawn_home.py) with a toilet flush at the end of every visit to the
+    bathroom, the night-time ones included (then the person is back in bed within a minute)."""
+    events = drawn_events(28)
+    flushes: list[SensorEvent] = []
+    for prev, nxt in zip(events, events[1:], strict=False):
+        if prev.room == "bathroom" and nxt.room != "bathroom":
+            flushes.append(SensorEvent(prev.time + timedelta(seconds=20), "flush", "bathroom", SensorKind.OTHER, 1.0))
+    events = sorted(events + flushes)
+    return events, train_model(events, tz=DRAWN_TZ).silence
+
+
+def _night_flush(events: list[SensorEvent]) -> SilenceContext:
+    contexts = [c for c in presence_contexts(events) if c is not None]
+    return [c for c in contexts if c.event.sensor == "flush" and c.time.astimezone(ZoneInfo(DRAWN_TZ)).hour in (2, 3)][-1]
+
+
+def test_a_night_time_flush_then_quiet_is_unusual_where_the_home_says_so(
+        night_home: tuple[list[SensorEvent], SilenceModel]) -> None:
+    # The issue's kasteren-A case: after a toilet flush at 03:00 this person is back in bed within a
+    # minute, every time. Twenty minutes of quiet after it is an emergency, although the hour is
+    # full of long silences (sleep): the hour's silences must not dilute the flush's.
+    events, silence = night_home
+    flush = _night_flush(events)
+    assert silence.surprise(flush, 20 * 60) >= 3.0
+    assert silence.seconds_at_surprise(flush, 3.0) <= 20 * 60
+
+
+def test_a_quiet_bed_at_night_is_normal_and_a_night_outside_it_is_not(
+        night_home: tuple[list[SensorEvent], SilenceModel]) -> None:
+    events, silence = night_home
+    contexts = [c for c in presence_contexts(events) if c is not None]
+    in_bed = [c for c in contexts if c.event.sensor == "bed_mat" and c.event.value == 1.0
+              and c.time.astimezone(ZoneInfo(DRAWN_TZ)).hour == 23][-1]
+    assert in_bed.rest == "bed"
+    assert silence.surprise(in_bed, 4 * 3600) < 1.0  # 03:00, asleep
+    assert silence.surprise(in_bed, 7.5 * 3600) < 1.5  # 06:30, still asleep
+    # The same hours after the living room (the person never reached the bed) are not normal.
+    sofa = [c for c in contexts if c.room == "livingroom"][-1]
+    late = SilenceContext(SensorEvent(in_bed.time, sofa.event.sensor, "livingroom"), prev_room="kitchen")
+    assert silence.surprise(late, 4 * 3600) > 3.0
+
+
+def test_rest_state_follows_the_mats() -> None:
+    t = START
+    events = [SensorEvent(t, "mat", "bedroom", SensorKind.PRESSURE, 1.0),
+              SensorEvent(t + timedelta(hours=3), "pir_bed", "bedroom"),
+              SensorEvent(t + timedelta(hours=4), "mat", "bedroom", SensorKind.PRESSURE, 0.0),
+              SensorEvent(t + timedelta(hours=4, minutes=1), "pir_bath", "bathroom"),
+              SensorEvent(t + timedelta(hours=5), "couch", "livingroom", SensorKind.PRESSURE, 1.0),
+              SensorEvent(t + timedelta(hours=6), "pir_kitchen", "kitchen", SensorKind.MOTION, 0.0)]
+    contexts = presence_contexts(events)
+    assert [c.rest if c else None for c in contexts] == ["bed", "bed", "", "", "seat", None]
+    assert contexts[3] is not None and contexts[3].prev_room == "bedroom"
+    # Computed from the middle, the state before is read back: the same answers.
+    assert presence_contexts(events, start=3, mat_sensors=["mat", "couch"])[3:] == contexts[3:]
