@@ -263,19 +263,13 @@ def seconds_at(cum: np.ndarray, target: float) -> float:
     return float(EDGES[j - 1] + f * _WIDTH[j - 1])
 
 
-def marginal_cumulative(seconds: np.ndarray, ended: np.ndarray | None = None) -> np.ndarray:
-    """The cumulative hazard of all durations together (no context), in the form of
-    `HazardModel.cumulative`: per bin, (events + 1/2) / (exposure + width / 2), so a bin nobody
-    reached still has a finite rate and the survival never drops to zero."""
-    seconds = np.minimum(np.maximum(np.asarray(seconds, dtype=np.float64), 1.0), EDGES[-1] - 1.0)
-    ended = np.ones(len(seconds), dtype=bool) if ended is None else np.asarray(ended, dtype=bool)
-    last = np.searchsorted(EDGES, seconds, side="right") - 1
-    events = np.bincount(last[ended], minlength=N_BINS).astype(np.float64)
-    reached = np.bincount(last, minlength=N_BINS)[::-1].cumsum()[::-1]  # durations that reach bin j
-    inside = np.bincount(last, weights=seconds - EDGES[last], minlength=N_BINS)
-    passed = (reached - np.bincount(last, minlength=N_BINS)) * _WIDTH
-    rate = (events + 0.5) / (inside + passed + _WIDTH / 2)
-    return np.concatenate(([0.0], np.cumsum(rate * _WIDTH), [rate[-1]]))
+def scale_free_tail(cum: np.ndarray) -> np.ndarray:
+    """The reference against over-confidence, in the form of `HazardModel.cumulative`: beyond the
+    median t0 of `cum`, P(duration > t) = t0 / t (a Pareto tail of index 1, the same odds for every
+    factor of ten in time: what one knows of a duration that fits no learned context)."""
+    t0 = max(seconds_at(cum, math.log(2.0)), 1.0)
+    h = np.log(np.maximum(EDGES / t0, 1.0))
+    return np.concatenate((h, [1.0 / max(EDGES[-1], t0)]))
 
 
 def mix(cums: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:

@@ -7,7 +7,8 @@ What it learns (docs/model.md explains why):
 - the night's rest (domain/rest.py): the wake-up, i.e. the first activity of the day after the
   night's rest, `first_activity`, and the bedtime, `bedtime`;
 - away durations (front door then silence) by the time the person left: `away_duration`;
-- the silence model of domain/silence.py (helper H5b), stored under "silence".
+- the silence model of domain/silence.py, stored under "silence";
+- stay lengths by room, previous room and time of day (domain/stay_hazard.py), "stay_hazard".
 
 Cells are in the home's local time (`tz`, DST-exact). Sparse cells borrow strength from coarser
 levels by shrinkage (domain/distributions.py): cell -> daytype (weekday/weekend) -> hour (all
@@ -42,6 +43,7 @@ from hometwin.domain.events import SensorEvent
 from hometwin.domain.model_params import Levels, ModelParams
 from hometwin.domain.model_training import learn
 from hometwin.domain.silence import SilenceModel
+from hometwin.domain.stay_hazard import StayHazard
 from hometwin.domain.stays import (
     KINDS,
     EventArrays,
@@ -73,6 +75,7 @@ class BehaviourModel:
     away: Levels  # levels (cell, daytype, hour, home) of Sketch, seconds
     silence: SilenceModel
     bedtimes: Levels = field(default_factory=dict)  # levels of Sketch, minutes after the evening's midnight
+    stay_hazard: StayHazard | None = None  # stay lengths by room, previous room and time of day
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _room_of: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -190,6 +193,7 @@ class BehaviourModel:
             "bedtime": _levels_json(self.bedtimes),
             "away": _levels_json(self.away),
             "silence": self.silence.to_dict(),
+            "stay_hazard": self.stay_hazard.to_dict() if self.stay_hazard else None,
         }
 
     @classmethod
@@ -211,6 +215,7 @@ class BehaviourModel:
                        for r, parts in d["daily_visits"].items()},
                 first=_levels_from(d["first_activity"], sk), away=_levels_from(d["away"], sk),
                 silence=SilenceModel.from_dict(d["silence"]), bedtimes=_levels_from(d.get("bedtime", {}), sk),
+                stay_hazard=StayHazard.from_dict(d["stay_hazard"]) if d.get("stay_hazard") else None,
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"behaviour model document is incomplete or malformed: {exc!r}") from exc

@@ -19,6 +19,7 @@ from hometwin.domain.localtime import DAY, LocalClock, weekday_of_day
 from hometwin.domain.model_params import Levels, ModelParams
 from hometwin.domain.rest import night_rests, waking_mask
 from hometwin.domain.silence import is_sleeping_room
+from hometwin.domain.stay_hazard import StayHazard
 from hometwin.domain.stays import EventArrays, Timeline, overlaps_gaps
 
 STEP = 60.0  # seconds between exposure samples
@@ -69,6 +70,7 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
         if m.any():
             durations[room] = _levels(w_st[m], b_st[m], dur[m], bins, "room", _sketcher(params))
     home_durations = Sketch.of(dur[complete], params.outlier_k) if complete.any() else None
+    stay_hazard = StayHazard.train(tl, tz, complete, params.silence.prior_sd)
 
     # ---- visits per (room, observed bin occurrence)
     occ = np.floor(wall / bin_s).astype(np.int64)
@@ -139,7 +141,8 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
         away = _levels(w_a, b_a, a_dur, bins, "home", _sketcher(params))
 
     return {"durations": durations, "home_durations": home_durations, "visit_counts": visits,
-            "home_visits": home_visits, "daily": daily, "first": first, "bedtimes": bedtime, "away": away}
+            "home_visits": home_visits, "daily": daily, "first": first, "bedtimes": bedtime, "away": away,
+            "stay_hazard": stay_hazard}
 
 
 def _sketcher(params: ModelParams) -> Callable[[np.ndarray], Sketch]:

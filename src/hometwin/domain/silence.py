@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from hometwin.domain.events import SensorEvent, SensorKind
-from hometwin.domain.hazard import N_BINS, Design, HazardModel, marginal_cumulative, mix, seconds_at, survival_at
+from hometwin.domain.hazard import Design, HazardModel, mix, scale_free_tail, seconds_at, survival_at
 from hometwin.domain.localtime import DAY, LocalClock
 from hometwin.domain.stays import StayParams, Timeline, event_arrays, overlaps_gaps, room_key
 
@@ -159,9 +159,6 @@ class SilenceModel:
     # every day and then stays silent for a day while others fire is probably dead)
     sensor_days: dict[str, float] = field(default_factory=dict)
     mat_sensors: list[str] = field(default_factory=list)  # pressure sensors seen in training (rest)
-    # cumulative hazard of all training silences together (hazard.marginal_cumulative): one silence in
-    # n_silences may belong to no context at all, so no context claims more than 1/n of its rarity
-    home: np.ndarray = field(default_factory=lambda: np.zeros(N_BINS + 2))
     _cache: dict[tuple[tuple[str, ...], int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
 
@@ -199,8 +196,7 @@ class SilenceModel:
                                  prior_sd=params.prior_sd)
         mats = sorted({e.sensor for e in ordered if e.kind is SensorKind.PRESSURE})
         return cls(tz=tz, params=params, hazard=hazard, n_silences=len(idx),
-                   sensor_days=_sensor_days(ordered, ZoneInfo(tz)), mat_sensors=mats,
-                   home=marginal_cumulative(gap[idx]))
+                   sensor_days=_sensor_days(ordered, ZoneInfo(tz)), mat_sensors=mats)
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -211,7 +207,6 @@ class SilenceModel:
             "n_silences": self.n_silences,
             "sensor_days": dict(sorted(self.sensor_days.items())),
             "mat_sensors": list(self.mat_sensors),
-            "home": [float(v) for v in self.home],
             "hazard": self.hazard.to_dict(),
         }
 
@@ -223,8 +218,7 @@ class SilenceModel:
         return cls(tz=d["tz"], params=SilenceParams.from_dict(d.get("params", {})),
                    hazard=HazardModel.from_dict(d["hazard"]), n_silences=int(d.get("n_silences", 0)),
                    sensor_days={str(k): float(v) for k, v in d.get("sensor_days", {}).items()},
-                   mat_sensors=[str(m) for m in d.get("mat_sensors", [])],
-                   home=np.array([float(v) for v in d["home"]]))
+                   mat_sensors=[str(m) for m in d.get("mat_sensors", [])])
 
     # ---------------------------------------------------------------- queries
     def daily_sensors(self, share: float) -> list[str]:
@@ -238,6 +232,9 @@ class SilenceModel:
         return local.hour + local.minute / 60.0
 
     def _cum(self, ctx: SilenceContext | SensorEvent) -> np.ndarray:
+        """The context's cumulative hazard, mixed with weight 1/n with a scale-free tail beyond its
+        median (hazard.scale_free_tail): one silence in n may fit no context, so no context claims
+        more than log10(n) + log10(t / median) of surprise, however sure its fit is."""
         c = ctx if isinstance(ctx, SilenceContext) else SilenceContext(ctx)
         lv = c.levels()
         hour = self.local_hour(c.time)
@@ -245,7 +242,8 @@ class SilenceModel:
         hit = self._cache.get(key)
         if hit is None:
             w = 1.0 / max(self.n_silences, 1)
-            hit = mix([self.hazard.cumulative(lv, int(hour * 12) / 12.0), self.home], [1.0 - w, w])
+            own = self.hazard.cumulative(lv, int(hour * 12) / 12.0)
+            hit = mix([own, scale_free_tail(own)], [1.0 - w, w])
             if len(self._cache) > 4096:
                 self._cache.clear()
             self._cache[key] = hit

@@ -45,20 +45,17 @@ class ProlongedStay:
         seconds = (now - start).total_seconds()
         if seconds <= 0 or model.canonical_room(room) is None:
             return []
-        dist = model.stay_duration(room, start)
         limit = p.effective_limit(p.stay_limit)
-        long_score = tail_score(dist, seconds, p.few_samples)
+        long_score, typical, long_at, when = _length(situation, room, start, seconds, limit)
         quiet, quiet_at = quiet_evidence(model.silence, situation.contexts, start, now, p.stay_gap_slack, limit)
         score = max(long_score, quiet)
         floor = p.room_floor_min.get(room, p.stay_floor_min) * 60
-        typical = float(dist.median)
         # From when on the stay is unusual: the earlier of the two crossings, fixed once crossed (so
         # the incident keeps its place among the person-level findings from check to check).
-        crossings = [max(value_at(dist, limit, p.few_samples), floor)] if long_score >= limit else []
+        crossings = [max(long_at, floor)] if long_score >= limit else []
         if quiet_at is not None:
             crossings.append(max((quiet_at - start).total_seconds(), floor))
         unusual = min(crossings) if score >= limit and crossings else math.nan
-        when = when_text(start, model.tz, dist.level)
         message = (f"In the {room} for {duration_text(seconds)}; {when} a visit usually lasts "
                    f"{duration_text(typical)}, and {duration_text(unusual)} is already unusual.")
         if quiet > long_score and score >= limit:
@@ -68,6 +65,26 @@ class ProlongedStay:
         finding = Finding(FindingKind.PROLONGED_STAY, Severity.EMERGENCY, room, start, observed=seconds,
                           expected=typical, threshold=unusual, percentile=percentile_of(score), message=message)
         return [Assessment(finding, score, limit, plus(start, unusual), seconds < floor)]
+
+
+def _length(situation: Situation, room: str, start: datetime, seconds: float, limit: float
+            ) -> tuple[float, float, float, str]:
+    """How unusual the stay's length is: (surprise, usual length, length at the limit, "when" words).
+
+    From the stay model (this room, the room before, the time of day: an evening on the sofa or a
+    night in bed is judged against this home's evenings and nights); a model without one (trained
+    before it existed) falls back to the pooled (room, weekday, hour) distribution."""
+    model, p = situation.model, situation.params
+    local = start.astimezone(situation.zone)
+    stays = model.stay_hazard
+    if stays is not None:
+        first = next((c for c in situation.contexts if c is not None and c.time >= start), None)
+        prev = first.prev_room if first is not None else ""
+        return (stays.surprise(room, prev, start, seconds), stays.quantile(room, prev, start, 0.5),
+                stays.seconds_at_surprise(room, prev, start, limit), f"when it starts around {local:%H}:00")
+    dist = model.stay_duration(room, start)
+    return (tail_score(dist, seconds, p.few_samples), float(dist.median), value_at(dist, limit, p.few_samples),
+            when_text(start, model.tz, dist.level))
 
 
 def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | None], start: datetime,
