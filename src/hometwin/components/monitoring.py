@@ -29,7 +29,7 @@ from hometwin.domain.alerts import AlertPolicy
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding
-from hometwin.domain.model import MODEL_KIND, BehaviourModel
+from hometwin.domain.model import MODEL_KIND, BehaviourModel, OutdatedModel
 from hometwin.ports import PortError, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
@@ -83,7 +83,11 @@ class Monitor:
             latest = self.registry.latest(MODEL_KIND)
             self._model_checked = now
             if latest is not None and latest.version != self._model_version:
-                self._model = BehaviourModel.from_dict(latest.document)
+                try:
+                    self._model = BehaviourModel.from_dict(latest.document)
+                except OutdatedModel as exc:  # an older schema: no usable model, so a new one is trained
+                    log.warning("model %s cannot be used: %s", latest.version, exc)
+                    return None
                 self._model_version = latest.version
                 log.info("monitoring uses model %s", latest.version)
         return self._model

@@ -57,6 +57,11 @@ SCHEMA_VERSION = 2  # 2: the silence model became a hazard regression (schema 1 
 MODEL_KIND = "behaviour"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Part = Literal["night", "day"]
+
+
+class OutdatedModel(ValueError):
+    """A model document of an older schema that this HomeTwin cannot use: train a new model."""
+
 @dataclass
 class BehaviourModel:
     """A trained model. Build with `train_model`; every query takes an aware datetime."""
@@ -199,6 +204,9 @@ class BehaviourModel:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BehaviourModel:
         version = d.get("schema_version")
+        if isinstance(version, int) and not isinstance(version, bool) and 0 < version < SCHEMA_VERSION:
+            raise OutdatedModel(f"behaviour model schema_version {version} is older than this HomeTwin's "
+                                f"{SCHEMA_VERSION} (the silence model changed): retrain the model (`hometwin train`)")
         if version != SCHEMA_VERSION:
             raise ValueError(f"behaviour model schema_version {version!r} is not supported "
                              f"(this HomeTwin reads {SCHEMA_VERSION}): retrain the model (`hometwin train`)")
@@ -292,4 +300,4 @@ def fingerprint(a: EventArrays) -> str:
     return "sha256:" + h.hexdigest()
 
 
-__all__ = ["BehaviourModel", "CountDistribution", "Distribution", "train_model"]
+__all__ = ["BehaviourModel", "CountDistribution", "Distribution", "OutdatedModel", "train_model"]

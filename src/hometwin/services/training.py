@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.model import MODEL_KIND, BehaviourModel, train_model
+from hometwin.domain.model import MODEL_KIND, BehaviourModel, OutdatedModel, train_model
 from hometwin.domain.model_compare import compare_models
 from hometwin.domain.model_params import ModelParams
 from hometwin.registry import ModelRegistry, ModelVersion
@@ -80,8 +80,12 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
     previous = registry.latest(MODEL_KIND)
     version = registry.register(MODEL_KIND, model.to_dict(), model_metadata(model))
     change = None
-    if previous is not None:
-        change = compare_models(BehaviourModel.from_dict(previous.document), model)
+    try:
+        before = BehaviourModel.from_dict(previous.document) if previous is not None else None
+    except OutdatedModel:  # an older schema: there is nothing comparable to summarise
+        before = None
+    if previous is not None and before is not None:
+        change = compare_models(before, model)
         registry.register(CHANGE_KIND, {"model_version": version.version, "previous_version": previous.version,
                                         "change": change},
                           {"training_start": version.metadata["training_start"],
