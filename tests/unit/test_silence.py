@@ -12,7 +12,10 @@ import pytest
 
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.model import train_model
-from hometwin.domain.silence import SilenceContext, SilenceModel, presence_contexts, state_key
+from hometwin.domain.silence import SilenceContext, SilenceModel, is_sleeping_room, presence_contexts, state_key
+from hometwin.domain.silence_training import training_contexts
+from hometwin.domain.stays import event_arrays
+from tests.unit.drawn_home import START as START_DRAWN
 from tests.unit.drawn_home import TZ as DRAWN_TZ
 from tests.unit.drawn_home import drawn_events
 
@@ -170,3 +173,15 @@ def test_rest_state_follows_the_mats() -> None:
     assert contexts[3] is not None and contexts[3].prev_room == "bedroom"
     # Computed from the middle, the state before is read back: the same answers.
     assert presence_contexts(events, start=3, mat_sensors=["mat", "couch"])[3:] == contexts[3:]
+
+
+def test_training_reads_the_contexts_a_check_reads() -> None:
+    # The training's vectorised contexts (silence_training.py) and a check's one-by-one reading
+    # (presence_contexts) must agree, or the model would answer about contexts a check never sees.
+    events = drawn_events(6) + [SensorEvent(START_DRAWN + timedelta(hours=12), "couch", "livingroom",
+                                            SensorKind.PRESSURE, 1.0)]
+    a = event_arrays(events)
+    pidx, ctx, levels = training_contexts(a, 16.0, is_sleeping_room)
+    ordered = [a.events[i] for i in a.order.tolist()]
+    checked = [c.levels() for c in presence_contexts(ordered) if c is not None]
+    assert [levels[k] for k in ctx.tolist()] == checked

@@ -34,6 +34,7 @@ import numpy as np
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.hazard import Design, HazardModel, mix, scale_free_tail, seconds_at, survival_at
 from hometwin.domain.localtime import DAY, LocalClock
+from hometwin.domain.silence_training import mat_sensors, sensor_days, training_contexts
 from hometwin.domain.stays import StayParams, Timeline, event_arrays, overlaps_gaps, room_key
 
 SCHEMA_VERSION = 2
@@ -168,35 +169,22 @@ class SilenceModel:
               params: SilenceParams = SilenceParams(), stays: StayParams = StayParams()) -> SilenceModel:
         """Learn from the silences between consecutive presence events, leaving out those that
         overlap an away or unknown interval of `timeline` (time away, data outages)."""
-        a = event_arrays(list(events), stays)
-        ordered = [a.events[i] for i in a.order.tolist()]
-        contexts = presence_contexts(ordered, stays, params.rest_max_hours)
-        present = [c for c in contexts if c is not None]
-        if len(present) < 2:
+        a = event_arrays(events if isinstance(events, list) else list(events), stays)
+        pidx, ctx_all, levels = training_contexts(a, params.rest_max_hours, is_sleeping_room)
+        if len(pidx) < 2:
             raise ValueError("too few presence events to learn silences from")
-        t = np.array([c.time.timestamp() for c in present])
+        t = a.t[pidx]
         gap = np.diff(t)
         keep = (gap <= MAX_SECONDS) & ~overlaps_gaps(t[:-1], t[1:], timeline)
         idx = np.nonzero(keep)[0]
         if len(idx) == 0:
             raise ValueError("no silences at home to learn from")
-        keys: dict[tuple[str, ...], int] = {}
-        levels: list[dict[str, str]] = []
-        ctx = np.empty(len(idx), dtype=np.int64)
-        for n, i in enumerate(idx.tolist()):
-            lv = present[i].levels()
-            key = tuple(lv[g] for g in DESIGN.groups)
-            if key not in keys:
-                keys[key] = len(levels)
-                levels.append(lv)
-            ctx[n] = keys[key]
         clock = LocalClock(tz, float(t[0]), float(t[-1]))
         hours = np.mod(clock.wall(t[idx]), DAY) / 3600.0
-        hazard = HazardModel.fit(DESIGN, levels, ctx, hours, gap[idx], np.ones(len(idx), dtype=bool),
+        hazard = HazardModel.fit(DESIGN, levels, ctx_all[idx], hours, gap[idx], np.ones(len(idx), dtype=bool),
                                  prior_sd=params.prior_sd)
-        mats = sorted({e.sensor for e in ordered if e.kind is SensorKind.PRESSURE})
-        return cls(tz=tz, params=params, hazard=hazard, n_silences=len(idx),
-                   sensor_days=_sensor_days(ordered, ZoneInfo(tz)), mat_sensors=mats)
+        return cls(tz=tz, params=params, hazard=hazard, n_silences=len(idx), sensor_days=sensor_days(a, tz),
+                   mat_sensors=mat_sensors(a))
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -264,15 +252,3 @@ class SilenceModel:
     def quantile(self, ctx: SilenceContext | SensorEvent, q: float) -> float:
         """Silence length (seconds) that a fraction `q` of silences in this context stay below."""
         return seconds_at(self._cum(ctx), -math.log(max(1e-300, 1.0 - q)))
-
-
-def _sensor_days(ordered: Sequence[SensorEvent], zone: ZoneInfo) -> dict[str, float]:
-    """Share of the local calendar days from the first to the last event on which each sensor reported."""
-    if not ordered:
-        return {}
-    first, last = ordered[0].time.astimezone(zone).date(), ordered[-1].time.astimezone(zone).date()
-    n_days = (last - first).days + 1
-    seen: dict[str, set[Any]] = {}
-    for e in ordered:
-        seen.setdefault(e.sensor, set()).add(e.time.astimezone(zone).date())
-    return {s: len(days) / n_days for s, days in seen.items()}
