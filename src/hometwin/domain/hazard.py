@@ -141,10 +141,12 @@ class HazardModel:
     # ------------------------------------------------------------------------------ fitting
     @classmethod
     def fit(cls, design: Design, contexts: Sequence[dict[str, str]], ctx: np.ndarray, start_hour: np.ndarray,
-            seconds: np.ndarray, ended: np.ndarray, prior_sd: float = 1.0) -> HazardModel:
+            seconds: np.ndarray, ended: np.ndarray, prior_sd: float = 1.0, entry: float = 0.0) -> HazardModel:
         """Fit on durations: `ctx[i]` indexes `contexts` (group -> level), `start_hour[i]` is the
         local hour (fractional) when it began, `seconds[i]` how long it lasted, `ended[i]` False when
-        it was cut before its end (censored: it lasted at least that long)."""
+        it was cut before its end (censored: it lasted at least that long). With `entry`, only
+        durations longer than it are given and the hazard is learned from `entry` on (the model
+        then answers about durations that lasted at least `entry`)."""
         from scipy import sparse  # noqa: PLC0415 - fitting only; answering needs numpy alone
         from sklearn.linear_model import PoissonRegressor  # noqa: PLC0415
 
@@ -154,11 +156,14 @@ class HazardModel:
         n = len(seconds)
         if n == 0:
             raise ValueError("no durations to learn from")
+        if np.any(seconds <= entry):
+            raise ValueError("every duration must be longer than the entry time")
         last = np.searchsorted(EDGES, seconds, side="right") - 1  # the bin the duration ends in
-        reps = last + 1
+        first = int(np.searchsorted(EDGES, entry, side="right")) - 1
+        reps = last - first + 1
         owner = np.repeat(np.arange(n), reps)
-        j = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
-        exposure = np.minimum(seconds[owner], EDGES[j + 1]) - EDGES[j]
+        j = first + np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+        exposure = np.minimum(seconds[owner], EDGES[j + 1]) - np.maximum(EDGES[j], entry)
         event = (ended[owner] & (j == last[owner])).astype(np.float64)
         slot = np.floor(np.mod(start_hour, 24.0) * SLOTS / 24.0).astype(np.int64) % SLOTS
         key = (ctx[owner] * SLOTS + slot[owner]) * N_BINS + j
@@ -196,10 +201,13 @@ class HazardModel:
         np.add.at(eta, r, beta[c] * v)
         return eta
 
-    def cumulative(self, levels: dict[str, str], start_hour: float) -> np.ndarray:
-        """Cumulative hazard at every edge (H[0] = 0), and the last bin's rate appended for beyond."""
+    def cumulative(self, levels: dict[str, str], start_hour: float, since: float = 0.0) -> np.ndarray:
+        """Cumulative hazard at every edge (H[0] = 0), and the last bin's rate appended for beyond.
+        With `since`, the hazard before that duration is taken as zero: the curve of the durations
+        that lasted at least `since` (what a model fitted with that `entry` knows)."""
         rate = np.exp(np.minimum(self.log_hazards(levels, start_hour), 30.0)) / 3600.0  # per second
-        return np.concatenate(([0.0], np.cumsum(rate * _WIDTH), [rate[-1]]))
+        width = np.minimum(_WIDTH, np.maximum(EDGES[1:] - since, 0.0))
+        return np.concatenate(([0.0], np.cumsum(rate * width), [rate[-1]]))
 
     # ------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

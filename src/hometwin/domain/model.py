@@ -255,7 +255,7 @@ def train_model(events: Sequence[SensorEvent], *, tz: str, params: ModelParams =
     t_start = start.timestamp() if start else float(arrays.t[0])
     t_end = end.timestamp() if end else float(arrays.t[-1])
     stats = learn(arrays, timeline, tz, params, t_start, t_end)
-    silence = SilenceModel.train(evs, timeline, tz, params.silence, params.stays)
+    silence = SilenceModel.train(evs, timeline, tz, params.silence, params.stays, arrays)
     training = _training_info(arrays, timeline, params, t_start, t_end, home_id, tz)
     return BehaviourModel(home_id=home_id, tz=tz, params=params, rooms=list(arrays.rooms),
                           training=training, silence=silence, **stats)

@@ -16,7 +16,8 @@ effects of its kind, its room and the hour instead of being mixed with a parent 
 sleep: nothing caps how unusual a silence can look.
 
 Training leaves out silences that overlap an away or unknown interval (docs/model.md): time away
-and data outages are not silences of a person at home. Pure: no I/O, no clock. JSON via
+and data outages are not silences of a person at home; and it learns from the silences that lasted
+a minute (`MIN_SECONDS`): the answers are about those, P(silence > t | it lasted a minute). Pure: no I/O, no clock. JSON via
 `to_dict`/`from_dict` (coefficients, never pickle).
 """
 
@@ -35,10 +36,14 @@ from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.hazard import Design, HazardModel, mix, scale_free_tail, seconds_at, survival_at
 from hometwin.domain.localtime import DAY, LocalClock
 from hometwin.domain.silence_training import mat_sensors, sensor_days, training_contexts
-from hometwin.domain.stays import StayParams, Timeline, event_arrays, overlaps_gaps, room_key
+from hometwin.domain.stays import EventArrays, StayParams, Timeline, event_arrays, overlaps_gaps, room_key
 
 SCHEMA_VERSION = 2
 MAX_SECONDS = 4 * 24 * 3600.0  # a longer gap is a data outage, not a silence we learn from
+# The model learns and answers about silences that lasted at least a minute (the monitoring's
+# resolution): shorter gaps are bursts (a mat flickering on and off, a PIR re-triggering, a door
+# bouncing) whose rhythm says nothing about how long a real pause lasts.
+MIN_SECONDS = 60.0
 DESIGN = Design(groups=("state", "kind", "room", "prev", "rest"), clock_groups=("room", "rest"))
 _LN10 = math.log(10.0)
 
@@ -166,23 +171,26 @@ class SilenceModel:
     # ---------------------------------------------------------------- training
     @classmethod
     def train(cls, events: Sequence[SensorEvent], timeline: Timeline | None = None, tz: str = "Europe/Berlin",
-              params: SilenceParams = SilenceParams(), stays: StayParams = StayParams()) -> SilenceModel:
+              params: SilenceParams = SilenceParams(), stays: StayParams = StayParams(),
+              arrays: EventArrays | None = None) -> SilenceModel:
         """Learn from the silences between consecutive presence events, leaving out those that
-        overlap an away or unknown interval of `timeline` (time away, data outages)."""
-        a = event_arrays(events if isinstance(events, list) else list(events), stays)
+        overlap an away or unknown interval of `timeline` (time away, data outages). `arrays`, when
+        given, are `event_arrays(events, stays)` already computed."""
+        a = arrays if arrays is not None else event_arrays(events if isinstance(events, list) else list(events),
+                                                           stays)
         pidx, ctx_all, levels = training_contexts(a, params.rest_max_hours, is_sleeping_room)
         if len(pidx) < 2:
             raise ValueError("too few presence events to learn silences from")
         t = a.t[pidx]
         gap = np.diff(t)
-        keep = (gap <= MAX_SECONDS) & ~overlaps_gaps(t[:-1], t[1:], timeline)
+        keep = (gap > MIN_SECONDS) & (gap <= MAX_SECONDS) & ~overlaps_gaps(t[:-1], t[1:], timeline)
         idx = np.nonzero(keep)[0]
         if len(idx) == 0:
             raise ValueError("no silences at home to learn from")
         clock = LocalClock(tz, float(t[0]), float(t[-1]))
         hours = np.mod(clock.wall(t[idx]), DAY) / 3600.0
         hazard = HazardModel.fit(DESIGN, levels, ctx_all[idx], hours, gap[idx], np.ones(len(idx), dtype=bool),
-                                 prior_sd=params.prior_sd)
+                                 prior_sd=params.prior_sd, entry=MIN_SECONDS)
         return cls(tz=tz, params=params, hazard=hazard, n_silences=len(idx), sensor_days=sensor_days(a, tz),
                    mat_sensors=mat_sensors(a))
 
@@ -230,7 +238,7 @@ class SilenceModel:
         hit = self._cache.get(key)
         if hit is None:
             w = 1.0 / max(self.n_silences, 1)
-            own = self.hazard.cumulative(lv, int(hour * 12) / 12.0)
+            own = self.hazard.cumulative(lv, int(hour * 12) / 12.0, since=MIN_SECONDS)
             hit = mix([own, scale_free_tail(own)], [1.0 - w, w])
             if len(self._cache) > 4096:
                 self._cache.clear()
