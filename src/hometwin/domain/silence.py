@@ -17,8 +17,9 @@ sleep: nothing caps how unusual a silence can look.
 
 Training leaves out silences that overlap an away or unknown interval (docs/model.md): time away
 and data outages are not silences of a person at home; and it learns from the silences that lasted
-a minute (`MIN_SECONDS`): the answers are about those, P(silence > t | it lasted a minute). Pure: no I/O, no clock. JSON via
-`to_dict`/`from_dict` (coefficients, never pickle).
+a minute (`MIN_SECONDS`): the answers are about those, P(silence > t | it lasted a minute).
+
+Pure: no I/O, no clock. JSON via `to_dict`/`from_dict` (coefficients, never pickle).
 """
 
 from __future__ import annotations
