@@ -75,14 +75,13 @@ def test_unseen_contexts_borrow_the_shared_effects(model: SilenceModel) -> None:
 
 
 def test_no_context_claims_more_than_the_data_can_show(model: SilenceModel) -> None:
-    # After n silences of a sensor, one more may fit nothing learned: the answer mixes in, with
-    # weight 1/(n + 1), a scale-free tail beyond the context's median, so a context that never saw a
-    # long silence cannot call it infinitely rare: at most log10(n + 1) + log10(t / median).
+    # One silence in n may fit no context: the answer mixes in, with weight 1/n, a scale-free tail
+    # beyond the context's median, so a context that never saw a long silence cannot call it
+    # infinitely rare: at most log10(n) + log10(t / median).
     bath = SensorEvent(START + timedelta(days=20, hours=9), "pir_bath", "bathroom")
-    n = model.state_counts[state_key(bath)]
     median = model.quantile(bath, 0.5)
     for t in (600.0, 3600.0, 3 * 86400.0):
-        assert model.surprise(bath, t) <= math.log10(n + 1) + math.log10(t / median) + 0.01
+        assert model.surprise(bath, t) <= math.log10(model.n_silences) + math.log10(t / median) + 0.01
 
 
 def test_json_round_trip(model: SilenceModel) -> None:

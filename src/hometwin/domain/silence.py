@@ -166,7 +166,6 @@ class SilenceModel:
     # every day and then stays silent for a day while others fire is probably dead)
     sensor_days: dict[str, float] = field(default_factory=dict)
     mat_sensors: list[str] = field(default_factory=list)  # pressure sensors seen in training (rest)
-    state_counts: dict[str, int] = field(default_factory=dict)  # silences at home per sensor state, any length
     _cache: dict[tuple[tuple[str, ...], int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
 
@@ -185,20 +184,16 @@ class SilenceModel:
             raise ValueError("too few presence events to learn silences from")
         t = a.t[pidx]
         gap = np.diff(t)
-        at_home = (gap <= MAX_SECONDS) & ~overlaps_gaps(t[:-1], t[1:], timeline)
-        idx = np.nonzero(at_home & (gap > MIN_SECONDS))[0]
+        keep = (gap > MIN_SECONDS) & (gap <= MAX_SECONDS) & ~overlaps_gaps(t[:-1], t[1:], timeline)
+        idx = np.nonzero(keep)[0]
         if len(idx) == 0:
             raise ValueError("no silences at home to learn from")
         clock = LocalClock(tz, float(t[0]), float(t[-1]))
         hours = np.mod(clock.wall(t[idx]), DAY) / 3600.0
         hazard = HazardModel.fit(DESIGN, levels, ctx_all[idx], hours, gap[idx], np.ones(len(idx), dtype=bool),
                                  prior_sd=params.prior_sd, entry=MIN_SECONDS)
-        per_ctx = np.bincount(ctx_all[:-1][at_home], minlength=len(levels))  # short ones are evidence too
-        counts: dict[str, int] = {}
-        for lv, n in zip(levels, per_ctx.tolist(), strict=True):
-            counts[lv["state"]] = counts.get(lv["state"], 0) + int(n)
         return cls(tz=tz, params=params, hazard=hazard, n_silences=len(idx), sensor_days=sensor_days(a, tz),
-                   mat_sensors=mat_sensors(a), state_counts={k: v for k, v in sorted(counts.items()) if v})
+                   mat_sensors=mat_sensors(a))
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -209,7 +204,6 @@ class SilenceModel:
             "n_silences": self.n_silences,
             "sensor_days": dict(sorted(self.sensor_days.items())),
             "mat_sensors": list(self.mat_sensors),
-            "state_counts": dict(self.state_counts),
             "hazard": self.hazard.to_dict(),
         }
 
@@ -221,8 +215,7 @@ class SilenceModel:
         return cls(tz=d["tz"], params=SilenceParams.from_dict(d.get("params", {})),
                    hazard=HazardModel.from_dict(d["hazard"]), n_silences=int(d.get("n_silences", 0)),
                    sensor_days={str(k): float(v) for k, v in d.get("sensor_days", {}).items()},
-                   mat_sensors=[str(m) for m in d.get("mat_sensors", [])],
-                   state_counts={str(k): int(v) for k, v in d.get("state_counts", {}).items()})
+                   mat_sensors=[str(m) for m in d.get("mat_sensors", [])])
 
     # ---------------------------------------------------------------- queries
     def daily_sensors(self, share: float) -> list[str]:
@@ -236,17 +229,16 @@ class SilenceModel:
         return local.hour + local.minute / 60.0
 
     def _cum(self, ctx: SilenceContext | SensorEvent) -> np.ndarray:
-        """The context's cumulative hazard, mixed with weight 1/(n + 1) with a scale-free tail beyond
-        its median (hazard.scale_free_tail), n the training silences after this sensor state: after n
-        silences, one more may fit nothing learned (Laplace), so no context claims more than
-        log10(n + 1) + log10(t / median) of surprise, however sure its fit is."""
+        """The context's cumulative hazard, mixed with weight 1/n with a scale-free tail beyond its
+        median (hazard.scale_free_tail): one silence in n may fit no context, so no context claims
+        more than log10(n) + log10(t / median) of surprise, however sure its fit is."""
         c = ctx if isinstance(ctx, SilenceContext) else SilenceContext(ctx)
         lv = c.levels()
         hour = self.local_hour(c.time)
         key = (tuple(lv[g] for g in DESIGN.groups), int(hour * 12))  # 5-minute resolution of the start
         hit = self._cache.get(key)
         if hit is None:
-            w = 1.0 / (1.0 + self.state_counts.get(lv["state"], 0))
+            w = 1.0 / max(self.n_silences, 1)
             own = self.hazard.cumulative(lv, int(hour * 12) / 12.0, since=MIN_SECONDS)
             hit = mix([own, scale_free_tail(own)], [1.0 - w, w])
             if len(self._cache) > 4096:

@@ -38,7 +38,6 @@ class StayHazard:
     tz: str
     hazard: HazardModel
     n_stays: int
-    room_counts: dict[str, int] = field(default_factory=dict)  # training stays per room
     _cache: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
 
@@ -64,10 +63,7 @@ class StayHazard:
         hours = np.mod(clock.wall(start), DAY) / 3600.0
         keep = seconds > 0
         hazard = HazardModel.fit(DESIGN, levels, ctx[keep], hours[keep], seconds[keep], complete[keep], prior_sd)
-        counts: dict[str, int] = {}
-        for s in stays:
-            counts[room_key(s.room)] = counts.get(room_key(s.room), 0) + 1
-        return cls(tz, hazard, int(keep.sum()), dict(sorted(counts.items())))
+        return cls(tz, hazard, int(keep.sum()))
 
     # ------------------------------------------------------------------------------ queries
     def _cum(self, room: str, prev: str, start: datetime) -> np.ndarray:
@@ -78,9 +74,7 @@ class StayHazard:
         key = (room_key(room), room_key(prev), slot)
         hit = self._cache.get(key)
         if hit is None:
-            # After n stays one more may fit nothing learned (silence.py); n counts every stay, since
-            # a room has few (a month gives about a hundred) and they all shape the shared curve.
-            w = 1.0 / (1.0 + self.n_stays)
+            w = 1.0 / max(self.n_stays, 1)  # one stay in n may fit no context (see silence.py)
             own = self.hazard.cumulative({"room": key[0], "prev": key[1]}, slot / 12.0)
             hit = mix([own, scale_free_tail(own)], [1.0 - w, w])
             if len(self._cache) > 4096:
@@ -100,10 +94,8 @@ class StayHazard:
 
     # ------------------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
-        return {"tz": self.tz, "n_stays": self.n_stays, "room_counts": dict(self.room_counts),
-                "hazard": self.hazard.to_dict()}
+        return {"tz": self.tz, "n_stays": self.n_stays, "hazard": self.hazard.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StayHazard:
-        return cls(str(d["tz"]), HazardModel.from_dict(d["hazard"]), int(d["n_stays"]),
-                   {str(k): int(v) for k, v in d.get("room_counts", {}).items()})
+        return cls(str(d["tz"]), HazardModel.from_dict(d["hazard"]), int(d["n_stays"]))
