@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from hometwin.domain.calibration_result import Calibration
 from hometwin.domain.distributions import (
     CountDistribution,
     CountStats,
@@ -81,6 +82,7 @@ class BehaviourModel:
     silence: SilenceModel
     bedtimes: Levels = field(default_factory=dict)  # levels of Sketch, minutes after the evening's midnight
     stay_hazard: StayHazard | None = None  # stay lengths by room, previous room and time of day
+    calibration: Calibration | None = None  # this home's limit shifts (domain/calibration.py), if calibrated
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _room_of: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -199,6 +201,7 @@ class BehaviourModel:
             "away": _levels_json(self.away),
             "silence": self.silence.to_dict(),
             "stay_hazard": self.stay_hazard.to_dict() if self.stay_hazard else None,
+            "calibration": self.calibration.to_dict() if self.calibration else None,
         }
 
     @classmethod
@@ -224,6 +227,7 @@ class BehaviourModel:
                 first=_levels_from(d["first_activity"], sk), away=_levels_from(d["away"], sk),
                 silence=SilenceModel.from_dict(d["silence"]), bedtimes=_levels_from(d.get("bedtime", {}), sk),
                 stay_hazard=StayHazard.from_dict(d["stay_hazard"]) if d.get("stay_hazard") else None,
+                calibration=Calibration.from_dict(d["calibration"]) if d.get("calibration") else None,
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"behaviour model document is incomplete or malformed: {exc!r}") from exc

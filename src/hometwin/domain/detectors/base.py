@@ -162,6 +162,11 @@ class Situation:
         door = leaving(self.recent, self.model.params.stays)
         return door if door is not None and self.model.away_duration(door.time).n > 0 else None
 
+    def shift(self, detector: str) -> float:
+        """How much this home's calibration moves `detector`'s limit (0 for an uncalibrated model)."""
+        calibration = self.model.calibration
+        return calibration.shifts.get(detector, 0.0) if calibration is not None else 0.0
+
     @property
     def at_home(self) -> bool:
         """There are events and the person did not go out: what the in-home detectors watch."""

@@ -45,7 +45,7 @@ class MissingRoutine:
         if local_now < day_start or (waking is not None and waking >= day_start):
             return []  # before the day can start, or the day already had activity
         minutes = (local_now - midnight).total_seconds() / 60
-        limit = p.effective_limit(p.routine_limit)
+        limit = p.effective_limit(p.routine_limit) + situation.shift(self.name)
         score = tail_score(dist, minutes, p.few_samples, clock=True)
         typical = float(dist.median)
         unusual = value_at(dist, limit, p.few_samples, clock=True) if score >= limit else math.nan

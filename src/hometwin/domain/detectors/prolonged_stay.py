@@ -45,7 +45,7 @@ class ProlongedStay:
         seconds = (now - start).total_seconds()
         if seconds <= 0 or model.canonical_room(room) is None:
             return []
-        limit = p.effective_limit(p.stay_limit)
+        limit = p.effective_limit(p.stay_limit) + situation.shift(self.name)
         long_score, typical, long_at, when = _length(situation, room, start, seconds, limit)
         quiet, quiet_at = quiet_evidence(model.silence, situation.contexts, start, now, p.stay_gap_slack, limit)
         score = max(long_score, quiet)

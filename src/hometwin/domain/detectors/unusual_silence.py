@@ -38,7 +38,7 @@ class UnusualSilence:
         if seconds <= 0:
             return []
         score = silence.surprise(ctx, seconds)
-        limit = p.effective_limit(p.silence_limit)
+        limit = p.effective_limit(p.silence_limit) + situation.shift(self.name)
         blocked = seconds < p.silence_floor_min * 60
         room = situation.stay[0]  # where the person is (presence), stable from check to check
         typical = silence.quantile(ctx, 0.5)
