@@ -7,7 +7,8 @@ parts (event arrays + stays, the statistics of domain/model_training.py, the sil
 domain/silence.py, the fingerprint), JSON size and round trip, a query, then memory: the peak of
 Python/numpy allocations during one training (tracemalloc, a separate untimed run) and the
 process's peak resident memory (ru_maxrss, including the simulated events themselves).
-Then one monitoring check (`detect` on the last 36 h, as the monitoring runs it) at many moments of
+Then the per-home calibration (domain/calibration.py, what services/training.py adds to a training)
+and one monitoring check (`detect` on the last 36 h, as the monitoring runs it) at many moments of
 the last simulated week. Targets (issue 14): training one home-year < 5 s and < 300 MB peak, one
 check < 20 ms.
 """
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hometwin.domain.calibration import calibrate
 from hometwin.domain.detection import RECENT_WINDOW, detect
 from hometwin.domain.model import BehaviourModel, fingerprint, train_model
 from hometwin.domain.model_training import learn
@@ -90,6 +92,11 @@ def main() -> None:
             model.stay_duration("bathroom", at + timedelta(minutes=i))
         queries.append((time.perf_counter() - t0) / 1000)
     print(f"stay_duration query            median {statistics.median(queries) * 1e6:.0f} us")
+
+    cal_s = []
+    for _ in range(max(1, args.repeat // 2)):
+        cal_s.append(timed(lambda: calibrate(events, tz=TZ, budget=0.1, params=model.params))[0])
+    report("calibration (4 folds, 28 days)", cal_s)
 
     import bisect
     times = [e.time for e in events]
