@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hometwin.domain.calibration import ALARM_DETECTORS, MAX_SHIFT, MIN_SHIFT, _episodes, _replay_day, calibrate
+from hometwin.domain.calibration import ALARM_DETECTORS, MAX_SHIFT, _episodes, _replay_day, calibrate
 from hometwin.domain.detection import DetectionParams
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.model import BehaviourModel, train_model
@@ -39,7 +39,8 @@ def test_a_calibrated_home_meets_its_budget_on_held_out_days(home: tuple[list[Se
     train = [e for e in events if e.time < cut]
     calibration = calibrate(train, tz=TZ, budget=BUDGET)
     assert calibration is not None and calibration.days >= 20 and set(calibration.shifts) == set(ALARM_DETECTORS)
-    assert all(MIN_SHIFT <= s <= MAX_SHIFT for s in calibration.shifts.values())
+    # 28 replayed days cannot show a rate below 0.025 a day: no detector becomes more eager than its default
+    assert all(0.0 <= s <= MAX_SHIFT for s in calibration.shifts.values())
     model = train_model(train, tz=TZ)
     days = 19  # whole days after the cut, inside the data
     plain = _false_alarms(model, events, cut + timedelta(hours=12), days)

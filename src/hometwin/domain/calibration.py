@@ -5,8 +5,10 @@ over the detectors that raise alarms about the person. For each, the limit shift
 own history says meets its share: the days are cut into `folds` blocks; for each block a model is
 trained on the other days and the block's days are replayed at the monitoring's pace with the very
 check the monitoring runs (`detection.assess`); every alarm there is false (nothing happened, as far
-as anybody knows). The shift is the smallest one (from `MIN_SHIFT`, more eager than the defaults, to
-`MAX_SHIFT`) at which the held-out days had at most the detector's share of alarm episodes.
+as anybody knows). The shift is the smallest one (up to `MAX_SHIFT`) at which the held-out days had
+at most the detector's share of alarm episodes. It is below zero (more eager than the defaults,
+down to `MIN_SHIFT`) only when enough days were replayed to show a rate below the share at all:
+no alarm in n days bounds the rate by 3 / n (the rule of three).
 
 With a few weeks of history a share of 0.025 alarms a day means "no alarm at all in the replayed
 days", so the shift lands just above the highest false alarm seen: the estimate is coarse, and the
@@ -78,12 +80,15 @@ def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: 
     if replayed <= 0:
         return None
     share = budget / len(margins)
+    # "No false alarm in n days" bounds the rate by 3 / n (95 %, the rule of three): only a history
+    # long enough to show a rate below the share may make a detector more eager than its default.
+    lowest = MIN_SHIFT if replayed >= 3.0 / share else 0.0
     shifts: dict[str, float] = {}
     at_default: dict[str, int] = {}
     at_shift: dict[str, int] = {}
     for name, rows in margins.items():
         counts = [sum(_episodes(r, s) for r in rows) for s in SHIFTS]
-        ok = [s for s, c in zip(SHIFTS.tolist(), counts, strict=True) if c / replayed <= share]
+        ok = [s for s, c in zip(SHIFTS.tolist(), counts, strict=True) if c / replayed <= share and s >= lowest]
         chosen = float(ok[0]) if ok else MAX_SHIFT
         shifts[name] = chosen
         at_default[name] = sum(_episodes(r, 0.0) for r in rows)
