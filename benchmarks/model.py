@@ -7,7 +7,10 @@ parts (event arrays + stays, the statistics of domain/model_training.py, the sil
 domain/silence.py, the fingerprint), JSON size and round trip, a query, then memory: the peak of
 Python/numpy allocations during one training (tracemalloc, a separate untimed run) and the
 process's peak resident memory (ru_maxrss, including the simulated events themselves).
-Targets (issue 5): training < 2 s and < 300 MB peak on this machine.
+Then the per-home calibration (domain/calibration.py, what services/training.py adds to a training)
+and one monitoring check (`detect` on the last 36 h, as the monitoring runs it) at many moments of
+the last simulated week. Targets (issue 14): training one home-year < 5 s and < 300 MB peak, one
+check < 20 ms.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hometwin.domain.calibration import calibrate
+from hometwin.domain.detection import RECENT_WINDOW, detect
 from hometwin.domain.model import BehaviourModel, fingerprint, train_model
 from hometwin.domain.model_training import learn
 from hometwin.domain.silence import SilenceModel
@@ -67,7 +72,8 @@ def main() -> None:
         params = model.params
         phases["statistics"].append(
             timed(lambda a=arrays, t=tl, p=params, lo=t_start, hi=t_end: learn(a, t, TZ, p, lo, hi))[0])
-        phases["silence"].append(timed(lambda t=tl: SilenceModel.train(events, t, TZ))[0])
+        phases["silence"].append(timed(lambda t=tl, p=params: SilenceModel.train(events, t, TZ, p.silence,
+                                                                                 p.stays))[0])
         phases["fingerprint"].append(timed(lambda a=arrays: fingerprint(a))[0])
     assert model is not None
     for name, seconds in phases.items():
@@ -86,6 +92,23 @@ def main() -> None:
             model.stay_duration("bathroom", at + timedelta(minutes=i))
         queries.append((time.perf_counter() - t0) / 1000)
     print(f"stay_duration query            median {statistics.median(queries) * 1e6:.0f} us")
+
+    cal_s = []
+    for _ in range(max(1, args.repeat // 2)):
+        cal_s.append(timed(lambda: calibrate(events, tz=TZ, budget=0.1, params=model.params))[0])
+    report("calibration (4 folds, 28 days)", cal_s)
+
+    import bisect
+    times = [e.time for e in events]
+    checks = []
+    for k in range(200):
+        now = events[-1].time - timedelta(days=7) + timedelta(minutes=50 * k + 7)
+        hi, lo = bisect.bisect_right(times, now), bisect.bisect_left(times, now - RECENT_WINDOW)
+        recent = events[lo:hi]
+        checks.append(timed(lambda r=recent, n=now: detect(model, r, n))[0])
+    checks.sort()
+    print(f"one monitoring check           median {statistics.median(checks) * 1000:.1f} ms, "
+          f"p95 {checks[int(0.95 * len(checks))] * 1000:.1f} ms, max {checks[-1] * 1000:.1f} ms (200 moments)")
 
     tracemalloc.start()
     train_model(events, tz=TZ)

@@ -414,6 +414,9 @@ class ModelingSettings(CommonSettings):
     modeling_min_days: float = Field(
         3.0, gt=0, description="Refuse to train on less history than this (days with data).")
     clock: str = Field("real", description="'real', or the demo's accelerated clock.")
+    detect_false_alarm_budget: float = Field(
+        0.1, ge=0, description="False alarms a day each home's alarm limits are calibrated to at training, "
+        "shared out over the detectors (docs/detection.md; 0: no calibration).")
 
 
 class ActuationSettings(CommonSettings):

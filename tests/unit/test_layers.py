@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "hometwin"
-NUMERIC = {"numpy"}
+NUMERIC = {"numpy", "scipy", "sklearn"}  # numeric libraries (DESIGN.md section 1)
 # Standard-library modules that do I/O, read the clock or the network have no place in domain/.
 IMPURE_STDLIB = {"asyncio", "socket", "subprocess", "threading", "urllib", "http", "sqlite3",
                  "os", "shutil", "tempfile", "time", "logging", "requests", "pathlib", "io"}

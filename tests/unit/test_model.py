@@ -165,7 +165,7 @@ def test_dst_days_keep_the_local_routine() -> None:
 
 def test_json_round_trip_is_plain_json_and_answers_the_same(model: BehaviourModel) -> None:
     doc = json.loads(json.dumps(model.to_dict(), allow_nan=False))
-    assert doc["schema_version"] == 1 and doc["kind"] == "behaviour" and "silence" in doc
+    assert doc["schema_version"] == 2 and doc["kind"] == "behaviour" and "silence" in doc
     again = BehaviourModel.from_dict(doc)
     at = local(MONDAY, "07:05")
     assert again.to_dict() == doc  # stable after one round (the document rounds to 0.1 s)

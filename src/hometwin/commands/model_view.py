@@ -152,6 +152,21 @@ def plot_heatmaps(model: BehaviourModel, rooms: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def calibration_text(model: BehaviourModel) -> str:
+    """What the per-home calibration found (domain/calibration.py), in a few lines."""
+    cal = model.calibration
+    if cal is None:
+        return ("Not calibrated: the detectors use the default limits (train with "
+                "HOMETWIN_DETECT_FALSE_ALARM_BUDGET > 0 and at least a week of data).")
+    share = cal.budget / max(len(cal.shifts), 1)
+    lines = [f"Calibrated to {cal.budget:g} false alarms a day ({share:.3g} per detector) on {cal.days:g} "
+             f"held-out days ({cal.folds} folds):"]
+    for name, shift in sorted(cal.shifts.items()):
+        lines.append(f"  {name}: limit {shift:+.2f}; false alarms in the held-out days "
+                     f"{cal.at_default.get(name, 0)} at the default limit, {cal.at_shift.get(name, 0)} calibrated")
+    return "\n".join(lines)
+
+
 @model_app.command("show")
 def show(
     version: str = typer.Argument("latest", help="A version from `hometwin models list`, or `latest`."),
@@ -174,7 +189,8 @@ def show(
     first = model.first.get("hour", {}).get("")
     if first is not None:
         console.print(f"The day usually starts at {clock_text(first.q[6])} "  # the median over all days
-                      f"(first activity after {model.params.day_start_hour:02d}:00, median of {first.n} days).")
+                      f"(the first activity after the night's rest, median of {first.n} days).")
+    console.print(calibration_text(model))
     chosen = model.canonical_room(room) if room else None
     if room and chosen is None:
         raise _fail(f"no room {room!r} in this model; rooms: {', '.join(model.rooms)}")

@@ -144,8 +144,12 @@ class Monitor:
             degraded = []
             if self.models.failure is not None:
                 failure = self.models.failure
-                if model is None:  # nothing held to detect with
+                if model is None and failure.what == "registry":  # nothing held to detect with
                     return self._done(CheckResult("retry", now, detail=f"model store: {failure.reason}"))
+                if model is None:  # the newest version cannot be used (e.g. an older schema): train anew
+                    self.request_training(now, f"model {failure.version} unusable")
+                    return self._done(CheckResult("no-model", now, detail=f"model version {failure.version} "
+                                                                          f"unusable: {failure.reason}"))
                 degraded.append(f"model registry: {failure.reason}" if failure.what == "registry" else
                                 f"model version {failure.version} unreadable: {failure.reason}")
             if model is None:

@@ -4,9 +4,11 @@ What it learns (docs/model.md explains why):
 - stay durations per (room, weekday, time-of-day bin of the stay's START): `stay_duration`;
 - visits: stays starting in a bin, per observed bin of each training day: `visits`;
   and per night (23:00-07:00) / day (07:00-23:00): `daily_visits`;
-- the first activity of the day (first presence event after `day_start_hour`): `first_activity`;
+- the night's rest (domain/rest.py): the wake-up, i.e. the first activity of the day after the
+  night's rest, `first_activity`, and the bedtime, `bedtime`;
 - away durations (front door then silence) by the time the person left: `away_duration`;
-- the silence model of domain/silence.py (helper H5b), stored under "silence".
+- the silence model of domain/silence.py, stored under "silence";
+- stay lengths by room, previous room and time of day (domain/stay_hazard.py), "stay_hazard".
 
 Cells are in the home's local time (`tz`, DST-exact). Sparse cells borrow strength from coarser
 levels by shrinkage (domain/distributions.py): cell -> daytype (weekday/weekend) -> hour (all
@@ -29,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from hometwin.domain.calibration_result import Calibration
 from hometwin.domain.distributions import (
     CountDistribution,
     CountStats,
@@ -41,6 +44,7 @@ from hometwin.domain.events import SensorEvent
 from hometwin.domain.model_params import Levels, ModelParams
 from hometwin.domain.model_training import learn
 from hometwin.domain.silence import SilenceModel
+from hometwin.domain.stay_hazard import StayHazard
 from hometwin.domain.stays import (
     KINDS,
     EventArrays,
@@ -50,10 +54,15 @@ from hometwin.domain.stays import (
     timeline_from_arrays,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the silence model became a hazard regression (schema 1 must be retrained)
 MODEL_KIND = "behaviour"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Part = Literal["night", "day"]
+
+
+class OutdatedModel(ValueError):
+    """A model document of an older schema that this HomeTwin cannot use: train a new model."""
+
 @dataclass
 class BehaviourModel:
     """A trained model. Build with `train_model`; every query takes an aware datetime."""
@@ -71,6 +80,9 @@ class BehaviourModel:
     first: Levels  # levels (cell, daytype, hour) of Sketch, minutes after midnight
     away: Levels  # levels (cell, daytype, hour, home) of Sketch, seconds
     silence: SilenceModel
+    bedtimes: Levels = field(default_factory=dict)  # levels of Sketch, minutes after the evening's midnight
+    stay_hazard: StayHazard | None = None  # stay lengths by room, previous room and time of day
+    calibration: Calibration | None = None  # this home's limit shifts (domain/calibration.py), if calibrated
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _room_of: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -132,6 +144,15 @@ class BehaviourModel:
         return pool_sketches([(lv, self.first.get(lv, {}).get(k)) for lv, k in keys],
                              self.params.prior_strength)
 
+    def bedtime(self, at: datetime) -> Distribution:
+        """Bedtime (minutes after the midnight that starts the evening, so 23:30 is 1410 and 00:30 is
+        1470) on the evening of `at`'s weekday (before noon: the evening before)."""
+        local = at.astimezone(self._zone) - timedelta(hours=12)
+        w = local.weekday()
+        keys = (("cell", str(w)), ("daytype", str(int(w >= 5))), ("hour", ""))
+        return pool_sketches([(lv, self.bedtimes.get(lv, {}).get(k)) for lv, k in keys],
+                             self.params.prior_strength)
+
     def away_duration(self, at: datetime) -> Distribution:
         """Durations (seconds) of away intervals that started in the bin of `at`."""
         w, b = self._cell(at)
@@ -176,16 +197,22 @@ class BehaviourModel:
             "daily_visits": {r: {p: _levels_json(lv) for p, lv in parts.items()}
                              for r, parts in self.daily.items()},
             "first_activity": _levels_json(self.first),
+            "bedtime": _levels_json(self.bedtimes),
             "away": _levels_json(self.away),
             "silence": self.silence.to_dict(),
+            "stay_hazard": self.stay_hazard.to_dict() if self.stay_hazard else None,
+            "calibration": self.calibration.to_dict() if self.calibration else None,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BehaviourModel:
         version = d.get("schema_version")
+        if isinstance(version, int) and not isinstance(version, bool) and 0 < version < SCHEMA_VERSION:
+            raise OutdatedModel(f"behaviour model schema_version {version} is older than this HomeTwin's "
+                                f"{SCHEMA_VERSION} (the silence model changed): retrain the model (`hometwin train`)")
         if version != SCHEMA_VERSION:
             raise ValueError(f"behaviour model schema_version {version!r} is not supported "
-                             f"(this HomeTwin reads {SCHEMA_VERSION})")
+                             f"(this HomeTwin reads {SCHEMA_VERSION}): retrain the model (`hometwin train`)")
         try:
             sk, cs = Sketch.from_json, CountStats.from_json
             return cls(
@@ -198,7 +225,9 @@ class BehaviourModel:
                 daily={r: {p: _levels_from(lv, cs) for p, lv in parts.items()}
                        for r, parts in d["daily_visits"].items()},
                 first=_levels_from(d["first_activity"], sk), away=_levels_from(d["away"], sk),
-                silence=SilenceModel.from_dict(d["silence"]),
+                silence=SilenceModel.from_dict(d["silence"]), bedtimes=_levels_from(d.get("bedtime", {}), sk),
+                stay_hazard=StayHazard.from_dict(d["stay_hazard"]) if d.get("stay_hazard") else None,
+                calibration=Calibration.from_dict(d["calibration"]) if d.get("calibration") else None,
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"behaviour model document is incomplete or malformed: {exc!r}") from exc
@@ -230,7 +259,7 @@ def train_model(events: Sequence[SensorEvent], *, tz: str, params: ModelParams =
     t_start = start.timestamp() if start else float(arrays.t[0])
     t_end = end.timestamp() if end else float(arrays.t[-1])
     stats = learn(arrays, timeline, tz, params, t_start, t_end)
-    silence = SilenceModel.train(evs, timeline, tz, params.silence)
+    silence = SilenceModel.train(evs, timeline, tz, params.silence, params.stays, arrays)
     training = _training_info(arrays, timeline, params, t_start, t_end, home_id, tz)
     return BehaviourModel(home_id=home_id, tz=tz, params=params, rooms=list(arrays.rooms),
                           training=training, silence=silence, **stats)
@@ -275,4 +304,4 @@ def fingerprint(a: EventArrays) -> str:
     return "sha256:" + h.hexdigest()
 
 
-__all__ = ["BehaviourModel", "CountDistribution", "Distribution", "train_model"]
+__all__ = ["BehaviourModel", "CountDistribution", "Distribution", "OutdatedModel", "train_model"]

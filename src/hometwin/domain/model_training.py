@@ -17,7 +17,10 @@ import numpy as np
 from hometwin.domain.distributions import CountStats, Sketch
 from hometwin.domain.localtime import DAY, LocalClock, weekday_of_day
 from hometwin.domain.model_params import Levels, ModelParams
-from hometwin.domain.stays import EventArrays, Timeline
+from hometwin.domain.rest import night_rests, waking_mask
+from hometwin.domain.silence import is_sleeping_room
+from hometwin.domain.stay_hazard import StayHazard
+from hometwin.domain.stays import EventArrays, Timeline, overlaps_gaps
 
 STEP = 60.0  # seconds between exposure samples
 
@@ -67,6 +70,7 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
         if m.any():
             durations[room] = _levels(w_st[m], b_st[m], dur[m], bins, "room", _sketcher(params))
     home_durations = Sketch.of(dur[complete], params.outlier_k) if complete.any() else None
+    stay_hazard = StayHazard.train(tl, tz, complete, params.silence.prior_sd)
 
     # ---- visits per (room, observed bin occurrence)
     occ = np.floor(wall / bin_s).astype(np.int64)
@@ -112,23 +116,21 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
             if len(ok):
                 daily.setdefault(room, {})[part] = _day_levels(w_part, counts, CountStats.of)
 
-    # ---- first activity of the day (minutes after local midnight)
+    # ---- the night's rest: bedtime and wake-up (domain/rest.py); the day starts at the wake-up
     first: Levels = {}
-    tp = a.t[a.present]
-    if len(tp):
-        pw = clock.wall(tp)
-        sod = np.mod(pw, DAY)
-        after = sod >= params.day_start_hour * 3600
-        days, idx = np.unique(np.floor(pw[after] / DAY).astype(np.int64), return_index=True)
-        first_wall = pw[after][idx]
-        wall_max = np.maximum.accumulate(wall)
-        cum = np.concatenate(([0], np.cumsum(observed)))
-        i0 = np.searchsorted(wall_max, days * DAY + params.day_start_hour * 3600)
-        i1 = np.searchsorted(wall_max, first_wall)
-        ok = (i0 > 0) & (i1 < n_samples) & ((cum[i1] - cum[i0]) == (i1 - i0))
-        if ok.any():
-            minutes = (first_wall[ok] - days[ok] * DAY) / 60.0
-            first = _day_levels(weekday_of_day(days[ok]), minutes, _sketcher(params))
+    bedtime: Levels = {}
+    sleeping = np.array([is_sleeping_room(r) for r in rooms], dtype=bool)
+    waking = waking_mask(a.present, sleeping[a.room] if len(rooms) else np.zeros(len(a), dtype=bool))
+    tw = a.t[waking]
+    if len(tw) > 1:
+        blocked = overlaps_gaps(tw[:-1], tw[1:], tl)
+        bed_t, wake_t = night_rests(tw, clock.wall(tw), blocked, a.t[a.present])
+        if len(wake_t):
+            wake_wall, bed_wall = clock.wall(wake_t), clock.wall(bed_t)
+            wake_day = np.floor(wake_wall / DAY).astype(np.int64)
+            first = _day_levels(weekday_of_day(wake_day), (wake_wall - wake_day * DAY) / 60.0, _sketcher(params))
+            evening = np.floor((bed_wall - DAY / 2) / DAY).astype(np.int64)  # bedtime after noon, before noon
+            bedtime = _day_levels(weekday_of_day(evening), (bed_wall - evening * DAY) / 60.0, _sketcher(params))
 
     # ---- away durations by the time the person left
     away: Levels = {}
@@ -139,7 +141,8 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
         away = _levels(w_a, b_a, a_dur, bins, "home", _sketcher(params))
 
     return {"durations": durations, "home_durations": home_durations, "visit_counts": visits,
-            "home_visits": home_visits, "daily": daily, "first": first, "away": away}
+            "home_visits": home_visits, "daily": daily, "first": first, "bedtimes": bedtime, "away": away,
+            "stay_hazard": stay_hazard}
 
 
 def _sketcher(params: ModelParams) -> Callable[[np.ndarray], Sketch]:

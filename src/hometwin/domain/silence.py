@@ -1,23 +1,25 @@
-"""The silence model: how long the home normally stays quiet after a given event.
+"""The silence model: how long the home normally stays quiet after the last sign of the person.
 
-A silence is the time from one sensor event to the next. Its normal length depends on what the
-last event was and when: a bed mat switching on at 23:00 is followed by hours of quiet, a bathroom
-motion at 10:00 by a minute or two. The model keeps, per context, a histogram of silence lengths
-on a logarithmic grid (a heavy tail is the rule, so we never use mean + k*sd of raw minutes) and
-answers with a smoothed survival function P(silence > s | context).
+A silence runs from a *presence* event (domain/stays.py: motion on, a contact or mat either way,
+a switch turned on) to the next one. A motion sensor timing out or an appliance switching off is
+not the person, so it neither ends a silence nor becomes its context. Its normal length depends on
+that last event and on the moment: a bed mat switching on at 23:00 is followed by hours of quiet,
+a toilet flush at 03:00 by a few minutes until the person is back in bed.
 
-Contexts, from fine to coarse (a sparse cell borrows strength from the next coarser one):
-  sensor+hour the last event's sensor and on/off (a toilet flush, a bed mat switching off), at its
-              local hour (+- neighbours)
-  state+hour  the last event's room, sensor kind and on/off at that hour
-  room+hour   the last event's room at that hour
-  hour        any room at that hour
-  home        every silence of the home
-The result is mixed with the context-free "home" distribution (weight `context_free_weight`), so a
-few out-of-context silences in the training data cannot make a context look infinitely strict
-or lax: one "six hours after a night-time toilet flush" is kept, but it does not dominate.
+The model is a hazard regression with shared parameters (domain/hazard.py): the log rate at which
+a silence ends is a sum of effects of the last event's sensor (with its on/off), its kind, its
+room, the room the person came from, the rest state (lying on a bed mat, sitting on a seat mat),
+and the time of day *now* (three harmonics, also per room and per rest state: a sleeper wakes up
+at the home's hour whenever they went to bed), each tilted along the silence's length (transit
+contexts end fast; the few silences that last are a rest). A sensor seen twice borrows the shared
+effects of its kind, its room and the hour instead of being mixed with a parent cell full of
+sleep: nothing caps how unusual a silence can look.
 
-Pure: no I/O, no clock. JSON via `to_dict`/`from_dict`.
+Training leaves out silences that overlap an away or unknown interval (docs/model.md): time away
+and data outages are not silences of a person at home; and it learns from the silences that lasted
+a minute (`MIN_SECONDS`): the answers are about those, P(silence > t | it lasted a minute).
+
+Pure: no I/O, no clock. JSON via `to_dict`/`from_dict` (coefficients, never pickle).
 """
 
 from __future__ import annotations
@@ -31,103 +33,167 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from hometwin.domain.events import SensorEvent
-from hometwin.domain.stays import Timeline
+from hometwin.domain.events import SensorEvent, SensorKind
+from hometwin.domain.hazard import Design, HazardModel, mix, scale_free_tail, seconds_at, survival_at
+from hometwin.domain.localtime import DAY, LocalClock
+from hometwin.domain.silence_training import mat_sensors, sensor_days, training_contexts
+from hometwin.domain.stays import EventArrays, StayParams, Timeline, event_arrays, overlaps_gaps, room_key
 
-SCHEMA_VERSION = 1
-BINS_PER_DECADE = 16
+SCHEMA_VERSION = 2
 MAX_SECONDS = 4 * 24 * 3600.0  # a longer gap is a data outage, not a silence we learn from
-N_BINS = int(math.ceil(BINS_PER_DECADE * math.log10(MAX_SECONDS))) + 1
-# Grid point i stands for a silence of 10**(i / BINS_PER_DECADE) seconds (1 s ... 4 days).
-GRID_SECONDS = np.power(10.0, np.arange(N_BINS) / BINS_PER_DECADE)
-_LOG_GRID = np.log(GRID_SECONDS)
-LEVELS = ("sensor+hour", "state+hour", "room+hour", "hour", "home")
+# The model learns and answers about silences that lasted at least a minute (the monitoring's
+# resolution): shorter gaps are bursts (a mat flickering on and off, a PIR re-triggering, a door
+# bouncing) whose rhythm says nothing about how long a real pause lasts.
+MIN_SECONDS = 60.0
+DESIGN = Design(groups=("state", "kind", "room", "prev", "rest"), clock_groups=("room", "rest"))
+_LN10 = math.log(10.0)
 
 
 @dataclass(frozen=True, slots=True)
 class SilenceParams:
-    """Knobs of the silence model (JSON-able). Defaults were chosen on the public homes, see docs."""
+    """Knobs of the silence model (JSON-able)."""
 
-    neighbour_weight: float = 0.5  # weight of silences starting in the adjacent local hours
-    prior_strength: float = 4.0  # pseudo-count of the coarser level when pooling a cell
-    context_free_weight: float = 0.002  # share of the context-free distribution in every answer
-    bandwidth: float = 0.35  # kernel width in natural-log seconds (0.35 ~ +-40 %)
-    min_seconds: float = 1.0  # shorter gaps (same-second events) count as this
+    prior_sd: float = 1.0  # prior spread of every effect, in log hazard (a factor e either way)
+    rest_max_hours: float = 16.0  # a mat still "on" after this long is a missed "off", not a rest
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SilenceParams:
-        known = set(cls.__dataclass_fields__)
+        known = set(cls.__dataclass_fields__)  # knobs of schema 1 (pooling) are ignored
         return cls(**{k: float(v) for k, v in d.items() if k in known})
 
 
 def state_key(event: SensorEvent) -> str:
     """The context an event leaves behind: room, sensor kind, on or off, and the sensor itself."""
-    return f"{event.room}|{event.kind.value}|{'on' if event.value > 0 else 'off'}|{event.sensor}"
+    return f"{room_key(event.room)}|{event.kind.value}|{'on' if event.value > 0 else 'off'}|{event.sensor}"
 
 
-def _coarse(key: str) -> str:
-    """room|kind|on-off of a context key (keys of schema 1 had no sensor part)."""
-    return "|".join(key.split("|", 3)[:3])
+def is_presence(event: SensorEvent, stays: StayParams) -> bool:
+    """As in the stays: motion on, contacts/mats/doors either way, a switch turned on (value 1)."""
+    if event.kind is SensorKind.OTHER:
+        return event.value == 1.0
+    return event.value != 0.0 or event.kind in stays.off_means_present
 
 
-def _bin_index(seconds: float) -> int:
-    s = min(max(seconds, 1.0), MAX_SECONDS)
-    return min(N_BINS - 1, int(round(BINS_PER_DECADE * math.log10(s))))
+def is_sleeping_room(room: str) -> bool:
+    """A bedroom (or a bed area): where a mat means lying in bed, and where the night is spent."""
+    return "bed" in room_key(room)
 
 
 @dataclass(frozen=True, slots=True)
 class SilenceContext:
-    """Where an answer came from: the context key, the local hour, the finest level with data."""
+    """What a silence is judged after: the last presence event, where the person came from, rest."""
 
-    state: str
-    room: str
-    hour: int
-    level: str
-    n: float  # effective number of training silences at that level
+    event: SensorEvent
+    prev_room: str = ""  # the room of the stay before the current one ("" unknown)
+    rest: str = ""  # "bed" (a bedroom mat is on), "seat" (another mat is on) or ""
+
+    @property
+    def room(self) -> str:
+        return self.event.room
+
+    @property
+    def time(self) -> datetime:
+        return self.event.time
+
+    def levels(self) -> dict[str, str]:
+        e = self.event
+        return {"state": state_key(e), "kind": f"{e.kind.value}|{'on' if e.value > 0 else 'off'}",
+                "room": room_key(e.room), "prev": room_key(self.prev_room) if self.prev_room else "",
+                "rest": self.rest}
+
+
+def presence_contexts(events: Sequence[SensorEvent], stays: StayParams = StayParams(),
+                      rest_max_hours: float = 16.0, start: int = 0,
+                      mat_sensors: Sequence[str] = ()) -> list[SilenceContext | None]:
+    """For every event (sorted) from `start` on, its context if it is a presence event, else None
+    (None before `start` too). One pass; what happened before `start` (the room, where the person came
+    from, the mats `mat_sensors`) is read by a backward scan, at most `rest_max_hours` back."""
+    start = max(0, min(start, len(events)))
+    out: list[SilenceContext | None] = [None] * start
+    limit = rest_max_hours * 3600
+    mats, room, prev = _state_before(events, start, stays, limit, set(mat_sensors))
+    for e in events[start:]:
+        if e.kind is SensorKind.PRESSURE:
+            mats[e.sensor] = (e.value > 0, e.time, is_sleeping_room(e.room))
+        if not is_presence(e, stays):
+            out.append(None)
+            continue
+        if e.room != room:
+            prev, room = room, e.room
+        rest = ""
+        for on, since, bed in mats.values():
+            if on and (e.time - since).total_seconds() <= limit:
+                rest = "bed" if bed else (rest or "seat")
+        out.append(SilenceContext(e, prev, rest))
+    return out
+
+
+def _state_before(events: Sequence[SensorEvent], start: int, stays: StayParams, limit: float,
+                  mat_sensors: set[str]) -> tuple[dict[str, tuple[bool, datetime, bool]], str, str]:
+    """The mats' last states, the current room and the room before it, just before `start`."""
+    mats: dict[str, tuple[bool, datetime, bool]] = {}
+    room = prev = ""
+    if start == 0:
+        return mats, room, prev
+    horizon = events[start - 1].time.timestamp() - limit
+    for e in reversed(events[:start]):
+        if e.time.timestamp() < horizon:
+            break
+        if e.kind is SensorKind.PRESSURE and e.sensor not in mats:
+            mats[e.sensor] = (e.value > 0, e.time, is_sleeping_room(e.room))
+        if is_presence(e, stays):
+            if not room:
+                room = e.room
+            elif not prev and e.room != room:
+                prev = e.room
+        if prev and mat_sensors <= mats.keys():
+            break  # where the person came from and every mat's last state are known
+    return mats, room, prev
 
 
 @dataclass
 class SilenceModel:
-    """Silence-length distributions per context. Build with `SilenceModel.train`."""
+    """How long silences last after a context. Build with `SilenceModel.train`."""
 
     tz: str
     params: SilenceParams
-    # counts[state][hour] = sparse histogram {grid index: count}
-    counts: dict[str, dict[int, dict[int, float]]]
+    hazard: HazardModel
     n_silences: int = 0
     # share of the training days on which each sensor reported at least once (a sensor that reports
-    # every day and then stays silent for half a day while others fire is probably dead)
+    # every day and then stays silent for a day while others fire is probably dead)
     sensor_days: dict[str, float] = field(default_factory=dict)
-    _cache: dict[tuple[str, int], tuple[np.ndarray, SilenceContext]] = field(
-        default_factory=dict, repr=False, compare=False)
+    mat_sensors: list[str] = field(default_factory=list)  # pressure sensors seen in training (rest)
+    _cache: dict[tuple[tuple[str, ...], int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- training
     @classmethod
     def train(cls, events: Sequence[SensorEvent], timeline: Timeline | None = None, tz: str = "Europe/Berlin",
-              params: SilenceParams = SilenceParams()) -> SilenceModel:
-        """Learn from consecutive events: each gap is one silence in the context of its first event.
-
-        `timeline` is accepted for the contract (and future use); gaps inside away intervals are kept
-        on purpose: after the front door, a long silence is normal, and the model should know it.
-        """
-        zone = ZoneInfo(tz)
-        ordered = sorted(events)
-        counts: dict[str, dict[int, dict[int, float]]] = {}
-        n = 0
-        for prev, nxt in zip(ordered, ordered[1:], strict=False):
-            gap = (nxt.time - prev.time).total_seconds()
-            if gap > MAX_SECONDS:
-                continue
-            hour = prev.time.astimezone(zone).hour
-            cell = counts.setdefault(state_key(prev), {}).setdefault(hour, {})
-            b = _bin_index(max(gap, params.min_seconds))
-            cell[b] = cell.get(b, 0.0) + 1.0
-            n += 1
-        return cls(tz=tz, params=params, counts=counts, n_silences=n, sensor_days=_sensor_days(ordered, zone))
+              params: SilenceParams = SilenceParams(), stays: StayParams = StayParams(),
+              arrays: EventArrays | None = None) -> SilenceModel:
+        """Learn from the silences between consecutive presence events, leaving out those that
+        overlap an away or unknown interval of `timeline` (time away, data outages). `arrays`, when
+        given, are `event_arrays(events, stays)` already computed."""
+        a = arrays if arrays is not None else event_arrays(events if isinstance(events, list) else list(events),
+                                                           stays)
+        pidx, ctx_all, levels = training_contexts(a, params.rest_max_hours, is_sleeping_room)
+        if len(pidx) < 2:
+            raise ValueError("too few presence events to learn silences from")
+        t = a.t[pidx]
+        gap = np.diff(t)
+        keep = (gap > MIN_SECONDS) & (gap <= MAX_SECONDS) & ~overlaps_gaps(t[:-1], t[1:], timeline)
+        idx = np.nonzero(keep)[0]
+        if len(idx) == 0:
+            raise ValueError("no silences at home to learn from")
+        clock = LocalClock(tz, float(t[0]), float(t[-1]))
+        hours = np.mod(clock.wall(t[idx]), DAY) / 3600.0
+        hazard = HazardModel.fit(DESIGN, levels, ctx_all[idx], hours, gap[idx], np.ones(len(idx), dtype=bool),
+                                 prior_sd=params.prior_sd, entry=MIN_SECONDS)
+        return cls(tz=tz, params=params, hazard=hazard, n_silences=len(idx), sensor_days=sensor_days(a, tz),
+                   mat_sensors=mat_sensors(a))
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -135,168 +201,63 @@ class SilenceModel:
             "schema_version": SCHEMA_VERSION,
             "tz": self.tz,
             "params": self.params.to_dict(),
-            "bins_per_decade": BINS_PER_DECADE,
             "n_silences": self.n_silences,
             "sensor_days": dict(sorted(self.sensor_days.items())),
-            "counts": {s: {str(h): {str(b): c for b, c in sorted(cell.items())}
-                           for h, cell in sorted(hours.items())}
-                       for s, hours in sorted(self.counts.items())},
+            "mat_sensors": list(self.mat_sensors),
+            "hazard": self.hazard.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SilenceModel:
         if d.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"silence model schema {d.get('schema_version')!r} is not {SCHEMA_VERSION}")
-        if d.get("bins_per_decade") != BINS_PER_DECADE:
-            raise ValueError("silence model uses a different duration grid")
-        counts = {s: {int(h): {int(b): float(c) for b, c in cell.items()} for h, cell in hours.items()}
-                  for s, hours in d["counts"].items()}
-        return cls(tz=d["tz"], params=SilenceParams.from_dict(d.get("params", {})), counts=counts,
-                   n_silences=int(d.get("n_silences", 0)),
-                   sensor_days={str(k): float(v) for k, v in d.get("sensor_days", {}).items()})
+            raise ValueError(f"silence model schema {d.get('schema_version')!r} is not {SCHEMA_VERSION}: "
+                             "retrain the model (`hometwin train`)")
+        return cls(tz=d["tz"], params=SilenceParams.from_dict(d.get("params", {})),
+                   hazard=HazardModel.from_dict(d["hazard"]), n_silences=int(d.get("n_silences", 0)),
+                   sensor_days={str(k): float(v) for k, v in d.get("sensor_days", {}).items()},
+                   mat_sensors=[str(m) for m in d.get("mat_sensors", [])])
 
     # ---------------------------------------------------------------- queries
-    @property
-    def states(self) -> list[str]:
-        return sorted(self.counts)
-
     def daily_sensors(self, share: float) -> list[str]:
         """Sensors that reported on at least `share` of the training days."""
         return sorted(s for s, f in self.sensor_days.items() if f >= share)
 
-    def local_hour(self, at: datetime) -> int:
+    def local_hour(self, at: datetime) -> float:
         if self._zone is None:
             self._zone = ZoneInfo(self.tz)
-        return at.astimezone(self._zone).hour
+        local = at.astimezone(self._zone)
+        return local.hour + local.minute / 60.0
 
-    def curve(self, event: SensorEvent) -> tuple[np.ndarray, SilenceContext]:
-        """log P(silence > GRID_SECONDS[i]) after `event`, and the context it came from."""
-        return self.curve_for(state_key(event), self.local_hour(event.time))
-
-    def curve_for(self, state: str, hour: int) -> tuple[np.ndarray, SilenceContext]:
-        key = (state, hour)
+    def _cum(self, ctx: SilenceContext | SensorEvent) -> np.ndarray:
+        """The context's cumulative hazard, mixed with weight 1/n with a scale-free tail beyond its
+        median (hazard.scale_free_tail): one silence in n may fit no context, so no context claims
+        more than log10(n) + log10(t / median) of surprise, however sure its fit is."""
+        c = ctx if isinstance(ctx, SilenceContext) else SilenceContext(ctx)
+        lv = c.levels()
+        hour = self.local_hour(c.time)
+        key = (tuple(lv[g] for g in DESIGN.groups), int(hour * 12))  # 5-minute resolution of the start
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._build_curve(state, hour)
+            w = 1.0 / max(self.n_silences, 1)
+            own = self.hazard.cumulative(lv, int(hour * 12) / 12.0, since=MIN_SECONDS)
+            hit = mix([own, scale_free_tail(own)], [1.0 - w, w])
+            if len(self._cache) > 4096:
+                self._cache.clear()
             self._cache[key] = hit
         return hit
 
-    def survival(self, event: SensorEvent, seconds: float) -> float:
-        """P(a silence after `event` lasts longer than `seconds`)."""
-        log_s, _ = self.curve(event)
-        return math.exp(_interp(log_s, seconds))
+    def survival(self, ctx: SilenceContext | SensorEvent, seconds: float) -> float:
+        """P(a silence after `ctx` lasts longer than `seconds`)."""
+        return math.exp(-survival_at(self._cum(ctx), seconds))
 
-    def surprise(self, event: SensorEvent, seconds: float) -> float:
+    def surprise(self, ctx: SilenceContext | SensorEvent, seconds: float) -> float:
         """-log10 P(silence > seconds | context): 2 means 1 in 100, 4 means 1 in 10,000. Grows with time."""
-        log_s, _ = self.curve(event)
-        return -_interp(log_s, seconds) / math.log(10.0)
+        return survival_at(self._cum(ctx), seconds) / _LN10
 
-    def seconds_at_surprise(self, event: SensorEvent, surprise: float) -> float:
-        """The silence length at which `surprise(event, .)` first reaches `surprise` (inverse)."""
-        log_s, _ = self.curve(event)
-        return _inverse(log_s, -surprise * math.log(10.0))
+    def seconds_at_surprise(self, ctx: SilenceContext | SensorEvent, surprise: float) -> float:
+        """The silence length at which `surprise(ctx, .)` first reaches `surprise` (inverse)."""
+        return seconds_at(self._cum(ctx), surprise * _LN10)
 
-    def quantile(self, event: SensorEvent, q: float) -> float:
+    def quantile(self, ctx: SilenceContext | SensorEvent, q: float) -> float:
         """Silence length (seconds) that a fraction `q` of silences in this context stay below."""
-        log_s, _ = self.curve(event)
-        return _inverse(log_s, math.log(max(1e-300, 1.0 - q)))
-
-    # ---------------------------------------------------------------- internals
-    def _hist(self, states: Sequence[str], hour: int | None) -> np.ndarray:
-        """Histogram over `states`; for an hour, the neighbouring hours count with a lower weight."""
-        h = np.zeros(N_BINS)
-        w_n = self.params.neighbour_weight
-        for s in states:
-            hours = self.counts.get(s, {})
-            if hour is None:
-                for cell in hours.values():
-                    _add(h, cell, 1.0)
-                continue
-            for dh, w in ((0, 1.0), (-1, w_n), (1, w_n)):
-                near = hours.get((hour + dh) % 24)
-                if near and w > 0:
-                    _add(h, near, w)
-        return h
-
-    def _build_curve(self, state: str, hour: int) -> tuple[np.ndarray, SilenceContext]:
-        room = state.split("|", 1)[0]
-        coarse = _coarse(state)
-        same_state = [s for s in self.counts if _coarse(s) == coarse]
-        room_states = [s for s in self.counts if s.split("|", 1)[0] == room]
-        all_states = list(self.counts)
-        hists = [self._hist([state], hour), self._hist(same_state, hour), self._hist(room_states, hour),
-                 self._hist(all_states, hour), self._hist(all_states, None)]
-        k = self.params.prior_strength
-        home = _smooth_survival(hists[4], self.params.bandwidth)
-        pooled = home
-        level, n_level = "home", float(hists[4].sum())
-        for i in (3, 2, 1, 0):  # coarse to fine: each level shrinks toward the pooled coarser one
-            n = float(hists[i].sum())
-            if n <= 0:
-                continue
-            own = _smooth_survival(hists[i], self.params.bandwidth)
-            pooled = (n * own + k * pooled) / (n + k)
-            level, n_level = LEVELS[i], n
-        w = self.params.context_free_weight
-        mixed = (1.0 - w) * pooled + w * home
-        with np.errstate(divide="ignore"):
-            log_s = np.log(np.maximum(mixed, 1e-300))
-        return log_s, SilenceContext(state=state, room=room, hour=hour, level=level, n=n_level)
-
-
-def _sensor_days(ordered: Sequence[SensorEvent], zone: ZoneInfo) -> dict[str, float]:
-    """Share of the local calendar days from the first to the last event on which each sensor reported."""
-    if not ordered:
-        return {}
-    first, last = ordered[0].time.astimezone(zone).date(), ordered[-1].time.astimezone(zone).date()
-    n_days = (last - first).days + 1
-    seen: dict[str, set[Any]] = {}
-    for e in ordered:
-        seen.setdefault(e.sensor, set()).add(e.time.astimezone(zone).date())
-    return {s: len(days) / n_days for s, days in seen.items()}
-
-
-def _add(h: np.ndarray, cell: dict[int, float], w: float) -> None:
-    for b, c in cell.items():
-        h[b] += w * c
-
-
-def _smooth_survival(hist: np.ndarray, bandwidth: float) -> np.ndarray:
-    """Survival at every grid point of a log-normal-kernel smoothing of the histogram.
-
-    Each training silence spreads as a normal kernel in log seconds: the tail beyond the longest
-    silence seen falls off smoothly instead of dropping to zero.
-    """
-    total = hist.sum()
-    if total <= 0:
-        return np.ones(N_BINS)
-    idx = np.nonzero(hist)[0]
-    z = (_LOG_GRID[:, None] - _LOG_GRID[idx][None, :]) / bandwidth
-    tail = 0.5 * _erfc_vec(z / math.sqrt(2.0))
-    surv = (tail * hist[idx][None, :]).sum(axis=1) / total
-    return np.minimum(1.0, np.maximum.accumulate(surv[::-1])[::-1])
-
-
-def _erfc_vec(x: np.ndarray) -> np.ndarray:
-    return np.vectorize(math.erfc, otypes=[float])(x)
-
-
-def _interp(log_s: np.ndarray, seconds: float) -> float:
-    x = math.log(min(max(seconds, 1.0), MAX_SECONDS))
-    pos = x / math.log(10.0) * BINS_PER_DECADE
-    i = min(int(pos), N_BINS - 2)
-    f = pos - i
-    return float(log_s[i] * (1.0 - f) + log_s[i + 1] * f)
-
-
-def _inverse(log_s: np.ndarray, target: float) -> float:
-    """Smallest silence (seconds) whose log survival is <= target; MAX_SECONDS if never."""
-    below = np.nonzero(log_s <= target)[0]
-    if below.size == 0:
-        return MAX_SECONDS
-    j = int(below[0])
-    if j == 0:
-        return 1.0
-    a, b = float(log_s[j - 1]), float(log_s[j])
-    f = 1.0 if a == b else (a - target) / (a - b)
-    return float(10.0 ** ((j - 1 + f) / BINS_PER_DECADE))
+        return seconds_at(self._cum(ctx), -math.log(max(1e-300, 1.0 - q)))

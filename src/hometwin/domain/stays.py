@@ -346,3 +346,15 @@ def _outages_without_presence(t: np.ndarray, order: np.ndarray, evs: list[Sensor
     limit = params.unknown_after.total_seconds()
     return [Interval(IntervalKind.UNKNOWN, evs[order[j]].time, evs[order[j + 1]].time)
             for j in np.nonzero(np.diff(t) >= limit)[0].tolist()]
+
+
+def overlaps_gaps(lo: np.ndarray, hi: np.ndarray, timeline: Timeline | None) -> np.ndarray:
+    """Which spans (lo, hi) (epoch seconds) overlap an away or unknown interval of `timeline`: time
+    that says nothing about the person at home (away, or no data)."""
+    if timeline is None or not (timeline.away or timeline.unknown):
+        return np.zeros(len(lo), dtype=bool)
+    spans = sorted((i.start.timestamp(), i.end.timestamp()) for i in (*timeline.away, *timeline.unknown))
+    starts = np.array([s for s, _ in spans])
+    ends = np.maximum.accumulate(np.array([e for _, e in spans]))
+    k = np.searchsorted(starts, hi, side="left") - 1  # the last interval starting before the span ends
+    return (k >= 0) & (ends[np.maximum(k, 0)] > lo)

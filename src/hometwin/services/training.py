@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hometwin.config import ModelingSettings
+from hometwin.domain.calibration import calibrate
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.model import MODEL_KIND, BehaviourModel, train_model
+from hometwin.domain.model import MODEL_KIND, BehaviourModel, OutdatedModel, train_model
 from hometwin.domain.model_compare import compare_models
 from hometwin.domain.model_params import ModelParams
 from hometwin.registry import ModelRegistry, ModelVersion
@@ -62,8 +64,11 @@ def model_metadata(model: BehaviourModel) -> dict[str, Any]:
 
 
 def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *, tz: str, start: datetime,
-                       end: datetime, params: ModelParams | None = None, min_days: float = 0.0) -> Trained:
-    """Learn from `events` in [start, end), register the model and its change summary."""
+                       end: datetime, params: ModelParams | None = None, min_days: float = 0.0,
+                       false_alarm_budget: float | None = None) -> Trained:
+    """Learn from `events` in [start, end), calibrate its alarm limits to `false_alarm_budget` (alarms
+    a day; default `HOMETWIN_DETECT_FALSE_ALARM_BUDGET`, 0 turns it off; domain/calibration.py),
+    register the model and its change summary."""
     if not events:
         raise NotEnoughData(f"no sensor events between {start.isoformat()} and {end.isoformat()}")
     first = min(e.time for e in events)
@@ -76,11 +81,19 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
         start = first
     model = train_model(events, tz=tz, params=params or ModelParams(), start=start, end=end,
                         home_id=registry.home_id)
+    budget = ModelingSettings().detect_false_alarm_budget if false_alarm_budget is None else false_alarm_budget
+    if budget > 0:
+        window = [e for e in events if start <= e.time < end]
+        model.calibration = calibrate(window, tz=tz, budget=budget, params=model.params)
     previous = registry.latest(MODEL_KIND)
     version = registry.register(MODEL_KIND, model.to_dict(), model_metadata(model))
     change = None
-    if previous is not None:
-        change = compare_models(BehaviourModel.from_dict(previous.document), model)
+    try:
+        before = BehaviourModel.from_dict(previous.document) if previous is not None else None
+    except OutdatedModel:  # an older schema: there is nothing comparable to summarise
+        before = None
+    if previous is not None and before is not None:
+        change = compare_models(before, model)
         registry.register(CHANGE_KIND, {"model_version": version.version, "previous_version": previous.version,
                                         "change": change},
                           {"training_start": version.metadata["training_start"],

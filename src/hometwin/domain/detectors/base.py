@@ -12,16 +12,19 @@ Pure: no I/O, no clock; `now` is part of the situation.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from hometwin.domain.detectors.presence import current_stay, leaving
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding, FindingKind
+from hometwin.domain.silence import SilenceContext, is_presence, is_sleeping_room, presence_contexts
 
 if TYPE_CHECKING:
     from hometwin.domain.detectors import DetectionParams
@@ -79,6 +82,9 @@ class Assessment:
         return -math.inf if self.blocked else self.score - self.limit
 
 
+CONTEXT_EVENTS = 400  # the recent events whose silence context a check computes at most
+
+
 class Situation:
     """What every detector sees at one check, with the facts several of them need, computed once.
 
@@ -115,6 +121,37 @@ class Situation:
         return current_stay(self.recent, self.model.params.stays)
 
     @cached_property
+    def contexts(self) -> list[SilenceContext | None]:
+        """Per recent event: its silence context when it shows the person (presence), else None.
+
+        Only the tail the detectors judge is computed (the current stay's last `CONTEXT_EVENTS`
+        events, and the last presence event): the rest stays None, which keeps a check cheap."""
+        recent, silence = self.recent, self.model.silence
+        start = bisect_left(recent, self.stay[1], key=attrgetter("time"))
+        start = min(max(start, len(recent) - CONTEXT_EVENTS), len(recent) - 1)
+        stays = self.model.params.stays
+        while start > 0 and not is_presence(recent[start], stays):
+            start -= 1  # down to a presence event: the silence runs from there
+        return presence_contexts(recent, stays, silence.params.rest_max_hours, start, silence.mat_sensors)
+
+    @cached_property
+    def last_presence(self) -> SilenceContext:
+        """The last sign of the person (the last event when none shows presence): silences start there."""
+        return next((c for c in reversed(self.contexts) if c is not None), None) or SilenceContext(self.last)
+
+    @cached_property
+    def last_waking(self) -> datetime | None:
+        """The last sign of the person outside the sleeping rooms (any room, in a home whose sensors
+        are all in bedrooms or none is): what says the day has started (domain/rest.py)."""
+        rooms = self.model.rooms
+        split = any(is_sleeping_room(r) for r in rooms) and not all(is_sleeping_room(r) for r in rooms)
+        stays = self.model.params.stays
+        for e in reversed(self.recent):
+            if is_presence(e, stays) and not (split and is_sleeping_room(e.room)):
+                return e.time
+        return None
+
+    @cached_property
     def outing(self) -> SensorEvent | None:
         """The door the person left by, when the events say so and the model knows this home's outings.
 
@@ -124,6 +161,11 @@ class Situation:
             return None
         door = leaving(self.recent, self.model.params.stays)
         return door if door is not None and self.model.away_duration(door.time).n > 0 else None
+
+    def shift(self, detector: str) -> float:
+        """How much this home's calibration moves `detector`'s limit (0 for an uncalibrated model)."""
+        calibration = self.model.calibration
+        return calibration.shifts.get(detector, 0.0) if calibration is not None else 0.0
 
     @property
     def at_home(self) -> bool:

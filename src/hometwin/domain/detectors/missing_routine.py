@@ -1,9 +1,17 @@
-"""Missing routine: no activity yet today, long after the usual first activity of that weekday."""
+"""Missing routine: no activity yet today, long after the usual first activity of that weekday.
+
+The day starts with the first sign of the person outside the sleeping rooms after the night's rest
+(domain/rest.py), as the model learned it: a bed mat or a bedroom sensor during sleep, a motion
+sensor timing out or an appliance switching off is not the day's activity. The detector watches
+from the earliest usual wake-up (the learned 1st percentile less an hour, never before the model's
+`day_start_hour`), so a toilet visit in the small hours does not count as getting up.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from hometwin.domain.detectors.base import Assessment, Situation, knob
 from hometwin.domain.detectors.phrases import WEEKDAYS
@@ -26,17 +34,18 @@ class MissingRoutine:
         if not situation.at_home:
             return []
         model, now, p = situation.model, situation.now, situation.params
-        local_now = now.astimezone(situation.zone)
-        # the model's definition of the day's first activity (ModelParams.day_start_hour)
-        day_start = local_now.replace(hour=model.params.day_start_hour, minute=0, second=0, microsecond=0)
-        if local_now < day_start or situation.last.time >= day_start:
-            return []  # before the day starts, or the day already had activity
         dist = model.first_activity(now)
         if dist.n <= 0:
             return []
+        local_now = now.astimezone(situation.zone)
         midnight = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+        earliest = max(model.params.day_start_hour * 60.0, float(dist.quantile(0.01)) - 60.0)
+        day_start = midnight + timedelta(minutes=min(earliest, 12 * 60.0))
+        waking = situation.last_waking
+        if local_now < day_start or (waking is not None and waking >= day_start):
+            return []  # before the day can start, or the day already had activity
         minutes = (local_now - midnight).total_seconds() / 60
-        limit = p.effective_limit(p.routine_limit)
+        limit = p.effective_limit(p.routine_limit) + situation.shift(self.name)
         score = tail_score(dist, minutes, p.few_samples, clock=True)
         typical = float(dist.median)
         unusual = value_at(dist, limit, p.few_samples, clock=True) if score >= limit else math.nan

@@ -33,7 +33,7 @@ class NotBackHome:
         if seconds <= 0:
             return []
         dist = model.away_duration(door.time)
-        limit = p.effective_limit(p.away_limit)
+        limit = p.effective_limit(p.away_limit) + situation.shift(self.name)
         score, typical = tail_score(dist, seconds, p.few_samples), float(dist.median)
         floor = p.away_floor_min * 60
         unusual = max(value_at(dist, limit, p.few_samples), floor) if score >= limit else math.nan

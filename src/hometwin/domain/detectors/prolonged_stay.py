@@ -6,18 +6,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hometwin.domain.detectors.base import Assessment, Situation, knob
 from hometwin.domain.detectors.phrases import when_text
 from hometwin.domain.detectors.tails import percentile_of, plus, tail_score, value_at
-from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.wording import duration_text
 
 if TYPE_CHECKING:
-    from hometwin.domain.silence import SilenceModel
+    from hometwin.domain.silence import SilenceContext, SilenceModel
 
 QUIET_EVENTS = 120  # the pauses of at most this many events of the stay count (bounds the work per check)
 
@@ -46,19 +45,20 @@ class ProlongedStay:
         seconds = (now - start).total_seconds()
         if seconds <= 0 or model.canonical_room(room) is None:
             return []
-        dist = model.stay_duration(room, start)
-        limit = p.effective_limit(p.stay_limit)
-        long_score = tail_score(dist, seconds, p.few_samples)
-        quiet = quiet_evidence(model.silence, situation.recent, start, now, p.stay_gap_slack)
+        limit = p.effective_limit(p.stay_limit) + situation.shift(self.name)
+        long_score, typical, long_at, when = _length(situation, room, start, seconds, limit)
+        quiet, quiet_at = quiet_evidence(model.silence, situation.contexts, start, now, p.stay_gap_slack, limit)
         score = max(long_score, quiet)
         floor = p.room_floor_min.get(room, p.stay_floor_min) * 60
-        typical = float(dist.median)
-        unusual = max(value_at(dist, limit, p.few_samples), floor) if score >= limit else math.nan
-        when = when_text(start, model.tz, dist.level)
+        # From when on the stay is unusual: the earlier of the two crossings, fixed once crossed (so
+        # the incident keeps its place among the person-level findings from check to check).
+        crossings = [max(long_at, floor)] if long_score >= limit else []
+        if quiet_at is not None:
+            crossings.append(max((quiet_at - start).total_seconds(), floor))
+        unusual = min(crossings) if score >= limit and crossings else math.nan
         message = (f"In the {room} for {duration_text(seconds)}; {when} a visit usually lasts "
                    f"{duration_text(typical)}, and {duration_text(unusual)} is already unusual.")
         if quiet > long_score and score >= limit:
-            unusual = seconds
             message = (f"In the {room} for {duration_text(seconds)} with only rare movement: the pauses "
                        f"between movements there are far longer than usual; {when} a visit usually lasts "
                        f"{duration_text(typical)}.")
@@ -67,25 +67,53 @@ class ProlongedStay:
         return [Assessment(finding, score, limit, plus(start, unusual), seconds < floor)]
 
 
-def quiet_evidence(silence: SilenceModel, recent: Sequence[SensorEvent], start: datetime, now: datetime,
-                   slack: float) -> float:
-    """Accumulated surprise of the pauses within the current stay (a CUSUM of silence surprises).
+def _length(situation: Situation, room: str, start: datetime, seconds: float, limit: float
+            ) -> tuple[float, float, float, str]:
+    """How unusual the stay's length is: (surprise, usual length, length at the limit, "when" words).
+
+    From the stay model (this room, the room before, the time of day: an evening on the sofa or a
+    night in bed is judged against this home's evenings and nights); a model without one (trained
+    before it existed) falls back to the pooled (room, weekday, hour) distribution."""
+    model, p = situation.model, situation.params
+    local = start.astimezone(situation.zone)
+    stays = model.stay_hazard
+    if stays is not None:
+        first = next((c for c in situation.contexts if c is not None and c.time >= start), None)
+        prev = first.prev_room if first is not None else ""
+        return (stays.surprise(room, prev, start, seconds), stays.quantile(room, prev, start, 0.5),
+                stays.seconds_at_surprise(room, prev, start, limit), f"when it starts around {local:%H}:00")
+    dist = model.stay_duration(room, start)
+    return (tail_score(dist, seconds, p.few_samples), float(dist.median), value_at(dist, limit, p.few_samples),
+            when_text(start, model.tz, dist.level))
+
+
+def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | None], start: datetime,
+                   now: datetime, slack: float, limit: float = math.inf) -> tuple[float, datetime | None]:
+    """Accumulated surprise of the pauses within the current stay (a CUSUM of silence surprises), and
+    the moment it reached `limit` (None if it has not).
 
     Someone stuck in a room still moves a little now and then: each pause alone may be only mildly
-    unusual, but many in a row are not. Each pause contributes its surprise above `slack`, the
-    ongoing pause included, so the sum only grows while the stay goes on. The last
-    `QUIET_EVENTS` events of the stay are considered, to bound the work per check.
+    unusual, but many in a row are not. A pause runs from one sign of presence to the next (a motion
+    sensor timing out is not the person) and contributes its surprise above `slack`, the ongoing
+    pause included, so the sum only grows while the stay goes on. The crossing moment depends only
+    on the pauses before it, so later checks (and later movements) do not move it. The last
+    `QUIET_EVENTS` presence events of the stay are considered, to bound the work per check.
     """
     if slack <= 0:
-        return 0.0
-    stay: list[SensorEvent] = []
-    for e in reversed(recent):
-        if e.time < start or len(stay) >= QUIET_EVENTS:
+        return 0.0, None
+    stay: list[SilenceContext] = []
+    for c in reversed(contexts):
+        if c is None:
+            continue
+        if c.time < start or len(stay) >= QUIET_EVENTS:
             break
-        stay.append(e)
+        stay.append(c)
     stay.reverse()
-    total = 0.0
+    total, crossed = 0.0, None
     for a, b in zip(stay, [*stay[1:], None], strict=True):
         end = now if b is None else b.time
-        total += max(0.0, silence.surprise(a, (end - a.time).total_seconds()) - slack)
-    return total
+        gain = max(0.0, silence.surprise(a, (end - a.time).total_seconds()) - slack)
+        if crossed is None and total + gain >= limit:
+            crossed = a.time + timedelta(seconds=silence.seconds_at_surprise(a, limit - total + slack))
+        total += gain
+    return total, crossed
