@@ -258,3 +258,15 @@ def test_a_knob_is_chosen_on_the_other_homes_only() -> None:
     assert [s["theta"] for s in again["by_home"].values()] == [0.5, 0.5, 0.5]
     with pytest.raises(ValueError, match="two homes"):
         leave_one_home_out([a], "timer_3h", lambda others: 0.5)
+
+
+def test_rolling_models_are_calibrated_on_their_own_training_days_as_in_production() -> None:
+    home = HomeData("drawn", drawn_events(17), TZ)
+    calibrated = run_home(home, EvalConfig(injections=0, stuck=0, false_alarm_budget=0.1))
+    first, second = (m["hometwin"].model for m in calibrated.fold_methods)  # type: ignore[attr-defined]
+    assert first.calibration is None  # 7 days: too few to cross-validate over days
+    assert second.calibration is not None and second.calibration.budget == pytest.approx(0.1)
+    plain = run_home(home, EvalConfig(injections=0, stuck=0))
+    assert all(m["hometwin"].model.calibration is None for m in plain.fold_methods)  # type: ignore[attr-defined]
+    split = run_home(home, EvalConfig(injections=0, stuck=0, protocol="split", false_alarm_budget=0.1))
+    assert all(m["hometwin"].model.calibration is None for m in split.fold_methods)  # type: ignore[attr-defined]

@@ -34,6 +34,9 @@ def register(app: typer.Typer) -> None:
         min_train_days: float = typer.Option(7.0, help="--protocol rolling: days of data before the first model."),
         retrain_days: float = typer.Option(7.0, help="--protocol rolling: days between two models."),
         target_rate: float = typer.Option(0.1, help="False alarms per day the leave-one-home-out knobs aim at."),
+        budget: float = typer.Option(
+            None, help="--protocol rolling: calibrate each model to this many false alarms a day on its own "
+                       "training days, as the modeling does (default HOMETWIN_DETECT_FALSE_ALARM_BUDGET; 0: off)."),
         injections: int = typer.Option(200, help="Injected emergencies per home (half day, half night)."),
         injection: str = typer.Option("anchored", help="anchored (1 min after a real event) | random."),
         stuck: int = typer.Option(40, help="Stuck-in-the-bathroom injections per home."),
@@ -49,7 +52,7 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from hometwin.config import DetectionSettings
+        from hometwin.config import DetectionSettings, ModelingSettings
         from hometwin.evaluation.harness import EvalConfig
         from hometwin.evaluation.sources import HomeLoadError, load_homes
 
@@ -64,6 +67,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("must be between 0.05 and 0.95", param_hint="--train-fraction")
         if min_train_days <= 0 or retrain_days <= 0:
             raise typer.BadParameter("--min-train-days and --retrain-days must be positive")
+        if budget is not None and budget < 0:
+            raise typer.BadParameter("must not be negative", param_hint="--budget")
         if cadence_min <= 0 or injections < 0 or stuck < 0 or target_rate < 0:
             raise typer.BadParameter("cadence must be positive, counts and the target rate not negative")
         try:
@@ -76,7 +81,8 @@ def register(app: typer.Typer) -> None:
         cfg = EvalConfig(train_fraction=train_fraction, injections=injections, stuck=stuck, injection=injection,
                          protocol=protocol, counting=counting, min_train=timedelta(days=min_train_days),
                          retrain_every=timedelta(days=retrain_days), target_rate=target_rate, seed=seed,
-                         cadence=timedelta(minutes=cadence_min), params=params)
+                         cadence=timedelta(minutes=cadence_min), params=params,
+                         false_alarm_budget=ModelingSettings().detect_false_alarm_budget if budget is None else budget)
         try:
             result = _run(homes, cfg, console)
         except ValueError as exc:  # e.g. a home shorter than the minimum training span
