@@ -1,0 +1,125 @@
+"""Outages of the alerting stack and the verdict on its e-mail: shared by tests/e2e/test_outages.py
+(a representative subset, in `make test`) and benchmarks/reliability.py (the full matrix).
+
+The rule judged (docs/reliability.md): every notification id in the alert book reaches the mailbox
+within 2 minutes of its creation on the home's clock, extended to 2 minutes after the end of any
+outage that overlaps that span; exactly once, unless a copy arrived while the object store was down
+(or within the margin after), then at least once with the copies counted; and no invocation of an
+alerting function ends dead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tests.e2e.alerting_stack import AlertingStack
+
+MARGIN_MINUTES = 2.0
+
+
+@dataclass
+class Window:
+    """One outage: which parts were down, from `down` until all answered again at `back` (real epoch s)."""
+
+    parts: tuple[str, ...]
+    minutes: float  # the planned outage on the home's clock
+    down: float
+    back: float = 0.0
+    findings_seen: list[int] = field(default_factory=list)  # findings per check while the store was down
+    checks_seen: int = 0
+
+
+@dataclass
+class Verdict:
+    notifications: int = 0  # judged: their deadline has passed
+    delivered: int = 0
+    missing: list[str] = field(default_factory=list)
+    late: list[tuple[str, float]] = field(default_factory=list)  # id, minutes after its deadline
+    copies: int = 0  # e-mails beyond the first of an id (all while or just after the store was down)
+    unexplained_copies: list[str] = field(default_factory=list)
+    worst_delay_minutes: float = 0.0  # creation to first arrival, home's clock
+    dead: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.late or self.unexplained_copies or self.dead)
+
+    def summary(self) -> str:
+        return (f"{self.delivered}/{self.notifications} delivered, missing {self.missing}, late {self.late}, "
+                f"copies {self.copies} (unexplained {self.unexplained_copies}), "
+                f"worst delay {self.worst_delay_minutes:.1f} min, dead {len(self.dead)}")
+
+
+def run_outage(stack: AlertingStack, parts: tuple[str, ...], minutes: float) -> Window:
+    """Stop `parts` together for `minutes` of the home's clock, then start them again."""
+    window = Window(parts, minutes, time.time())
+    for part in parts:
+        stack.stop(part)
+    watch_checks = "store" in parts and not {"monitoring", "scheduler"} & set(parts)
+    until = window.down + stack.scale.real(minutes)
+    seen_at: set[str] = set()
+    while time.time() < until:
+        if watch_checks:
+            _watch_findings(stack, window, seen_at)
+        time.sleep(min(0.5, max(0.0, until - time.time())))
+    for part in parts:
+        stack.start_again(part)
+    window.back = time.time()
+    return window
+
+
+def _watch_findings(stack: AlertingStack, window: Window, seen: set[str]) -> None:
+    """Record the monitoring's checks made while the object store is down (each once)."""
+    try:
+        last = stack.status("monitoring").get("last_check") or {}
+    except Exception:  # noqa: BLE001 - a busy monitoring: look again next time
+        return
+    at = last.get("now")
+    if not at or at in seen or stack.sim(window.down) >= datetime.fromisoformat(at):
+        return
+    seen.add(at)
+    window.checks_seen += 1
+    if last.get("status") == "ok":
+        window.findings_seen.append(len(last.get("findings") or []))
+
+
+def judge(stack: AlertingStack, windows: list[Window], margin_minutes: float = MARGIN_MINUTES) -> Verdict:
+    """The verdict on every notification whose deadline has passed (see the module docstring)."""
+    margin = timedelta(minutes=margin_minutes)
+    spans = sorted((stack.sim(w.down), stack.sim(w.back), "store" in w.parts) for w in windows)
+    now = stack.sim(time.time())
+    mails = stack.mails()
+    arrivals: dict[str, list[datetime]] = {}
+    for mail in mails:
+        arrivals.setdefault(mail.notification_id, []).append(stack.sim(mail.arrived))
+    verdict = Verdict(dead=stack.dead_alerting_invocations())
+    for note_id, created in stack.notifications():
+        deadline = created + margin
+        for down, back, _ in spans:
+            if down <= deadline and back >= created:
+                deadline = max(deadline, back + margin)
+        got = arrivals.get(note_id, [])
+        if deadline > now and not got:
+            continue  # not due yet
+        verdict.notifications += 1
+        if not got:
+            verdict.missing.append(note_id)
+            continue
+        verdict.delivered += 1
+        first = min(got)
+        verdict.worst_delay_minutes = max(verdict.worst_delay_minutes, (first - created).total_seconds() / 60)
+        if first > deadline:
+            verdict.late.append((note_id, round((first - deadline).total_seconds() / 60, 2)))
+    for note_id, count in Counter(m.notification_id for m in mails).items():
+        if count < 2:
+            continue
+        verdict.copies += count - 1
+        store_down = any(down <= t <= back + margin for t in arrivals[note_id] for down, back, store in spans
+                         if store)
+        if not store_down:
+            verdict.unexplained_copies.append(note_id)
+    return verdict
