@@ -43,6 +43,10 @@ class Verdict:
     unexplained_copies: list[str] = field(default_factory=list)
     worst_delay_minutes: float = 0.0  # creation to first arrival, home's clock
     dead: list[dict[str, Any]] = field(default_factory=list)
+    # Per outage (index into the windows judged): how many e-mails it held up, and the latest first
+    # arrival of those after it ended (minutes, home's clock; <= 0: all arrived before it ended).
+    held: dict[int, int] = field(default_factory=dict)
+    after_back: dict[int, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -90,7 +94,8 @@ def _watch_findings(stack: AlertingStack, window: Window, seen: set[str]) -> Non
 def judge(stack: AlertingStack, windows: list[Window], margin_minutes: float = MARGIN_MINUTES) -> Verdict:
     """The verdict on every notification whose deadline has passed (see the module docstring)."""
     margin = timedelta(minutes=margin_minutes)
-    spans = sorted((stack.sim(w.down), stack.sim(w.back), "store" in w.parts) for w in windows)
+    spans = [(stack.sim(w.down), stack.sim(w.back), "store" in w.parts) for w in windows]
+    order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     now = stack.sim(time.time())
     mails = stack.mails()
     arrivals: dict[str, list[datetime]] = {}
@@ -98,10 +103,12 @@ def judge(stack: AlertingStack, windows: list[Window], margin_minutes: float = M
         arrivals.setdefault(mail.notification_id, []).append(stack.sim(mail.arrived))
     verdict = Verdict(dead=stack.dead_alerting_invocations())
     for note_id, created in stack.notifications():
-        deadline = created + margin
-        for down, back, _ in spans:
+        deadline, holding = created + margin, []
+        for i in order:
+            down, back, _ = spans[i]
             if down <= deadline and back >= created:
                 deadline = max(deadline, back + margin)
+                holding.append(i)
         got = arrivals.get(note_id, [])
         if deadline > now and not got:
             continue  # not due yet
@@ -111,6 +118,10 @@ def judge(stack: AlertingStack, windows: list[Window], margin_minutes: float = M
             continue
         verdict.delivered += 1
         first = min(got)
+        for i in holding:
+            verdict.held[i] = verdict.held.get(i, 0) + 1
+            after = (first - spans[i][1]).total_seconds() / 60
+            verdict.after_back[i] = max(verdict.after_back.get(i, after), after)
         verdict.worst_delay_minutes = max(verdict.worst_delay_minutes, (first - created).total_seconds() / 60)
         if first > deadline:
             verdict.late.append((note_id, round((first - deadline).total_seconds() / 60, 2)))
