@@ -13,8 +13,9 @@ subset of each (tests/e2e/test_outages.py, tests/e2e/test_kill_loop.py); this ru
   each of `--durations` minutes (home's clock) in turn, 3 minutes apart. After each outage and its
   2-minute margin the e-mail is judged (tests/e2e/outage_plan.py `judge`): every notification id
   in the alert book in the mailbox within outage + 2 minutes, exactly once unless the object store
-  was down (copies counted), no dead invocation of an alerting function; while the object store is
-  down the monitoring's checks must go on finding the emergency.
+  was down (copies counted), no dead invocation of an alerting function, reminders on schedule (one
+  that fell due while the checks could not run within 2 minutes of their return); while the object
+  store is down the monitoring's checks must go on finding the emergency.
 - Kill loop: a fresh stack under event load (LoadEvents posted to the scheduler, a receiver
   registered for them), `--kills` random SIGKILLs of the scheduler, the monitoring and the actuation,
   each followed by a restart (tests/e2e/kill_loop.py). Acknowledged events lost, e-mails missing,
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import signal
 import sys
 import tempfile
 import time
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT))  # the stack and its verdict live with the tests t
 
 from tests.e2e.alerting_stack import PARTS, AlertingStack, Scale  # noqa: E402
 from tests.e2e.kill_loop import run_kill_loop  # noqa: E402
-from tests.e2e.outage_plan import MARGIN_MINUTES, Window, judge, run_outage  # noqa: E402
+from tests.e2e.outage_plan import MARGIN_MINUTES, Window, judge, reminder_gaps, run_outage  # noqa: E402
 from tests.servers import wait_until  # noqa: E402
 
 PAUSE_MINUTES = 3.0  # home's clock between two outages of one row
@@ -79,18 +81,21 @@ def outage_row(parts: tuple[str, ...], durations: list[float], scale: Scale, wor
             detection = (f"{window.checks_seen} checks, min {min(window.findings_seen, default=0)} finding(s)"
                          if watched else "-")
             detection_ok = not watched or (window.checks_seen >= 2 and min(window.findings_seen, default=0) >= 1)
-            row_ok = verdict.ok and detection_ok
+            schedule = reminder_gaps(stack, windows)
+            off = [i for i in schedule if not i.on_time(MARGIN_MINUTES)]
+            row_ok = verdict.ok and detection_ok and not off
             ok = ok and row_ok
             real_down = window.back - window.down
             print(f"| {'+'.join(parts)} | {minutes:g} ({real_down * scale.speed / 60:.1f}) "
                   f"| {real_down:.1f} | {verdict.held.get(index, 0)} | {verdict.after_back.get(index, 0.0):+.1f} "
                   f"| {verdict.notifications} | {len(verdict.missing)} | {len(verdict.late)} | {verdict.copies} "
-                  f"| {len(verdict.dead)} | {detection} | {'pass' if row_ok else 'FAIL'} |", flush=True)
+                  f"| {len(verdict.dead)} | {len(schedule)} / {len(off)} | {detection} "
+                  f"| {'pass' if row_ok else 'FAIL'} |", flush=True)
             if not row_ok:
-                print(f"    {verdict.summary()}", flush=True)
+                print(f"    {verdict.summary()}; off schedule: {off}", flush=True)
             time.sleep(scale.real(PAUSE_MINUTES))
     except Exception as exc:  # noqa: BLE001 - report the row as failed, go on with the next
-        print(f"| {'+'.join(parts)} | error: {exc!r} |||||||||| FAIL |", flush=True)
+        print(f"| {'+'.join(parts)} | error: {exc!r} ||||||||||| FAIL |", flush=True)
         print(stack.logs(15) if hasattr(stack, "stack") else "", flush=True)
         ok = False
     finally:
@@ -131,6 +136,8 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=100, help="SIGKILLs of the kill loop (0: skip it)")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
+    # A SIGTERM (or SIGINT, ignored in background jobs) unwinds like an error, so every server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     durations = [float(d) for d in args.durations.split(",") if d.strip()]
     scale = Scale(speed=args.speed)
     started = time.time()
@@ -141,8 +148,9 @@ def main() -> int:
             print(f"Outage matrix: speed {args.speed:g}x, e-mail repeated every {scale.repeat_minutes:g} min, "
                   f"margin {MARGIN_MINUTES:g} min (home's clock)\n")
             print("| parts down | outage, min (measured) | real s | e-mails held | last arrival after back, min "
-                  "| e-mails judged | missing | late | copies | dead | detection while store down | result |")
-            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+                  "| e-mails judged | missing | late | copies | dead | reminders checked / off schedule "
+                  "| detection while store down | result |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n, parts in enumerate(selected):
             ok = outage_row(parts, durations, scale, Path(tmp) / f"row{n}") and ok
         if args.kills:

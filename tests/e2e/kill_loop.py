@@ -15,12 +15,11 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import httpx
 
-from tests.e2e.alerting_stack import CAREGIVERS, AlertingStack
-from tests.e2e.outage_plan import MARGIN_MINUTES, Verdict, Window, judge
+from tests.e2e.alerting_stack import AlertingStack
+from tests.e2e.outage_plan import MARGIN_MINUTES, Interval, Verdict, Window, judge, reminder_gaps
 from tests.e2e.scheduler_helpers import Receiver
 
 KILLED = ("scheduler", "monitoring", "actuation")
@@ -121,49 +120,3 @@ def run_kill_loop(stack: AlertingStack, kills: int, *, seed: int = 13, pause: tu
         receiver.stop()
     result.seconds = time.time() - started
     return result
-
-
-def reminder_gaps(stack: AlertingStack, windows: list[Window]) -> list[Interval]:
-    """Each e-mail after the first of every unacknowledged emergency in the stored book, against
-    its schedule: a reminder is due `repeat` after the e-mail before it, an escalation `escalate`
-    after the previous escalation (or the first alert) while there is someone left to add."""
-    checks_down = [(stack.sim(w.down), stack.sim(w.back)) for w in windows
-                   if {"scheduler", "monitoring"} & set(w.parts)]
-    repeat = timedelta(minutes=stack.scale.repeat_minutes)
-    escalate = timedelta(minutes=stack.scale.escalate_minutes)
-    out: list[Interval] = []
-    for alert in stack.alerts.load().history():
-        if alert.acknowledged_at is not None:
-            continue
-        sent = [(e["kind"], datetime.fromisoformat(e["at"])) for e in alert.log
-                if e.get("event") == "notification" and e.get("kind") != "all_clear"]
-        if not sent:
-            continue
-        last, last_escalation, escalations = sent[0][1], sent[0][1], 0
-        for kind, at in sent[1:]:
-            due = last + repeat
-            if escalations < len(CAREGIVERS) - 1:
-                due = min(due, last_escalation + escalate)
-            earliest = last_escalation + escalate if kind == "escalation" else last + repeat
-            down = sum(max(timedelta(0), min(at, end) - max(last, start)) / timedelta(minutes=1)
-                       for start, end in checks_down)
-            out.append(Interval(kind, (at - last) / timedelta(minutes=1), (at - earliest) / timedelta(minutes=1),
-                                (at - due) / timedelta(minutes=1), down))
-            if kind == "escalation":
-                last_escalation, escalations = at, escalations + 1
-            last = at
-    return out
-
-
-@dataclass(frozen=True)
-class Interval:
-    """One e-mail of a running emergency against its schedule (minutes, home's clock)."""
-
-    kind: str  # reminder or escalation
-    gap: float  # since the e-mail before
-    after_earliest: float  # negative: earlier than the policy allows
-    after_due: float  # how late after it fell due
-    checks_down: float  # minutes of the span the checks could not run (scheduler or monitoring down)
-
-    def on_time(self, margin: float) -> bool:
-        return self.after_earliest >= -0.01 and self.after_due <= margin + self.checks_down

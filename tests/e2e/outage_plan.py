@@ -5,7 +5,9 @@ The rule judged (docs/reliability.md): every notification id in the alert book r
 within 2 minutes of its creation on the home's clock, extended to 2 minutes after the end of any
 outage that overlaps that span; exactly once, unless a copy arrived while the object store was down
 (or within the margin after), then at least once with the copies counted; and no invocation of an
-alerting function ends dead.
+alerting function ends dead. And the reminders keep their schedule (`reminder_gaps`): one that fell
+due while the checks could not run (the scheduler or the monitoring was down) comes at most 2
+minutes after they run again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.e2e.alerting_stack import AlertingStack
+from tests.e2e.alerting_stack import CAREGIVERS, AlertingStack
 
 MARGIN_MINUTES = 2.0
 
@@ -43,8 +45,9 @@ class Verdict:
     unexplained_copies: list[str] = field(default_factory=list)
     worst_delay_minutes: float = 0.0  # creation to first arrival, home's clock
     dead: list[dict[str, Any]] = field(default_factory=list)
-    # Per outage (index into the windows judged): how many e-mails it held up, and the latest first
-    # arrival of those after it ended (minutes, home's clock; <= 0: all arrived before it ended).
+    # Per outage (index into the windows judged): how many e-mails were on their way when it began
+    # or created during it, and the latest first arrival of those after it ended (minutes, home's
+    # clock; negative: all of them arrived before it ended).
     held: dict[int, int] = field(default_factory=dict)
     after_back: dict[int, float] = field(default_factory=dict)
 
@@ -119,9 +122,11 @@ def judge(stack: AlertingStack, windows: list[Window], margin_minutes: float = M
         verdict.delivered += 1
         first = min(got)
         for i in holding:
-            verdict.held[i] = verdict.held.get(i, 0) + 1
-            after = (first - spans[i][1]).total_seconds() / 60
-            verdict.after_back[i] = max(verdict.after_back.get(i, after), after)
+            down, back, _ = spans[i]
+            if created <= back and first > down:  # it was still on its way when the outage began
+                verdict.held[i] = verdict.held.get(i, 0) + 1
+                after = (first - back).total_seconds() / 60
+                verdict.after_back[i] = max(verdict.after_back.get(i, after), after)
         verdict.worst_delay_minutes = max(verdict.worst_delay_minutes, (first - created).total_seconds() / 60)
         if first > deadline:
             verdict.late.append((note_id, round((first - deadline).total_seconds() / 60, 2)))
@@ -134,3 +139,49 @@ def judge(stack: AlertingStack, windows: list[Window], margin_minutes: float = M
         if not store_down:
             verdict.unexplained_copies.append(note_id)
     return verdict
+
+
+def reminder_gaps(stack: AlertingStack, windows: list[Window]) -> list[Interval]:
+    """Each e-mail after the first of every unacknowledged emergency in the stored book, against
+    its schedule: a reminder is due `repeat` after the e-mail before it, an escalation `escalate`
+    after the previous escalation (or the first alert) while there is someone left to add."""
+    checks_down = [(stack.sim(w.down), stack.sim(w.back)) for w in windows
+                   if {"scheduler", "monitoring"} & set(w.parts)]
+    repeat = timedelta(minutes=stack.scale.repeat_minutes)
+    escalate = timedelta(minutes=stack.scale.escalate_minutes)
+    out: list[Interval] = []
+    for alert in stack.alerts.load().history():
+        if alert.acknowledged_at is not None:
+            continue
+        sent = [(e["kind"], datetime.fromisoformat(e["at"])) for e in alert.log
+                if e.get("event") == "notification" and e.get("kind") != "all_clear"]
+        if not sent:
+            continue
+        last, last_escalation, escalations = sent[0][1], sent[0][1], 0
+        for kind, at in sent[1:]:
+            due = last + repeat
+            if escalations < len(CAREGIVERS) - 1:
+                due = min(due, last_escalation + escalate)
+            earliest = last_escalation + escalate if kind == "escalation" else last + repeat
+            down = sum(max(timedelta(0), min(at, end) - max(last, start)) / timedelta(minutes=1)
+                       for start, end in checks_down)
+            out.append(Interval(kind, (at - last) / timedelta(minutes=1), (at - earliest) / timedelta(minutes=1),
+                                (at - due) / timedelta(minutes=1), down))
+            if kind == "escalation":
+                last_escalation, escalations = at, escalations + 1
+            last = at
+    return out
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One e-mail of a running emergency against its schedule (minutes, home's clock)."""
+
+    kind: str  # reminder or escalation
+    gap: float  # since the e-mail before
+    after_earliest: float  # negative: earlier than the policy allows
+    after_due: float  # how late after it fell due
+    checks_down: float  # minutes of the span the checks could not run (scheduler or monitoring down)
+
+    def on_time(self, margin: float) -> bool:
+        return self.after_earliest >= -0.01 and self.after_due <= margin + self.checks_down

@@ -12,7 +12,8 @@ benchmarks/reliability.py; its figures are in docs/reliability.md.
 
 Pass (docs/reliability.md, "Outages"): every notification id in the alert book reaches the mailbox
 within outage + 2 minutes, exactly once unless the object store was down (then at least once, the
-copies counted); no invocation of an alerting function ends dead; the monitoring goes on finding the
+copies counted); a reminder that fell due while the checks could not run comes within 2 minutes of
+their return; no invocation of an alerting function ends dead; the monitoring goes on finding the
 emergency while the object store is down.
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.alerting_stack import AlertingStack, Scale
-from tests.e2e.outage_plan import MARGIN_MINUTES, Window, judge, run_outage
+from tests.e2e.outage_plan import MARGIN_MINUTES, Window, judge, reminder_gaps, run_outage
 from tests.servers import wait_until, weed_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -58,6 +59,8 @@ def test_every_email_arrives_within_outage_plus_two_minutes(stack: AlertingStack
         verdict = judge(stack, windows)
         print(f"{'+'.join(parts)} down {MINUTES:g} min: {verdict.summary()}")
         assert verdict.ok, f"after {'+'.join(parts)} down: {verdict.summary()}\n{stack.logs(15)}"
+        off = [i for i in reminder_gaps(stack, windows) if not i.on_time(MARGIN_MINUTES)]
+        assert not off, f"after {'+'.join(parts)} down, e-mails off their schedule: {off}"
         if "store" in parts and "monitoring" not in parts:
             # Detection went on: checks ran on the held model while the store was down, and found the emergency.
             assert window.checks_seen >= 2 and window.findings_seen and min(window.findings_seen) >= 1, window
