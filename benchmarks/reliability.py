@@ -80,12 +80,12 @@ def outage_row(parts: tuple[str, ...], durations: list[float], scale: Scale, wor
             watched = "store" in parts and not {"monitoring", "scheduler"} & set(parts)
             detection = (f"{window.checks_seen} checks, min {min(window.findings_seen, default=0)} finding(s)"
                          if watched else "-")
-            detection_ok = not watched or (window.checks_seen >= 2 and min(window.findings_seen, default=0) >= 1)
+            detection_ok = not watched or window.detection_went_on()
             schedule = reminder_gaps(stack, windows)
             off = [i for i in schedule if not i.on_time(MARGIN_MINUTES)]
             row_ok = verdict.ok and detection_ok and not off
             ok = ok and row_ok
-            real_down = window.back - window.down
+            real_down = window.end - window.down
             print(f"| {'+'.join(parts)} | {minutes:g} ({real_down * scale.speed / 60:.1f}) "
                   f"| {real_down:.1f} | {verdict.held.get(index, 0)} | {verdict.after_back.get(index, 0.0):+.1f} "
                   f"| {verdict.notifications} | {len(verdict.missing)} | {len(verdict.late)} | {verdict.copies} "

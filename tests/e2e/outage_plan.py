@@ -3,11 +3,14 @@
 
 The rule judged (docs/reliability.md): every notification id in the alert book reaches the mailbox
 within 2 minutes of its creation on the home's clock, extended to 2 minutes after the end of any
-outage that overlaps that span; exactly once, unless a copy arrived while the object store was down
-(or within the margin after), then at least once with the copies counted; and no invocation of an
+outage that overlaps that span (`Window.end`: when every stopped part answers again, and for the
+object store when the check in flight meanwhile has ended); exactly once, unless a copy arrived
+while the object store was down (or within the margin after), then at least once with the copies
+counted; and no invocation of an
 alerting function ends dead. And the reminders keep their schedule (`reminder_gaps`): one that fell
-due while the checks could not run (the scheduler or the monitoring was down) comes at most 2
-minutes after they run again.
+due while the checks could not run (the scheduler or the monitoring was down) or ran slowly (the
+object store was down: each store call waits out the S3 client's retries) comes at most 2 minutes
+after they run again.
 """
 
 from __future__ import annotations
@@ -30,9 +33,20 @@ class Window:
     parts: tuple[str, ...]
     minutes: float  # the planned outage on the home's clock
     down: float
-    back: float = 0.0
-    findings_seen: list[int] = field(default_factory=list)  # findings per check while the store was down
-    checks_seen: int = 0
+    back: float = 0.0  # every part answers again
+    settled: float = 0.0  # store outages: the check in flight while the store came back has ended
+    findings_seen: list[int] = field(default_factory=list)  # findings of each check run while the store was down
+    checks_seen: int = 0  # checks begun while the store was down, seen on the monitoring's /status
+
+    @property
+    def end(self) -> float:
+        """When the alerting path has the parts back: `back`, or later when a check was still waiting
+        out the S3 client's retries (real seconds, not scaled: minutes on the home's clock at 30x)."""
+        return max(self.back, self.settled)
+
+    def detection_went_on(self) -> bool:
+        """Every check begun while the store was down ran detection (status ok) and found the emergency."""
+        return self.checks_seen >= 1 and len(self.findings_seen) == self.checks_seen and min(self.findings_seen) >= 1
 
 
 @dataclass
@@ -68,25 +82,45 @@ def run_outage(stack: AlertingStack, parts: tuple[str, ...], minutes: float) -> 
         stack.stop(part)
     watch_checks = "store" in parts and not {"monitoring", "scheduler"} & set(parts)
     until = window.down + stack.scale.real(minutes)
-    seen_at: set[str] = set()
+    seen: set[str] = set()
     while time.time() < until:
         if watch_checks:
-            _watch_findings(stack, window, seen_at)
+            _watch_findings(stack, window, seen)
         time.sleep(min(0.5, max(0.0, until - time.time())))
     for part in parts:
         stack.start_again(part)
     window.back = time.time()
+    if watch_checks:
+        # A check that began while the store was down may end after it is back: with the store down
+        # each store call first waits out the S3 client's retries (about 1.5 real seconds, not scaled).
+        deadline = time.time() + 15.0
+        while time.time() < deadline and not _last_check_after(stack, window.back):
+            _watch_findings(stack, window, seen)
+            time.sleep(0.3)
+        _watch_findings(stack, window, seen)
+        window.settled = time.time()
     return window
 
 
+def _last_check_after(stack: AlertingStack, real: float) -> bool:
+    try:
+        at = (stack.status("monitoring").get("last_check") or {}).get("now")
+    except Exception:  # noqa: BLE001 - busy: not yet
+        return False
+    return bool(at) and datetime.fromisoformat(at) >= stack.sim(real)
+
+
 def _watch_findings(stack: AlertingStack, window: Window, seen: set[str]) -> None:
-    """Record the monitoring's checks made while the object store is down (each once)."""
+    """Record each check that began while the object store was down (once)."""
     try:
         last = stack.status("monitoring").get("last_check") or {}
     except Exception:  # noqa: BLE001 - a busy monitoring: look again next time
         return
     at = last.get("now")
-    if not at or at in seen or stack.sim(window.down) >= datetime.fromisoformat(at):
+    if not at or at in seen:
+        return
+    began = datetime.fromisoformat(at)
+    if began <= stack.sim(window.down) or (window.back and began >= stack.sim(window.back)):
         return
     seen.add(at)
     window.checks_seen += 1
@@ -97,7 +131,7 @@ def _watch_findings(stack: AlertingStack, window: Window, seen: set[str]) -> Non
 def judge(stack: AlertingStack, windows: list[Window], margin_minutes: float = MARGIN_MINUTES) -> Verdict:
     """The verdict on every notification whose deadline has passed (see the module docstring)."""
     margin = timedelta(minutes=margin_minutes)
-    spans = [(stack.sim(w.down), stack.sim(w.back), "store" in w.parts) for w in windows]
+    spans = [(stack.sim(w.down), stack.sim(w.end), "store" in w.parts) for w in windows]
     order = sorted(range(len(spans)), key=lambda i: spans[i][0])
     now = stack.sim(time.time())
     mails = stack.mails()
@@ -145,8 +179,8 @@ def reminder_gaps(stack: AlertingStack, windows: list[Window]) -> list[Interval]
     """Each e-mail after the first of every unacknowledged emergency in the stored book, against
     its schedule: a reminder is due `repeat` after the e-mail before it, an escalation `escalate`
     after the previous escalation (or the first alert) while there is someone left to add."""
-    checks_down = [(stack.sim(w.down), stack.sim(w.back)) for w in windows
-                   if {"scheduler", "monitoring"} & set(w.parts)]
+    checks_down = [(stack.sim(w.down), stack.sim(w.end)) for w in windows
+                   if {"scheduler", "monitoring", "store"} & set(w.parts)]
     repeat = timedelta(minutes=stack.scale.repeat_minutes)
     escalate = timedelta(minutes=stack.scale.escalate_minutes)
     out: list[Interval] = []
@@ -181,7 +215,7 @@ class Interval:
     gap: float  # since the e-mail before
     after_earliest: float  # negative: earlier than the policy allows
     after_due: float  # how late after it fell due
-    checks_down: float  # minutes of the span the checks could not run (scheduler or monitoring down)
+    checks_down: float  # minutes of the span the checks could not run or ran slowly (scheduler, monitoring, store)
 
     def on_time(self, margin: float) -> bool:
         return self.after_earliest >= -0.01 and self.after_due <= margin + self.checks_down
