@@ -23,7 +23,7 @@ subset of each (tests/e2e/test_outages.py, tests/e2e/test_kill_loop.py); this ru
 
 Prints one Markdown table row per outage as it goes (docs/reliability.md holds a run's output) and
 exits 1 if any check failed. `--rows` takes `all`, `singles`, `pairs`, `none`, or a comma-separated
-list such as `store,store+smtp`. Parts: scheduler, monitoring, actuation, store (SeaweedFS), smtp
+list of those and of rows such as `store,store+smtp`. Parts: scheduler, monitoring, actuation, store (SeaweedFS), smtp
 (aiosmtpd), source (the event source).
 """
 
@@ -52,10 +52,11 @@ def rows(spec: str) -> list[tuple[str, ...]]:
     singles = [(p,) for p in PARTS]
     pairs = list(itertools.combinations(PARTS, 2))
     named = {"all": singles + pairs, "singles": singles, "pairs": pairs, "none": []}
-    if spec in named:
-        return named[spec]
-    out = []
+    out: list[tuple[str, ...]] = []
     for item in spec.split(","):
+        if item.strip() in named:
+            out += named[item.strip()]
+            continue
         parts = tuple(p.strip() for p in item.split("+"))
         unknown = [p for p in parts if p not in PARTS]
         if unknown:
