@@ -38,14 +38,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from pydantic_settings import BaseSettings
 
 from hometwin.adapters.influx import InfluxSource
 from hometwin.clock import Clock
 from hometwin.components.wiring import influx_options, open_store
-from hometwin.config import SourceSettings, StoreSettings
+from hometwin.config import ActuationSettings, MailSettings, SchedulerSettings, SourceSettings, StoreSettings
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.launcher import Stack, wait_healthy
 from hometwin.registry import ModelRegistry
+from hometwin.sdk import SdkSettings
+from hometwin.sdk.durations import parse_duration
 from hometwin.services.alert_store import AlertStore
 from hometwin.services.training import train_and_register
 from hometwin.sim import Fall, HomeLayout, Resident
@@ -77,22 +80,28 @@ class Scale:
         return sim_minutes * 60.0 / self.speed
 
     def env(self) -> dict[str, str]:
+        """The settings measured in real seconds, each its default (read from the settings classes,
+        so this follows them) divided by `speed`; the alert policy on the home's clock."""
         s = self.speed
 
-        def real(default_seconds: float) -> str:
-            return f"{default_seconds / s:.3f}"
+        def real(settings: type[BaseSettings], name: str) -> str:
+            default = settings.model_fields[name].default
+            seconds = parse_duration(default).total_seconds() if isinstance(default, str) else float(default)
+            return f"{seconds / s:.3f}"
 
         return {
-            # The scheduler (defaults 0.5 s doubling to 60 s).
-            "HOMETWIN_SCHEDULER_BACKOFF_INITIAL": real(0.5), "HOMETWIN_SCHEDULER_BACKOFF_MAX": real(60),
-            # The SDK in every component (0.5 s to 10 s; queue and status every 30 s).
-            "HOMETWIN_SDK_BACKOFF_INITIAL": real(0.5), "HOMETWIN_SDK_BACKOFF_MAX": real(10),
-            "HOMETWIN_SDK_QUEUE_RETRY_INTERVAL": real(30), "HOMETWIN_SDK_STATUS_INTERVAL": real(30),
-            # The monitoring checks every minute; the actuation retries its outbox every 30 s.
+            "HOMETWIN_SCHEDULER_BACKOFF_INITIAL": real(SchedulerSettings, "scheduler_backoff_initial"),
+            "HOMETWIN_SCHEDULER_BACKOFF_MAX": real(SchedulerSettings, "scheduler_backoff_max"),
+            "HOMETWIN_SDK_BACKOFF_INITIAL": real(SdkSettings, "backoff_initial"),
+            "HOMETWIN_SDK_BACKOFF_MAX": real(SdkSettings, "backoff_max"),
+            "HOMETWIN_SDK_QUEUE_RETRY_INTERVAL": real(SdkSettings, "queue_retry_interval"),
+            "HOMETWIN_SDK_STATUS_INTERVAL": real(SdkSettings, "status_interval"),
+            # The monitoring checks every minute (its default cron, "* * * * *").
             "HOMETWIN_MONITORING_CHECK_EVERY": f"{60 / s * 1000:.0f}ms",
-            "HOMETWIN_ACTUATION_RETRY_EVERY": f"{30 / s * 1000:.0f}ms",
-            # Mail retry 15 s doubling to 300 s; SMTP timeout and lease: see the module docstring.
-            "HOMETWIN_MAIL_RETRY_INITIAL": real(15), "HOMETWIN_MAIL_RETRY_MAX": real(300),
+            "HOMETWIN_ACTUATION_RETRY_EVERY": f"{float(real(ActuationSettings, 'actuation_retry_every')) * 1000:.0f}ms",
+            "HOMETWIN_MAIL_RETRY_INITIAL": real(MailSettings, "mail_retry_initial"),
+            "HOMETWIN_MAIL_RETRY_MAX": real(MailSettings, "mail_retry_max"),
+            # Not scaled (module docstring): a second for SMTP, and the lease 6 times that.
             "HOMETWIN_SMTP_TIMEOUT": "1", "HOMETWIN_MAIL_LEASE_SECONDS": "6",
             # Stores: a refused connection fails fast anyway; a hung one should not block a check long.
             "HOMETWIN_S3_TIMEOUT_SECONDS": "5", "INFLUXDB_TIMEOUT_SECONDS": "5", "INFLUXDB_RETRIES": "1",
