@@ -87,8 +87,9 @@ def outage_row(parts: tuple[str, ...], durations: list[float], scale: Scale, wor
             row_ok = verdict.ok and detection_ok and not off
             ok = ok and row_ok
             real_down = window.end - window.down
+            after_back = f"{verdict.after_back[index]:+.1f}" if index in verdict.after_back else "-"
             print(f"| {'+'.join(parts)} | {minutes:g} ({real_down * scale.speed / 60:.1f}) "
-                  f"| {real_down:.1f} | {verdict.held.get(index, 0)} | {verdict.after_back.get(index, 0.0):+.1f} "
+                  f"| {real_down:.1f} | {verdict.held.get(index, 0)} | {after_back} "
                   f"| {verdict.notifications} | {len(verdict.missing)} | {len(verdict.late)} | {verdict.copies} "
                   f"| {len(verdict.dead)} | {len(schedule)} / {len(off)} | {detection} "
                   f"| {'pass' if row_ok else 'FAIL'} |", flush=True)
