@@ -459,7 +459,10 @@ class MailSettings(CommonSettings):
                           "unset: e-mails carry no link.")
     mail_retry_initial: float = Field(15.0, gt=0, description="First retry delay after a failed send, "
                                                               "seconds (doubles each time).")
-    mail_retry_max: float = Field(300.0, gt=0, description="Longest retry delay, seconds.")
+    mail_retry_max: float = Field(
+        60.0, gt=0, description="Longest retry delay, seconds. With the actuation's outbox round "
+                                "(HOMETWIN_ACTUATION_RETRY_EVERY) it bounds how long a returning mail server "
+                                "waits for the e-mails queued meanwhile; keep the sum under 2 minutes.")
     mail_lease_seconds: float = Field(
         120.0, gt=0, description="How long one process's claim on sending an e-mail lasts, seconds: another "
                                  "process may try only after it failed or this long passed. At least 6 times "

@@ -57,8 +57,11 @@ def create_app(settings: ActuationSettings, *, notifier: Notifier) -> LocalGatew
         if event not in invocation:
             raise HTTPException(422, f"the invocation carries no {event}")
         key = invocation.idempotency_key or invocation.invocation_id or ""
+        data = invocation[event].data
+        if data is not None and not isinstance(data, dict):
+            raise HTTPException(422, f"{event}: the event data must be an object, not {type(data).__name__}")
         try:
-            return {"status": fn(invocation[event].data or {}, key)}
+            return {"status": fn(data or {}, key)}
         except (InvalidNotification, ValueError) as exc:
             raise HTTPException(422, f"{event}: {exc}") from exc  # 4xx: dead-lettered, not retried
         except PortError as exc:

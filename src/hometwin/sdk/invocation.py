@@ -102,7 +102,7 @@ async def read_invocation(request: Request) -> Invocation:
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
                                        "msg": f"invalid JSON: {exc}", "input": None}]) from exc
     if body is not None and not isinstance(body, dict):

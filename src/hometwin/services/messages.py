@@ -126,13 +126,17 @@ class MailRenderer:
 
     def report(self, report: Mapping[str, Any], recipients: Sequence[str]) -> RenderedMail:
         """A behaviour-change report: `lines` (plain-language sentences), optional `title`, `period`
-        (text) and `rooms` ({room: {"lines": [...]}})."""
+        (text) and `rooms` ({room: {"lines": [...]}}). InvalidNotification when it has another shape."""
+        if not isinstance(report, Mapping):
+            raise InvalidNotification(f"a report is an object, not {type(report).__name__}")
         title = str(report.get("title") or DEFAULT_REPORT_TITLE)
         rooms = report.get("rooms") or {}
+        if not isinstance(rooms, Mapping):
+            raise InvalidNotification("report rooms must be an object keyed by room")
         context = {
             "title": title, "subject": title, "period": str(report.get("period") or ""),
-            "lines": [str(line) for line in report.get("lines") or []],
-            "rooms": [(str(room), [str(line) for line in (data or {}).get("lines", [])])
+            "lines": _lines(report.get("lines"), "report lines"),
+            "rooms": [(str(room), _lines(data.get("lines"), f"lines of room {str(room)[:40]!r}"))
                       for room, data in sorted(rooms.items()) if isinstance(data, Mapping)],
             "dashboard_url": self.dashboard_url, "home_id": self.home_id, "recipients": recipients,
         }
@@ -145,3 +149,12 @@ class MailRenderer:
 
     def _local(self, when: datetime) -> str:
         return when.astimezone(self._zone).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+def _lines(value: Any, what: str) -> list[str]:
+    """A report's list of sentences; anything but a list (or nothing) is no report."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidNotification(f"{what} must be a list of sentences")
+    return [str(line) for line in value]

@@ -131,6 +131,7 @@ class Notifier:
         self._lock = threading.Lock()  # one send at a time: no two threads race on one message
         self._retry: dict[str, tuple[int, datetime]] = {}  # id -> (failed attempts, next try)
         self._outbox_may_hold_mail = True  # unknown after a start: the first flush looks
+        self._queued = 0  # messages queued by deliveries so far: a flush that saw fewer must look again
         # Sent, marker not yet written (store down): id -> (time, sent without the store's check)
         self._unrecorded: dict[str, tuple[str, bool]] = {}
         self._next_scan = datetime.min.replace(tzinfo=UTC)
@@ -181,6 +182,7 @@ class Notifier:
         """Retry what is due in the outbox; call it periodically (the actuation does, every few seconds)."""
         with self._lock:
             self._record_sent()
+            queued_before = self._queued
         if not self._outbox_may_hold_mail and self._clock() < self._next_scan:
             return FlushReport()  # nothing queued here since the outbox was last found empty
         # Another process (say the modeling's report) may also queue: look at least once a minute.
@@ -200,8 +202,11 @@ class Notifier:
             else:
                 waiting += 1
                 server_down = outcome == "unavailable"  # the rest waits for the next round
-        if waiting == 0:
-            self._outbox_may_hold_mail = False
+        with self._lock:
+            # Only what was queued before the outbox was listed is known to be out: a delivery queued
+            # meanwhile keeps the outbox marked, so the next flush retries it when due.
+            if waiting == 0 and self._queued == queued_before:
+                self._outbox_may_hold_mail = False
         return FlushReport(sent, waiting)
 
     # -- delivery --------------------------------------------------------------------------------
@@ -229,7 +234,7 @@ class Notifier:
             except AlreadyExists:
                 # Delivered twice while the first is still queued: retry it if due, never send a copy.
                 if not self._due(message_id):
-                    self._outbox_may_hold_mail = True
+                    self._mark_queued()
                     return "queued"
                 entry = self._entry(message_id)
             outcome = self._send_claimed(entry)
@@ -237,8 +242,12 @@ class Notifier:
             raise _StoreDown(exc) from exc
         if outcome in ("sent", "duplicate"):
             return outcome
-        self._outbox_may_hold_mail = True
+        self._mark_queued()
         return "queued"
+
+    def _mark_queued(self) -> None:
+        self._outbox_may_hold_mail = True
+        self._queued += 1
 
     def _deliver_unchecked(self, entry: Mapping[str, Any], store_error: BaseException) -> str:
         """The state store is down: send without the exactly-once check (a copy beats a silence)."""
