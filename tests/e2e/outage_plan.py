@@ -90,14 +90,17 @@ def run_outage(stack: AlertingStack, parts: tuple[str, ...], minutes: float) -> 
     for part in parts:
         stack.start_again(part)
     window.back = time.time()
-    if watch_checks:
-        # A check that began while the store was down may end after it is back: with the store down
-        # each store call first waits out the S3 client's retries (about 1.5 real seconds, not scaled).
+    if "store" in parts:
+        # A check that began while the store was down may end after it is back (also one begun after
+        # the scheduler or the monitoring returned, before the store did): with the store down each
+        # store call first waits out the S3 client's retries (about 1.5 real seconds, not scaled).
         deadline = time.time() + 15.0
         while time.time() < deadline and not _last_check_after(stack, window.back):
-            _watch_findings(stack, window, seen)
+            if watch_checks:
+                _watch_findings(stack, window, seen)
             time.sleep(0.3)
-        _watch_findings(stack, window, seen)
+        if watch_checks:
+            _watch_findings(stack, window, seen)
         window.settled = time.time()
     return window
 
