@@ -387,6 +387,65 @@ class SourceSettings(CommonSettings):
         return {m.strip(): k.strip() for m, _, k in pairs}
 
 
+class IngestSettings(CommonSettings):
+    """The live MQTT ingest (`hometwin ingest`, the `ingest` component): docs/home-assistant.md.
+
+    Events go to the store of HOMETWIN_EVENTS (SourceSettings). The broker's password may come from
+    a file (`..._FILE`, e.g. a Kubernetes secret mount; the file wins). TLS (`mqtts://`) verifies
+    the broker's certificate unless told otherwise.
+    """
+
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
+    mqtt_url: str = Field("mqtt://127.0.0.1:1883", pattern=r"^(?i:mqtts?)://",
+                          description="The broker: `mqtt://host:port` (1883 by default) or `mqtts://host:port` "
+                                      "(TLS, 8883).")
+    mqtt_username: str | None = Field(None, description="MQTT user name; unset: connect anonymously.")
+    mqtt_password: SecretStr | None = Field(None, description="MQTT password.")
+    mqtt_password_file: Path | None = Field(None, description="File holding the MQTT password.")
+    mqtt_ca_file: Path | None = Field(None, description="CA certificate (PEM) of a broker with a private "
+                                                        "certificate (`mqtts://`).")
+    mqtt_verify_tls: bool = Field(True, description="Verify the broker's TLS certificate (keep it on).")
+    mqtt_client_id: str = Field(
+        "", pattern=r"^[A-Za-z0-9_.-]{0,64}$",
+        description="Client id; the broker keeps the session (and queued messages) under it. "
+                    "Default `hometwin-ingest-<home_id>`.")
+    mqtt_topics: str = Field(
+        "zigbee2mqtt/#,homeassistant/binary_sensor/+/state",
+        description="Comma-separated topic filters to subscribe (QoS 1), besides every topic of the mapping; "
+                    "messages on topics the mapping does not name are counted and logged once.")
+    mqtt_zigbee2mqtt_base: str = Field("zigbee2mqtt", min_length=1,
+                                       description="Zigbee2MQTT's base topic (its `mqtt.base_topic`).")
+    mqtt_statestream_base: str = Field(
+        "homeassistant", min_length=1, description="Home Assistant statestream's `base_topic`.")
+    mqtt_session_expiry_hours: float = Field(
+        168.0, gt=0, le=24 * 365, description="How long the broker keeps the session and its queued messages "
+                                              "while the ingest is away.")
+    mqtt_keepalive_seconds: int = Field(30, ge=5, le=3600, description="MQTT keep-alive interval.")
+    ingest_mapping: Path | None = Field(
+        None, description="The mapping file (YAML or CSV): which topic is which sensor, room and kind. "
+                          "Required; `hometwin ingest --propose-mapping` drafts one from Zigbee2MQTT.")
+    ingest_buffer: Path | None = Field(
+        None, description="The durable local buffer (SQLite); default `<data_dir>/ingest-buffer.sqlite`.")
+    ingest_buffer_limit: int = Field(
+        1_000_000, ge=100, description="Most events the buffer holds while the store is down; when full, "
+                                       "messages stay unacknowledged at the broker.")
+    ingest_buffer_warn: int = Field(
+        1_000, ge=1, description="Log a warning when the buffer holds this many events (and at each doubling).")
+
+    def client_id(self) -> str:
+        return self.mqtt_client_id or f"hometwin-ingest-{self.home_id}"[:64]
+
+    def password(self) -> str | None:
+        return read_secret(self.mqtt_password, self.mqtt_password_file)
+
+    def topic_list(self) -> list[str]:
+        return [t.strip() for t in self.mqtt_topics.split(",") if t.strip()]
+
+    def buffer_path(self) -> Path:
+        return self.ingest_buffer or self.data_dir / "ingest-buffer.sqlite"
+
+
 class MonitoringSettings(CommonSettings):
     """The `monitoring` component: checks for emergencies and asks for training."""
 

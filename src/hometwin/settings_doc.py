@@ -17,7 +17,7 @@ from hometwin.sdk.settings import SdkSettings
 CLASSES: list[type[BaseSettings]] = [
     config.CommonSettings, config.SourceSettings, config.StoreSettings, config.SchedulerSettings, SdkSettings,
     config.MonitoringSettings, config.DetectionSettings, config.AlertSettings, config.ModelingSettings,
-    config.ActuationSettings, config.MailSettings, config.DashboardSettings,
+    config.ActuationSettings, config.MailSettings, config.DashboardSettings, config.IngestSettings,
 ]
 
 HEADER = """# Configuration

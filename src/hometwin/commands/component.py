@@ -1,4 +1,4 @@
-"""`hometwin component NAME`: run monitoring, modeling, actuation or the dashboard."""
+"""`hometwin component NAME`: run monitoring, modeling, actuation, the dashboard or the MQTT ingest."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class Component(StrEnum):
     modeling = "modeling"
     actuation = "actuation"
     dashboard = "dashboard"
+    ingest = "ingest"
 
 
 def build_app(name: Component) -> Any:
@@ -43,6 +44,12 @@ def build_app(name: Component) -> Any:
         notifier = Notifier(open_mail(mail), open_store(stores.state_store, stores), mail,
                             ack_link_lifetime=AlertSettings().ack_link_lifetime)
         return actuation(ActuationSettings(), notifier=notifier)
+    if name is Component.ingest:
+        from hometwin.components.ingest import create_app as ingest
+        from hometwin.components.wiring import build_ingest
+        from hometwin.config import IngestSettings
+
+        return ingest(build_ingest(IngestSettings()))
     from hometwin.components.dashboard import create_app as dashboard
     from hometwin.config import DashboardSettings, MailSettings
 

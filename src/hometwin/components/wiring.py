@@ -7,6 +7,7 @@ so a component starts, serves its health routes, and reports the missing depende
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hometwin.adapters.influx import InfluxOptions
 from hometwin.adapters.mail import SmtpOptions, open_mailer
@@ -18,6 +19,11 @@ from hometwin.config import MailSettings, SourceSettings, StoreSettings
 from hometwin.ports import Mailer, ObjectStore, SensorSink, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
+
+if TYPE_CHECKING:
+    from hometwin.adapters.mqtt_client import MqttOptions
+    from hometwin.config import IngestSettings
+    from hometwin.services.ingest import IngestService
 
 
 @dataclass
@@ -93,3 +99,38 @@ def build_ports(clock_spec: str = "real") -> Ports:
     state = open_store(stores.state_store, stores)
     registry = ModelRegistry(open_store(stores.model_store, stores), stores.home_id)
     return Ports(source, registry, state, AlertStore(state, stores.home_id), Clock.parse(clock_spec))
+
+
+def mqtt_options(settings: IngestSettings) -> MqttOptions:
+    """The MQTT connection of the ingest (the password read from its file here)."""
+    from hometwin.adapters.mqtt_client import MqttOptions
+
+    return MqttOptions.from_url(
+        settings.mqtt_url, username=settings.mqtt_username, password=settings.password(),
+        ca_file=settings.mqtt_ca_file, verify_tls=settings.mqtt_verify_tls, client_id=settings.client_id(),
+        session_expiry_seconds=int(settings.mqtt_session_expiry_hours * 3600),
+        keepalive=settings.mqtt_keepalive_seconds)
+
+
+def build_ingest(settings: IngestSettings, sources: SourceSettings | None = None, *,
+                 events_url: str = "") -> IngestService:
+    """The ingest from its settings: mapping, buffer, the events store as sink, the MQTT subscriber.
+    ValueError (a MappingError among them) names what is wrong; nothing connects yet."""
+    from hometwin.adapters.ingest_buffer import IngestBuffer
+    from hometwin.adapters.mqtt import TopicRouter
+    from hometwin.adapters.mqtt_client import MqttSubscriber
+    from hometwin.adapters.mqtt_mapping import load_mapping
+    from hometwin.services.ingest import IngestService
+
+    if settings.ingest_mapping is None:
+        raise ValueError("HOMETWIN_INGEST_MAPPING is not set: name the mapping file (docs/home-assistant.md; "
+                         "`hometwin ingest --propose-mapping` drafts one from Zigbee2MQTT)")
+    mapping = load_mapping(settings.ingest_mapping)
+    router = TopicRouter(mapping, zigbee2mqtt_base=settings.mqtt_zigbee2mqtt_base,
+                         statestream_base=settings.mqtt_statestream_base)
+    options = mqtt_options(settings)
+    topics = router.subscriptions(settings.topic_list())
+    sink = open_events_sink(events_url, sources or SourceSettings())
+    buffer = IngestBuffer(settings.buffer_path(), settings.ingest_buffer_limit)
+    return IngestService(router, buffer, sink, lambda on_message: MqttSubscriber(options, topics, on_message),
+                         warn_at=settings.ingest_buffer_warn)
