@@ -52,3 +52,13 @@ def victoria_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[server
     server = servers.start_victoria(tmp_path_factory.mktemp("victoria"))
     yield server
     server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def mosquitto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.MosquittoServer]:
+    """A real mosquitto MQTT broker on 127.0.0.1, persisting to a temp dir."""
+    if servers.mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed (Debian package mosquitto; `make test` installs it)")
+    server = servers.start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    yield server
+    server.stop()

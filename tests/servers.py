@@ -165,3 +165,60 @@ def start_victoria(workdir: Path) -> VictoriaServer:
         proc.stop()
         raise RuntimeError(f"victoria-metrics did not start:\n{proc.tail()}") from None
     return VictoriaServer(url, proc)
+
+
+@dataclass
+class MosquittoServer:
+    """Debian's mosquitto on 127.0.0.1 with persistence on disk; `restart` keeps port and data."""
+
+    host: str
+    port: int
+    config: Path
+    workdir: Path
+    process: ServerProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def start(self) -> None:
+        self.process = ServerProcess([mosquitto_binary() or "mosquitto", "-c", str(self.config)],
+                                     self.workdir / "mosquitto.log").start()
+        try:
+            wait_tcp(self.port, timeout=30)
+        except TimeoutError:
+            self.process.stop()
+            raise RuntimeError(f"mosquitto did not start:\n{self.process.tail()}") from None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
+
+
+def start_mosquitto(workdir: Path) -> MosquittoServer:
+    if mosquitto_binary() is None:
+        raise FileNotFoundError("mosquitto is not installed (Debian package mosquitto)")
+    import os
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "data"
+    data.mkdir(exist_ok=True)
+    port = free_port()
+    config = workdir / "mosquitto.conf"
+    # As root mosquitto drops to user `mosquitto`, which cannot write a root-owned temp dir: stay root.
+    user = "user root\n" if os.geteuid() == 0 else ""
+    config.write_text(f"{user}listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                      f"persistence_location {data}/\nautosave_interval 1\nlog_dest stdout\n"
+                      "max_queued_messages 100000\n")
+    server = MosquittoServer("127.0.0.1", port, config, workdir)
+    server.start()
+    return server
