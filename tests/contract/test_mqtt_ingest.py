@@ -77,6 +77,10 @@ def z2m(occupancy: bool, when: datetime, **extra: Any) -> dict[str, Any]:
     return {"battery": 97, "linkquality": 120, "occupancy": occupancy, "last_seen": when.isoformat(), **extra}
 
 
+def at(**delta: float) -> str:
+    return (T0 + timedelta(**delta)).isoformat()
+
+
 def make_ingest(tmp_path: Path, broker: MosquittoServer, client_id: str, events: str = "",
                 sources: SourceSettings | None = None) -> IngestService:
     (tmp_path / "mapping.yaml").write_text(MAPPING)
@@ -110,12 +114,12 @@ def test_zigbee2mqtt_and_statestream_messages_become_events(tmp_path: Path, mosq
     try:
         publisher.publish("zigbee2mqtt/Kitchen motion", z2m(True, T0))
         publisher.publish("zigbee2mqtt/Kitchen motion", z2m(True, T0 + timedelta(seconds=40)))  # re-trigger
-        publisher.publish("zigbee2mqtt/Front door", {"contact": False, "last_seen": (T0 + timedelta(minutes=1)).isoformat()})
+        publisher.publish("zigbee2mqtt/Front door", {"contact": False, "last_seen": at(minutes=1)})
         # Zigbee2MQTT republishes the whole state on a battery report: the unchanged contact is no event.
-        publisher.publish("zigbee2mqtt/Front door", {"contact": False, "battery": 90,
-                                                     "last_seen": (T0 + timedelta(minutes=2)).isoformat()})
-        publisher.publish("zigbee2mqtt/Front door", {"contact": True, "last_seen": (T0 + timedelta(minutes=3)).isoformat()})
-        publisher.publish("house/bedroom/pir", {"motion": {"detected": 1}, "ts": (T0 + timedelta(minutes=5)).timestamp()})
+        publisher.publish("zigbee2mqtt/Front door", {"contact": False, "battery": 90, "last_seen": at(minutes=2)})
+        publisher.publish("zigbee2mqtt/Front door", {"contact": True, "last_seen": at(minutes=3)})
+        unix = (T0 + timedelta(minutes=5)).timestamp()
+        publisher.publish("house/bedroom/pir", {"motion": {"detected": 1}, "ts": unix})
         before = datetime.now(UTC)
         publisher.publish("ha/binary_sensor/bathroom_motion/state", "on")
         publisher.publish("zigbee2mqtt/bridge/state", {"state": "online"})
