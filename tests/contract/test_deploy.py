@@ -114,7 +114,7 @@ def test_parts_services_probes_resources_and_security(rendered: dict[str, list[d
     assert any("persistentVolumeClaim" in v for v in scheduler["volumes"]), "scheduler state needs a PVC"
     assert {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"} >= {"sif-edge-state"}
     containers = hometwin_containers(docs)
-    assert len(containers) == 5
+    assert len(containers) == 5 + ("ingest" in deployments)  # the MQTT ingest: overlays/home-assistant
     for pod, c in containers:
         where = c["name"]
         assert pod["securityContext"]["runAsNonRoot"] is True, where
@@ -141,7 +141,14 @@ def test_every_variable_is_a_documented_setting(rendered: dict[str, list[dict[st
     assert "SCH_SERVICE_NAME" in known and "INFLUXDB_TOKEN_FILE" in known  # the table was parsed
     docs = rendered[name]
     used: dict[str, str] = {}
+    # A ConfigMap only mounted as files (the ingest's mapping.yaml) holds files, not variables.
+    as_env = {e["configMapRef"]["name"] for _, c in hometwin_containers(docs) for e in c.get("envFrom", [])
+              if "configMapRef" in e}
+    only_files = {v["configMap"]["name"] for pod, _ in hometwin_containers(docs) for v in pod.get("volumes", [])
+                  if "configMap" in v} - as_env
     for config in objects(docs, "ConfigMap").values():
+        if config["metadata"]["name"] in only_files:
+            continue
         used.update({key: f"ConfigMap {config['metadata']['name']}" for key in config.get("data", {})})
     for _, c in hometwin_containers(docs):
         used.update({e["name"]: f"container {c['name']}" for e in c.get("env", [])})
@@ -355,7 +362,7 @@ def test_real_secret_files_are_git_ignored() -> None:
     if not (shutil.which("git") and (ROOT / ".git").exists()):
         pytest.skip("not a git checkout: cannot ask git what it ignores")
     for path in ("deploy/k8s/overlays/course/secrets.env", "deploy/k8s/overlays/standalone/secrets.env",
-                 "deploy/.env"):
+                 "deploy/k8s/overlays/home-assistant/secrets.env", "deploy/.env"):
         result = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
         assert result.returncode == 0, f"{path} is not git-ignored"
 

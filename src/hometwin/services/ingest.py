@@ -37,6 +37,7 @@ WRITE_BATCH = 500      # messages per buffer transaction (one fsync)
 FLUSH_BATCH = 5_000    # events per store write
 BACKOFF_MAX = 30.0
 MAX_LOGGED_TOPICS = 1_000  # unknown topics logged by name; past this only counted
+FAILURE_LOG_EVERY = 60.0  # seconds between two log lines about the same store outage
 
 
 class IngestMetrics:
@@ -85,6 +86,7 @@ class IngestService:
         self._unknown: set[str] = set()
         self._next_warning = warn_at
         self.store_error = ""
+        self._last_failure_log = 0.0
         self.counts: dict[str, int] = {}
         self.metrics = IngestMetrics(lambda: self.buffer.depth, lambda: float(self.connected))
 
@@ -224,9 +226,12 @@ class IngestService:
                 self.sink.append([row.event for row in rows])
             except Exception as exc:  # noqa: BLE001 - any store failure: keep the events, retry
                 self.metrics.store_failures.inc()
-                if not self.store_error:
-                    log.warning("ingest: the store refused %d events, keeping them in the buffer: %s",
-                                len(rows), exc)
+                if not self.store_error or time.monotonic() - self._last_failure_log > FAILURE_LOG_EVERY:
+                    # Repeated now and then: a store that refuses for good (a missing InfluxDB bucket)
+                    # must stay visible in the log, not only the first time.
+                    log.warning("ingest: the store refused %d events, keeping them in the buffer (%d): %s",
+                                len(rows), self.buffer.depth, exc)
+                    self._last_failure_log = time.monotonic()
                 self.store_error = str(exc) or type(exc).__name__
                 self._stopping.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
