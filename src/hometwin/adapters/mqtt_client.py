@@ -92,6 +92,7 @@ class MqttSubscriber:
         self._lock = threading.Lock()
         self._connection = 0
         self.connected = False
+        self._stopping = False
         self.last_error = "not connected yet"
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=options.client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True)
@@ -118,6 +119,7 @@ class MqttSubscriber:
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
         self.connected = False
@@ -156,7 +158,11 @@ class MqttSubscriber:
             self._connection += 1  # acks still pending belong to the old connection
             self.connected = False
         self.last_error = f"disconnected: {reason}"
-        log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.options.host, self.options.port, reason)
+        if self._stopping:
+            log.info("MQTT disconnected from %s:%s", self.options.host, self.options.port)
+        else:
+            log.warning("MQTT disconnected from %s:%s (%s); reconnecting", self.options.host, self.options.port,
+                        reason)
 
     def _message(self, client: Any, userdata: Any, message: Any) -> None:
         self._on_message(Delivery(message.topic, bytes(message.payload), int(message.qos), bool(message.retain),
