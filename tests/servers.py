@@ -204,7 +204,9 @@ def mosquitto_binary() -> str | None:
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
 
 
-def start_mosquitto(workdir: Path) -> MosquittoServer:
+def start_mosquitto(workdir: Path, listener_options: str = "") -> MosquittoServer:
+    """`listener_options`: lines for the listener, e.g. certfile/keyfile for TLS, or
+    `allow_anonymous false` with `password_file FILE`."""
     if mosquitto_binary() is None:
         raise FileNotFoundError("mosquitto is not installed (Debian package mosquitto)")
     import os
@@ -216,9 +218,10 @@ def start_mosquitto(workdir: Path) -> MosquittoServer:
     config = workdir / "mosquitto.conf"
     # As root mosquitto drops to user `mosquitto`, which cannot write a root-owned temp dir: stay root.
     user = "user root\n" if os.geteuid() == 0 else ""
-    config.write_text(f"{user}listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                      f"persistence_location {data}/\nautosave_interval 1\nlog_dest stdout\n"
-                      "max_queued_messages 100000\n")
+    anonymous = "" if "allow_anonymous" in listener_options else "allow_anonymous true\n"
+    config.write_text(f"{user}per_listener_settings false\npersistence true\npersistence_location {data}/\n"
+                      "autosave_interval 1\nlog_dest stdout\nmax_queued_messages 100000\n"
+                      f"{anonymous}listener {port} 127.0.0.1\n{listener_options.strip()}\n")
     server = MosquittoServer("127.0.0.1", port, config, workdir)
     server.start()
     return server

@@ -5,6 +5,7 @@ when the broker restarts, the ingest restarts, the store is down, or the broker 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -293,3 +294,58 @@ def test_component_serves_health_status_and_metrics(tmp_path: Path, mosquitto_se
     finally:
         process.stop()
     assert "'zigbee2mqtt/Study motion' is not in the mapping" in process.tail(200)
+
+
+def test_tls_is_verified_and_the_password_comes_from_a_file(tmp_path: Path) -> None:
+    """A second broker with TLS and passwords: without the CA the ingest refuses the certificate
+    (and says so), a wrong password is refused, the right one from its file gets the events in."""
+    import subprocess
+
+    from tests.servers import start_mosquitto
+
+    if shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("openssl or mosquitto_passwd is not installed: cannot make a TLS broker with passwords")
+    cert, key, passwd = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "passwd"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "hometwin", "correct horse battery"], check=True)
+    broker = start_mosquitto(tmp_path / "tls-broker", f"certfile {cert}\nkeyfile {key}\n"
+                             f"allow_anonymous false\npassword_file {passwd}\n")
+    (tmp_path / "mapping.yaml").write_text(MAPPING)
+    (tmp_path / "mqtt-password").write_text("correct horse battery\n")
+    (tmp_path / "wrong-password").write_text("wrong\n")
+
+    def ingest(**options: Any) -> IngestService:
+        settings = IngestSettings(mqtt_url=f"mqtts://127.0.0.1:{broker.port}", mqtt_client_id="t-tls",
+                                  mqtt_username="hometwin", ingest_mapping=tmp_path / "mapping.yaml",
+                                  ingest_buffer=tmp_path / "buffer.sqlite", data_dir=tmp_path, **options)
+        return build_ingest(settings, SourceSettings(data_dir=tmp_path),
+                            events_url=f"sqlite:///{tmp_path / 'events.sqlite'}")
+
+    try:
+        for options, error in (({"mqtt_password_file": tmp_path / "mqtt-password"}, "CERTIFICATE_VERIFY_FAILED"),
+                               ({"mqtt_password_file": tmp_path / "wrong-password", "mqtt_ca_file": cert},
+                                "refused")):
+            refused = ingest(**options)
+            refused.start()
+            try:
+                wait_until(lambda r=refused, e=error: e in r.status().broker_error, 15, what=error)
+                assert not refused.connected
+            finally:
+                refused.stop()
+        service = started(ingest(mqtt_password_file=tmp_path / "mqtt-password", mqtt_ca_file=cert))
+        try:
+            tls_publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t-tls-pub", protocol=mqtt.MQTTv5)
+            tls_publisher.username_pw_set("hometwin", "correct horse battery")
+            tls_publisher.tls_set(ca_certs=str(cert))
+            tls_publisher.connect("127.0.0.1", broker.port)
+            tls_publisher.loop_start()
+            tls_publisher.publish("zigbee2mqtt/Kitchen motion", json.dumps(z2m(True, T0)), qos=1).wait_for_publish(10)
+            tls_publisher.disconnect()
+            tls_publisher.loop_stop()
+            assert [e.time for e in wait_stored(tmp_path, 1)] == [T0]
+        finally:
+            service.stop()
+    finally:
+        broker.stop()

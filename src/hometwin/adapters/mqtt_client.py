@@ -12,8 +12,10 @@ how many unacknowledged messages the broker sends at once, so a stalled consumer
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,6 +95,7 @@ class MqttSubscriber:
         self._connection = 0
         self.connected = False
         self._stopping = False
+        self._last_failure_log = 0.0
         self.last_error = "not connected yet"
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=options.client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True)
@@ -102,6 +105,7 @@ class MqttSubscriber:
             client.tls_set_context(tls_context(options))
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._connected
+        client.on_connect_fail = self._connect_failed
         client.on_disconnect = self._disconnected
         client.on_message = self._message
         self.client = client
@@ -153,10 +157,29 @@ class MqttSubscriber:
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         client.subscribe([(topic, options) for topic in self.topics])
 
+    def _connect_failed(self, client: Any, userdata: Any) -> None:
+        # paho does not say why; ask once more ourselves, so the log and /status can.
+        self.last_error = f"cannot connect to {self.options.host}:{self.options.port}: {self._why_not()}"
+        if time.monotonic() - self._last_failure_log > 60:
+            log.error("MQTT %s; retrying", self.last_error)
+            self._last_failure_log = time.monotonic()
+
+    def _why_not(self) -> str:
+        try:
+            with socket.create_connection((self.options.host, self.options.port), timeout=5) as sock:
+                if self.options.tls:
+                    with tls_context(self.options).wrap_socket(sock, server_hostname=self.options.host):
+                        pass
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            return str(exc) or type(exc).__name__
+        return "the broker closed the connection"
+
     def _disconnected(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         with self._lock:
             self._connection += 1  # acks still pending belong to the old connection
-            self.connected = False
+            was_connected, self.connected = self.connected, False
+        if not was_connected:
+            return  # a refused or failed connection: its own callback said why
         self.last_error = f"disconnected: {reason}"
         if self._stopping:
             log.info("MQTT disconnected from %s:%s", self.options.host, self.options.port)

@@ -40,6 +40,10 @@ MAX_LOGGED_TOPICS = 1_000  # unknown topics logged by name; past this only count
 FAILURE_LOG_EVERY = 60.0  # seconds between two log lines about the same store outage
 
 
+class _Stopping(Exception):
+    """Raised inside the writer when the service stops with a batch not yet buffered."""
+
+
 class IngestMetrics:
     """Prometheus metrics of one ingest (own registry, so tests can run several in one process)."""
 
@@ -88,6 +92,7 @@ class IngestService:
         self.store_error = ""
         self._last_failure_log = 0.0
         self.counts: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
         self.metrics = IngestMetrics(lambda: self.buffer.depth, lambda: float(self.connected))
 
     @property
@@ -118,14 +123,17 @@ class IngestService:
         self.buffer.close()
 
     def status(self) -> IngestStatus:
+        with self._counts_lock:
+            counts = dict(self.counts)
         return IngestStatus(self.connected, self.buffer.depth, self.store_error,
-                            getattr(self.subscriber, "last_error", ""), dict(self.counts))
+                            getattr(self.subscriber, "last_error", ""), counts)
 
     def _inbox_put(self, delivery: Delivery) -> None:
         self._inbox.put(delivery)
 
     def _count(self, what: str, n: int = 1) -> None:
-        self.counts[what] = self.counts.get(what, 0) + n
+        with self._counts_lock:  # the writer and the flusher both count; status() copies
+            self.counts[what] = self.counts.get(what, 0) + n
 
     # -- writer: inbox -> buffer -> ack ---------------------------------------------------------------
 
@@ -142,6 +150,8 @@ class IngestService:
                     break
             try:
                 self._write(batch)
+            except _Stopping:
+                return  # not acknowledged: the broker sends the batch again next time
             except Exception:  # noqa: BLE001 - the writer must outlive any one bad batch
                 log.exception("ingest: a batch of %d messages failed; they stay unacknowledged", len(batch))
 
@@ -186,7 +196,7 @@ class IngestService:
                 self._warn_growth()
                 return
             if self._stopping.wait(delay):
-                raise RuntimeError("stopping with a batch not buffered (the broker sends it again)")
+                raise _Stopping
             delay = min(delay * 2, BACKOFF_MAX)
 
     def _warn_growth(self) -> None:
