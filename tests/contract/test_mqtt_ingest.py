@@ -5,6 +5,7 @@ when the broker restarts, the ingest restarts, the store is down, or the broker 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -349,3 +350,29 @@ def test_tls_is_verified_and_the_password_comes_from_a_file(tmp_path: Path) -> N
             service.stop()
     finally:
         broker.stop()
+
+
+def test_cli_drafts_a_mapping_from_the_bridge_and_runs_in_the_foreground(
+        tmp_path: Path, mosquitto_server: MosquittoServer, publisher: Publisher) -> None:
+    import subprocess
+
+    from tests.unit.test_mqtt_mapping import DEVICES
+
+    publisher.publish("zigbee2mqtt/bridge/devices", DEVICES, retain=True)  # as Zigbee2MQTT retains it
+    env = {**os.environ, "HOMETWIN_DATA_DIR": str(tmp_path), "HOMETWIN_MQTT_URL": mosquitto_server.url,
+           "HOMETWIN_MQTT_CLIENT_ID": "t-cli", "HOMETWIN_EVENTS": f"sqlite:///{tmp_path / 'events.sqlite'}"}
+    draft = subprocess.run([sys.executable, "-m", "hometwin", "ingest", "--propose-mapping"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert draft.returncode == 0, draft.stderr
+    (tmp_path / "mapping.yaml").write_text(draft.stdout.replace("REPLACE_WITH_ROOM", "study"))
+    process = ChildProcess([sys.executable, "-m", "hometwin", "ingest", "--mapping", str(tmp_path / "mapping.yaml"),
+                            "--status-every", "1"], tmp_path / "cli.log", env).start()
+    try:
+        wait_until(lambda: "connected=True" in process.tail(), 30, what="the ingest connected")
+        publisher.publish("zigbee2mqtt/Sensor 7", {"presence": True, "last_seen": T0.isoformat()})
+        (event,) = wait_stored(tmp_path, 1)
+        assert (event.sensor, event.room, event.time) == ("Sensor 7", "study", T0)
+    finally:
+        process.stop()
+    assert process.proc is not None and process.proc.returncode == 0, process.tail()
+    publisher.publish("zigbee2mqtt/bridge/devices", "", retain=True)  # clear the retained message
