@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hometwin.adapters.mqtt import Outcome, TimeSource, TopicRouter, json_path, parse_time, state_value, topic_matches
-from hometwin.adapters.mqtt_mapping import Mapping, SensorMapping
+from hometwin.adapters.mqtt_mapping import SensorMapping, TopicMap
 from hometwin.domain.events import SensorKind
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 def router(*entries: dict[str, str]) -> TopicRouter:
-    return TopicRouter(Mapping.of(SensorMapping.model_validate(e) for e in entries), statestream_base="ha")
+    return TopicRouter(TopicMap.of(SensorMapping.model_validate(e) for e in entries), statestream_base="ha")
 
 
 MOTION = {"topic": "zigbee2mqtt/Kitchen motion", "room": "kitchen", "kind": "motion"}

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from hometwin.adapters.mqtt_mapping import Mapping, SensorMapping
+from hometwin.adapters.mqtt_mapping import SensorMapping, TopicMap
 from hometwin.domain.errors import InvalidEvent
 from hometwin.domain.events import SensorEvent, SensorKind
 
@@ -68,7 +68,7 @@ class TopicRouter:
     """Reads one message at a time. Keeps each sensor's last state (to drop republished repeats), so
     use one router per stream of messages, from one thread."""
 
-    def __init__(self, mapping: Mapping, *, zigbee2mqtt_base: str = "zigbee2mqtt",
+    def __init__(self, mapping: TopicMap, *, zigbee2mqtt_base: str = "zigbee2mqtt",
                  statestream_base: str = "homeassistant", max_clock_skew: timedelta = timedelta(minutes=5)) -> None:
         self.mapping = mapping
         self.z2m = zigbee2mqtt_base.strip("/")

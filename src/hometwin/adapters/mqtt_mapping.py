@@ -71,14 +71,14 @@ class SensorMapping(BaseModel):
 
 
 @dataclass(frozen=True)
-class Mapping:
-    """The validated mapping: by topic."""
+class TopicMap:
+    """The validated mapping file: each topic to its sensor, room and kind."""
 
     sensors: dict[str, SensorMapping]
     source: str = "<memory>"
 
     @classmethod
-    def of(cls, entries: Iterable[SensorMapping], source: str = "<memory>") -> Mapping:
+    def of(cls, entries: Iterable[SensorMapping], source: str = "<memory>") -> TopicMap:
         return cls({entry.topic: entry for entry in entries}, source)
 
     def get(self, topic: str) -> SensorMapping | None:
@@ -88,7 +88,7 @@ class Mapping:
         return len(self.sensors)
 
 
-def load_mapping(path: Path) -> Mapping:
+def load_mapping(path: Path) -> TopicMap:
     """Read and validate a mapping file; MappingError names the line and the field of any problem."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -104,7 +104,7 @@ def load_mapping(path: Path) -> Mapping:
     return _validate(rows, path.name)
 
 
-def _validate(rows: Sequence[tuple[int, dict[str, Any]]], name: str) -> Mapping:
+def _validate(rows: Sequence[tuple[int, dict[str, Any]]], name: str) -> TopicMap:
     entries: dict[str, tuple[int, SensorMapping]] = {}
     for line, row in rows:
         try:
@@ -118,7 +118,7 @@ def _validate(rows: Sequence[tuple[int, dict[str, Any]]], name: str) -> Mapping:
         entries[entry.topic] = (line, entry)
     if not entries:
         raise MappingError(f"{name}: no sensors mapped")
-    return Mapping.of((entry for _, entry in entries.values()), name)
+    return TopicMap.of((entry for _, entry in entries.values()), name)
 
 
 def _problem(error: Any) -> str:
