@@ -159,3 +159,16 @@ def test_bad_urls_are_clear_errors_without_the_password(url: str, message: str):
     with pytest.raises(ValueError, match=message) as raised:
         from_url(url)
     assert "pw" not in str(raised.value)
+
+
+def test_the_state_url_may_come_from_a_secret_file(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    from hometwin.config import SchedulerSettings
+
+    secret = tmp_path / "scheduler-state-url"
+    secret.write_text("postgresql://hometwin:pw@db:5432/fleet\n")
+    monkeypatch.setenv("HOMETWIN_SCHEDULER_STATE", "sqlite:///tmp/ignored.sqlite")
+    monkeypatch.setenv("HOMETWIN_SCHEDULER_STATE_FILE", str(secret))
+    assert SchedulerSettings().state_url() == "postgresql://hometwin:pw@db:5432/fleet"  # the file wins
+    monkeypatch.setenv("HOMETWIN_SCHEDULER_STATE_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="cannot read the secret file"):
+        SchedulerSettings().state_url()
