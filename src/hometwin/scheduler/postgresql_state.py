@@ -276,8 +276,15 @@ class PostgreSQLState(LedgerState):
         pending.invocations += changes.invocations
         for inv in changes.invocations:
             pending.last_invoke[inv.function] = changes.last_invoke
-        if pending:
+        if pending.joins():
             self._dirty = True
+
+    def _flush_outcomes(self) -> None:
+        """Before reading invocations inside a batch: the outcomes gathered so far are written
+        (with the rest of what was gathered; order between tables does not matter)."""
+        if self._pending.outcomes and self._conn is not None \
+                and self._conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            self._flush()
 
     def _flush(self) -> None:
         """Write what the batch gathered so far, one statement per table."""
@@ -306,6 +313,17 @@ class PostgreSQLState(LedgerState):
                 "%s::text[], %s::text[], %s::bool[], %s::text[], %s::text[], %s::text[], %s::float8[], "
                 "%s::float8[]) AS g(i, f, u, m, k, b, e, s, n, c)",
                 [self.replica, self.lease, *_columns(outbox, 10)])
+        if pending.outcomes:
+            # A replica that lost its lease (stalled past it) no longer decides the row's fate, but
+            # a delivery it made is still a fact.
+            done = list(pending.outcomes.values())
+            conn.execute(
+                "UPDATE scheduler_invocations SET status = g.s, attempts = g.a, next_attempt_at = g.n, "
+                "updated_at = g.t, last_error = g.e, exhausted = g.x FROM unnest(%s::text[], %s::text[], "
+                "%s::int[], %s::float8[], %s::float8[], %s::text[], %s::bool[]) AS g(i, s, a, n, t, e, x) "
+                "WHERE id = g.i AND (claimed_by = %s OR g.s = %s)",
+                [*_columns([(o.invocation_id, o.status, o.attempts, o.next_attempt_at, o.at, o.error, o.exhausted)
+                            for o in done], 7), self.replica, DELIVERED])
         if pending.last_invoke:
             names, values = zip(*pending.last_invoke.items(), strict=True)
             conn.execute("UPDATE scheduler_functions SET last_invoke = g.v FROM unnest(%s::text[], %s::bigint[]) "
@@ -313,15 +331,12 @@ class PostgreSQLState(LedgerState):
 
     # -- the outbox ------------------------------------------------------------------------------
     def _record_outcome(self, outcome: Outcome) -> None:
-        # A replica that lost its lease (stalled past it) no longer decides the row's fate, but a
-        # delivery it made is still a fact.
-        self.conn.execute(
-            "UPDATE scheduler_invocations SET status = %s, attempts = %s, next_attempt_at = %s, updated_at = %s, "
-            "last_error = %s, exhausted = %s WHERE id = %s AND (claimed_by = %s OR %s = %s)",
-            (outcome.status, outcome.attempts, outcome.next_attempt_at, outcome.at, outcome.error,
-             outcome.exhausted, outcome.invocation_id, self.replica, outcome.status, DELIVERED))
+        # Gathered like the join's rows (one UPDATE per batch, not per delivery); a later outcome
+        # of the same invocation in the batch wins, as it would row by row.
+        self._pending.outcomes[outcome.invocation_id] = outcome
 
     def _replay(self, replay: Replay) -> list[Invocation]:
+        self._flush_outcomes()
         where = "status = %s"
         params: list[Any] = [DEAD]
         if replay.ids:
@@ -345,6 +360,7 @@ class PostgreSQLState(LedgerState):
         return [_invocation(r[1:]) for r in sorted(rows, key=lambda r: r[0])]
 
     def _claim(self, claim: Claim) -> list[Invocation]:
+        self._flush_outcomes()
         conn = self.conn
         conn.execute(f"UPDATE scheduler_invocations SET claimed_until = {_NOW} + %s "
                      "WHERE claimed_by = %s AND status = %s", (self.lease, self.replica, PENDING))
@@ -357,12 +373,14 @@ class PostgreSQLState(LedgerState):
         return [_invocation(r[1:]) for r in sorted(rows, key=lambda r: r[0])]
 
     def _prune(self, delivered_before: float, dead_before: float) -> int:
+        self._flush_outcomes()
         cur = self.conn.execute("DELETE FROM scheduler_invocations WHERE (status = %s AND updated_at < %s) "
                                 "OR (status = %s AND updated_at < %s)",
                                 (DELIVERED, delivered_before, DEAD, dead_before))
         return cur.rowcount
 
     def _list(self, query: ListInvocations) -> list[Invocation]:
+        self._flush_outcomes()
         where: list[str] = []
         params: list[Any] = []
         if query.status:
@@ -379,11 +397,13 @@ class PostgreSQLState(LedgerState):
         return [_invocation(r) for r in self.conn.execute(sql, [*params, limit])]
 
     def outbox(self) -> list[Invocation]:
+        self._flush_outcomes()
         rows = self.conn.execute(
             f"SELECT {_INVOCATION_COLUMNS} FROM scheduler_invocations WHERE status = %s ORDER BY seq", (PENDING,))
         return [_invocation(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
+        self._flush_outcomes()
         conn = self.conn
         counts = dict(conn.execute("SELECT status, count(*) FROM scheduler_invocations GROUP BY status").fetchall())
         counts["queued"] = _one(conn.execute("SELECT count(*) FROM scheduler_queued"))
@@ -404,8 +424,10 @@ class _Pending:
     dropped: list[tuple[Any, ...]] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
     last_invoke: dict[str, int | None] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # by invocation id
 
-    def __bool__(self) -> bool:
+    def joins(self) -> bool:
+        """Whether any join state changed (the generation then moves on)."""
         return bool(self.queued or self.unqueued or self.dropped or self.invocations or self.last_invoke)
 
 
