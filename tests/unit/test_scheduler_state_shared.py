@@ -4,6 +4,7 @@ pending invocation has one owner at a time, a stopped or dead replica's rows com
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -13,9 +14,18 @@ import psycopg
 import pytest
 
 from hometwin.scheduler.core import FunctionSpec
-from hometwin.scheduler.errors import StoreUnavailable
+from hometwin.scheduler.errors import LimitExceeded, StoreUnavailable
 from hometwin.scheduler.postgresql_state import PostgreSQLState, from_url
-from hometwin.scheduler.state import AddEvent, Claim, EventAccepted, ListInvocations, Outcome, Register, Status
+from hometwin.scheduler.state import (
+    AddEvent,
+    Claim,
+    Delete,
+    EventAccepted,
+    ListInvocations,
+    Outcome,
+    Register,
+    Status,
+)
 from tests.servers import PostgresServer
 
 
@@ -130,6 +140,22 @@ def test_a_lost_connection_is_unavailable_then_the_state_reconnects(db_url: str,
         state.apply([AddEvent("A", 1, 1.0)])
     (event,) = state.apply([AddEvent("A", 2, 2.0)])  # a new connection, the ledger reloaded
     assert event.subscribers == 1 and [e.data for e in state.queues("f")["A"]] == [2]
+    state.close()
+
+
+def test_a_nul_in_a_name_is_refused_alone_and_the_rest_of_the_batch_commits(db_url: str):
+    state, _ = replica(db_url)
+    bad_fn, good_fn = state.apply([Register(FunctionSpec("f\0", ("A",), "http://x/f")),
+                                   Register(FunctionSpec("g", ("A",), "http://x/g"))])
+    assert isinstance(bad_fn, LimitExceeded) and bad_fn.http_status == 422 and good_fn.created
+    bad, good, listed, deleted = state.apply([AddEvent("A\0", 1, 1.0), AddEvent("A", {"x": "\0"}, 2.0),
+                                              ListInvocations(function="g\0"), Delete("g\0")])
+    assert isinstance(bad, LimitExceeded) and "NUL" in str(bad) and bad.http_status == 422
+    (inv,) = good.invocations
+    assert (listed, deleted) == ([], None)
+    state.apply([Outcome(inv.id, "pending", 1, 3.0, 9.0, "reset by peer: \0")])
+    (row,) = state.apply([ListInvocations()])[0]
+    assert row.last_error == "reset by peer: \ufffd" and json.loads(row.body)["A"]["data"] == {"x": "\0"}
     state.close()
 
 

@@ -30,7 +30,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -38,7 +38,7 @@ import psycopg
 from psycopg import pq
 
 from hometwin.scheduler.core import FunctionSpec, QueuedEvent
-from hometwin.scheduler.errors import StoreUnavailable
+from hometwin.scheduler.errors import LimitExceeded, StoreUnavailable
 from hometwin.scheduler.ledger import Changes, JoinLedger
 from hometwin.scheduler.state import (
     DEAD,
@@ -241,6 +241,25 @@ class PostgreSQLState(LedgerState):
         self._generation = generation
         return JoinLedger.restore(functions, queued)
 
+    def _apply_one(self, command: Command) -> Any:
+        """PostgreSQL's text cannot hold NUL (SQLite's can): a name with one is refused here, before
+        the ledger changes, as that command's result alone. Left to the driver, it would fail the
+        whole group commit, every other client's command with it."""
+        match command:
+            case AddEvent() if "\0" in command.name:
+                raise LimitExceeded("event names cannot contain NUL (\\u0000) characters", 422)
+            case Register() if any("\0" in text for text in (command.spec.name, command.spec.url,
+                                                               *command.spec.subs)):
+                raise LimitExceeded("function names, subscriptions and URLs cannot contain NUL (\\u0000) "
+                                    "characters", 422)
+            case Delete() if "\0" in command.name:
+                return None  # such a name is never registered
+            case ListInvocations() if "\0" in (command.function or "") + (command.status or ""):
+                return []
+            case Replay() if "\0" in (command.function or "") + "".join(command.ids):
+                return []
+        return super()._apply_one(command)
+
     def _recover(self) -> list[Invocation]:
         return self._claim(Claim(limit=0))
 
@@ -333,6 +352,8 @@ class PostgreSQLState(LedgerState):
     def _record_outcome(self, outcome: Outcome) -> None:
         # Gathered like the join's rows (one UPDATE per batch, not per delivery); a later outcome
         # of the same invocation in the batch wins, as it would row by row.
+        if outcome.error and "\0" in outcome.error:  # an error text is ours, but quotes what it met
+            outcome = replace(outcome, error=outcome.error.replace("\0", "\ufffd"))
         self._pending.outcomes[outcome.invocation_id] = outcome
 
     def _replay(self, replay: Replay) -> list[Invocation]:
