@@ -159,6 +159,18 @@ def test_a_nul_in_a_name_is_refused_alone_and_the_rest_of_the_batch_commits(db_u
     state.close()
 
 
+def test_a_failing_commit_is_unavailable_and_rolls_the_join_state_back(db_url: str):
+    state, _ = replica(db_url)
+    state.apply([Register(FunctionSpec("f", ("A",), "http://x/f")),
+                 Register(FunctionSpec("g", ("A", "B"), "http://x/g"))])
+    with psycopg.connect(db_url, autocommit=True) as other:  # the outbox vanishes under the scheduler
+        other.execute("DROP TABLE scheduler_invocations")
+    with pytest.raises(StoreUnavailable, match="scheduler_invocations"):
+        state.apply([AddEvent("A", 1, 1.0)])  # f's invocation cannot be written: nothing is
+    assert state.queues("g")["A"] == []  # the join state follows what is stored
+    state.close()
+
+
 def test_tables_from_a_newer_version_are_refused(db_url: str):
     state, _ = replica(db_url)
     state.close()

@@ -25,6 +25,7 @@ processes use the database at the same time:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -62,6 +63,7 @@ SCHEMA_VERSION = 1
 DEFAULT_LEASE = 30.0
 # Commands that read or change the join state: their batch takes the generation lock.
 _JOIN_COMMANDS = (AddEvent, Register, Delete, Expire, Status)
+_PIPELINE = psycopg.Pipeline.is_supported()  # libpq 14+ (the binary wheel's is)
 _NOW = "extract(epoch from clock_timestamp())"  # the server's clock: one for all replicas
 
 SCHEMA = f"""
@@ -137,7 +139,6 @@ class PostgreSQLState(LedgerState):
         self.replica = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._conn: psycopg.Connection[Any] | None = None
         self._generation = -1
-        self._dirty = False
         self._pending = _Pending()
 
     @property
@@ -185,29 +186,36 @@ class PostgreSQLState(LedgerState):
         finally:
             conn.close()
 
+    # Round trips, not statements, are what a batch waits for (each is a wake-up of the server's
+    # backend process on a busy machine): a join batch takes three (BEGIN, the generation lock,
+    # then its writes and COMMIT in one pipeline), an outcome batch two.
     def _begin(self, durable: bool) -> None:
         self._reconnect_if_lost()
-        self.conn.execute("BEGIN")
         if self.synchronous == "NORMAL" or not durable:
             # Nothing in it acknowledges a client (state.RELAXED), or the operator chose NORMAL:
             # a server crash may lose the last commits, a scheduler crash never does.
-            self.conn.execute("SET LOCAL synchronous_commit = off")
-        self._dirty = False
+            self.conn.execute("BEGIN; SET LOCAL synchronous_commit = off")
+        else:
+            self.conn.execute("BEGIN")
         self._pending = _Pending()
 
     def _sync(self, commands: Sequence[Command]) -> None:
         if not any(isinstance(c, _JOIN_COMMANDS) for c in commands):
             return
-        generation = _one(self.conn.execute("SELECT value FROM scheduler_meta WHERE key = 'generation' FOR UPDATE"))
-        if generation != self._generation:  # another replica changed the join state
+        # Locks the row until COMMIT (the other replicas' join batches wait here) and moves the
+        # generation on, so they know to reload; a batch that changes nothing moves it on too,
+        # which costs them one reload.
+        generation = _one(self.conn.execute(
+            "UPDATE scheduler_meta SET value = value + 1 WHERE key = 'generation' RETURNING value"))
+        if generation - 1 != self._generation:  # another replica changed the join state
             self.ledger = self._load()
+        self._generation = generation
 
     def _commit(self) -> None:
-        self._flush()
-        if self._dirty:
-            self._generation = _one(self.conn.execute(
-                "UPDATE scheduler_meta SET value = value + 1 WHERE key = 'generation' RETURNING value"))
-        self.conn.execute("COMMIT")
+        conn = self.conn
+        with conn.pipeline() if _PIPELINE else contextlib.nullcontext():
+            self._flush()
+            conn.execute("COMMIT")
 
     def _rollback(self) -> None:
         conn = self._conn
@@ -270,7 +278,6 @@ class PostgreSQLState(LedgerState):
     def _write(self, changes: Changes) -> None:
         if changes.deleted is not None or changes.upserted is not None:
             self._flush()  # registrations are rare: write them in their place, after what came before
-            self._dirty = True
             if changes.deleted is not None:
                 self.conn.execute("DELETE FROM scheduler_functions WHERE name = %s", (changes.deleted,))
             if changes.upserted is not None:
@@ -295,8 +302,6 @@ class PostgreSQLState(LedgerState):
         pending.invocations += changes.invocations
         for inv in changes.invocations:
             pending.last_invoke[inv.function] = changes.last_invoke
-        if pending.joins():
-            self._dirty = True
 
     def _flush_outcomes(self) -> None:
         """Before reading invocations inside a batch: the outcomes gathered so far are written
@@ -446,10 +451,6 @@ class _Pending:
     invocations: list[Invocation] = field(default_factory=list)
     last_invoke: dict[str, int | None] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # by invocation id
-
-    def joins(self) -> bool:
-        """Whether any join state changed (the generation then moves on)."""
-        return bool(self.queued or self.unqueued or self.dropped or self.invocations or self.last_invoke)
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
