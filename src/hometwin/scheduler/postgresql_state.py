@@ -139,6 +139,7 @@ class PostgreSQLState(LedgerState):
         self.replica = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._conn: psycopg.Connection[Any] | None = None
         self._generation = -1
+        self._reloaded = False  # whether the last join batch found the join state changed by another
         self._pending = _Pending()
 
     @property
@@ -204,11 +205,17 @@ class PostgreSQLState(LedgerState):
             return
         # Locks the row until COMMIT (the other replicas' join batches wait here) and moves the
         # generation on, so they know to reload; a batch that changes nothing moves it on too,
-        # which costs them one reload.
-        generation = _one(self.conn.execute(
-            "UPDATE scheduler_meta SET value = value + 1 WHERE key = 'generation' RETURNING value"))
-        if generation - 1 != self._generation:  # another replica changed the join state
-            self.ledger = self._load()
+        # which costs them one reload. When the last batch had to reload (replicas taking turns),
+        # the join state is read in the same round trip, in case.
+        conn = self.conn
+        with conn.pipeline() if _PIPELINE and self._reloaded else contextlib.nullcontext():
+            lock = conn.execute("UPDATE scheduler_meta SET value = value + 1 WHERE key = 'generation' "
+                                "RETURNING value")
+            state = self._read_join_state() if self._reloaded else None
+        generation = _one(lock)
+        self._reloaded = generation - 1 != self._generation  # another replica changed the join state
+        if self._reloaded:
+            self.ledger = _ledger(*(state or self._read_join_state()))
         self._generation = generation
 
     def _commit(self) -> None:
@@ -233,21 +240,23 @@ class PostgreSQLState(LedgerState):
         self._reconnect_if_lost()
         conn = self.conn
         outside = conn.info.transaction_status == pq.TransactionStatus.IDLE
-        if outside:  # one snapshot for the three reads
+        if outside:  # one snapshot for the reads
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             generation = _one(conn.execute("SELECT value FROM scheduler_meta WHERE key = 'generation'"))
-            functions = [(FunctionSpec.from_dict(json.loads(spec)), last_invoke) for spec, last_invoke
-                         in conn.execute("SELECT spec, last_invoke FROM scheduler_functions ORDER BY name")]
-            rows = conn.execute("SELECT function, seq, event_id, name, data, timestamp, received_at "
-                                "FROM scheduler_queued ORDER BY seq, function").fetchall()
+            ledger = _ledger(*self._read_join_state())
         finally:
             if outside and not conn.broken:
                 conn.execute("ROLLBACK")
-        queued = [(function, QueuedEvent(seq, event_id, name, json.loads(data), ts, received_at))
-                  for function, seq, event_id, name, data, ts, received_at in rows]
         self._generation = generation
-        return JoinLedger.restore(functions, queued)
+        return ledger
+
+    def _read_join_state(self) -> tuple[psycopg.Cursor[Any], psycopg.Cursor[Any]]:
+        """The functions and the queued events (cursors: in a pipeline, read once it is sent)."""
+        conn = self.conn
+        return (conn.execute("SELECT spec, last_invoke FROM scheduler_functions ORDER BY name"),
+                conn.execute("SELECT function, seq, event_id, name, data, timestamp, received_at "
+                             "FROM scheduler_queued ORDER BY seq, function"))
 
     def _apply_one(self, command: Command) -> Any:
         """PostgreSQL's text cannot hold NUL (SQLite's can): a name with one is refused here, before
@@ -456,6 +465,14 @@ class _Pending:
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Rows as `width` column lists, for unnest()."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _ledger(functions: psycopg.Cursor[Any], queued: psycopg.Cursor[Any]) -> JoinLedger:
+    """The ledger of the rows `PostgreSQLState._read_join_state` read."""
+    specs = [(FunctionSpec.from_dict(json.loads(spec)), last_invoke) for spec, last_invoke in functions.fetchall()]
+    events = [(function, QueuedEvent(seq, event_id, name, json.loads(data), ts, received_at))
+              for function, seq, event_id, name, data, ts, received_at in queued.fetchall()]
+    return JoinLedger.restore(specs, events)
 
 
 def _one(cursor: psycopg.Cursor[Any]) -> Any:
