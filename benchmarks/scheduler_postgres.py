@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from scheduler import RECEIVER, SUBS, cpu_seconds, drain, pct, post_event  # noqa: E402
-
 from tests.servers import PostgresServer, ServerProcess, free_port, start_postgres, wait_until  # noqa: E402
 
 COLUMNS = ("ingest ev/s", "deliv inv/s", "p50 ms", "p99 ms", "sched CPU ms/ev", "pg CPU ms/ev")
