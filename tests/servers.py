@@ -7,15 +7,19 @@ InfluxDB's write API (see DESIGN.md section 7). Nothing here is a fake: each is 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from hometwin.launcher import ChildProcess
 
@@ -198,10 +202,6 @@ class PostgresServer:
 
     def new_database(self, prefix: str = "t") -> str:
         """A fresh, empty database; its URL."""
-        import uuid
-
-        import psycopg
-
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -216,9 +216,6 @@ class PostgresServer:
 def start_postgres() -> PostgresServer:
     """initdb into a new folder under the system's temporary directory (pytest's are private to root,
     and the server runs as `postgres` when we are root), then start it on a free port."""
-    import os
-    import tempfile
-
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL's initdb and pg_ctl are not installed (Debian package postgresql)")
@@ -229,8 +226,11 @@ def start_postgres() -> PostgresServer:
         shutil.chown(data_dir, "postgres", "postgres")
     data_dir.chmod(0o700)
     port = free_port()
-    subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "hometwin",
-                    "--no-sync"], capture_output=True, timeout=120, check=True)
+    initdb = subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust",
+                             "-U", "hometwin", "--no-sync"], capture_output=True, text=True, timeout=120, check=False)
+    if initdb.returncode != 0:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise RuntimeError(f"initdb failed ({' '.join(run_as) or 'as ourselves'}): {initdb.stderr}")
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data_dir} -c max_connections=200"
     started = subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-o", options,
                               "-l", str(data_dir / "server.log"), "-w", "start"],
