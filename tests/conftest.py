@@ -62,3 +62,14 @@ def mosquitto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[serve
     server = servers.start_mosquitto(tmp_path_factory.mktemp("mosquitto"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[servers.PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1 (Debian's `postgresql`, own data directory)."""
+    if servers.postgres_bin() is None:
+        pytest.skip("PostgreSQL's initdb/pg_ctl are not installed (Debian package postgresql; "
+                    "`make test` installs it)")
+    server = servers.start_postgres()
+    yield server
+    server.stop()

@@ -7,14 +7,19 @@ InfluxDB's write API (see DESIGN.md section 7). Nothing here is a fake: each is 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from hometwin.launcher import ChildProcess
 
@@ -209,7 +214,6 @@ def start_mosquitto(workdir: Path, listener_options: str = "") -> MosquittoServe
     `allow_anonymous false` with `password_file FILE`."""
     if mosquitto_binary() is None:
         raise FileNotFoundError("mosquitto is not installed (Debian package mosquitto)")
-    import os
 
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
@@ -224,4 +228,75 @@ def start_mosquitto(workdir: Path, listener_options: str = "") -> MosquittoServe
                       f"{anonymous}listener {port} 127.0.0.1\n{listener_options.strip()}\n")
     server = MosquittoServer("127.0.0.1", port, config, workdir)
     server.start()
+    return server
+
+
+POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)  # newest first
+
+
+def postgres_bin() -> Path | None:
+    """The folder of Debian's initdb and pg_ctl (not on PATH there), or the one on PATH."""
+    for folder in POSTGRES_BIN_DIRS:
+        if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
+            return folder
+    found = shutil.which("initdb")
+    return Path(found).parent if found and shutil.which("pg_ctl") else None
+
+
+@dataclass
+class PostgresServer:
+    """A real PostgreSQL server on 127.0.0.1 in its own data directory, user `hometwin` (trust)."""
+
+    port: int
+    data_dir: Path
+    bin_dir: Path
+    run_as: list[str]  # `runuser -u postgres --` when we are root: initdb refuses root
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://hometwin@127.0.0.1:{self.port}/postgres"
+
+    def url(self, database: str) -> str:
+        return f"postgresql://hometwin@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self, prefix: str = "t") -> str:
+        """A fresh, empty database; its URL."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        subprocess.run([*self.run_as, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate",
+                        "stop"], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer:
+    """initdb into a new folder under the system's temporary directory (pytest's are private to root,
+    and the server runs as `postgres` when we are root), then start it on a free port."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise FileNotFoundError("PostgreSQL's initdb and pg_ctl are not installed (Debian package postgresql)")
+    data_dir = Path(tempfile.mkdtemp(prefix="hometwin-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        run_as = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(data_dir, "postgres", "postgres")
+    data_dir.chmod(0o700)
+    port = free_port()
+    initdb = subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust",
+                             "-U", "hometwin", "--no-sync"], capture_output=True, text=True, timeout=120, check=False)
+    if initdb.returncode != 0:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise RuntimeError(f"initdb failed ({' '.join(run_as) or 'as ourselves'}): {initdb.stderr}")
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data_dir} -c max_connections=200"
+    started = subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-o", options,
+                              "-l", str(data_dir / "server.log"), "-w", "start"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    server = PostgresServer(port, data_dir, bin_dir, run_as)
+    if started.returncode != 0:
+        log = (data_dir / "server.log").read_text(errors="replace") if (data_dir / "server.log").exists() else ""
+        server.stop()
+        raise RuntimeError(f"PostgreSQL did not start: {started.stderr}\n{log}")
     return server

@@ -224,8 +224,12 @@ class SchedulerSettings(CommonSettings):
     scheduler_host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     scheduler_port: int = Field(9000, ge=1, le=65535, description="Port to listen on (the course's 9000).")
     scheduler_state: str | None = Field(
-        None, description="State database URL: `sqlite:///abs/path.sqlite`, or `memory://[name]` (lost on "
+        None, description="State database URL: `sqlite:///abs/path.sqlite`, `postgresql://user:pw@host:5432/db` "
+                          "(several replicas on one database, docs/scheduler.md), or `memory://[name]` (lost on "
                           "exit: tests only); default `<data_dir>/scheduler.sqlite`.")
+    scheduler_state_file: Path | None = Field(
+        None, description="File holding the state URL (wins over the variable): a PostgreSQL URL with its "
+                          "password, mounted from a Kubernetes Secret.")
     scheduler_token: str | None = Field(
         None, description="Bearer token required on every route but /healthz and /readyz; unset: no auth.")
     scheduler_token_file: Path | None = Field(
@@ -276,7 +280,8 @@ class SchedulerSettings(CommonSettings):
                           "events/s); false: asyncio's loop and the pure-Python h11 parser.")
 
     def state_url(self) -> str:
-        return self.scheduler_state or f"sqlite:///{(self.data_dir / 'scheduler.sqlite').resolve()}"
+        return (read_secret(self.scheduler_state, self.scheduler_state_file)
+                or f"sqlite:///{(self.data_dir / 'scheduler.sqlite').resolve()}")
 
     def token(self) -> str | None:
         return read_secret(self.scheduler_token, self.scheduler_token_file)

@@ -81,7 +81,7 @@ def hometwin_containers(docs: list[dict[str, Any]]) -> list[tuple[dict[str, Any]
 
 
 def test_every_kustomization_is_found() -> None:
-    assert {"base", "overlays/course", "overlays/standalone"} <= set(KUSTOMIZATIONS)
+    assert {"base", "overlays/course", "overlays/standalone", "overlays/fleet"} <= set(KUSTOMIZATIONS)
 
 
 @pytest.mark.parametrize("name", KUSTOMIZATIONS)
@@ -111,8 +111,9 @@ def test_parts_services_probes_resources_and_security(rendered: dict[str, list[d
     deployments = objects(docs, "Deployment")
     assert {"sif-edge", "monitoring", "modeling", "actuation", "dashboard"} <= set(deployments)
     scheduler = deployments["sif-edge"]["spec"]["template"]["spec"]
-    assert any("persistentVolumeClaim" in v for v in scheduler["volumes"]), "scheduler state needs a PVC"
-    assert {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"} >= {"sif-edge-state"}
+    if scheduler_state(docs).startswith("sqlite:"):  # a fleet's is in PostgreSQL (test_the_fleet_overlay...)
+        assert any("persistentVolumeClaim" in v for v in scheduler["volumes"]), "scheduler state needs a PVC"
+        assert {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"} >= {"sif-edge-state"}
     containers = hometwin_containers(docs)
     assert len(containers) == 5 + ("ingest" in deployments)  # the MQTT ingest: overlays/home-assistant
     for pod, c in containers:
@@ -128,6 +129,16 @@ def test_parts_services_probes_resources_and_security(rendered: dict[str, list[d
         for bound in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{where}: resources.{bound}"
         assert _mebibytes(c["resources"]["requests"]["memory"]) <= _mebibytes(c["resources"]["limits"]["memory"])
+
+
+def scheduler_state(docs: list[dict[str, Any]]) -> str:
+    """The scheduler's state URL as configured: the variable's value, or `file:<path>` of the file
+    holding it (HOMETWIN_SCHEDULER_STATE_FILE, a Secret's key)."""
+    (container,) = objects(docs, "Deployment")["sif-edge"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    if env.get("HOMETWIN_SCHEDULER_STATE_FILE"):
+        return f"file:{env['HOMETWIN_SCHEDULER_STATE_FILE']}"
+    return env.get("HOMETWIN_SCHEDULER_STATE") or "sqlite:"
 
 
 def _mebibytes(quantity: str) -> float:
@@ -362,6 +373,7 @@ def test_real_secret_files_are_git_ignored() -> None:
     if not (shutil.which("git") and (ROOT / ".git").exists()):
         pytest.skip("not a git checkout: cannot ask git what it ignores")
     for path in ("deploy/k8s/overlays/course/secrets.env", "deploy/k8s/overlays/standalone/secrets.env",
+                 "deploy/k8s/overlays/fleet/secrets.env",
                  "deploy/k8s/overlays/home-assistant/secrets.env", "deploy/.env"):
         result = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
         assert result.returncode == 0, f"{path} is not git-ignored"
@@ -534,3 +546,43 @@ def test_the_course_overlay_configures_parts_that_start_and_register(
     finally:
         for process in reversed(processes):
             process.stop()
+
+
+# --- The fleet: the scheduler on PostgreSQL, two replicas (docs/deploy.md, "A fleet") -----------
+
+
+def test_the_fleet_overlay_runs_two_schedulers_on_postgresql_from_a_secret(
+        rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["overlays/fleet"]
+    deployment = objects(docs, "Deployment")["sif-edge"]
+    assert deployment["spec"]["replicas"] == 2
+    strategy = deployment["spec"]["strategy"]
+    assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert "HOMETWIN_SCHEDULER_STATE" not in env, "the URL holds a password: only from the Secret's file"
+    assert scheduler_state(docs) == f"file:{SECRET_DIR}scheduler-state-url"
+    (secret_volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert {"key": "scheduler-state-url", "path": "scheduler-state-url"} in secret_volume["secret"]["items"]
+    (secret,) = objects(docs, "Secret").values()
+    assert base64.b64decode(secret["data"]["scheduler-state-url"]).decode() == "REPLACE_ME"
+    # no SQLite volume: two pods on two nodes could not share a ReadWriteOnce claim
+    assert not any("persistentVolumeClaim" in v for v in pod["volumes"])
+    assert not any(m["mountPath"] == "/var/lib/hometwin" for m in container["volumeMounts"])
+    assert "sif-edge-state" not in objects(docs, "PersistentVolumeClaim")
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp", SECRET_DIR.rstrip("/")}
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_the_fleet_overlay_never_lets_a_drain_take_both_schedulers(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["overlays/fleet"]
+    budget = objects(docs, "PodDisruptionBudget")["sif-edge"]
+    assert budget["spec"]["minAvailable"] == 1
+    labels = pod_labels(docs)["sif-edge"]
+    assert _selects(budget["spec"]["selector"], labels)
+    assert not any(_selects(budget["spec"]["selector"], other) for name, other in pod_labels(docs).items()
+                   if name != "sif-edge")
+    for name in KUSTOMIZATIONS:  # the single-writer SQLite overlays must not get a second replica
+        if name != "overlays/fleet":
+            assert objects(rendered[name], "Deployment")["sif-edge"]["spec"]["replicas"] == 1, name

@@ -33,11 +33,13 @@ from hometwin.scheduler.state import (
     open_state,
 )
 
-# backend name -> a fresh state URL in a test's temporary directory; reopening the URL must see
-# what was committed before (memory://name shares its tables by name within the process).
-BACKEND_URLS: dict[str, Callable[[Path], str]] = {
-    "memory": lambda tmp: f"memory://contract-{uuid.uuid4().hex}",
-    "sqlite": lambda tmp: f"sqlite:///{tmp / 's.sqlite'}",
+# backend name -> a fresh state URL (in the test's temporary directory, or a new database on the
+# session's PostgreSQL server); reopening the URL must see what was committed before
+# (memory://name shares its tables by name within the process).
+BACKEND_URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "memory": lambda request, tmp: f"memory://contract-{uuid.uuid4().hex}",
+    "sqlite": lambda request, tmp: f"sqlite:///{tmp / 's.sqlite'}",
+    "postgresql": lambda request, tmp: request.getfixturevalue("postgres_server").new_database("contract"),
 }
 
 
@@ -54,7 +56,7 @@ class Backend:
 
 @pytest.fixture(params=sorted(BACKEND_URLS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return Backend(BACKEND_URLS[request.param](tmp_path))
+    return Backend(BACKEND_URLS[request.param](request, tmp_path))
 
 
 def test_every_backend_runs_the_contract():

@@ -35,6 +35,7 @@ from hometwin.scheduler.limits import BodySizeLimit
 from hometwin.scheduler.metrics import SchedulerMetrics
 from hometwin.scheduler.state import (
     AddEvent,
+    Claim,
     Delete,
     EventAccepted,
     Expire,
@@ -164,12 +165,15 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         housekeeping = asyncio.create_task(
             _housekeeping(writer, settings.scheduler_retention_hours, settings.scheduler_dead_retention_days,
                           metrics))
-        log.info("scheduler ready: state %s, %d undelivered invocations recovered",
-                 store.location, len(recovered))
+        leases = asyncio.create_task(_keep_leases(writer, store.claim_interval)) if store.claim_interval else None
+        log.info("scheduler ready: state %s, %d undelivered invocations recovered%s",
+                 store.location, len(recovered), " (shared with other replicas)" if leases else "")
         try:
             yield
         finally:
             housekeeping.cancel()
+            if leases is not None:
+                leases.cancel()
             await dispatcher.close()
             await writer.stop()
             await transport.close()
@@ -321,6 +325,20 @@ def _add_docs_behind(app: FastAPI, auth: list[Any]) -> None:
     @app.get("/redoc", dependencies=auth, include_in_schema=False)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
+
+async def _keep_leases(writer: StoreWriter, interval: float) -> None:
+    """A state shared by several replicas: renew this replica's leases on its undelivered rows and
+    take over those of replicas that stopped renewing theirs (the writer hands them to the dispatcher)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            claimed: list[Invocation] = await writer.submit(Claim())
+        except Exception as exc:  # noqa: BLE001 - StoreUnavailable: try again next time
+            log.warning("renewing the invocation leases failed: %s", exc)
+            continue
+        if claimed:
+            log.warning("took over %d undelivered invocations whose replica's lease ran out", len(claimed))
 
 
 async def _housekeeping(writer: StoreWriter, retention_hours: float, dead_retention_days: float,

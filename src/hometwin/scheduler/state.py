@@ -8,6 +8,8 @@ join state it changes and the outbox rows it creates are committed together.
 
 Backends, chosen by the URL's scheme in `open_state`:
 - `sqlite:///abs/path.sqlite` (or a plain path): sqlite_state.py, the durable default;
+- `postgresql://user@host:port/db`: postgresql_state.py, for a fleet: several scheduler replicas
+  share one database (`shared`: invocations are claimed with leases, see `Claim`);
 - `memory://` (private) or `memory://name` (shared by name in this process): memory_state.py,
   nothing survives the process; for tests.
 Adding one: a module with `from_url(url, *, synchronous) -> SchedulerState` (state_base.py does
@@ -31,11 +33,8 @@ PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 BACKENDS = {
     "sqlite": "hometwin.scheduler.sqlite_state",
     "memory": "hometwin.scheduler.memory_state",
+    "postgresql": "hometwin.scheduler.postgresql_state",
 }
-
-
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,21 +139,36 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """For a state shared by several scheduler processes: extend this process's leases on the
+    pending invocations it delivers, and take over (claim) pending ones whose lease ran out (their
+    replica died or stopped); returns those, oldest first, at most `limit`. A single-process
+    backend returns [] (every pending row is already this process's, from `open` or its commits)."""
+
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class ListInvocations:
     status: str | None = None
     function: str | None = None
     limit: int = 100
 
 
-Command = AddEvent | Register | Delete | Outcome | Replay | Expire | Prune | Status | ListInvocations
+Command = AddEvent | Register | Delete | Outcome | Replay | Expire | Prune | Status | ListInvocations | Claim
 # Batches of only these acknowledge no client: a backend may commit them without waiting for the
 # disk (losing one to a power cut means one more delivery, which at-least-once allows).
-RELAXED = (Outcome, Expire, Prune, Status, ListInvocations)
+RELAXED = (Outcome, Expire, Prune, Status, ListInvocations, Claim)
 
 
 class SchedulerState(Protocol):
     """The scheduler's durable state. One thread (the writer) calls open, apply and close;
-    `spec` may be read from the event loop meanwhile (the dispatcher's per-function limits)."""
+    `spec` may be read from the event loop meanwhile (the dispatcher's per-function limits).
+
+    `claim_interval`: 0 for a state only this process uses; for a shared one (several replicas on
+    one database), how often, in seconds, the app must send `Claim` to keep its leases."""
+
+    claim_interval: float
 
     @property
     def location(self) -> str:
@@ -163,7 +177,8 @@ class SchedulerState(Protocol):
 
     def open(self) -> list[Invocation]:
         """Connect (creating what is missing), rebuild the join state; return the undelivered
-        outbox. Raises StoreUnavailable when the backend cannot be opened."""
+        outbox this process must deliver (a shared state: the rows it claimed, see `Claim`).
+        Raises StoreUnavailable when the backend cannot be opened."""
         ...
 
     def apply(self, commands: Sequence[Command]) -> list[Any]:
@@ -207,6 +222,7 @@ def open_state(url: str, *, synchronous: str = "FULL") -> SchedulerState:
     module = BACKENDS.get(scheme)
     if module is None:
         raise ValueError(f"state URL {url!r}: unknown scheme {scheme!r}; only sqlite:/// is supported "
-                         "for durable state (memory:// keeps it in this process, for tests)")
+                         "for durable state on one machine, postgresql://user@host:port/db for several "
+                         "replicas (memory:// keeps it in this process, for tests)")
     state: SchedulerState = importlib.import_module(module).from_url(url, synchronous=synchronous)
     return state

@@ -20,6 +20,7 @@ from hometwin.scheduler.ledger import Changes, JoinLedger
 from hometwin.scheduler.state import (
     RELAXED,
     AddEvent,
+    Claim,
     Command,
     Delete,
     Expire,
@@ -38,6 +39,8 @@ class LedgerState(ABC):
 
     # The backend's own errors (connection lost, disk full, locked ...): they become StoreUnavailable.
     backend_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    # Only this process uses the state (see SchedulerState.claim_interval); a shared backend overrides.
+    claim_interval: float = 0.0
 
     def __init__(self) -> None:
         self.ledger = JoinLedger()
@@ -54,7 +57,7 @@ class LedgerState(ABC):
             self._connect()
             self.ledger = self._load()
             self._stale = False
-            return self.outbox()
+            return self._recover()
         except unavailable as exc:
             self.close()
             raise StoreUnavailable(f"{self.location}: {exc}") from exc
@@ -65,6 +68,7 @@ class LedgerState(ABC):
         results: list[Any] = []
         try:
             self._begin(durable=not all(isinstance(c, RELAXED) for c in commands))
+            self._sync(commands)
             for command in commands:
                 try:
                     results.append(self._apply_one(command))
@@ -129,7 +133,23 @@ class LedgerState(ABC):
                 return self.ledger.status()
             case ListInvocations():
                 return self._list(command)
+            case Claim():
+                return self._claim(command)
         raise TypeError(f"unknown command {command!r}")
+
+    # -- what a shared backend overrides (several processes on one state) -------------------------
+    def _recover(self) -> list[Invocation]:
+        """At open: the pending rows this process delivers; alone, all of them."""
+        return self.outbox()
+
+    def _sync(self, commands: Sequence[Command]) -> None:
+        """Inside the batch's transaction, before its commands: a shared backend serialises the
+        join state against the other processes and reloads the ledger if one of them changed it."""
+        return None  # alone: the ledger is always current
+
+    def _claim(self, claim: Claim) -> list[Invocation]:
+        """Alone, every pending row is already this process's."""
+        return []
 
     # -- what a backend implements ---------------------------------------------------------------
     @abstractmethod

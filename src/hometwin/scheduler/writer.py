@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hometwin.scheduler.errors import StoreUnavailable
-from hometwin.scheduler.state import AddEvent, Command, EventAccepted, Invocation, Replay, SchedulerState
+from hometwin.scheduler.state import AddEvent, Claim, Command, EventAccepted, Invocation, Replay, SchedulerState
 
 log = logging.getLogger("hometwin.scheduler.writer")
 
@@ -86,7 +86,7 @@ class StoreWriter:
             for command, result in zip(commands, results, strict=True):
                 if isinstance(command, AddEvent) and isinstance(result, EventAccepted):
                     fresh.extend(result.invocations)
-                elif isinstance(command, Replay) and isinstance(result, list):
+                elif isinstance(command, Replay | Claim) and isinstance(result, list):
                     fresh.extend(result)
             if fresh:
                 try:
