@@ -28,8 +28,9 @@ from zoneinfo import ZoneInfo
 from hometwin.domain.errors import InvalidEvent
 from hometwin.domain.events import Activity, SensorEvent, SensorKind
 
-FORMATS = ("casas", "kasteren", "ordonez")
-DEFAULT_TZ = {"casas": "America/Los_Angeles", "kasteren": "Europe/Amsterdam", "ordonez": "Europe/Madrid"}
+FORMATS = ("casas", "kasteren", "ordonez", "home-assistant")
+DEFAULT_TZ = {"casas": "America/Los_Angeles", "kasteren": "Europe/Amsterdam", "ordonez": "Europe/Madrid",
+              "home-assistant": "UTC"}  # its times are UTC epoch seconds; the zone only labels the home
 Progress = Callable[[int, int], None]  # (lines done, lines in total)
 
 
@@ -64,6 +65,8 @@ class ImportResult:
     events: list[SensorEvent] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     activities: list[Activity] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # a format's own summary lines (what was left out, why)
+    item: str = "line"  # what a `Rejected.line` counts: a file's lines, or a database's row ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,10 @@ def load_dataset(path: str | Path, fmt: str, rooms: RoomMap | str | Path | None 
     lines of unmapped sensors are rejected with that reason."""
     if fmt not in FORMATS:
         raise DatasetError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt == "home-assistant":  # a database, not a text file: its own module
+        from hometwin.adapters.home_assistant import load_home_assistant
+
+        return load_home_assistant(path, rooms, tz=tz, progress=progress)
     zone_name = tz or DEFAULT_TZ[fmt]
     try:
         zone = ZoneInfo(zone_name)
