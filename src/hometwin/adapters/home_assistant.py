@@ -150,7 +150,7 @@ def place(entity_id: str, device_class: str, friendly: str, mapping: Mapping[str
     kind = rules.kind_of(device_class, entity_id, friendly)
     if entry is not None:
         if entry.room == "-":
-            return "ignored: the mapping leaves it out"
+            return "ignored: left out by the mapping"
         if (entry.kind or kind) is None:
             return f"ignored: device class {device_class or 'none'}; give a kind in the mapping to import it"
         return Placement(entity_id, entry.room, entry.kind or kind or SensorKind.OTHER, "mapping")
