@@ -25,6 +25,8 @@ from hometwin.cli import app
 from hometwin.domain.events import SensorKind
 from tests.fixtures.home_assistant.recorder_db import SCHEMA_33, SCHEMA_52, RecorderDb
 
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "home_assistant" / "recorded_by_home_assistant.sql"
+
 DAY0 = datetime(2025, 3, 3, tzinfo=UTC)  # a Monday
 MOTION = {"device_class": "motion", "friendly_name": "Kitchen Motion"}
 HALL = {"device_class": "occupancy", "friendly_name": "Hallway Presence"}
@@ -67,6 +69,51 @@ def three_days(path: Path) -> dict[str, int]:
 
 def snapshot(folder: Path) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir())}
+
+
+def ddl(sql: str, tables: set[str]) -> set[str]:
+    """The CREATE statements for `tables`, whitespace-normalised, as a set (dumps order them differently)."""
+    found = set()
+    for statement in sql.split(";"):
+        text = " ".join(statement.replace("(", " ( ").replace(")", " ) ").replace(",", " , ").split())
+        text = text[text.find("CREATE"):] if "CREATE" in text else ""
+        if text and any(f" {t} (" in text or f"TABLE {t} " in text for t in tables):
+            found.add(text)
+    return found
+
+
+def test_a_database_written_by_home_assistants_own_recorder_imports(tmp_path: Path) -> None:
+    """recorded_by_home_assistant.sql: every row written by Home Assistant 2025.1.4 (schema 48)."""
+    db = tmp_path / "home-assistant_v2.db"
+    with sqlite3.connect(db) as con:
+        con.executescript(RECORDED.read_text(encoding="utf-8"))
+    con.close()
+    result = load_home_assistant(db)
+    assert [(e.sensor.removeprefix("binary_sensor."), e.value) for e in result.events] == [
+        ("kitchen_motion", 0), ("front_door", 0), ("bathroom_door", 0), ("hallway_occupancy", 0),
+        ("hallway_occupancy", 1), ("kitchen_motion", 1), ("hallway_occupancy", 0), ("kitchen_motion", 0),
+        ("bathroom_door", 1), ("bathroom_door", 0), ("kitchen_motion", 1), ("kitchen_motion", 0),
+        ("front_door", 1), ("front_door", 0)]
+    assert len({e.time for e in result.events}) == 14  # 50 ms apart, microseconds kept
+    assert {(e.sensor, e.room, e.kind) for e in result.events} == {
+        ("binary_sensor.kitchen_motion", "kitchen", SensorKind.MOTION),
+        ("binary_sensor.hallway_occupancy", "hall", SensorKind.MOTION),
+        ("binary_sensor.front_door", "hall", SensorKind.DOOR),
+        ("binary_sensor.bathroom_door", "bathroom", SensorKind.CONTACT)}
+    assert [(r.line, r.reason) for r in result.rejected] == [(16, "state 'open' is not on/off")]
+    notes = "\n".join(result.notes)
+    assert "recorder schema version 48 (HomeTwin reads 38 to 52); 18 state rows of 4 binary sensors" in notes
+    assert "binary_sensor.anna_phone" in notes and "1 device class moisture" in notes
+    # `unavailable`, and the row Home Assistant writes (state NULL) when an entity is removed
+    assert "skipped 2 unavailable/unknown rows and 1 rows where only attributes changed" in notes
+
+
+def test_the_fixture_ddl_is_what_home_assistant_creates() -> None:
+    """schema_52.sql (written by hand, read by the other tests) equals the tables Home Assistant's
+    recorder created itself; those four tables did not change from schema 48 to 52."""
+    tables = {"states", "states_meta", "state_attributes", "schema_changes"}
+    ours = ddl(SCHEMA_52.read_text(encoding="utf-8"), tables)
+    assert len(ours) == 11 and ours == ddl(RECORDED.read_text(encoding="utf-8"), tables)
 
 
 @pytest.mark.parametrize(("names", "room"), [
