@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import resource
 import sqlite3
 import statistics
 import sys
@@ -98,7 +99,8 @@ def main() -> None:
               f"{args.rows / read:,.0f} database rows/s, {imported / read:,.0f} binary-sensor rows/s; "
               f"{len(result.events):,} events")
         print(f"write into a fresh SQLite store: {write:.2f} s = {len(result.events) / write:,.0f} events/s")
-        print(f"import end to end: {read + write:.2f} s = {args.rows / (read + write):,.0f} database rows/s")
+        print(f"import end to end: {read + write:.2f} s = {args.rows / (read + write):,.0f} database rows/s; "
+              f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":
