@@ -54,7 +54,8 @@ def import_dataset(
                                           "home-assistant_v2.db; see docs/data.md."),
     fmt: DatasetFormat = typer.Option(..., "--format", "-f", help="Dataset format."),
     rooms: Path | None = typer.Option(None, "--rooms", help="Room-mapping CSV `sensor,room,kind` "
-                                      "(default: built-in for the public homes, else sensor name = room)."),
+                                      "(default: built-in for the public homes, else sensor name = room; "
+                                      "home-assistant: `entity_id,room,kind`, default areas or a guess)."),
     to: str = typer.Option("", "--to", help="Event store URL (default: HOMETWIN_EVENTS, sqlite under "
                                             "the data dir)."),
     tz: str | None = typer.Option(None, "--tz", help="Zone of the file's wall-clock times "
