@@ -28,7 +28,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hometwin.adapters import home_assistant_rooms as rules
-from hometwin.adapters.datasets import DatasetError, ImportResult, Progress, Rejected, RoomEntry, _parse_room_map
+from hometwin.adapters.dataset_records import (
+    DatasetError,
+    ImportResult,
+    Progress,
+    Rejected,
+    RoomEntry,
+    parse_room_map,
+)
 from hometwin.domain.errors import InvalidEvent
 from hometwin.domain.events import SensorEvent, SensorKind
 
@@ -120,7 +127,7 @@ def load_room_mapping(rooms: Mapping[str, RoomEntry] | str | Path | None) -> dic
     head, _, rest = text.partition("\n")
     if head.strip().lower().startswith("entity_id"):
         text = "sensor" + head.strip()[len("entity_id"):] + "\n" + rest
-    return _parse_room_map(text, str(path))
+    return parse_room_map(text, str(path))
 
 
 def _attributes(db: sqlite3.Connection, ids: str) -> dict[int, dict[str, str]]:

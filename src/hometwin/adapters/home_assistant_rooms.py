@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hometwin.adapters.datasets import DatasetError
+from hometwin.adapters.dataset_records import DatasetError
 from hometwin.domain.events import SensorKind
 
 # Presence-like classes fire while someone is in the room; door-like ones when a door moves.
