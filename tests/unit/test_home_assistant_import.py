@@ -197,13 +197,26 @@ def test_a_mapping_file_and_home_assistant_areas_place_entities(tmp_path: Path) 
     assert ("binary_sensor.sofa", "livingroom", SensorKind.PRESSURE) in rooms  # no device class, kind from the map
     assert ("binary_sensor.kitchen_motion", "küche", SensorKind.MOTION) in rooms  # the area of its device
     assert ("binary_sensor.front_door", "flur", SensorKind.DOOR) in rooms
-    # the washer's device class is not in its attributes' way: the registry only fills a missing one
+    # the washer's recorded device class (vibration) wins: the registry's only fills in a missing one
     assert not any(e.sensor in ("binary_sensor.anna_phone", "binary_sensor.washer_vibration") for e in result.events)
     notes = "\n".join(result.notes)
     assert "binary_sensor.kitchen_motion -> küche (motion; area 'Küche')" in notes
     assert "binary_sensor.hallway_pir -> hall (motion; mapping)" in notes
     assert "1 left out by the mapping" in notes and "without a room" not in notes
     assert "no binary sensor for: binary_sensor.gone" in notes and result.tz == "Europe/Berlin"
+
+
+def test_the_registry_gives_a_device_class_the_recorder_lacks(tmp_path: Path) -> None:
+    db = tmp_path / "home-assistant_v2.db"
+    writer = RecorderDb(db)
+    writer.write("binary_sensor.0x00158d0001", "on", DAY0, {"friendly_name": "Zigbee sensor"})
+    writer.close()
+    assert load_home_assistant(db).events == []  # no device class, no room: left out
+    (tmp_path / ".storage").mkdir()
+    (tmp_path / ".storage" / "core.entity_registry").write_text(json.dumps({"data": {"entities": [
+        {"entity_id": "binary_sensor.0x00158d0001", "original_device_class": "motion", "area_id": "bad"}]}}))
+    [event] = load_home_assistant(db, ha_config=tmp_path).events
+    assert (event.room, event.kind, event.value) == ("bad", SensorKind.MOTION, 1.0)  # area id, no area registry
 
 
 @pytest.mark.parametrize(("version", "message"), [
