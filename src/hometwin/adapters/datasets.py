@@ -15,55 +15,31 @@ Datasets record local wall-clock time; each format has a default zone (`DEFAULT_
 
 from __future__ import annotations
 
-import csv
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from operator import attrgetter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from hometwin.adapters.dataset_records import (  # the records every importer shares; importable from here too
+    DatasetError,
+    ImportResult,
+    Progress,
+    Rejected,
+    RoomEntry,
+    RoomMap,
+    load_room_map,
+    parse_room_map,
+)
 from hometwin.domain.errors import InvalidEvent
 from hometwin.domain.events import Activity, SensorEvent, SensorKind
 
-FORMATS = ("casas", "kasteren", "ordonez")
-DEFAULT_TZ = {"casas": "America/Los_Angeles", "kasteren": "Europe/Amsterdam", "ordonez": "Europe/Madrid"}
-Progress = Callable[[int, int], None]  # (lines done, lines in total)
-
-
-class DatasetError(ValueError):
-    """The dataset or the room mapping cannot be read at all (missing file, unknown layout)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A line that could not be imported: 1-based line number, why, and the line itself."""
-
-    line: int
-    reason: str
-    text: str
-    file: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RoomEntry:
-    room: str
-    kind: SensorKind | None = None
-
-
-RoomMap = Mapping[str, RoomEntry]
-
-
-@dataclass
-class ImportResult:
-    name: str
-    fmt: str
-    tz: str
-    events: list[SensorEvent] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    activities: list[Activity] = field(default_factory=list)
+FORMATS = ("casas", "kasteren", "ordonez", "home-assistant")
+DEFAULT_TZ = {"casas": "America/Los_Angeles", "kasteren": "Europe/Amsterdam", "ordonez": "Europe/Madrid",
+              "home-assistant": "UTC"}  # its times are UTC epoch seconds; the zone only labels the home
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,48 +58,12 @@ class _Raw:
 
 # ---------------------------------------------------------------- room mappings
 
-def load_room_map(path: str | Path) -> dict[str, RoomEntry]:
-    """Read a room-mapping CSV with the header `sensor,room,kind` (kind optional)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DatasetError(f"cannot read room mapping {path}: {exc.strerror}") from None
-    return _parse_room_map(text, str(path))
-
-
-def _parse_room_map(text: str, origin: str) -> dict[str, RoomEntry]:
-    rows = csv.reader(text.splitlines())
-    header = [h.strip().lower() for h in next(rows, [])]
-    if header[:2] != ["sensor", "room"] or len(header) > 3 or (len(header) == 3 and header[2] != "kind"):
-        raise DatasetError(f"{origin} line 1: header must be 'sensor,room,kind' (kind optional), "
-                           f"got {header}")
-    mapping: dict[str, RoomEntry] = {}
-    for lineno, row in enumerate(rows, start=2):
-        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-            continue
-        sensor, room = row[0].strip(), (row[1].strip() if len(row) > 1 else "")
-        if not sensor or not room:
-            raise DatasetError(f"{origin} line {lineno}: sensor and room must not be empty")
-        kind_text = row[2].strip().lower() if len(row) > 2 else ""
-        try:
-            kind = SensorKind(kind_text) if kind_text else None
-        except ValueError:
-            allowed = ", ".join(k.value for k in SensorKind)
-            raise DatasetError(f"{origin} line {lineno}: kind {kind_text!r} is not one of {allowed}"
-                               ) from None
-        if sensor in mapping:
-            raise DatasetError(f"{origin} line {lineno}: sensor {sensor!r} is mapped twice")
-        mapping[sensor] = RoomEntry(room, kind)
-    return mapping
-
-
 def builtin_room_map(name: str) -> dict[str, RoomEntry] | None:
     """Our own room mapping for a public home (`kasteren-A` ...), or None for an unknown home."""
     resource = resources.files("hometwin.adapters") / "rooms" / f"{name}.csv"
     if not resource.is_file():
         return None
-    return _parse_room_map(resource.read_text(encoding="utf-8"), f"built-in mapping {name}")
+    return parse_room_map(resource.read_text(encoding="utf-8"), f"built-in mapping {name}")
 
 
 def public_homes(shared_data_dir: str | Path) -> list[tuple[str, Path, str]]:
@@ -160,6 +100,10 @@ def load_dataset(path: str | Path, fmt: str, rooms: RoomMap | str | Path | None 
     lines of unmapped sensors are rejected with that reason."""
     if fmt not in FORMATS:
         raise DatasetError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt == "home-assistant":  # a database, not a text file: its own module
+        from hometwin.adapters.home_assistant import load_home_assistant
+
+        return load_home_assistant(path, rooms, tz=tz, progress=progress)
     zone_name = tz or DEFAULT_TZ[fmt]
     try:
         zone = ZoneInfo(zone_name)

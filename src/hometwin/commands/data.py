@@ -15,6 +15,7 @@ class DatasetFormat(StrEnum):
     casas = "casas"
     kasteren = "kasteren"
     ordonez = "ordonez"
+    home_assistant = "home-assistant"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -49,28 +50,44 @@ def _write(events: list[Any], to: str, label: str) -> int:
 
 def import_dataset(
     file: Path = typer.Argument(..., help="The home: a data file, a folder (kasteren houseA_original) "
-                                          "or a prefix (…/houseB, …/OrdonezA); see docs/data.md."),
+                                          "or a prefix (…/houseB, …/OrdonezA), or Home Assistant's "
+                                          "home-assistant_v2.db; see docs/data.md."),
     fmt: DatasetFormat = typer.Option(..., "--format", "-f", help="Dataset format."),
     rooms: Path | None = typer.Option(None, "--rooms", help="Room-mapping CSV `sensor,room,kind` "
-                                      "(default: built-in for the public homes, else sensor name = room)."),
+                                      "(default: built-in for the public homes, else sensor name = room; "
+                                      "home-assistant: `entity_id,room,kind`, default areas or a guess)."),
     to: str = typer.Option("", "--to", help="Event store URL (default: HOMETWIN_EVENTS, sqlite under "
                                             "the data dir)."),
     tz: str | None = typer.Option(None, "--tz", help="Zone of the file's wall-clock times "
                                                      "(default per format, see docs/data.md)."),
     show_rejected: int = typer.Option(10, "--show-rejected", help="How many rejected lines to list."),
+    ha_config: Path | None = typer.Option(None, "--ha-config", help="home-assistant: its configuration folder "
+                                          "(holding .storage), for the entities' areas and the time zone."),
+    accept_newer_schema: bool = typer.Option(False, "--accept-newer-schema", help="home-assistant: try a "
+                                             "recorder schema newer than the newest HomeTwin was checked against."),
 ) -> None:
-    """Import a public dataset (CASAS, van Kasteren, UCI ADL) into an event store."""
+    """Import a public dataset (CASAS, van Kasteren, UCI ADL) or Home Assistant's history into an event store."""
     from rich.console import Console
     from rich.progress import Progress
 
     from hometwin.adapters.datasets import DatasetError, load_dataset
+    from hometwin.adapters.home_assistant import load_home_assistant
 
     console = Console(stderr=True)
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"reading {file.name}", total=None)
-            result = load_dataset(file, fmt.value, rooms, tz=tz,
-                                  progress=lambda done, total: progress.update(task, completed=done, total=total))
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            if fmt is DatasetFormat.home_assistant:
+                result = load_home_assistant(file, rooms, tz=tz, ha_config=ha_config,
+                                             accept_newer_schema=accept_newer_schema, progress=advance)
+            elif ha_config is not None or accept_newer_schema:
+                raise DatasetError("--ha-config and --accept-newer-schema are for --format home-assistant")
+            else:
+                result = load_dataset(file, fmt.value, rooms, tz=tz, progress=advance)
     except DatasetError as exc:
         raise _fail(str(exc)) from None
     new = _write(result.events, to, f"writing {len(result.events)} events")
@@ -79,9 +96,11 @@ def import_dataset(
     rooms_seen = sorted({e.room for e in result.events})
     typer.echo(f"{result.name}: {len(result.events)} events ({new} new) from {first} to {last} "
                f"[{result.tz}], rooms: {', '.join(rooms_seen) or '-'}; "
-               f"{len(result.activities)} labelled activities; {len(result.rejected)} lines rejected")
+               f"{len(result.activities)} labelled activities; {len(result.rejected)} {result.item}s rejected")
+    for note in result.notes:
+        typer.echo(note)
     for r in result.rejected[:show_rejected]:
-        typer.echo(f"  {r.file or file.name} line {r.line}: {r.reason}: {r.text.strip()[:80]}")
+        typer.echo(f"  {r.file or file.name} {result.item} {r.line}: {r.reason}: {r.text.strip()[:80]}")
     if len(result.rejected) > show_rejected:
         typer.echo(f"  ... and {len(result.rejected) - show_rejected} more")
 
