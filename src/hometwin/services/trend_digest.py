@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +30,7 @@ from hometwin.services.errors import InvalidNotification
 log = logging.getLogger(__name__)
 
 TREND_WEEKS = 8  # what the Trends page and the weekly e-mail show by default
+RECENT_CHANGE_DAYS = 14  # "current" changes: detected in the last two weeks (page and e-mail list them)
 DIGEST_VERSION = 1
 
 
@@ -159,9 +160,3 @@ def read_trend_digest(data: Any) -> TrendReport:
                                      series["high"], missing, missing, missing, changes, t.unsupported))
     unvisited = tuple(UnvisitedRoom(u.room, u.last_visit, u.days, u.usual_share) for u in digest.unvisited)
     return TrendReport(digest.tz, digest.now, tuple(trends), unvisited)
-
-
-def local_today(report: TrendReport) -> date:
-    """The report's day in the home's zone."""
-    now: datetime = report.now
-    return now.astimezone(ZoneInfo(report.tz)).date()

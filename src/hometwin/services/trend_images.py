@@ -22,6 +22,7 @@ from hometwin.domain.change import IndicatorTrend
 if TYPE_CHECKING:  # matplotlib loads on the first picture, not when a component starts
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+from hometwin.domain.indicators import Unit
 from hometwin.domain.trends_wording import value_text
 
 from .trend_digest import last_weeks
@@ -32,6 +33,7 @@ BAND = "#cfe0fb"
 CHANGE = "#c2410c"
 CHANGE_SPAN = "#fde2cc"
 TEXT = "#333333"
+CLOCK_STEPS = (15, 30, 60, 120, 180, 240, 360)  # minutes between the ticks of a clock-time axis
 
 
 def _figure(width_px: int, height_px: int, dpi: int) -> Figure:
@@ -53,7 +55,7 @@ def _png(fig: Figure, dpi: int) -> bytes:
 def draw_trend(a: Axes, trend: IndicatorTrend, *, title: bool = True) -> None:
     """Draw one indicator's series, band and changes on a matplotlib Axes."""
     from matplotlib.dates import DateFormatter, DayLocator, WeekdayLocator, date2num
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
     days = list(trend.days)
     spec = trend.spec
@@ -67,7 +69,7 @@ def draw_trend(a: Axes, trend: IndicatorTrend, *, title: bool = True) -> None:
         return
     x = date2num(days)  # matplotlib's day numbers: half a day either side of a point is its day
     band = np.isfinite(trend.low) & np.isfinite(trend.high)
-    low = trend.low if spec.unit.value == "clock" else np.maximum(trend.low, 0.0)
+    low = trend.low if spec.unit is Unit.CLOCK else np.maximum(trend.low, 0.0)
     a.fill_between(x, low, trend.high, where=band, color=BAND, linewidth=0, step="mid",
                    label="normal for this person")
     for change in trend.changes:
@@ -78,7 +80,12 @@ def draw_trend(a: Axes, trend: IndicatorTrend, *, title: bool = True) -> None:
     # NaN values break the line: a missing day is a gap, never a zero.
     a.plot(x, trend.values, color=LINE, linewidth=1.4, marker="o", markersize=2.5)
     a.set_xlim(float(x[0]) - 0.5, float(x[-1]) + 0.5)
-    a.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    if spec.unit is Unit.CLOCK:  # clock times on round quarter and whole hours
+        finite = np.concatenate([v[np.isfinite(v)] for v in (trend.values, trend.low, trend.high)])
+        span = float(finite.max() - finite.min()) if len(finite) else 60.0
+        a.yaxis.set_major_locator(MultipleLocator(next((m for m in CLOCK_STEPS if m >= span / 4), 360)))
+    else:
+        a.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=spec.unit is Unit.COUNT))
     a.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: value_text(spec, v)))
     if len(days) > 21:
         a.xaxis.set_major_locator(WeekdayLocator(byweekday=0))
@@ -91,12 +98,12 @@ def draw_trend(a: Axes, trend: IndicatorTrend, *, title: bool = True) -> None:
         a.spines[side].set_visible(False)
 
 
-def trend_png(trend: IndicatorTrend, *, weeks: int | None = None, width_px: int = 560, height_px: int = 180,
-              dpi: int = 100) -> bytes:
-    """One indicator's chart as PNG bytes (the last `weeks` of it, or all of it)."""
+def trend_png(trend: IndicatorTrend, *, weeks: int | None = None, title: bool = True, width_px: int = 560,
+              height_px: int = 180, dpi: int = 100) -> bytes:
+    """One indicator's chart as PNG bytes (the last `weeks` of it, or all of it); `title`: its label on top."""
     shown = last_weeks(trend, weeks) if weeks else trend
     fig = _figure(width_px, height_px, dpi)
-    draw_trend(fig.add_subplot(), shown)
+    draw_trend(fig.add_subplot(), shown, title=title)
     fig.tight_layout(pad=0.4)
     return _png(fig, dpi)
 

@@ -203,7 +203,7 @@ class IndicatorTrendView(BaseModel):
     values: list[float | None] = Field(default_factory=list, description="Per day; null: no usable data.")
     low: list[float | None] = Field(default_factory=list, description="Lower edge of the normal band.")
     high: list[float | None] = Field(default_factory=list, description="Upper edge; null while learning.")
-    normal: str = Field("learning", description="The latest normal band in words.")
+    normal: str = Field("still being learned", description="The latest normal band in words.")
     latest: str | None = Field(None, description="The latest value in words.")
     latest_day: date | None = None
     changes: list[TrendChange] = Field(default_factory=list)

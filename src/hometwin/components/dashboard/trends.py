@@ -17,12 +17,11 @@ import numpy as np
 
 from hometwin.domain.change import Change, IndicatorTrend, TrendReport
 from hometwin.domain.trends_wording import band_text, change_sentence, change_summary, value_text
-from hometwin.services.trend_digest import last_weeks
+from hometwin.services.trend_digest import RECENT_CHANGE_DAYS, last_weeks
 
 from .schemas import IndicatorTrendView, TrendChange, TrendsView, UnvisitedRoomView
 
 NO_DATA = "no data"  # what the indicators say of every indicator when there is no event at all
-RECENT_DAYS = 14  # "current" changes: detected within the last two weeks (what the weekly e-mail lists)
 CACHE_FOR = timedelta(minutes=5)
 
 
@@ -53,14 +52,15 @@ def indicator_view(trend: IndicatorTrend, weeks: int) -> IndicatorTrendView:
         view.latest = value_text(spec, float(shown.values[last]))
         view.latest_day = shown.days[last]
     if len(shown.days):
-        view.normal = band_text(spec, float(shown.low[-1]), float(shown.high[-1]))
+        band = band_text(spec, float(shown.low[-1]), float(shown.high[-1]))
+        view.normal = "still being learned" if band == "learning" else band
     return view
 
 
 def fill_trends_view(view: TrendsView, report: TrendReport) -> TrendsView:
     """Put `report` (its last `view.weeks`) into `view`."""
     view.indicators = [indicator_view(t, view.weeks) for t in report.trends]
-    view.changes = [change_view(c) for c in sorted(report.recent_changes(RECENT_DAYS),
+    view.changes = [change_view(c) for c in sorted(report.recent_changes(RECENT_CHANGE_DAYS),
                                                    key=lambda c: (c.detected, c.indicator), reverse=True)]
     view.unvisited = [UnvisitedRoomView(room=u.room, last_visit=u.last_visit, days=round(u.days, 1))
                       for u in report.unvisited]
