@@ -11,6 +11,7 @@ import pytest
 from hometwin.components.dashboard import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
+L = charts.TREND_LEFT
 DAYS = [date(2026, 3, 2) + timedelta(days=i) for i in range(28)]  # four weeks from a Monday
 
 
@@ -37,8 +38,8 @@ def test_band_covers_the_days_with_a_known_normal() -> None:
     xs = [float(p.split(",")[0]) for p in band.get("points", "").split()]
     # 21 days of band: 2 corners each along the top and along the bottom, from day 7 to day 28.
     assert len(xs) == 4 * 21
-    step = 300 / 28
-    assert min(xs) == pytest.approx(58 + 7 * step, abs=0.1) and max(xs) == pytest.approx(58 + 300, abs=0.1)
+    step = charts.TREND_WIDTH / 28
+    assert min(xs) == pytest.approx(L + 7 * step, abs=0.1) and max(xs) == pytest.approx(L + 300, abs=0.1)
     assert band.find(f"{SVG}title").text == "normal for this person"  # type: ignore[union-attr]
     assert root.get("role") == "img" and root.get("aria-label") == "Night-time toilet visits"
 
@@ -78,12 +79,12 @@ def test_a_change_is_shaded_from_its_start_and_lined_on_its_detection() -> None:
     spans = _by_class(root, "rect", "change-span")
     lines = _by_class(root, "line", "change")
     assert len(spans) == len(lines) == 2
-    step = 300 / 28
-    assert float(spans[0].get("x", 0)) == pytest.approx(58 + 18 * step, abs=0.1)
+    step = charts.TREND_WIDTH / 28
+    assert float(spans[0].get("x", 0)) == pytest.approx(L + 18 * step, abs=0.1)
     assert float(spans[0].get("width", 0)) == pytest.approx(4 * step, abs=0.1)
-    assert float(lines[0].get("x1", 0)) == pytest.approx(58 + 21.5 * step, abs=0.1)
+    assert float(lines[0].get("x1", 0)) == pytest.approx(L + 21.5 * step, abs=0.1)
     assert lines[0].find(f"{SVG}title").text == "Since Friday 20 March <more> visits"  # type: ignore[union-attr]
-    assert float(spans[1].get("x", 0)) == pytest.approx(58, abs=0.1)  # clipped to the first day
+    assert float(spans[1].get("x", 0)) == pytest.approx(L, abs=0.1)  # clipped to the first day
 
 
 def test_text_is_escaped_and_the_markup_is_well_formed() -> None:

@@ -194,6 +194,9 @@ def timeline_svg(segments: Sequence[Segment], lanes: Sequence[str], start: datet
 
 # -- trends ---------------------------------------------------------------------------------------
 
+TREND_LEFT, TREND_WIDTH = 74, 300  # room for a tick label such as "1 h 30 min"; the plot's width
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeMark:
     """A detected change on a trend chart: shaded from `since` to `detected`, a line at `detected`."""
@@ -250,7 +253,7 @@ def trend_chart_svg(days: Sequence[date], values: Sequence[float | None], low: S
     vals, lows, highs = [_num(v) for v in values], [_num(v) for v in low], [_num(v) for v in high]
     if floor is not None:
         lows = [max(v, floor) if math.isfinite(v) else v for v in lows]
-    left, right, top, bottom, plot_w, plot_h = 58, 8, 8, 22, 300, 110
+    left, right, top, bottom, plot_w, plot_h = TREND_LEFT, 8, 8, 22, TREND_WIDTH, 110
     width, height = left + plot_w + right, top + plot_h + bottom
     dx = plot_w / n
     shown = [v for v in (*vals, *lows, *highs) if math.isfinite(v)]

@@ -139,7 +139,12 @@ def routine_page(request: Request) -> HTMLResponse:
                   weekdays=charts.WEEKDAYS)
 
 
-CLOCK_TICKS = (15, 30, 60, 120, 180, 240, 360)  # minutes between the ticks of a clock-time axis
+# Allowed distances between the value axis's ticks, per unit, so that a tick reads as a round value.
+TICK_STEPS: dict[str, tuple[float, ...]] = {
+    "clock": (15, 30, 60, 120, 180, 240, 360),  # minutes after midnight: 07:00, 07:30 ...
+    "hours": (0.5, 1, 2, 3, 4, 6, 12),
+    "minutes": (1, 2, 5, 10, 15, 30, 60, 120, 180, 240),
+}
 
 
 def trend_chart(indicator: IndicatorTrendView) -> Markup | None:
@@ -154,7 +159,7 @@ def trend_chart(indicator: IndicatorTrendView) -> Markup | None:
         indicator.days, indicator.values, indicator.low, indicator.high,
         label=f"{indicator.label}, day by day, with the normal band for this person",
         value_format=lambda v: value_text(indicator.key, v), changes=marks,
-        floor=None if clock else 0.0, tick_steps=CLOCK_TICKS if clock else ())
+        floor=None if clock else 0.0, tick_steps=TICK_STEPS.get(indicator.unit, ()))
 
 
 @router.get("/trends", response_class=HTMLResponse)
