@@ -64,6 +64,8 @@ def test_digest_holds_eight_weeks_and_reads_back_the_same(digest: dict[str, Any]
     (lambda d: d["days"].reverse(), "consecutive"),
     (lambda d: d["trends"][0].update(values="many"), "trends.0.values"),
     (lambda d: d["trends"][0]["changes"].append({"indicator": "x", "direction": "sideways"}), "direction"),
+    (lambda d: d["trends"][1]["values"].__setitem__(3, float("inf")), "trends.1.values.3"),
+    (lambda d: d["trends"][1]["high"].__setitem__(3, 1e300), "trends.1.high.3"),
 ])
 def test_a_damaged_digest_is_refused_naming_what_is_wrong(digest: dict[str, Any], damage: Any, says: str) -> None:
     broken = copy.deepcopy(digest)

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import math
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -75,7 +75,10 @@ def trend_digest(report: TrendReport, weeks: int = TREND_WEEKS) -> dict[str, Any
 
 # -- reading it back (the actuation) ----------------------------------------------------------------
 
-_Series = list[float | None]
+# Any indicator's value is far inside this (minutes after midnight, hours, counts); a value beyond it
+# is no measurement, and refusing it keeps the charts' axes sane.
+_Value = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+_Series = list[_Value | None]
 
 
 class _ChangeIn(BaseModel):
@@ -85,8 +88,8 @@ class _ChangeIn(BaseModel):
     direction: Literal["up", "down"]
     since: date
     detected: date
-    before: float
-    after: float
+    before: _Value
+    after: _Value
     weeks_as_extreme: int = Field(ge=0, le=1000)
     weeks_compared: int = Field(ge=0, le=1000)
 
@@ -106,7 +109,7 @@ class _TrendIn(BaseModel):
 class _UnvisitedIn(BaseModel):
     room: str = Field(max_length=100)
     last_visit: AwareDatetime
-    days: float = Field(ge=0)
+    days: float = Field(ge=0, le=1e5)
     usual_share: float = Field(ge=0, le=1)
 
 
