@@ -193,3 +193,15 @@ def test_a_queued_report_keeps_its_charts_until_it_is_sent(tmp_path: Path, diges
     assert len(images) == 9 and all(p.get_payload(decode=True).startswith(PNG) for p in images)
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert all(f"cid:{p['Content-ID'].strip('<>')}" in html for p in images)
+
+
+def test_a_redelivered_report_answers_before_drawing_the_charts(tmp_path: Path, digest: dict[str, Any]) -> None:
+    s = MailSettings(data_dir=tmp_path, caregivers=CAREGIVERS, tz=TZ, home_id="oma")
+    mailer = MaildirMailer(tmp_path / "mail", s.mail_from)
+    notifier = Notifier(mailer, open_object_store("memory://"), s)
+    assert notifier.send_report({"lines": [], "trends": digest}, "2026-W14") == "sent"
+    # The same invocation again (a scheduler timeout): its report is not even read, let alone drawn.
+    assert notifier.send_report({"lines": [], "trends": {"damaged": True}}, "2026-W14") == "duplicate"
+    with pytest.raises(InvalidNotification):
+        notifier.send_report({"lines": [], "trends": {"damaged": True}}, "2026-W15")
+    assert len(mailer.messages()) == 1

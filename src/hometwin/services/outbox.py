@@ -173,9 +173,15 @@ class Notifier:
         if not recipients:
             log.error("report %s not sent: no caregiver configured (HOMETWIN_CAREGIVERS)", idempotency_key)
             return "no_recipients"
+        message_id = "report-" + _safe_id(idempotency_key)
+        # Drawing the trend charts takes seconds on a Raspberry Pi: a redelivery of a report already
+        # sent (say after a scheduler timeout) answers before drawing. `_deliver` checks again anyway.
+        with contextlib.suppress(PortError, OSError):
+            if self._was_sent(message_id):
+                return "duplicate"
         mail = self.messages.report(report, recipients)
-        return self._deliver("report-" + _safe_id(idempotency_key), recipients, mail.subject, mail.text,
-                             mail.html, idempotency_key, mail.images)
+        return self._deliver(message_id, recipients, mail.subject, mail.text, mail.html, idempotency_key,
+                             mail.images)
 
     def pending(self) -> list[str]:
         """Ids in the outbox not yet accepted by the mail server, oldest first."""
