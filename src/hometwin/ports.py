@@ -87,12 +87,23 @@ class ObjectStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class InlineImage:
+    """A picture the HTML body shows as `<img src="cid:{cid}">`: sent inside the e-mail, nothing fetched."""
+
+    cid: str  # local@domain
+    data: bytes
+    filename: str
+    subtype: str = "png"
+
+
+@dataclass(frozen=True, slots=True)
 class EmailMessage:
     to: tuple[str, ...]
     subject: str
     text: str
     html: str | None = None
     message_id: str | None = None  # stable id so a resend after a crash is recognisable
+    images: tuple[InlineImage, ...] = ()  # shown by the HTML body (multipart/related)
 
 
 @runtime_checkable

@@ -1,8 +1,9 @@
 """The dashboard in a real headless Chromium (Debian's /usr/bin/chromium; no browser is downloaded).
 
 Loads the pages served by real uvicorn, checks that a caregiver sees the current room, the heat
-maps and the open alert, clicks "Acknowledge" and saves screenshots. With
-HOMETWIN_UPDATE_SCREENSHOT=1 the "now" page also becomes docs/img/dashboard.png (the README's picture).
+maps and the open alert, clicks "Acknowledge", sees the Trends page's charts fit the screen, and saves
+screenshots. With HOMETWIN_UPDATE_SCREENSHOT=1 the "now" page also becomes docs/img/dashboard.png and
+the Trends page docs/img/trends-page.png (the README's pictures).
 """
 
 from __future__ import annotations
@@ -91,5 +92,54 @@ def test_caregiver_sees_room_heat_maps_and_alert_and_acknowledges(
     assert blocked == []
     if os.environ.get("HOMETWIN_UPDATE_SCREENSHOT") == "1":
         target = REPO / "docs" / "img" / "dashboard.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)
+
+
+def test_trends_page_shows_a_chart_per_indicator_that_fits_the_screen(browser: Any, tmp_path: Path) -> None:
+    from tests.trend_home import make_trends_home
+
+    # Sixteen simulated weeks; in the last ten nights two more toilet visits each.
+    home = make_trends_home(tmp_path, days=112, more_toilet_nights=10)
+    blocked: list[str] = []
+    with serve(home.app()) as url:
+        context = browser.new_context(viewport={"width": 1100, "height": 1400})
+        page = context.new_page()
+        page.on("request", lambda r: None if r.url.startswith(url) else blocked.append(r.url))
+        page.goto(f"{url}/")
+        page.get_by_role("link", name="Trends").click()
+        page.wait_for_url(f"{url}/trends")
+
+        sentences = page.locator("#trend-changes li")
+        assert sentences.count() >= 1
+        assert any("goes to the toilet" in t for t in sentences.all_inner_texts())
+        charts = page.locator("svg.chart.trend")
+        assert charts.count() == 11  # every indicator is measurable in this home
+        assert page.locator("svg.chart.trend polygon.band").count() >= 11
+        toilet = page.locator("#indicator-night_toilet_visits")
+        assert toilet.locator("rect.change-span").count() >= 1 and toilet.locator("line.change").count() >= 1
+        for i in range(charts.count()):
+            box = charts.nth(i).bounding_box()
+            card = page.locator("section.trend-card").nth(i).bounding_box()
+            assert box is not None and card is not None
+            assert box["width"] > 300 and box["height"] > 100
+            assert box["x"] >= card["x"] - 0.5 and box["x"] + box["width"] <= card["x"] + card["width"] + 0.5
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        shot = tmp_path / "trends-page.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+        small = phone.new_page()
+        small.goto(f"{url}/trends")
+        assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        first = small.locator("svg.chart.trend").first.bounding_box()
+        assert first is not None and 300 < first["width"] <= 390 and first["height"] > 100
+        small.screenshot(path=str(tmp_path / "trends-phone.png"), full_page=True)
+        context.close()
+        phone.close()
+    assert blocked == []
+    if os.environ.get("HOMETWIN_UPDATE_SCREENSHOT") == "1":
+        target = REPO / "docs" / "img" / "trends-page.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, target)

@@ -40,6 +40,8 @@ from hometwin.ports import AccessDenied, EmailMessage, Mailer, PortError, Unavai
 log = logging.getLogger(__name__)
 
 _MESSAGE_ID = re.compile(r"^<[A-Za-z0-9._+-]{1,200}@[A-Za-z0-9.-]{1,100}>$")
+_CONTENT_ID = re.compile(r"^[A-Za-z0-9._+-]{1,100}@[A-Za-z0-9.-]{1,100}$")
+_FILENAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 SUBJECT_LIMIT = 200
 
@@ -51,7 +53,8 @@ def one_line(text: str, limit: int = SUBJECT_LIMIT) -> str:
 
 
 def build_mime(message: EmailMessage, sender: str, now: datetime | None = None) -> MimeMessage:
-    """The RFC 5322 message: multipart/alternative (plain text first, then HTML)."""
+    """The RFC 5322 message: multipart/alternative (plain text first, then HTML); with images, the HTML
+    is a multipart/related holding them, each referenced by its Content-ID."""
     if not message.to:
         raise ValueError("an e-mail needs at least one recipient")
     # 7-bit transfer encoding for bodies: safe through any relay, whatever it supports.
@@ -72,6 +75,17 @@ def build_mime(message: EmailMessage, sender: str, now: datetime | None = None) 
     mime.set_content(message.text)
     if message.html:
         mime.add_alternative(message.html, subtype="html")
+        html_part = mime.get_body(preferencelist=("html",))
+        for image in message.images:
+            assert html_part is not None  # just added
+            if not (_CONTENT_ID.match(image.cid) and _FILENAME.match(image.filename)
+                    and image.subtype in ("png", "jpeg", "gif")):
+                raise ValueError(f"an inline image needs a cid like local@domain, a plain file name and "
+                                 f"png, jpeg or gif: {image.cid!r}")
+            html_part.add_related(image.data, maintype="image", subtype=image.subtype, cid=f"<{image.cid}>",
+                                  disposition="inline", filename=image.filename)
+    elif message.images:
+        raise ValueError("inline images need an HTML body to show them")
     return mime
 
 

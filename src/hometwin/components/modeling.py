@@ -1,5 +1,8 @@
 """The `modeling` component: `TrainOccupancyModelEvent` -> train, register, `ModelTrainedEvent`.
 
+The event's `report` (the weekly e-mail, sent by the actuation) also carries the daily indicators'
+trends of the last weeks (`report.trends`), computed here because this is where the events are read.
+
 Training is guarded by the invocation's Idempotency-Key (remembered in the state store), so a
 duplicate delivery does not register a second model. Too little history is not an error state:
 the answer says so and the monitoring asks again later.
@@ -9,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Depends, HTTPException
@@ -17,13 +21,31 @@ from fastapi import Depends, HTTPException
 from hometwin.components.common import Emitter, add_health
 from hometwin.components.wiring import Ports
 from hometwin.config import ModelingSettings
-from hometwin.ports import PortError
+from hometwin.domain.events import SensorEvent
+from hometwin.ports import PortError, SensorSource
 from hometwin.sdk import IdempotencyGuard, Invocation, LocalGateway, ObjectStoreIdempotency
 from hometwin.sdk.invocation import read_invocation
 from hometwin.services.errors import NotEnoughData
 from hometwin.services.training import train_and_register
 
 log = logging.getLogger(__name__)
+
+
+def report_trends(source: SensorSource, events: Sequence[SensorEvent], start: datetime, end: datetime, *,
+                  tz: str) -> dict[str, Any] | None:
+    """The weekly e-mail's trends (services/trend_digest.py), from the training events (`start` to
+    `end`) plus the older ones from `source` that the baselines of the first charted weeks need.
+    None when they cannot be computed: the report then goes out without them rather than not at all."""
+    from hometwin.domain.change import trend_report_from_events
+    from hometwin.services.trend_digest import history_days, trend_digest
+
+    try:
+        since = end - timedelta(days=history_days())
+        history = [*(source.read(since, start) if since < start else []), *events]
+        return trend_digest(trend_report_from_events(history, tz=tz, now=end))
+    except Exception:  # noqa: BLE001 - logged with its traceback; the model and its report stand
+        log.exception("the weekly report goes out without trends: they could not be computed")
+        return None
 
 
 def create_app(settings: ModelingSettings, *, ports: Ports) -> LocalGateway:
@@ -47,6 +69,8 @@ def create_app(settings: ModelingSettings, *, ports: Ports) -> LocalGateway:
                 log.error("training failed, the scheduler will retry: %s", exc)
                 raise HTTPException(503, f"a dependency is unavailable: {exc}") from exc
             data = trained.event_data()
+            if "report" in data:
+                data["report"]["trends"] = report_trends(ports.source, events, start, end, tz=settings.tz)
             log.info("registered model %s (previous %s)", data["version"], data["previous"])
             emit("ModelTrainedEvent", data)
             return {"status": "trained", **data}

@@ -22,6 +22,7 @@ from hometwin.domain.ack_links import ack_url, sign
 from hometwin.domain.alerts import NotificationKind
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.wording import finding_wording
+from hometwin.ports import InlineImage
 from hometwin.services.errors import InvalidNotification
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -70,6 +71,7 @@ class RenderedMail:
     subject: str
     text: str
     html: str
+    images: tuple[InlineImage, ...] = ()  # the HTML shows them as cid: pictures
 
 
 class MailRenderer:
@@ -126,7 +128,9 @@ class MailRenderer:
 
     def report(self, report: Mapping[str, Any], recipients: Sequence[str]) -> RenderedMail:
         """A behaviour-change report: `lines` (plain-language sentences), optional `title`, `period`
-        (text) and `rooms` ({room: {"lines": [...]}}). InvalidNotification when it has another shape."""
+        (text), `rooms` ({room: {"lines": [...]}}) and `trends` (a `services.trend_digest` digest:
+        its change sentences, and a chart per indicator as an inline image). InvalidNotification when
+        it has another shape."""
         if not isinstance(report, Mapping):
             raise InvalidNotification(f"a report is an object, not {type(report).__name__}")
         title = str(report.get("title") or DEFAULT_REPORT_TITLE)
@@ -140,7 +144,9 @@ class MailRenderer:
                       for room, data in sorted(rooms.items()) if isinstance(data, Mapping)],
             "dashboard_url": self.dashboard_url, "home_id": self.home_id, "recipients": recipients,
         }
-        return self._render("report", f"[HomeTwin {self.home_id}] {title}", context)
+        trends, images = trend_section(report.get("trends"), self._zone)
+        mail = self._render("report", f"[HomeTwin {self.home_id}] {title}", {**context, "trends": trends})
+        return RenderedMail(mail.subject, mail.text, mail.html, images)
 
     def _render(self, template: str, subject: str, context: Mapping[str, Any]) -> RenderedMail:
         text = self._templates.get_template(f"{template}.txt").render(context)
@@ -149,6 +155,40 @@ class MailRenderer:
 
     def _local(self, when: datetime) -> str:
         return when.astimezone(self._zone).strftime("%a %d %b %Y, %H:%M %Z")
+
+
+def trend_section(digest: Any, zone: ZoneInfo) -> tuple[dict[str, Any] | None, tuple[InlineImage, ...]]:
+    """The report's trends for the templates, and their charts as PNG images (None: no trends)."""
+    if digest is None:
+        return None, ()
+    from hometwin.domain.trends_wording import band_text, change_sentence, change_summary, value_text
+    from hometwin.services.trend_digest import RECENT_CHANGE_DAYS, read_trend_digest
+    from hometwin.services.trend_images import trend_png
+
+    trends = read_trend_digest(digest)
+    charts, unmeasurable, images = [], [], []
+    for trend in trends.trends:
+        spec = trend.spec
+        if trend.unsupported:
+            unmeasurable.append({"label": spec.label, "needs": spec.needs})
+            continue
+        last = trend.last_index
+        if last is None:
+            continue  # no usable day in the period: nothing to draw
+        cid = f"trend-{spec.key.replace('_', '-')}@hometwin"
+        latest, normal = value_text(spec, float(trend.values[last])), band_text(spec, trend.low[-1], trend.high[-1])
+        normal = "still being learned" if normal == "learning" else normal
+        images.append(InlineImage(cid, trend_png(trend, title=False, height_px=160), f"{spec.key}.png"))
+        charts.append({"label": spec.label, "cid": cid, "latest": latest, "latest_day": f"{trend.days[last]:%a %d %b}",
+                       "normal": normal, "changes": [change_summary(c) for c in trend.changes],
+                       "alt": f"{spec.label} over the last weeks: latest {latest}, normal {normal}"})
+    return {
+        "weeks": int(digest.get("weeks") or 0) if isinstance(digest, Mapping) else 0,
+        "sentences": [change_sentence(c) for c in trends.recent_changes(RECENT_CHANGE_DAYS)],
+        "charts": charts, "unmeasurable": unmeasurable,
+        "unvisited": [{"room": u.room, "last": u.last_visit.astimezone(zone).strftime("%a %d %b %H:%M")}
+                      for u in trends.unvisited],
+    }, tuple(images)
 
 
 def _lines(value: Any, what: str) -> list[str]:

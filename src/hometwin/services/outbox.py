@@ -29,6 +29,7 @@ Delivery rules, stated up front:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -41,7 +42,16 @@ from typing import Any
 
 from hometwin.backoff import Backoff
 from hometwin.config import MailSettings
-from hometwin.ports import AlreadyExists, EmailMessage, Mailer, NotFound, ObjectStore, PortError, Unavailable
+from hometwin.ports import (
+    AlreadyExists,
+    EmailMessage,
+    InlineImage,
+    Mailer,
+    NotFound,
+    ObjectStore,
+    PortError,
+    Unavailable,
+)
 from hometwin.services.mail_lease import SendLeases
 from hometwin.services.messages import SAFE_ID, MailRenderer, parse_notification
 
@@ -101,8 +111,10 @@ def delivered(store: ObjectStore, home_id: str, ids: Iterable[str]) -> set[str]:
 
 
 def _message(entry: Mapping[str, Any]) -> EmailMessage:
+    images = tuple(InlineImage(i["cid"], base64.b64decode(i["data"]), i["filename"], i.get("subtype", "png"))
+                   for i in entry.get("images", ()))
     return EmailMessage(to=tuple(entry["to"]), subject=entry["subject"], text=entry["text"],
-                        html=entry.get("html"), message_id=entry.get("message_id"))
+                        html=entry.get("html"), message_id=entry.get("message_id"), images=images)
 
 
 def _safe_id(key: str) -> str:
@@ -153,16 +165,23 @@ class Notifier:
     def send_report(self, report: Mapping[str, Any], idempotency_key: str) -> str:
         """E-mail a behaviour-change report to every caregiver, once per idempotency key.
 
-        `report`: `lines` (plain-language sentences), optional `title`, `period` (text) and
-        `rooms` ({room: {"lines": [...]}}), as the modeling component summarises `compare_models`.
+        `report`: `lines` (plain-language sentences), optional `title`, `period` (text),
+        `rooms` ({room: {"lines": [...]}}), as the modeling component summarises `compare_models`,
+        and `trends` (a `services.trend_digest` digest: the change sentences and a chart per indicator).
         """
         recipients = tuple(self.settings.caregivers)
         if not recipients:
             log.error("report %s not sent: no caregiver configured (HOMETWIN_CAREGIVERS)", idempotency_key)
             return "no_recipients"
+        message_id = "report-" + _safe_id(idempotency_key)
+        # Drawing the trend charts takes seconds on a Raspberry Pi: a redelivery of a report already
+        # sent (say after a scheduler timeout) answers before drawing. `_deliver` checks again anyway.
+        with contextlib.suppress(PortError, OSError):
+            if self._was_sent(message_id):
+                return "duplicate"
         mail = self.messages.report(report, recipients)
-        return self._deliver("report-" + _safe_id(idempotency_key), recipients, mail.subject, mail.text,
-                             mail.html, idempotency_key)
+        return self._deliver(message_id, recipients, mail.subject, mail.text, mail.html, idempotency_key,
+                             mail.images)
 
     def pending(self) -> list[str]:
         """Ids in the outbox not yet accepted by the mail server, oldest first."""
@@ -212,10 +231,14 @@ class Notifier:
     # -- delivery --------------------------------------------------------------------------------
 
     def _deliver(self, message_id: str, recipients: Sequence[str], subject: str, text: str, html: str,
-                 idempotency_key: str) -> str:
-        entry = {"id": message_id, "to": list(recipients), "subject": subject, "text": text,
-                 "html": html, "message_id": f"<{message_id}.{self.settings.home_id}@hometwin>",
-                 "queued_at": self._clock().isoformat(), "idempotency_key": str(idempotency_key)[:200]}
+                 idempotency_key: str, images: Sequence[InlineImage] = ()) -> str:
+        entry: dict[str, Any] = {
+            "id": message_id, "to": list(recipients), "subject": subject, "text": text,
+            "html": html, "message_id": f"<{message_id}.{self.settings.home_id}@hometwin>",
+            "queued_at": self._clock().isoformat(), "idempotency_key": str(idempotency_key)[:200]}
+        if images:  # the outbox entry is the whole e-mail: a retry after a restart sends the same pictures
+            entry["images"] = [{"cid": i.cid, "filename": i.filename, "subtype": i.subtype,
+                                "data": base64.b64encode(i.data).decode("ascii")} for i in images]
         with self._lock:
             try:
                 outcome = self._deliver_durably(entry)

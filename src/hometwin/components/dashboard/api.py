@@ -12,6 +12,7 @@ from datetime import date
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from hometwin.services.errors import EpisodeOver
+from hometwin.services.trend_digest import TREND_WEEKS
 
 from .auth import Gate
 from .errors import AlertStoreUnavailable, RegistryUnavailable, UnknownAlert, UnknownModelVersion
@@ -24,6 +25,7 @@ from .schemas import (
     NowView,
     RoutineView,
     TodayView,
+    TrendsView,
 )
 from .service import DashboardService
 
@@ -58,6 +60,14 @@ def today(request: Request,
 def routine(request: Request) -> RoutineView:
     """Per room: visits and mean visit duration by weekday and time of day; mean duration per room."""
     return service(request).routine_view()
+
+
+@router.get("/trends", response_model=TrendsView)
+def trends(request: Request, weeks: int = Query(TREND_WEEKS, ge=2, le=26,
+                                                description="How many weeks of days to return.")) -> TrendsView:
+    """The daily health indicators of the last weeks, each with the person's normal band and the
+    changes found against it (docs/trends.md), plus the sentences of the recent changes."""
+    return service(request).trends_view(weeks)
 
 
 @router.get("/models", response_model=ModelsView)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from markupsafe import Markup, escape
 
@@ -188,5 +188,141 @@ def timeline_svg(segments: Sequence[Segment], lanes: Sequence[str], start: datet
         x = x_of(now)
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{head - 4}" y2="{height - 2}" class="now">'
                      "<title>now</title></line>")
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text inside went through escape()
+
+
+# -- trends ---------------------------------------------------------------------------------------
+
+TREND_LEFT, TREND_WIDTH = 74, 300  # room for a tick label such as "1 h 30 min"; the plot's width
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMark:
+    """A detected change on a trend chart: shaded from `since` to `detected`, a line at `detected`."""
+
+    since: date
+    detected: date
+    label: str
+
+
+def _num(v: float | None) -> float:
+    return float(v) if v is not None else math.nan
+
+
+def nice_ticks(lo: float, hi: float, *, steps: Sequence[float] = (), count: int = 3) -> list[float]:
+    """About `count` round values covering [lo, hi]: from `steps` when given (say minutes of a clock),
+    else 1, 2, 2.5 or 5 times a power of ten."""
+    span = max(hi - lo, 1e-9)
+    raw = span / count
+    if steps:
+        step = next((s for s in steps if s >= raw), steps[-1])
+    else:
+        power = 10 ** math.floor(math.log10(raw))
+        step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def _runs(ok: Sequence[bool]) -> list[tuple[int, int]]:
+    """[start, end) index ranges where `ok` holds."""
+    out, start = [], None
+    for i, flag in enumerate([*ok, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            out.append((start, i))
+            start = None
+    return out
+
+
+def trend_chart_svg(days: Sequence[date], values: Sequence[float | None], low: Sequence[float | None],
+                    high: Sequence[float | None], *, label: str, value_format: Callable[[float], str],
+                    changes: Sequence[ChangeMark] = (), floor: float | None = 0.0,
+                    tick_steps: Sequence[float] = ()) -> Markup:
+    """One daily indicator over consecutive `days`: the values as a line with a dot per day, the
+    personal normal band (low..high, shaded; None or NaN while it is learned), missing days as grey
+    columns with a gap in the line (never a zero), and each change as an orange span with a line on
+    the day it was detected. `floor` clips the band (a count is never below 0); `tick_steps` are the
+    allowed distances of the value axis's ticks (clock times: 15, 30, 60 ... minutes)."""
+    n = len(days)
+    if n == 0:
+        raise ValueError("a trend chart needs at least one day")
+    if not len(values) == len(low) == len(high) == n:
+        raise ValueError(f"{n} days but {len(values)} values, {len(low)} low and {len(high)} high")
+    vals, lows, highs = [_num(v) for v in values], [_num(v) for v in low], [_num(v) for v in high]
+    if floor is not None:
+        lows = [max(v, floor) if math.isfinite(v) else v for v in lows]
+    left, right, top, bottom, plot_w, plot_h = TREND_LEFT, 8, 8, 22, TREND_WIDTH, 110
+    width, height = left + plot_w + right, top + plot_h + bottom
+    dx = plot_w / n
+    shown = [v for v in (*vals, *lows, *highs) if math.isfinite(v)]
+    lo, hi = (min(shown), max(shown)) if shown else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1, hi + 1
+    pad = 0.08 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    if floor is not None and lo < floor <= min(shown, default=floor):
+        lo = floor
+
+    def x_of(i: float) -> float:
+        return left + i * dx
+
+    def y_of(v: float) -> float:
+        return top + plot_h * (1 - (v - lo) / (hi - lo))
+
+    parts = [
+        f'<svg class="chart trend" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>'
+    ]
+    for i in range(n):
+        if not math.isfinite(vals[i]):
+            parts.append(f'<rect class="missing" x="{x_of(i):.1f}" y="{top}" width="{dx:.1f}" height="{plot_h}" '
+                         f'fill="#eeeeee"><title>{days[i]:%a %d %b}: no data</title></rect>')
+    for tick in nice_ticks(lo, hi, steps=tick_steps):
+        y = y_of(tick)
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{left - 5}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
+                     f"{escape(value_format(tick))}</text>")
+    mondays = [i for i, day in enumerate(days) if day.weekday() == 0]
+    every = max(1, math.ceil(len(mondays) / 5))  # at most five dates fit under the chart
+    for i in mondays[::every]:
+        if x_of(i) < left + plot_w - 30:  # the label must end inside the chart
+            parts.append(f'<line x1="{x_of(i):.1f}" x2="{x_of(i):.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" '
+                         f'class="axis"/><text x="{x_of(i):.1f}" y="{top + plot_h + 16}" class="tick">'
+                         f"{days[i].day}&#160;{days[i]:%b}</text>")
+    band_ok = [math.isfinite(a) and math.isfinite(b) for a, b in zip(lows, highs, strict=True)]
+    for a, b in _runs(band_ok):
+        upper = [f"{x_of(i):.1f},{y_of(highs[i]):.1f} {x_of(i + 1):.1f},{y_of(highs[i]):.1f}" for i in range(a, b)]
+        lower = [f"{x_of(i + 1):.1f},{y_of(lows[i]):.1f} {x_of(i):.1f},{y_of(lows[i]):.1f}"
+                 for i in reversed(range(a, b))]
+        parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}" fill="#cfe0fb">'
+                     "<title>normal for this person</title></polygon>")
+    for mark in changes:
+        a = max(0, (mark.since - days[0]).days)
+        b = (mark.detected - days[0]).days
+        if b < 0 or a >= n:
+            continue
+        b = min(b, n - 1)
+        parts.append(f'<rect class="change-span" x="{x_of(a):.1f}" y="{top}" width="{x_of(b + 1) - x_of(a):.1f}" '
+                     f'height="{plot_h}" fill="#fde2cc" fill-opacity="0.7"><title>{escape(mark.label)}</title></rect>')
+        parts.append(f'<line class="change" x1="{x_of(b + 0.5):.1f}" x2="{x_of(b + 0.5):.1f}" y1="{top}" '
+                     f'y2="{top + plot_h}" stroke="#c2410c" stroke-width="2">'
+                     f"<title>{escape(mark.label)}</title></line>")
+    for a, b in _runs([math.isfinite(v) for v in vals]):
+        if b - a > 1:  # a missing day ends the line: the gap shows it
+            points = " ".join(f"{x_of(i + 0.5):.1f},{y_of(vals[i]):.1f}" for i in range(a, b))
+            parts.append(f'<polyline class="series" points="{points}" fill="none" stroke="#1d4ed8" '
+                         'stroke-width="1.6"/>')
+    for i, value in enumerate(vals):
+        if not math.isfinite(value):
+            continue
+        out = band_ok[i] and not lows[i] - 1e-9 <= value <= highs[i] + 1e-9
+        normal = (f"normal {value_format(lows[i])} – {value_format(highs[i])}" if band_ok[i]
+                  else "normal still being learned")
+        parts.append(f'<circle class="{"point out" if out else "point"}" cx="{x_of(i + 0.5):.1f}" '
+                     f'cy="{y_of(value):.1f}" r="{3 if out else 2.2}" fill="{"#c2410c" if out else "#1d4ed8"}">'
+                     f"<title>{days[i]:%a %d %b}: {escape(value_format(value))} ({escape(normal)})</title></circle>")
+    parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" class="axis"/>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text inside went through escape()

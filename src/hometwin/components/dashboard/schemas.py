@@ -175,3 +175,57 @@ class MailView(BaseModel):
     enabled: bool
     mails: list[Mail] = Field(default_factory=list, description="Newest first.")
     error: str | None = None
+
+
+class TrendChange(BaseModel):
+    """A change of one daily indicator against the person's own normal (domain/change.py)."""
+
+    indicator: str
+    label: str
+    direction: Literal["up", "down"]
+    since: date = Field(description="The first changed day (estimated).")
+    detected: date = Field(description="The day the change became clear.")
+    before: float = Field(description="The normal value before, in the indicator's unit.")
+    after: float = Field(description="The typical value since.")
+    sentence: str = Field(description="The plain-language reading for a nurse.")
+    summary: str = Field(description="The same in a few words.")
+
+
+class IndicatorTrendView(BaseModel):
+    """One indicator over the last weeks: the daily values, the personal normal band, its changes."""
+
+    key: str
+    label: str
+    unit: str = Field(description="count, minutes, hours or clock (minutes after local midnight).")
+    needs: str = Field(description="What the home must have for this indicator.")
+    unsupported: str = Field("", description="Why the home cannot measure it at all; empty when it can.")
+    days: list[date] = Field(default_factory=list)
+    values: list[float | None] = Field(default_factory=list, description="Per day; null: no usable data.")
+    low: list[float | None] = Field(default_factory=list, description="Lower edge of the normal band.")
+    high: list[float | None] = Field(default_factory=list, description="Upper edge; null while learning.")
+    normal: str = Field("still being learned", description="The latest normal band in words.")
+    latest: str | None = Field(None, description="The latest value in words.")
+    latest_day: date | None = None
+    changes: list[TrendChange] = Field(default_factory=list)
+
+    @property
+    def measurable(self) -> bool:
+        return not self.unsupported
+
+
+class UnvisitedRoomView(BaseModel):
+    room: str
+    last_visit: datetime
+    days: float
+
+
+class TrendsView(BaseModel):
+    home_id: str
+    status: Status
+    at: datetime
+    weeks: int
+    changes: list[TrendChange] = Field(default_factory=list,
+                                       description="Changes detected in the last 14 days, newest first.")
+    indicators: list[IndicatorTrendView] = Field(default_factory=list)
+    unvisited: list[UnvisitedRoomView] = Field(default_factory=list,
+                                               description="Rooms usually visited but not for days.")

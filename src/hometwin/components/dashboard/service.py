@@ -44,11 +44,15 @@ from .schemas import (
     RoutineView,
     Status,
     TodayView,
+    TrendsView,
 )
 
 if TYPE_CHECKING:  # the model and the stays load on first use, not when the dashboard starts
+    from hometwin.domain.change import TrendReport
     from hometwin.domain.model import BehaviourModel
     from hometwin.domain.stays import Timeline
+
+    from .trends import TrendCache
 
 log = logging.getLogger(__name__)
 # A stay that began before midnight still shows on today's timeline: read this much earlier.
@@ -95,6 +99,7 @@ class DashboardService:
         self.mail_dir = mail_dir
         self.tz = ZoneInfo(settings.tz)
         self._model_cache: LatestModel[BehaviourModel] | None = None
+        self._trends: TrendCache | None = None
 
     def now(self) -> datetime:
         return self.clock.now().astimezone(self.tz)
@@ -293,6 +298,29 @@ class DashboardService:
                 mean_duration=_finite_grid(model.grid(room, "mean_duration"))))
         view.average_duration = {r: float(s) for r, s in model.room_average_duration().items()}
         return view
+
+    def trends_view(self, weeks: int) -> TrendsView:
+        """The daily indicators of the last `weeks`, each against the person's own normal."""
+        from hometwin.domain.change import trend_report_from_events
+        from hometwin.services.trend_digest import history_days
+
+        from .trends import TrendCache, fill_trends_view
+
+        if self._trends is None:
+            self._trends = TrendCache()
+        now = self.now()
+        status = Status()
+        view = TrendsView(home_id=self.settings.home_id, status=status, at=now, weeks=weeks)
+
+        def compute() -> TrendReport | None:
+            # Enough history that even the first charted day has its full baseline window.
+            events = self._read(now - timedelta(days=history_days(weeks)), now, status)
+            if events is None:
+                return None
+            return trend_report_from_events(events, tz=self.settings.tz, now=now)
+
+        report = self._trends.get(now.date().isoformat(), weeks, now, compute)
+        return fill_trends_view(view, report) if report is not None else view
 
     def models_view(self) -> ModelsView:
         status = Status()

@@ -13,15 +13,18 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 from hometwin.domain import ack_links
 from hometwin.domain.errors import ExpiredAckToken, InvalidAckToken
 from hometwin.domain.wording import finding_wording
+from hometwin.services.trend_digest import TREND_WEEKS
 
 from . import charts
 from .api import ALERT_ID, do_acknowledge, gate, service
 from .auth import safe_next
 from .errors import AlertStoreUnavailable, UnknownModelVersion
+from .schemas import IndicatorTrendView
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=FilePath(__file__).resolve().parent / "templates")
@@ -134,6 +137,36 @@ def routine_page(request: Request) -> HTMLResponse:
         if view.average_duration else None
     return render(request, "routine.html", "routine", view=view, maps=maps, bars=bars,
                   weekdays=charts.WEEKDAYS)
+
+
+# Allowed distances between the value axis's ticks, per unit, so that a tick reads as a round value.
+TICK_STEPS: dict[str, tuple[float, ...]] = {
+    "clock": (15, 30, 60, 120, 180, 240, 360),  # minutes after midnight: 07:00, 07:30 ...
+    "hours": (0.5, 1, 2, 3, 4, 6, 12),
+    "minutes": (1, 2, 5, 10, 15, 30, 60, 120, 180, 240),
+}
+
+
+def trend_chart(indicator: IndicatorTrendView) -> Markup | None:
+    """The SVG of one indicator of the Trends page; None when it has no day to show."""
+    from hometwin.domain.trends_wording import value_text
+
+    if not indicator.days:
+        return None
+    clock = indicator.unit == "clock"
+    marks = [charts.ChangeMark(c.since, c.detected, c.sentence) for c in indicator.changes]
+    return charts.trend_chart_svg(
+        indicator.days, indicator.values, indicator.low, indicator.high,
+        label=f"{indicator.label}, day by day, with the normal band for this person",
+        value_format=lambda v: value_text(indicator.key, v), changes=marks,
+        floor=None if clock else 0.0, tick_steps=TICK_STEPS.get(indicator.unit, ()))
+
+
+@router.get("/trends", response_class=HTMLResponse)
+def trends_page(request: Request, weeks: int = Query(TREND_WEEKS, ge=2, le=26)) -> HTMLResponse:
+    view = service(request).trends_view(weeks)
+    cards = [(indicator, trend_chart(indicator)) for indicator in view.indicators]
+    return render(request, "trends.html", "trends", view=view, cards=cards)
 
 
 @router.get("/models", response_class=HTMLResponse)

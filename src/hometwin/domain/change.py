@@ -1,0 +1,304 @@
+"""Change against the person's own variability: a robust personal baseline per indicator and a
+two-sided CUSUM on robust z-scores.
+
+How the dashboard's Trends page, the weekly e-mail and `hometwin trends` use it (all pure; the
+caller reads the events from its store and passes `now`):
+
+    from hometwin.domain.change import trend_report_from_events
+    from hometwin.domain.trends_wording import change_sentence
+
+    report = trend_report_from_events(events, tz=home_tz, now=now)   # or trend_report(daily, now=now)
+    for trend in report.trends:           # one per indicator, in display order
+        trend.spec.label, trend.days, trend.values          # the series (NaN = missing)
+        trend.low, trend.high                               # the personal normal band per day (NaN: learning)
+        trend.changes                                       # Change objects, each with .since / .detected
+    for change in report.recent_changes(days=14):
+        change_sentence(change)           # "Since Tuesday 4 March ... that happened in no week of the last 8."
+    report.unvisited                      # rooms usually visited but not for days
+    hometwin.trends_chart.render_trends(report, weeks=8) -> PNG bytes (small multiples)
+
+The statistics (docs/trends.md): for day t the baseline is the 20 % trimmed mean of the usable values
+of the trailing `window_days` before t (per weekday for indicators whose routine is weekly, when there
+are enough), the scale is the larger of 1.4826 MAD, 1.2533 mean absolute deviation and the
+indicator's `min_scale`. The day's robust z-score z = (x - centre) / scale is clipped to
++-`z_clip` (one extraordinary day alone never makes a change) and fed to a two-sided CUSUM:
+S+ = max(0, S+ + z - k), S- = max(0, S- - z - k), with a change reported when S > h. The change
+is dated to the day after the CUSUM last stood at 0. Days of the running excursion are not used to
+learn normal (a change does not teach itself to be normal); after a report the CUSUM restarts and
+the baseline is re-learned from the change on. For Gaussian z, k=0.5 and h=5 the in-control
+average run length is about 940 days per side, 470 for both (Siegmund's approximation); measured false-report
+rates on real and simulated homes are in docs/trends.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from hometwin.domain.events import SensorEvent
+from hometwin.domain.indicators import (
+    INDICATORS,
+    SPECS,
+    DailyIndicators,
+    IndicatorParams,
+    IndicatorSpec,
+    UnvisitedRoom,
+    daily_indicators,
+    unvisited_rooms,
+)
+from hometwin.domain.stays import StayParams
+
+MAD_TO_SD = 1.4826
+MEAN_ABS_TO_SD = 1.2533  # sqrt(pi / 2): mean |x - median| of a normal is 0.798 sd
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeParams:
+    """Knobs of the change detector.
+
+    window_days: trailing days the baseline is learned from. min_days: usable days it needs (fewer:
+    "still learning", no z-score). weekday_min: same-weekday values needed for a per-weekday median.
+    k: the CUSUM reference (half the shift, in robust sds, it is tuned to). h: the decision threshold
+    (the sensitivity knob; larger = fewer false reports, slower). z_clip: the most one day can add.
+    max_excluded: at most this many days of a running excursion are kept out of the baseline.
+    """
+
+    window_days: int = 56
+    min_days: int = 14
+    weekday_min: int = 4
+    k: float = 0.5
+    h: float = 5.0
+    z_clip: float = 4.0
+    max_excluded: int = 14
+
+    def __post_init__(self) -> None:
+        if self.window_days < 7 or not 3 <= self.min_days <= self.window_days:
+            raise ValueError("ChangeParams needs window_days >= 7 and 3 <= min_days <= window_days")
+        if self.k < 0 or self.h <= 0 or self.z_clip <= 0 or self.weekday_min < 1 or self.max_excluded < 0:
+            raise ValueError("ChangeParams k must be >= 0; h, z_clip, weekday_min positive; max_excluded >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A reported change of one indicator.
+
+    `since`: the estimated first changed day; `detected`: the day the CUSUM crossed h. `before`: the
+    baseline median (the indicator's unit); `after`: the median of the days since `since` up to
+    `detected`. `weeks_as_extreme` of the `weeks_compared` trailing weeks before `since` had a weekly
+    mean at least as far out as `after` (0 = "in no week of the last N").
+    """
+
+    indicator: str
+    direction: str  # "up" or "down"
+    since: date
+    detected: date
+    before: float
+    after: float
+    weeks_as_extreme: int
+    weeks_compared: int
+
+    @property
+    def spec(self) -> IndicatorSpec:
+        return SPECS[self.indicator]
+
+    @property
+    def size(self) -> float:
+        return self.after - self.before
+
+    def to_dict(self) -> dict[str, object]:
+        return {"indicator": self.indicator, "direction": self.direction, "since": self.since.isoformat(),
+                "detected": self.detected.isoformat(), "before": round(self.before, 3),
+                "after": round(self.after, 3), "size": round(self.size, 3),
+                "weeks_as_extreme": self.weeks_as_extreme, "weeks_compared": self.weeks_compared}
+
+
+@dataclass(frozen=True)
+class IndicatorTrend:
+    """One indicator's series with its personal normal and the changes found in it.
+
+    Arrays run over `days`. `centre` is the baseline median, `low`/`high` the normal band
+    (centre -+ 2 robust sds, NaN while learning), `z` the clipped robust z-score, `cusum_up`/
+    `cusum_down` the two CUSUM statistics after the day. `unsupported` says why the whole series
+    is missing (the home lacks the sensor), else "".
+    """
+
+    spec: IndicatorSpec
+    days: tuple[date, ...]
+    values: np.ndarray
+    centre: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    z: np.ndarray
+    cusum_up: np.ndarray
+    cusum_down: np.ndarray
+    changes: tuple[Change, ...] = ()
+    unsupported: str = ""
+
+    @property
+    def last_index(self) -> int | None:
+        """The latest day with a value, or None."""
+        ok = np.nonzero(~np.isnan(self.values))[0]
+        return int(ok[-1]) if len(ok) else None
+
+    def to_dict(self) -> dict[str, object]:
+        def nums(a: np.ndarray) -> list[float | None]:
+            return [None if np.isnan(x) else round(float(x), 3) for x in a]
+
+        return {"indicator": self.spec.key, "label": self.spec.label, "unit": self.spec.unit.value,
+                "days": [d.isoformat() for d in self.days], "values": nums(self.values),
+                "centre": nums(self.centre), "low": nums(self.low), "high": nums(self.high),
+                "changes": [c.to_dict() for c in self.changes], "unsupported": self.unsupported}
+
+
+@dataclass(frozen=True)
+class TrendReport:
+    """Every indicator's trend for one home at `now`."""
+
+    tz: str
+    now: datetime
+    trends: tuple[IndicatorTrend, ...]
+    unvisited: tuple[UnvisitedRoom, ...] = ()
+    params: ChangeParams = field(default_factory=ChangeParams)
+
+    def trend(self, key: str) -> IndicatorTrend:
+        for t in self.trends:
+            if t.spec.key == key:
+                return t
+        raise KeyError(f"unknown indicator {key!r}")
+
+    @property
+    def changes(self) -> list[Change]:
+        """Every change found, oldest detection first."""
+        return sorted((c for t in self.trends for c in t.changes), key=lambda c: (c.detected, c.indicator))
+
+    def recent_changes(self, days: int = 14) -> list[Change]:
+        """Changes detected in the last `days` days before `now` (what a weekly report shows)."""
+        today = self.now.astimezone(ZoneInfo(self.tz)).date()
+        return [c for c in self.changes if (today - c.detected).days <= days]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"tz": self.tz, "now": self.now.isoformat(), "trends": [t.to_dict() for t in self.trends],
+                "changes": [c.to_dict() for c in self.changes],
+                "unvisited": [{"room": u.room, "last_visit": u.last_visit.isoformat(), "days": round(u.days, 1),
+                               "usual_share": round(u.usual_share, 2)} for u in self.unvisited]}
+
+
+def trend_report(daily: DailyIndicators, *, now: datetime, params: ChangeParams = ChangeParams(),
+                 unvisited_after_days: float = 2.0) -> TrendReport:
+    """Track every indicator of `daily` (see `track_indicator`)."""
+    trends = tuple(track_indicator(spec, daily.days, daily.values[spec.key], params,
+                                   daily.unsupported.get(spec.key, "")) for spec in INDICATORS)
+    return TrendReport(daily.tz, now, trends, tuple(unvisited_rooms(daily, now, unvisited_after_days)), params)
+
+
+def trend_report_from_events(events: Iterable[SensorEvent], *, tz: str, now: datetime,
+                             params: ChangeParams = ChangeParams(),
+                             indicator_params: IndicatorParams = IndicatorParams(),
+                             stay_params: StayParams = StayParams()) -> TrendReport:
+    """Events -> daily indicators -> trend report, in one call (what the dashboard and e-mail use)."""
+    daily = daily_indicators(events, tz=tz, now=now, params=indicator_params, stay_params=stay_params)
+    return trend_report(daily, now=now, params=params)
+
+
+def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndarray,
+                    params: ChangeParams = ChangeParams(), unsupported: str = "") -> IndicatorTrend:
+    """Run the baseline and the two-sided CUSUM over one daily series (online: day t sees only
+    days before t), and report every change found."""
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if len(days) != n:
+        raise ValueError(f"{len(days)} days but {n} values")
+    centre, scale = np.full(n, np.nan), np.full(n, np.nan)
+    z, up, down = np.full(n, np.nan), np.zeros(n), np.zeros(n)
+    weekday = np.array([d.weekday() for d in days], dtype=np.int64)
+    changes: list[Change] = []
+    s_up = s_down = 0.0
+    run_up = run_down = -1  # index of the first day of the running excursion (-1: none)
+    learn_from = 0  # the baseline is learned from this day on (moved to a change's start)
+    for t in range(n):
+        lo = max(learn_from, t - params.window_days)
+        excursion = [r for r in (run_up, run_down) if r >= 0]
+        hi = t
+        if excursion:
+            hi = max(min(excursion), t - params.max_excluded, lo)
+        window = x[lo:hi]
+        ok = ~np.isnan(window)
+        if ok.sum() >= params.min_days:
+            vals, wd = window[ok], weekday[lo:hi][ok]
+            c, sd = _baseline(vals, wd, int(weekday[t]), spec, params)
+            centre[t], scale[t] = c, sd
+        if np.isnan(x[t]) or np.isnan(centre[t]):
+            up[t], down[t] = s_up, s_down
+            continue
+        z[t] = float(np.clip((x[t] - centre[t]) / scale[t], -params.z_clip, params.z_clip))
+        s_up = max(0.0, s_up + z[t] - params.k)
+        s_down = max(0.0, s_down - z[t] - params.k)
+        run_up = (t if run_up < 0 else run_up) if s_up > 0 else -1
+        run_down = (t if run_down < 0 else run_down) if s_down > 0 else -1
+        up[t], down[t] = s_up, s_down
+        for direction, s, start in (("up", s_up, run_up), ("down", s_down, run_down)):
+            if s > params.h:
+                changes.append(_change(spec, days, x, centre[t], start, t, direction, learn_from))
+                s_up = s_down = 0.0
+                run_up = run_down = -1
+                learn_from = start
+                break
+    low, high = centre - 2 * scale, centre + 2 * scale
+    return IndicatorTrend(spec, tuple(days), x, centre, low, high, z, up, down, tuple(changes), unsupported)
+
+
+def _baseline(vals: np.ndarray, wd: np.ndarray, today: int, spec: IndicatorSpec,
+              params: ChangeParams) -> tuple[float, float]:
+    """(centre, scale) of the window's values; per weekday when the indicator is weekly and the
+    window holds enough of today's weekday. The scale is taken from the residuals around each
+    value's own centre, so a weekly rhythm is not mistaken for spread."""
+    overall = trimmed_mean(vals)
+    centre = overall
+    residual = vals - overall
+    if spec.by_weekday:
+        same = vals[wd == today]
+        if len(same) >= params.weekday_min:
+            centre = trimmed_mean(same)
+            centres = {w: trimmed_mean(vals[wd == w]) for w in np.unique(wd).tolist()
+                       if np.count_nonzero(wd == w) >= params.weekday_min}
+            residual = vals - np.array([centres.get(w, overall) for w in wd.tolist()])
+    mad = MAD_TO_SD * float(np.median(np.abs(residual - np.median(residual))))
+    mean_abs = MEAN_ABS_TO_SD * float(np.mean(np.abs(residual)))
+    return centre, max(mad, mean_abs, spec.min_scale)
+
+
+def trimmed_mean(values: np.ndarray, share: float = 0.2) -> float:
+    """The mean of the middle values (`share` cut from each end): as robust as a median against a
+    few extraordinary days, but it does not stick to 0 or 1 for a count that is often either
+    (a median of nights with 0 or 1 toilet visits says "0" or "1", the trimmed mean "0.5")."""
+    v = np.sort(values)
+    cut = int(len(v) * share)
+    return float(np.mean(v[cut:len(v) - cut])) if len(v) > 2 * cut else float(np.median(v))
+
+
+def _change(spec: IndicatorSpec, days: tuple[date, ...], x: np.ndarray, before: float, start: int, t: int,
+            direction: str, learn_from: int) -> Change:
+    since = x[start:t + 1]
+    after = float(np.nanmedian(since)) if np.any(~np.isnan(since)) else float("nan")
+    # How unusual: weekly means of the trailing weeks before the change that were as far out.
+    history = x[max(learn_from, start - 56):start]
+    weeks = [history[i:i + 7] for i in range(len(history) % 7, len(history), 7)]
+    means = [float(np.nanmean(w)) for w in weeks if np.count_nonzero(~np.isnan(w)) >= 3]
+    extreme = sum(1 for m in means if (m >= after if direction == "up" else m <= after))
+    return Change(spec.key, direction, days[start], days[t], float(before), after, extreme, len(means))
+
+
+def day_index(days: tuple[date, ...], day: date) -> int | None:
+    """The position of `day` in `days`, or None."""
+    if not days or day < days[0] or day > days[-1]:
+        return None
+    i = (day - days[0]).days
+    return i if days[i] == day else None
+
+
+__all__ = ["Change", "ChangeParams", "IndicatorTrend", "TrendReport", "day_index",
+           "track_indicator", "trend_report", "trend_report_from_events"]
