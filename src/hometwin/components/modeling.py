@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -46,9 +47,11 @@ class _Trainee:
     guard: IdempotencyGuard
 
 
-def create_app(settings: ModelingSettings, *, ports: Ports, homes: list[HomePorts] | None = None) -> LocalGateway:
-    """`homes`: the fleet's homes (default: from HOMETWIN_HOMES_FILE, if set); none: the one home of `ports`."""
-    emit = Emitter()
+def create_app(settings: ModelingSettings, *, ports: Ports, homes: list[HomePorts] | None = None,
+               emit: Callable[[str, Any], bool] | None = None) -> LocalGateway:
+    """`homes`: the fleet's homes (default: from HOMETWIN_HOMES_FILE, if set); none: the one home of `ports`.
+    `emit`: where events go (default: the scheduler)."""
+    emit = emit or Emitter()
     lock = threading.Lock()  # one training at a time; a Pi has little memory to spare
     if homes is None and settings.homes_file is not None:
         homes = build_home_ports(homes_from_settings(settings), ports)

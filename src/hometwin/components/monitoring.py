@@ -44,7 +44,7 @@ from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
 from hometwin.services.alert_store import AlertStore
 from hometwin.services.book_keeper import BookKeeper, Delivered
-from hometwin.services.homes import share
+from hometwin.services.homes import replica_of, share
 from hometwin.services.latest_model import LatestModel
 
 log = logging.getLogger(__name__)
@@ -226,18 +226,21 @@ class Monitor:
 
 
 def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionParams,
-               policy: AlertPolicy, homes: list[HomePorts] | None = None) -> LocalGateway:
+               policy: AlertPolicy, homes: list[HomePorts] | None = None, emit: Emit | None = None) -> LocalGateway:
     """The monitoring service: `check_emergency` on `CheckEmergencyEvent`, plus its triggers.
 
-    `homes`: the fleet's homes this replica checks (default: from HOMETWIN_HOMES_FILE, if set); each
-    gets its own Monitor with `policy` escalating to its own caregivers (docs/fleet.md)."""
-    emitter = Emitter()
+    `homes`: the fleet's homes (default: from HOMETWIN_HOMES_FILE, if set), of which this replica
+    checks its share (HOMETWIN_MONITORING_REPLICA); each gets its own Monitor with `policy` escalating
+    to its own caregivers (docs/fleet.md). `emit`: where events go (default: the scheduler)."""
+    emitter: Emit = emit or Emitter()
     redrive = Redrive(timedelta(seconds=settings.monitoring_redrive_initial_s),
                       timedelta(seconds=settings.monitoring_redrive_max_s),
                       timedelta(hours=settings.monitoring_redrive_resolved_hours))
+    index, count = settings.replica()
     if homes is None and settings.homes_file is not None:
-        index, count = settings.replica()
         homes = build_home_ports(share(homes_from_settings(settings), index, count), ports)
+    elif homes is not None:
+        homes = [h for h in homes if replica_of(h.home.id, count) == index]
 
     def monitor_of(source: SensorSource, registry: ModelRegistry, alerts: AlertStore, home_policy: AlertPolicy,
                    home_id: str) -> Monitor:
@@ -255,8 +258,7 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
                                                     dataclasses.replace(policy, escalation=h.home.caregivers),
                                                     h.home.id) for h in homes},
                              workers=settings.monitoring_workers, timeout=settings.monitoring_home_timeout_s,
-                             replica=settings.replica())
-    index, count = settings.replica()
+                             replica=(index, count))
     # Each replica has its own tick event and function, so the scheduler invokes every replica once a
     # minute for its own share of the homes (one shared name would reach whichever pod the Service picks).
     suffix = f"_{index}of{count}" if count > 1 else ""
