@@ -193,3 +193,13 @@ def test_without_a_homes_file_the_monitoring_is_todays_single_home_one(
     assert data["home_id"] == "home" and data["recipients"] == ["a@example.org"]
     assert len(AlertStore(state, "home").load().open_alerts()) == 1  # the same key as before homes
     assert "last_check" in TestClient(app).get("/status").json()
+
+
+def test_only_the_dashboards_home_gets_dashboard_and_ack_links(tmp_path: Path) -> None:
+    settings = MailSettings(data_dir=tmp_path, home_id="anna", public_dashboard_url="https://care.example.org",
+                            ack_secret="a-long-enough-ack-key-1234")
+    notifiers = build_notifiers(Homes((ANNA, BEN)), MaildirMailer(tmp_path / "mail", settings.mail_from),
+                                MemoryStore(), settings, ack_link_lifetime=timedelta(hours=48)).notifiers
+    assert notifiers["anna"].messages.dashboard_url == "https://care.example.org"
+    assert notifiers["ben"].messages.dashboard_url is None  # the dashboard serves anna only, so far
+    assert notifiers["ben"].settings.caregivers == ["son@example.org"] and notifiers["ben"].settings.home_id == "ben"

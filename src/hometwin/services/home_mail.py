@@ -79,11 +79,18 @@ class HomeNotifiers:
 
 def build_notifiers(homes: Homes, mailer: Mailer, store: ObjectStore, settings: MailSettings, *,
                     ack_link_lifetime: timedelta) -> HomeNotifiers:
-    """A notifier per home: the mail settings with the home's id, time zone and caregivers."""
+    """A notifier per home: the mail settings with the home's id, time zone and caregivers.
+
+    The dashboard serves one home (HOMETWIN_HOME_ID) until it serves each home (issue 16, item 4), and
+    an ack link names no home: the e-mails of the other homes carry no dashboard or ack link, rather
+    than one that acknowledges nothing, or the dashboard's home's alert with the same id."""
     if homes.implicit:
         return HomeNotifiers.single(Notifier(mailer, store, settings, ack_link_lifetime=ack_link_lifetime))
-    return HomeNotifiers({
-        home.id: Notifier(mailer, store, settings.model_copy(update={"home_id": home.id, "tz": home.tz,
-                                                                      "caregivers": list(home.caregivers)}),
-                          ack_link_lifetime=ack_link_lifetime)
-        for home in homes})
+    notifiers = {}
+    for home in homes:
+        update: dict[str, Any] = {"home_id": home.id, "tz": home.tz, "caregivers": list(home.caregivers)}
+        if home.id != settings.home_id:
+            update |= {"public_dashboard_url": None, "ack_secret": None, "ack_secret_file": None}
+        notifiers[home.id] = Notifier(mailer, store, settings.model_copy(update=update),
+                                      ack_link_lifetime=ack_link_lifetime)
+    return HomeNotifiers(notifiers)
