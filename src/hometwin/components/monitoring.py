@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry
 from hometwin.backoff import Backoff
 from hometwin.clock import Clock
 from hometwin.components.common import Emitter, Named, add_health, every
+from hometwin.components.monitoring_fleet import FleetMonitor
 from hometwin.components.wiring import HomePorts, Ports, build_home_ports, homes_from_settings
 from hometwin.config import MonitoringSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Delivery, Notification
@@ -247,8 +248,6 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
         return Monitor(source=source, registry=registry, alerts=alerts, clock=ports.clock, emit=emitter,
                        params=params, policy=home_policy, redrive=redrive, home_id=home_id,
                        model_poll=timedelta(seconds=settings.monitoring_model_poll_s))
-
-    from hometwin.components.monitoring_fleet import FleetMonitor  # it builds on Monitor, above
 
     fleet: FleetMonitor | None = None
     if homes is None:

@@ -19,19 +19,35 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from hometwin.components.monitoring import Monitor
+from hometwin.services.book_keeper import BookKeeper
 
 log = logging.getLogger(__name__)
 
 
+class CheckResult(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class HomeMonitor(Protocol):
+    """One home's monitoring (`components.monitoring.Monitor`)."""
+
+    book: BookKeeper
+
+    def check(self) -> CheckResult: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class _Running:
-    future: Future[dict[str, Any]]
+    """One home's check in the pool."""
+
+    future: Future[dict[str, Any]] = field(default_factory=Future)  # the pool's, once submitted
     started: float | None = None  # monotonic; None while queued behind other homes
 
 
@@ -53,7 +69,7 @@ class FleetMetrics:
 class FleetMonitor:
     """Runs the checks of many homes, concurrently with a bound; `check()` is one tick."""
 
-    def __init__(self, monitors: Mapping[str, Monitor], *, workers: int = 8, timeout: float = 8.0,
+    def __init__(self, monitors: Mapping[str, HomeMonitor], *, workers: int = 8, timeout: float = 8.0,
                  replica: tuple[int, int] = (0, 1)) -> None:
         self.monitors = dict(monitors)
         self.timeout, self.replica = timeout, replica
@@ -75,7 +91,7 @@ class FleetMonitor:
                 if running is not None and not running.future.done():
                     results[home_id] = self._not_answered(home_id, "busy", running)
                     continue
-                entry = _Running(Future())
+                entry = _Running()
                 entry.future = self._pool.submit(self._check_one, home_id, entry)
                 self._running[home_id] = started[home_id] = entry
         pending = {entry.future for entry in started.values()}
