@@ -203,3 +203,12 @@ def test_only_the_dashboards_home_gets_dashboard_and_ack_links(tmp_path: Path) -
     assert notifiers["anna"].messages.dashboard_url == "https://care.example.org"
     assert notifiers["ben"].messages.dashboard_url is None  # the dashboard serves anna only, so far
     assert notifiers["ben"].settings.caregivers == ["son@example.org"] and notifiers["ben"].settings.home_id == "ben"
+
+
+def test_replicas_without_a_homes_file_are_refused(fallen: dict[str, Any], tmp_path: Path) -> None:
+    state = MemoryStore()
+    ports = Ports(MemoryEventStore(), fallen["registry"], state, AlertStore(state, "home"),  # type: ignore[arg-type]
+                  FrozenClock(fallen["check_at"]))
+    with pytest.raises(ValueError, match="need a homes file"):
+        create_app(MonitoringSettings(data_dir=tmp_path, monitoring_replica="1/2"), ports=ports,
+                   params=DetectionParams(), policy=AlertPolicy(), emit=Recorder())

@@ -242,6 +242,9 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
         homes = build_home_ports(share(homes_from_settings(settings), index, count), ports)
     elif homes is not None:
         homes = [h for h in homes if replica_of(h.home.id, count) == index]
+    elif count > 1:  # every replica would check the one home: double alerts
+        raise ValueError(f"HOMETWIN_MONITORING_REPLICA={settings.monitoring_replica}: several monitoring replicas "
+                         "need a homes file (HOMETWIN_HOMES_FILE) to share; one home is checked by one replica")
 
     def monitor_of(source: SensorSource, registry: ModelRegistry, alerts: AlertStore, home_policy: AlertPolicy,
                    home_id: str) -> Monitor:
