@@ -55,6 +55,9 @@ class CommonSettings(BaseSettings):
     tz: str = Field("Europe/Berlin", description="The home's IANA time zone; seasonality uses local time.")
     home_id: str = Field("home", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
                          description="Identifies the home in model keys and e-mails.")
+    homes_file: Path | None = Field(
+        None, description="YAML file declaring the homes one deployment serves (docs/fleet.md); unset: one "
+                          "home from HOMETWIN_HOME_ID, HOMETWIN_TZ and HOMETWIN_CAREGIVERS, as before.")
     log_level: str = Field("INFO", description="Python logging level.")
 
 
@@ -468,7 +471,31 @@ class MonitoringSettings(CommonSettings):
     monitoring_redrive_resolved_hours: float = Field(
         24.0, gt=0, description="After an alert resolved, its e-mails not yet sent (the all clear) are "
                                 "re-driven this many hours more, then given up (logged).")
+    monitoring_workers: int = Field(
+        8, ge=1, le=256, description="Homes checked at the same time (a fleet: docs/fleet.md).")
+    monitoring_home_timeout_s: float = Field(
+        8.0, gt=0, description="A home's check taking longer is reported as late on /status and skipped "
+                               "until it ends; the other homes' checks do not wait for it.")
+    monitoring_replica: str = Field(
+        "0/1", pattern=r"^(\d+|auto)/[1-9]\d*$",
+        description="This replica's share of the homes, `i/n` (0 <= i < n): it checks the homes whose id "
+                    "hashes to i. `auto/n` takes i from the StatefulSet ordinal ending the host name.")
     clock: str = Field("real", description="'real', or the demo's accelerated clock (set by `hometwin demo`).")
+
+    def replica(self) -> tuple[int, int]:
+        """(index, count) of this monitoring replica; ValueError when it is out of range."""
+        index, count = self.monitoring_replica.split("/")
+        if index == "auto":
+            host = os.environ.get("HOSTNAME", "")
+            match = re.search(r"-(\d+)$", host)
+            if match is None:
+                raise ValueError(f"HOMETWIN_MONITORING_REPLICA=auto/{count}: the host name {host!r} ends in no "
+                                 "StatefulSet ordinal (-0, -1, ...)")
+            index = match.group(1)
+        if int(index) >= int(count):
+            raise ValueError(f"HOMETWIN_MONITORING_REPLICA: replica {index} of {count} does not exist (0 to "
+                             f"{int(count) - 1})")
+        return int(index), int(count)
 
 
 class ModelingSettings(CommonSettings):
@@ -477,6 +504,9 @@ class ModelingSettings(CommonSettings):
     modeling_window_days: float = Field(56.0, gt=0, description="Days of history each training uses.")
     modeling_min_days: float = Field(
         3.0, gt=0, description="Refuse to train on less history than this (days with data).")
+    modeling_workers: int = Field(
+        1, ge=1, le=64, description="Homes trained at the same time by the weekly retrain of a fleet "
+                                    "(each holds its window of events in memory).")
     clock: str = Field("real", description="'real', or the demo's accelerated clock.")
     detect_false_alarm_budget: float = Field(
         0.1, ge=0, description="False alarms a day each home's alarm limits are calibrated to at training, "

@@ -173,6 +173,7 @@ class AlertingStack:
     workdir: Path
     scale: Scale = field(default_factory=Scale)
     day: datetime = datetime(2025, 11, 25, tzinfo=ZoneInfo(TZ))  # a Tuesday, before any real "now"
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. a homes file (test_fleet_stack.py)
     stack: Stack = field(init=False)
     s3: S3Server = field(init=False)
     smtp: SMTPServer = field(init=False)
@@ -199,7 +200,7 @@ class AlertingStack:
             "HOMETWIN_S3_ENDPOINT": self.s3.url, "HOMETWIN_S3_ACCESS_KEY": self.s3.access_key,
             "HOMETWIN_S3_SECRET_KEY": self.s3.secret_key,
             "HOMETWIN_SMTP_URL": f"smtp://{self.smtp.host}:{self.smtp.port}", "HOMETWIN_SMTP_STARTTLS": "off",
-            "HOMETWIN_CAREGIVERS": ",".join(CAREGIVERS), **self.scale.env(),
+            "HOMETWIN_CAREGIVERS": ",".join(CAREGIVERS), **self.scale.env(), **self.extra_env,
         }
         self.stack = Stack(self.workdir, env)
         self.stack.start_all(["actuation", "monitoring"])

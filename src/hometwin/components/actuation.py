@@ -25,19 +25,31 @@ from hometwin.sdk import Invocation, LocalGateway
 from hometwin.sdk.durations import parse_duration
 from hometwin.sdk.invocation import read_invocation
 from hometwin.services.errors import InvalidNotification
+from hometwin.services.home_mail import HomeNotifiers, build_notifiers
 from hometwin.services.outbox import Notifier
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: ActuationSettings, *, notifier: Notifier) -> LocalGateway:
+def create_app(settings: ActuationSettings, *, notifier: Notifier | HomeNotifiers) -> LocalGateway:
+    """`notifier`: one home's, or every home's (the event's `home_id` chooses: services/home_mail.py).
+    With HOMETWIN_HOMES_FILE set, one home's notifier is the template of a notifier per home."""
+    if isinstance(notifier, HomeNotifiers):
+        notifiers = notifier
+    elif settings.homes_file is not None:
+        from hometwin.components.wiring import homes_from_settings
+
+        notifiers = build_notifiers(homes_from_settings(settings), notifier.mailer, notifier.store,
+                                    notifier.settings, ack_link_lifetime=notifier.messages.ack_link_lifetime)
+    else:
+        notifiers = HomeNotifiers.single(notifier)
     retry_every = parse_duration(settings.actuation_retry_every).total_seconds()
 
     async def retry_loop() -> None:
         while True:
             await asyncio.sleep(retry_every)
             try:
-                report = await asyncio.to_thread(notifier.flush_outbox)
+                report = await asyncio.to_thread(notifiers.flush_outbox)
                 if report.sent:
                     log.info("mail outbox: %s", report)
             except (PortError, OSError) as exc:
@@ -68,14 +80,13 @@ def create_app(settings: ActuationSettings, *, notifier: Notifier) -> LocalGatew
             raise HTTPException(503, f"cannot send now: {exc}") from exc  # retried
 
     def send_emergency_email(invocation: Invocation = Depends(read_invocation)) -> dict[str, Any]:
-        return handle(invocation, "EmergencyEvent", notifier.handle)
+        return handle(invocation, "EmergencyEvent", notifiers.handle)
 
     def send_weekly_report(invocation: Invocation = Depends(read_invocation)) -> dict[str, Any]:
-        return handle(invocation, "ModelTrainedEvent", lambda data, key: notifier.send_report(
-            data.get("report") or {}, key) if data.get("report") else "no_report")
+        return handle(invocation, "ModelTrainedEvent", notifiers.send_report)
 
     def status() -> dict[str, Any]:
-        return notifier.status()
+        return notifiers.status()
 
     app.deploy(send_emergency_email, "send_emergency_email", "EmergencyEvent", method="POST")
     app.add_api_route("/status", status, methods=["GET"])

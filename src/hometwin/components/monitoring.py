@@ -18,6 +18,7 @@ saved when the store is back.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -26,11 +27,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from hometwin.backoff import Backoff
 from hometwin.clock import Clock
 from hometwin.components.common import Emitter, Named, add_health, every
-from hometwin.components.wiring import Ports
+from hometwin.components.monitoring_fleet import FleetMonitor
+from hometwin.components.wiring import HomePorts, Ports, build_home_ports, homes_from_settings
 from hometwin.config import MonitoringSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Delivery, Notification
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
@@ -42,6 +45,7 @@ from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
 from hometwin.services.alert_store import AlertStore
 from hometwin.services.book_keeper import BookKeeper, Delivered
+from hometwin.services.homes import replica_of, share
 from hometwin.services.latest_model import LatestModel
 
 log = logging.getLogger(__name__)
@@ -88,7 +92,8 @@ class Monitor:
                  emit: Emit, params: DetectionParams, policy: AlertPolicy,
                  model_poll: timedelta = timedelta(minutes=1), train_retry: timedelta = timedelta(hours=1),
                  redrive: Redrive | None = None, delivered: Delivered | None = None,
-                 detector: Callable[..., list[Finding]] = detect):
+                 detector: Callable[..., list[Finding]] = detect, home_id: str | None = None):
+        self.home_id = home_id  # carried on every emitted event, so the actuation mails this home's caregivers
         self.source, self.registry, self.alerts, self.clock = source, registry, alerts, clock
         self.emit, self.params, self.policy = emit, params, policy
         self.train_retry = train_retry
@@ -114,7 +119,8 @@ class Monitor:
         """Emit `TrainOccupancyModelEvent`, at most once per `train_retry` unless forced by schedule."""
         if self._train_requested is not None and now - self._train_requested < self.train_retry:
             return False
-        accepted = self.emit("TrainOccupancyModelEvent", {"reason": why, "requested_at": now.isoformat()})
+        accepted = self.emit("TrainOccupancyModelEvent", self._for_home({"reason": why,
+                                                                         "requested_at": now.isoformat()}))
         if accepted:
             self._train_requested = now
         log.info("asked for a model (%s): %s", why, "accepted" if accepted else "scheduler unavailable")
@@ -192,7 +198,10 @@ class Monitor:
         return CheckResult("ok", now, findings, sent, self.model_version, "; ".join(degraded), redriven, degraded)
 
     def _emit(self, note: Notification) -> bool:
-        return self.emit("EmergencyEvent", note.to_event_data())
+        return self.emit("EmergencyEvent", self._for_home(note.to_event_data()))
+
+    def _for_home(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "home_id": self.home_id} if self.home_id is not None else data
 
     def status(self) -> dict[str, Any]:
         """What /status shows: the model, the stores, the undelivered e-mails, the last check."""
@@ -218,38 +227,86 @@ class Monitor:
 
 
 def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionParams,
-               policy: AlertPolicy) -> LocalGateway:
-    """The monitoring service: `check_emergency` on `CheckEmergencyEvent`, plus its triggers."""
-    emitter = Emitter()
+               policy: AlertPolicy, homes: list[HomePorts] | None = None, emit: Emit | None = None) -> LocalGateway:
+    """The monitoring service: `check_emergency` on `CheckEmergencyEvent`, plus its triggers.
+
+    `homes`: the fleet's homes (default: from HOMETWIN_HOMES_FILE, if set), of which this replica
+    checks its share (HOMETWIN_MONITORING_REPLICA); each gets its own Monitor with `policy` escalating
+    to its own caregivers (docs/fleet.md). `emit`: where events go (default: the scheduler)."""
+    emitter: Emit = emit or Emitter()
     redrive = Redrive(timedelta(seconds=settings.monitoring_redrive_initial_s),
                       timedelta(seconds=settings.monitoring_redrive_max_s),
                       timedelta(hours=settings.monitoring_redrive_resolved_hours))
-    monitor = Monitor(source=ports.source, registry=ports.registry, alerts=ports.alerts, clock=ports.clock,
-                      emit=emitter, params=params, policy=policy,
-                      model_poll=timedelta(seconds=settings.monitoring_model_poll_s), redrive=redrive)
+    index, count = settings.replica()
+    if homes is None and settings.homes_file is not None:
+        homes = build_home_ports(share(homes_from_settings(settings), index, count), ports)
+    elif homes is not None:
+        homes = [h for h in homes if replica_of(h.home.id, count) == index]
+    elif count > 1:  # every replica would check the one home: double alerts
+        raise ValueError(f"HOMETWIN_MONITORING_REPLICA={settings.monitoring_replica}: several monitoring replicas "
+                         "need a homes file (HOMETWIN_HOMES_FILE) to share; one home is checked by one replica")
+
+    def monitor_of(source: SensorSource, registry: ModelRegistry, alerts: AlertStore, home_policy: AlertPolicy,
+                   home_id: str) -> Monitor:
+        return Monitor(source=source, registry=registry, alerts=alerts, clock=ports.clock, emit=emitter,
+                       params=params, policy=home_policy, redrive=redrive, home_id=home_id,
+                       model_poll=timedelta(seconds=settings.monitoring_model_poll_s))
+
+    fleet: FleetMonitor | None = None
+    if homes is None:
+        monitor = monitor_of(ports.source, ports.registry, ports.alerts, policy, settings.home_id)
+    else:
+        fleet = FleetMonitor({h.home.id: monitor_of(h.source, h.registry, h.alerts,
+                                                    dataclasses.replace(policy, escalation=h.home.caregivers),
+                                                    h.home.id) for h in homes},
+                             workers=settings.monitoring_workers, timeout=settings.monitoring_home_timeout_s,
+                             replica=(index, count))
+    # Each replica has its own tick event and function, so the scheduler invokes every replica once a
+    # minute for its own share of the homes (one shared name would reach whichever pod the Service picks).
+    suffix = f"_{index}of{count}" if count > 1 else ""
     triggers: list[PeriodicTrigger] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        triggers.append(every(Named("CheckEmergencyEvent"), settings.monitoring_check_every, timezone=settings.tz))
-        triggers.append(every(Named("TrainOccupancyModelEvent", lambda: {"reason": "schedule"}),
-                              settings.monitoring_train_cron, timezone=settings.tz))
+        triggers.append(every(Named("CheckEmergencyEvent" + suffix), settings.monitoring_check_every,
+                              timezone=settings.tz))
+        if index == 0:  # one weekly retrain of the fleet, not one per replica
+            triggers.append(every(Named("TrainOccupancyModelEvent", lambda: {"reason": "schedule"}),
+                                  settings.monitoring_train_cron, timezone=settings.tz))
         yield
         for trigger in triggers:
             trigger.stop()
+        if fleet is not None:
+            fleet.close()
 
     app = LocalGateway(title="HomeTwin monitoring", lifespan=lifespan)
-    app.state.monitor = monitor
 
-    def check_emergency() -> dict[str, Any]:
-        return monitor.check().to_dict()
+    if fleet is None:
+        app.state.monitor = monitor
 
-    def status() -> dict[str, Any]:
-        return monitor.status()
+        def check_emergency() -> dict[str, Any]:
+            return monitor.check().to_dict()
 
-    app.deploy(check_emergency, "check_emergency", "CheckEmergencyEvent", method="POST")
+        def status() -> dict[str, Any]:
+            return monitor.status()
+    else:
+        app.state.fleet = fleet
+        check_emergency, status = fleet.check, fleet.status
+        add_metrics(app, fleet.metrics.registry)
+
+    app.deploy(check_emergency, "check_emergency" + suffix, "CheckEmergencyEvent" + suffix, method="POST",
+               path="/check_emergency" + suffix)
     app.add_api_route("/status", status, methods=["GET"])
     # Always ready: an unready monitor would no longer receive the check that makes it ready
     # again. How the last check went is on /status.
     add_health(app)
     return app
+
+
+def add_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+    from fastapi import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

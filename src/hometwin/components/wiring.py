@@ -6,8 +6,12 @@ so a component starts, serves its health routes, and reports the missing depende
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from hometwin.adapters.influx import InfluxOptions
 from hometwin.adapters.mail import SmtpOptions, open_mailer
@@ -15,10 +19,13 @@ from hometwin.adapters.s3 import S3Options
 from hometwin.adapters.sources import open_sink, open_source
 from hometwin.adapters.stores import open_object_store
 from hometwin.clock import Clock
-from hometwin.config import MailSettings, SourceSettings, StoreSettings
+from hometwin.config import CommonSettings, MailSettings, SourceSettings, StoreSettings
+from hometwin.domain.events import SensorEvent
 from hometwin.ports import Mailer, ObjectStore, SensorSink, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
+from hometwin.services.homes import Home, Homes, configured_homes
+from hometwin.sqlite_url import sqlite_path
 
 if TYPE_CHECKING:
     from hometwin.adapters.mqtt_client import MqttOptions
@@ -99,6 +106,74 @@ def build_ports(clock_spec: str = "real") -> Ports:
     state = open_store(stores.state_store, stores)
     registry = ModelRegistry(open_store(stores.model_store, stores), stores.home_id)
     return Ports(source, registry, state, AlertStore(state, stores.home_id), Clock.parse(clock_spec))
+
+
+@dataclass
+class HomePorts:
+    """One home's ports: its events, its models and its alert book (the stores are shared)."""
+
+    home: Home
+    source: SensorSource
+    registry: ModelRegistry
+    alerts: AlertStore
+
+
+def homes_from_settings(settings: CommonSettings | None = None) -> Homes:
+    """The homes of HOMETWIN_HOMES_FILE, or the one implicit home (ValueError naming a bad file)."""
+    settings = settings or CommonSettings()
+    caregivers: list[str] = MailSettings().caregivers if settings.homes_file is None else []
+    return configured_homes(settings.homes_file, home_id=settings.home_id, tz=settings.tz, caregivers=caregivers)
+
+
+def home_events(home: Home, settings: SourceSettings) -> SensorSource:
+    """A fleet home's events (docs/fleet.md, "Sensor selection"): its own URL, else HOMETWIN_EVENTS with
+    the home's InfluxDB buckets (`<home id>_<device>_<sensor>` by default), or next to the embedded
+    store `homes/<home id>.sqlite`; the room mapping of the home applies on top."""
+    url = home.sensors.events or settings.events
+    influx = None
+    if _is_influx(url):
+        buckets, pattern = home.sensors.bucket_selection(home.id)
+        influx = dataclasses.replace(influx_options(settings), buckets=buckets, bucket_pattern=pattern)
+    elif home.sensors.events is None and url.lower().startswith("sqlite:"):
+        path = sqlite_path(url, "event")
+        url = "sqlite://" + str(path.parent / "homes" / f"{home.id}.sqlite")
+    elif home.sensors.events is None and url.lower().startswith("memory:"):
+        url = f"memory://{urlsplit(url).netloc or 'default'}.{home.id}"
+    source = open_source(url, influx, settings.influxdb_host)
+    return RoomOverride(source, home.rooms) if home.rooms else source
+
+
+class RoomOverride:
+    """A source whose events of the listed sensors are put in the home's own room names."""
+
+    def __init__(self, source: SensorSource, rooms: Mapping[str, str]) -> None:
+        self.source, self.rooms = source, dict(rooms)
+
+    def _mapped(self, event: SensorEvent) -> SensorEvent:
+        room = self.rooms.get(event.sensor)
+        return event if room is None or room == event.room else dataclasses.replace(event, room=room)
+
+    def read(self, start: datetime, end: datetime) -> list[SensorEvent]:
+        return [self._mapped(e) for e in self.source.read(start, end)]
+
+    def stream(self, start: datetime, end: datetime) -> Iterator[SensorEvent]:
+        return (self._mapped(e) for e in self.source.stream(start, end))
+
+    def latest(self) -> SensorEvent | None:
+        event = self.source.latest()
+        return self._mapped(event) if event is not None else None
+
+
+def build_home_ports(homes: Homes, ports: Ports, sources: SourceSettings | None = None) -> list[HomePorts]:
+    """Every home's ports over the shared stores of `ports`. The implicit home uses `ports` as they are,
+    so a deployment without a homes file reads, keys and alerts exactly as before."""
+    if homes.implicit:
+        (home,) = homes
+        return [HomePorts(home, ports.source, ports.registry, ports.alerts)]
+    sources = sources or SourceSettings()
+    models = ports.registry.store
+    return [HomePorts(home, home_events(home, sources), ModelRegistry(models, home.id),
+                      AlertStore(ports.state, home.id)) for home in homes]
 
 
 def mqtt_options(settings: IngestSettings) -> MqttOptions:
