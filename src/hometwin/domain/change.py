@@ -17,17 +17,20 @@ caller reads the events from its store and passes `now`):
     report.unvisited                      # rooms usually visited but not for days
     hometwin.trends_chart.render_trends(report, weeks=8) -> PNG bytes (small multiples)
 
-The statistics (docs/trends.md): for day t the baseline is the 20 % trimmed mean of the usable values
-of the trailing `window_days` before t (per weekday for indicators whose routine is weekly, when there
-are enough), the scale is the larger of 1.4826 MAD, 1.2533 mean absolute deviation and the
-indicator's `min_scale`. The day's robust z-score z = (x - centre) / scale is clipped to
-+-`z_clip` (one extraordinary day alone never makes a change) and fed to a two-sided CUSUM:
-S+ = max(0, S+ + z - k), S- = max(0, S- - z - k), with a change reported when S > h. The change
-is dated to the day after the CUSUM last stood at 0. Days of the running excursion are not used to
-learn normal (a change does not teach itself to be normal); after a report the CUSUM restarts and
-the baseline is re-learned from the change on. For Gaussian z, k=0.5 and h=5 the in-control
-average run length is about 940 days per side, 470 for both (Siegmund's approximation); measured false-report
-rates on real and simulated homes are in docs/trends.md.
+The statistics (docs/trends.md): for day t the baseline is the usable values of the trailing
+`window_days` before t. Its centre is their 20 % trimmed mean (per weekday for indicators whose
+routine is weekly, when there are enough); the day's departure from the centre is ranked among the
+baseline days' departures from theirs and turned into a normal score z = Phi^-1(mid-rank
+percentile). That is distribution-free (outings are 0 on some days and 3 h on others; toilet visits
+are small counts) and bounded (|z| <= 2.4 with 56 days: one extraordinary day alone never makes a
+change). The scores feed a two-sided CUSUM, S+ = max(0, S+ + z - k) and S- = max(0, S- - z - k),
+and a change is reported when S > h, dated to the day after the CUSUM last stood at 0. Days of the
+running excursion are not used to learn normal (a change does not teach itself to be normal); after
+a report the CUSUM restarts and the baseline is re-learned from the change on. An alarm whose size
+(median departure since the change) is below the indicator's `min_change` is not reported (the CUSUM
+restarts). Under no change the scores are close to standard normal, so Siegmund's approximation of
+the in-control average run length applies: about 940 days per side with k=0.5 and h=5; measured
+false-report rates on real and simulated homes are in docs/trends.md.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from statistics import NormalDist
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -52,8 +56,8 @@ from hometwin.domain.indicators import (
 )
 from hometwin.domain.stays import StayParams
 
-MAD_TO_SD = 1.4826
-MEAN_ABS_TO_SD = 1.2533  # sqrt(pi / 2): mean |x - median| of a normal is 0.798 sd
+BAND = (0.05, 0.95)  # the normal band: the middle 90 % of the baseline days
+_NORMAL = NormalDist()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,25 +65,25 @@ class ChangeParams:
     """Knobs of the change detector.
 
     window_days: trailing days the baseline is learned from. min_days: usable days it needs (fewer:
-    "still learning", no z-score). weekday_min: same-weekday values needed for a per-weekday median.
+    "still learning", no score). weekday_min: days of the same kind (weekday or weekend) needed to
+    compare a day with its own kind only.
     k: the CUSUM reference (half the shift, in robust sds, it is tuned to). h: the decision threshold
-    (the sensitivity knob; larger = fewer false reports, slower). z_clip: the most one day can add.
+    (the sensitivity knob; larger = fewer false reports, slower).
     max_excluded: at most this many days of a running excursion are kept out of the baseline.
     """
 
     window_days: int = 56
     min_days: int = 14
-    weekday_min: int = 4
+    weekday_min: int = 8
     k: float = 0.5
     h: float = 5.0
-    z_clip: float = 4.0
     max_excluded: int = 14
 
     def __post_init__(self) -> None:
         if self.window_days < 7 or not 3 <= self.min_days <= self.window_days:
             raise ValueError("ChangeParams needs window_days >= 7 and 3 <= min_days <= window_days")
-        if self.k < 0 or self.h <= 0 or self.z_clip <= 0 or self.weekday_min < 1 or self.max_excluded < 0:
-            raise ValueError("ChangeParams k must be >= 0; h, z_clip, weekday_min positive; max_excluded >= 0")
+        if self.k < 0 or self.h <= 0 or self.weekday_min < 1 or self.max_excluded < 0:
+            raise ValueError("ChangeParams k must be >= 0; h and weekday_min positive; max_excluded >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +91,10 @@ class Change:
     """A reported change of one indicator.
 
     `since`: the estimated first changed day; `detected`: the day the CUSUM crossed h. `before`: the
-    baseline median (the indicator's unit); `after`: the median of the days since `since` up to
-    `detected`. `weeks_as_extreme` of the `weeks_compared` trailing weeks before `since` had a weekly
-    mean at least as far out as `after` (0 = "in no week of the last N").
+    usual level (the baseline's trimmed mean over all weekdays, in the indicator's unit); `after`:
+    `before` plus the median departure of the days from `since` to `detected` from their own
+    (weekday) baselines. `weeks_as_extreme` of the `weeks_compared` trailing weeks before `since` had
+    a weekly mean at least as far out as `after` (0 = "in no week of the last N").
     """
 
     indicator: str
@@ -120,8 +125,9 @@ class Change:
 class IndicatorTrend:
     """One indicator's series with its personal normal and the changes found in it.
 
-    Arrays run over `days`. `centre` is the baseline median, `low`/`high` the normal band
-    (centre -+ 2 robust sds, NaN while learning), `z` the clipped robust z-score, `cusum_up`/
+    Arrays run over `days`. `centre` is the baseline's centre (for the day's weekday where that
+    matters), `low`/`high` the normal band (the middle 90 % of the baseline days around that centre;
+    NaN while learning), `z` the day's normal score, `cusum_up`/
     `cusum_down` the two CUSUM statistics after the day. `unsupported` says why the whole series
     is missing (the home lacks the sensor), else "".
     """
@@ -212,7 +218,7 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
     n = len(x)
     if len(days) != n:
         raise ValueError(f"{len(days)} days but {n} values")
-    centre, scale = np.full(n, np.nan), np.full(n, np.nan)
+    centre, level, low, high = (np.full(n, np.nan) for _ in range(4))
     z, up, down = np.full(n, np.nan), np.zeros(n), np.zeros(n)
     weekday = np.array([d.weekday() for d in days], dtype=np.int64)
     changes: list[Change] = []
@@ -227,14 +233,16 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
             hi = max(min(excursion), t - params.max_excluded, lo)
         window = x[lo:hi]
         ok = ~np.isnan(window)
+        reference = None
         if ok.sum() >= params.min_days:
             vals, wd = window[ok], weekday[lo:hi][ok]
-            c, sd = _baseline(vals, wd, int(weekday[t]), spec, params)
-            centre[t], scale[t] = c, sd
-        if np.isnan(x[t]) or np.isnan(centre[t]):
+            reference = _reference(vals, wd, int(weekday[t]), spec, params)
+            centre[t], level[t] = trimmed_mean(reference), trimmed_mean(vals)
+            low[t], high[t] = np.quantile(reference, [BAND[0], BAND[1]])
+        if np.isnan(x[t]) or reference is None:
             up[t], down[t] = s_up, s_down
             continue
-        z[t] = float(np.clip((x[t] - centre[t]) / scale[t], -params.z_clip, params.z_clip))
+        z[t] = normal_score(float(x[t]), reference, spec.min_scale / 2)
         s_up = max(0.0, s_up + z[t] - params.k)
         s_down = max(0.0, s_down - z[t] - params.k)
         run_up = (t if run_up < 0 else run_up) if s_up > 0 else -1
@@ -242,33 +250,39 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
         up[t], down[t] = s_up, s_down
         for direction, s, start in (("up", s_up, run_up), ("down", s_down, run_down)):
             if s > params.h:
-                changes.append(_change(spec, days, x, centre[t], start, t, direction, learn_from))
+                change = _change(spec, days, x, x - centre, level[t], start, t, direction, learn_from)
                 s_up = s_down = 0.0
                 run_up = run_down = -1
-                learn_from = start
+                if abs(change.size) >= spec.min_change:  # else: too small to matter, keep the baseline
+                    changes.append(change)
+                    learn_from = t + 1  # days the detector did not pick: a false report leaves no bias
                 break
-    low, high = centre - 2 * scale, centre + 2 * scale
     return IndicatorTrend(spec, tuple(days), x, centre, low, high, z, up, down, tuple(changes), unsupported)
 
 
-def _baseline(vals: np.ndarray, wd: np.ndarray, today: int, spec: IndicatorSpec,
-              params: ChangeParams) -> tuple[float, float]:
-    """(centre, scale) of the window's values; per weekday when the indicator is weekly and the
-    window holds enough of today's weekday. The scale is taken from the residuals around each
-    value's own centre, so a weekly rhythm is not mistaken for spread."""
-    overall = trimmed_mean(vals)
-    centre = overall
-    residual = vals - overall
+def _reference(vals: np.ndarray, wd: np.ndarray, today: int, spec: IndicatorSpec,
+               params: ChangeParams) -> np.ndarray:
+    """The baseline days a day is compared with: for an indicator whose routine differs between
+    weekdays and weekends, the days of today's kind when there are `weekday_min` of them (eight weeks
+    hold only eight Mondays, too few for a stable Monday; 40 weekdays and 16 weekend days are
+    enough), else all of them."""
     if spec.by_weekday:
-        same = vals[wd == today]
+        same = vals[(wd >= 5) == (today >= 5)]
         if len(same) >= params.weekday_min:
-            centre = trimmed_mean(same)
-            centres = {w: trimmed_mean(vals[wd == w]) for w in np.unique(wd).tolist()
-                       if np.count_nonzero(wd == w) >= params.weekday_min}
-            residual = vals - np.array([centres.get(w, overall) for w in wd.tolist()])
-    mad = MAD_TO_SD * float(np.median(np.abs(residual - np.median(residual))))
-    mean_abs = MEAN_ABS_TO_SD * float(np.mean(np.abs(residual)))
-    return centre, max(mad, mean_abs, spec.min_scale)
+            return same
+    return vals
+
+
+def normal_score(r: float, reference: np.ndarray, tolerance: float) -> float:
+    """How unusual value `r` is among the baseline's values, as a normal score: the mid-rank
+    percentile p = (below + ties / 2 + 1/2) / (n + 1), then z = Phi^-1(p). Distribution-free: it
+    reads a day with no outing right for someone who goes out on 3 days in 4, where a z-score from
+    a median and MAD would call it extreme. Values within `tolerance` count as ties (a very regular
+    person is not alarmed by a minute). |z| is bounded (2.4 with 56 days): no day alone is a change."""
+    n = len(reference)
+    below = int(np.count_nonzero(reference < r - tolerance))
+    ties = int(np.count_nonzero(np.abs(reference - r) <= tolerance))
+    return _NORMAL.inv_cdf((below + ties / 2 + 0.5) / (n + 1))
 
 
 def trimmed_mean(values: np.ndarray, share: float = 0.2) -> float:
@@ -280,10 +294,12 @@ def trimmed_mean(values: np.ndarray, share: float = 0.2) -> float:
     return float(np.mean(v[cut:len(v) - cut])) if len(v) > 2 * cut else float(np.median(v))
 
 
-def _change(spec: IndicatorSpec, days: tuple[date, ...], x: np.ndarray, before: float, start: int, t: int,
-            direction: str, learn_from: int) -> Change:
-    since = x[start:t + 1]
-    after = float(np.nanmedian(since)) if np.any(~np.isnan(since)) else float("nan")
+def _change(spec: IndicatorSpec, days: tuple[date, ...], x: np.ndarray, residual: np.ndarray, before: float,
+            start: int, t: int, direction: str, learn_from: int) -> Change:
+    """`before` is the usual level (all weekdays); the size is the median of the days' departures
+    from their own (weekday) baselines since the change began."""
+    since = residual[start:t + 1]
+    after = before + float(np.nanmedian(since)) if np.any(~np.isnan(since)) else float("nan")
     # How unusual: weekly means of the trailing weeks before the change that were as far out.
     history = x[max(learn_from, start - 56):start]
     weeks = [history[i:i + 7] for i in range(len(history) % 7, len(history), 7)]

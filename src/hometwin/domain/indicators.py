@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from hometwin.domain.events import SensorEvent, SensorKind
+from hometwin.domain.indicators_night import whole_nights
 from hometwin.domain.localtime import DAY, LocalClock
 from hometwin.domain.rest import night_rests, waking_mask
 from hometwin.domain.silence import is_sleeping_room
@@ -46,7 +47,8 @@ class IndicatorSpec:
     begins, "day" to the local calendar day. `by_weekday`: the personal normal differs by weekday
     (outings on market day), so the baseline is taken per weekday. `min_scale`: the smallest day-to-day
     spread (in `unit`) the change detector assumes, so a very regular person is not alarmed by a
-    minute's difference.
+    minute's difference. `min_change`: the smallest change (in `unit`, before vs after) worth a
+    nurse's time; a CUSUM alarm for less is not reported.
     """
 
     key: str
@@ -55,25 +57,27 @@ class IndicatorSpec:
     per: str
     by_weekday: bool
     min_scale: float
+    min_change: float
     needs: str
 
 
 INDICATORS: tuple[IndicatorSpec, ...] = (
-    IndicatorSpec("night_toilet_visits", "Night-time toilet visits", Unit.COUNT, "night", False, 0.5,
+    IndicatorSpec("night_toilet_visits", "Night-time toilet visits", Unit.COUNT, "night", False, 0.5, 0.5,
                   "a toilet or bathroom room"),
-    IndicatorSpec("bed_exits", "Times out of bed at night", Unit.COUNT, "night", False, 0.5,
+    IndicatorSpec("bed_exits", "Times out of bed at night", Unit.COUNT, "night", False, 0.5, 0.5,
                   "a bedroom sensor"),
-    IndicatorSpec("time_in_bed", "Time in bed", Unit.HOURS, "night", False, 0.33, "a bedroom sensor"),
-    IndicatorSpec("getting_up", "Getting up", Unit.CLOCK, "night", True, 15.0, "a night's rest"),
-    IndicatorSpec("going_to_bed", "Going to bed", Unit.CLOCK, "evening", True, 15.0, "a night's rest"),
-    IndicatorSpec("time_out", "Time out of home", Unit.HOURS, "day", True, 0.5, "an outside-door contact"),
-    IndicatorSpec("outings", "Outings", Unit.COUNT, "day", True, 0.5, "an outside-door contact"),
-    IndicatorSpec("kitchen_visits", "Kitchen visits", Unit.COUNT, "day", False, 1.0, "a kitchen room"),
-    IndicatorSpec("kitchen_time", "Time in the kitchen", Unit.MINUTES, "day", False, 10.0, "a kitchen room"),
-    IndicatorSpec("room_transitions", "Activity (room changes)", Unit.COUNT, "day", False, 3.0,
+    IndicatorSpec("time_in_bed", "Time in bed", Unit.HOURS, "night", False, 0.33, 0.75, "a bedroom sensor"),
+    IndicatorSpec("getting_up", "Getting up", Unit.CLOCK, "night", True, 15.0, 30.0, "a night's rest"),
+    IndicatorSpec("going_to_bed", "Going to bed", Unit.CLOCK, "evening", True, 15.0, 30.0, "a night's rest"),
+    IndicatorSpec("time_out", "Time out of home", Unit.HOURS, "day", True, 0.5, 1.0, "an outside-door contact"),
+    IndicatorSpec("outings", "Outings", Unit.COUNT, "day", True, 0.5, 0.5, "an outside-door contact"),
+    IndicatorSpec("kitchen_visits", "Kitchen visits", Unit.COUNT, "day", False, 1.0, 1.5, "a kitchen room"),
+    IndicatorSpec("kitchen_time", "Time in the kitchen", Unit.MINUTES, "day", False, 10.0, 15.0,
+                  "a kitchen room"),
+    IndicatorSpec("room_transitions", "Activity (room changes)", Unit.COUNT, "day", False, 3.0, 6.0,
                   "two rooms with sensors"),
     IndicatorSpec("bathroom_visit_minutes", "Time in the bathroom per visit", Unit.MINUTES, "day", False, 1.0,
-                  "a toilet or bathroom room"),
+                  2.0, "a toilet or bathroom room"),
 )
 SPECS: dict[str, IndicatorSpec] = {s.key: s for s in INDICATORS}
 
@@ -336,9 +340,13 @@ class _Computation:
             return
         clock = LocalClock(self.tz, float(self.t[0]), float(self.t[-1]))
         blocked = overlaps_gaps(tw[:-1], tw[1:], self.tl)
-        bed_t, wake_t = night_rests(tw, clock.wall(tw), blocked, self.t[self.present])
+        wall_w = clock.wall(tw)
+        bed_t, wake_t = night_rests(tw, wall_w, blocked, self.t[self.present])
         if not len(wake_t):
             return
+        toilet_code = np.array([is_toilet_room(r) for r in self.rooms], dtype=bool)
+        bed_t, wake_t = whole_nights(tw, wall_w, blocked, toilet_code[self.room[waking]], bed_t, wake_t,
+                                     self.t[self.present])
         v = self.values
         wake_day = np.searchsorted(self.bounds, wake_t, side="right") - 1
         bed_wall = clock.wall(bed_t)
