@@ -1,5 +1,5 @@
-"""Change against the person's own variability: a robust personal baseline per indicator and a
-two-sided CUSUM on robust z-scores.
+"""Change against the person's own variability: a personal baseline per indicator and a two-sided
+CUSUM on rank-based normal scores.
 
 How the dashboard's Trends page, the weekly e-mail and `hometwin trends` use it (all pure; the
 caller reads the events from its store and passes `now`):
@@ -18,19 +18,21 @@ caller reads the events from its store and passes `now`):
     hometwin.trends_chart.render_trends(report, weeks=8) -> PNG bytes (small multiples)
 
 The statistics (docs/trends.md): for day t the baseline is the usable values of the trailing
-`window_days` before t. Its centre is their 20 % trimmed mean (per weekday for indicators whose
-routine is weekly, when there are enough); the day's departure from the centre is ranked among the
-baseline days' departures from theirs and turned into a normal score z = Phi^-1(mid-rank
-percentile). That is distribution-free (outings are 0 on some days and 3 h on others; toilet visits
-are small counts) and bounded (|z| <= 2.4 with 56 days: one extraordinary day alone never makes a
-change). The scores feed a two-sided CUSUM, S+ = max(0, S+ + z - k) and S- = max(0, S- - z - k),
-and a change is reported when S > h, dated to the day after the CUSUM last stood at 0. Days of the
-running excursion are not used to learn normal (a change does not teach itself to be normal); after
-a report the CUSUM restarts and the baseline is re-learned from the change on. An alarm whose size
-(median departure since the change) is below the indicator's `min_change` is not reported (the CUSUM
-restarts). Under no change the scores are close to standard normal, so Siegmund's approximation of
-the in-control average run length applies: about 940 days per side with k=0.5 and h=5; measured
-false-report rates on real and simulated homes are in docs/trends.md.
+`window_days` before t; for indicators whose routine differs between weekdays and weekends (getting
+up, going to bed, outings, time out) only the days of t's kind, when there are enough. The day's
+value is ranked among them and turned into a normal score (mid-rank percentile, Phi^-1, divided by
+the spread of the baseline days' own scores; see `normal_score`). That is distribution-free (time
+out is 0 on some days and 3 h on others; toilet visits are small counts with many ties), has unit
+variance under no change, and is bounded (|z| <= 3: one extraordinary day alone never makes a
+change). The scores feed a two-sided CUSUM, S+ = max(0, S+ + z - k) and S- = max(0, S- - z - k); a
+change is reported when S > h and dated to the day after the CUSUM last stood at 0. Days of the
+running excursion are not used to learn normal (a change does not teach itself to be normal). After
+a report the CUSUM restarts and the baseline is learned afresh from the days after the report (days
+the detector did not pick, so a false report leaves no biased baseline behind). An alarm whose size
+(the median departure from the baseline since the change) is below the indicator's `min_change` is
+not reported. For standard normal scores Siegmund's approximation gives an in-control average run
+length of about 940 days per side with k=0.5 and h=5; the rates measured on real and simulated
+homes are in docs/trends.md.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from statistics import NormalDist
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from scipy.special import ndtri  # vectorised Phi^-1 (scipy comes with scikit-learn)
 
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.indicators import (
@@ -56,8 +58,12 @@ from hometwin.domain.indicators import (
 )
 from hometwin.domain.stays import StayParams
 
+# An indicator's change that the primary indicator's change already tells (secondary -> primary).
+SAME_STORY = {"bed_exits": "night_toilet_visits", "time_out": "outings"}
+SAME_STORY_DAYS = 3
 BAND = (0.05, 0.95)  # the normal band: the middle 90 % of the baseline days
-_NORMAL = NormalDist()
+SCORE_LIMIT = 3.0  # the most one day can weigh, in standard deviations
+MIN_SPREAD = 0.5  # a baseline of identical days: a different day scores at most SCORE_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +184,13 @@ class TrendReport:
 
     @property
     def changes(self) -> list[Change]:
-        """Every change found, oldest detection first."""
-        return sorted((c for t in self.trends for c in t.changes), key=lambda c: (c.detected, c.indicator))
+        """Every change found, oldest detection first; a change that tells the same story as one of
+        a primary indicator (`SAME_STORY`: same direction, noticed within `SAME_STORY_DAYS`) is left
+        out, so a nurse reads "goes to the toilet twice a night" once, not also "gets out of bed"."""
+        found = sorted((c for t in self.trends for c in t.changes), key=lambda c: (c.detected, c.indicator))
+        return [c for c in found if not any(
+            o.indicator == SAME_STORY.get(c.indicator) and o.direction == c.direction
+            and abs((o.detected - c.detected).days) <= SAME_STORY_DAYS for o in found)]
 
     def recent_changes(self, days: int = 14) -> list[Change]:
         """Changes detected in the last `days` days before `now` (what a weekly report shows)."""
@@ -273,16 +284,28 @@ def _reference(vals: np.ndarray, wd: np.ndarray, today: int, spec: IndicatorSpec
     return vals
 
 
-def normal_score(r: float, reference: np.ndarray, tolerance: float) -> float:
-    """How unusual value `r` is among the baseline's values, as a normal score: the mid-rank
-    percentile p = (below + ties / 2 + 1/2) / (n + 1), then z = Phi^-1(p). Distribution-free: it
-    reads a day with no outing right for someone who goes out on 3 days in 4, where a z-score from
-    a median and MAD would call it extreme. Values within `tolerance` count as ties (a very regular
-    person is not alarmed by a minute). |z| is bounded (2.4 with 56 days): no day alone is a change."""
-    n = len(reference)
-    below = int(np.count_nonzero(reference < r - tolerance))
-    ties = int(np.count_nonzero(np.abs(reference - r) <= tolerance))
-    return _NORMAL.inv_cdf((below + ties / 2 + 0.5) / (n + 1))
+def normal_score(value: float, reference: np.ndarray, tolerance: float) -> float:
+    """How unusual `value` is among the baseline days' values, as a score with the scale of a
+    standard normal variable.
+
+    The mid-rank percentile p = (below + ties / 2 + 1/2) / (n + 1) becomes Phi^-1(p), divided by the
+    spread of the same scores of the baseline days themselves. Distribution-free: a day without an
+    outing reads right for someone who goes out on 3 days in 4 (a z-score from a median and MAD would
+    call it extreme); and since many days tie (0 outings, 1 toilet visit), the division restores unit
+    variance, so the CUSUM's k and h mean the same for a count as for a clock time. Values within
+    `tolerance` tie (a very regular person is not alarmed by a minute). The score is bounded by
+    +-`SCORE_LIMIT`: no single day is a change.
+    """
+    ref = np.sort(reference)
+    scores = _mid_rank_scores(ref, np.append(ref, value), tolerance)
+    spread = max(float(np.sqrt(np.mean(scores[:-1] ** 2))), MIN_SPREAD)
+    return float(np.clip(scores[-1] / spread, -SCORE_LIMIT, SCORE_LIMIT))
+
+
+def _mid_rank_scores(ref: np.ndarray, points: np.ndarray, tolerance: float) -> np.ndarray:
+    below = np.searchsorted(ref, points - tolerance, side="left")
+    ties = np.searchsorted(ref, points + tolerance, side="right") - below
+    return np.asarray(ndtri((below + ties / 2 + 0.5) / (len(ref) + 1)))
 
 
 def trimmed_mean(values: np.ndarray, share: float = 0.2) -> float:
@@ -305,7 +328,7 @@ def _change(spec: IndicatorSpec, days: tuple[date, ...], x: np.ndarray, residual
     weeks = [history[i:i + 7] for i in range(len(history) % 7, len(history), 7)]
     means = [float(np.nanmean(w)) for w in weeks if np.count_nonzero(~np.isnan(w)) >= 3]
     extreme = sum(1 for m in means if (m >= after if direction == "up" else m <= after))
-    return Change(spec.key, direction, days[start], days[t], float(before), after, extreme, len(means))
+    return Change(spec.key, direction, days[start], days[t], float(before), float(after), extreme, len(means))
 
 
 def day_index(days: tuple[date, ...], day: date) -> int | None:

@@ -44,10 +44,11 @@ class IndicatorSpec:
     """What one indicator measures.
 
     `per`: "night" values belong to the morning the night ends on, "evening" to the day the night
-    begins, "day" to the local calendar day. `by_weekday`: the personal normal differs by weekday
-    (outings on market day), so the baseline is taken per weekday. `min_scale`: the smallest day-to-day
-    spread (in `unit`) the change detector assumes, so a very regular person is not alarmed by a
-    minute's difference. `min_change`: the smallest change (in `unit`, before vs after) worth a
+    begins, "day" to the local calendar day. `by_weekday`: the personal normal differs between
+    weekdays and weekends (sleeping in, family outings), so a day is compared with days of its kind.
+    `min_scale`: the resolution of the indicator: values closer than half of it count as equal when
+    a day is ranked among the baseline days, so a very regular person is not alarmed by a minute's
+    difference. `min_change`: the smallest change (in `unit`, before vs after) worth a
     nurse's time; a CUSUM alarm for less is not reported.
     """
 
@@ -66,18 +67,18 @@ INDICATORS: tuple[IndicatorSpec, ...] = (
                   "a toilet or bathroom room"),
     IndicatorSpec("bed_exits", "Times out of bed at night", Unit.COUNT, "night", False, 0.5, 0.5,
                   "a bedroom sensor"),
-    IndicatorSpec("time_in_bed", "Time in bed", Unit.HOURS, "night", False, 0.33, 0.75, "a bedroom sensor"),
-    IndicatorSpec("getting_up", "Getting up", Unit.CLOCK, "night", True, 15.0, 30.0, "a night's rest"),
-    IndicatorSpec("going_to_bed", "Going to bed", Unit.CLOCK, "evening", True, 15.0, 30.0, "a night's rest"),
-    IndicatorSpec("time_out", "Time out of home", Unit.HOURS, "day", True, 0.5, 1.0, "an outside-door contact"),
+    IndicatorSpec("time_in_bed", "Time in bed", Unit.HOURS, "night", False, 0.33, 1.0, "a bedroom sensor"),
+    IndicatorSpec("getting_up", "Getting up", Unit.CLOCK, "night", True, 15.0, 45.0, "a night's rest"),
+    IndicatorSpec("going_to_bed", "Going to bed", Unit.CLOCK, "evening", True, 15.0, 45.0, "a night's rest"),
+    IndicatorSpec("time_out", "Time out of home", Unit.HOURS, "day", True, 0.5, 1.5, "an outside-door contact"),
     IndicatorSpec("outings", "Outings", Unit.COUNT, "day", True, 0.5, 0.5, "an outside-door contact"),
-    IndicatorSpec("kitchen_visits", "Kitchen visits", Unit.COUNT, "day", False, 1.0, 1.5, "a kitchen room"),
+    IndicatorSpec("kitchen_visits", "Kitchen visits", Unit.COUNT, "day", False, 1.0, 2.0, "a kitchen room"),
     IndicatorSpec("kitchen_time", "Time in the kitchen", Unit.MINUTES, "day", False, 10.0, 15.0,
                   "a kitchen room"),
-    IndicatorSpec("room_transitions", "Activity (room changes)", Unit.COUNT, "day", False, 3.0, 6.0,
+    IndicatorSpec("room_transitions", "Activity (room changes)", Unit.COUNT, "day", False, 3.0, 8.0,
                   "two rooms with sensors"),
     IndicatorSpec("bathroom_visit_minutes", "Time in the bathroom per visit", Unit.MINUTES, "day", False, 1.0,
-                  2.0, "a toilet or bathroom room"),
+                  3.0, "a toilet or bathroom room"),
 )
 SPECS: dict[str, IndicatorSpec] = {s.key: s for s in INDICATORS}
 

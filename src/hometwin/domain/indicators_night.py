@@ -22,8 +22,8 @@ import numpy as np
 from hometwin.domain.localtime import DAY
 from hometwin.domain.rest import WAKE_CHAIN
 
-SPELL = 20 * 60.0
-QUIET = 30 * 60.0
+SPELL = 60 * 60.0
+QUIET = 20 * 60.0
 EARLIEST_BED = 21 * 3600.0  # seconds after the evening's midnight
 LATEST_WAKE = 12 * 3600.0  # seconds after the morning's midnight
 
