@@ -77,7 +77,16 @@ def test_outings_time_out_kitchen_and_activity(events: list[SensorEvent], daily:
         assert daily.series("outings")[d] == 1
         assert daily.series("time_out")[d] == pytest.approx((back - out).total_seconds() / 3600, abs=1e-6)
         assert daily.series("kitchen_visits")[d] == 2
-        assert daily.series("kitchen_time")[d] == pytest.approx(70.0, abs=0.01)  # 30 min breakfast, 40 lunch
+        # 30 min breakfast and 40 min lunch: first to last kitchen event plus a minute
+        kitchen = [e.time for e in events if e.room == "kitchen" and at(d, 0) <= e.time < at(d + 1, 0)]
+        meals = [[t for t in kitchen if t < at(d, 11)], [t for t in kitchen if t >= at(d, 11)]]
+        def active_minutes(m: list[datetime]) -> float:
+            elsewhere = min(e.time for e in events if e.time > m[-1] and e.room != "kitchen")
+            return (min(m[-1] + timedelta(seconds=60), elsewhere) - m[0]).total_seconds() / 60
+
+        active = sum(active_minutes(m) for m in meals)
+        assert daily.series("kitchen_time")[d] == pytest.approx(active, abs=1e-6)
+        assert 60 < active <= 72
         # 13 room changes a day, 2 more with a night-time visit (bedroom -> bathroom -> bedroom)
         assert daily.series("room_transitions")[d] == 13 + 2 * _night_visit(events, d)
         assert 3.0 < daily.series("bathroom_visit_minutes")[d] < 8.0

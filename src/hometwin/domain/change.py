@@ -247,13 +247,13 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
         reference = None
         if ok.sum() >= params.min_days:
             vals, wd = window[ok], weekday[lo:hi][ok]
-            reference = _reference(vals, wd, int(weekday[t]), spec, params)
-            centre[t], level[t] = trimmed_mean(reference), trimmed_mean(vals)
-            low[t], high[t] = np.quantile(reference, [BAND[0], BAND[1]])
+            reference = np.sort(_reference(vals, wd, int(weekday[t]), spec, params))
+            centre[t], level[t] = trimmed_mean(reference, presorted=True), trimmed_mean(vals)
+            low[t], high[t] = _quantile(reference, BAND[0]), _quantile(reference, BAND[1])
         if np.isnan(x[t]) or reference is None:
             up[t], down[t] = s_up, s_down
             continue
-        z[t] = normal_score(float(x[t]), reference, spec.min_scale / 2)
+        z[t] = normal_score(float(x[t]), reference, spec.min_scale / 2, presorted=True)
         s_up = max(0.0, s_up + z[t] - params.k)
         s_down = max(0.0, s_down - z[t] - params.k)
         run_up = (t if run_up < 0 else run_up) if s_up > 0 else -1
@@ -284,7 +284,7 @@ def _reference(vals: np.ndarray, wd: np.ndarray, today: int, spec: IndicatorSpec
     return vals
 
 
-def normal_score(value: float, reference: np.ndarray, tolerance: float) -> float:
+def normal_score(value: float, reference: np.ndarray, tolerance: float, presorted: bool = False) -> float:
     """How unusual `value` is among the baseline days' values, as a score with the scale of a
     standard normal variable.
 
@@ -296,8 +296,8 @@ def normal_score(value: float, reference: np.ndarray, tolerance: float) -> float
     `tolerance` tie (a very regular person is not alarmed by a minute). The score is bounded by
     +-`SCORE_LIMIT`: no single day is a change.
     """
-    ref = np.sort(reference)
-    scores = _mid_rank_scores(ref, np.append(ref, value), tolerance)
+    ref = reference if presorted else np.sort(reference)
+    scores = _mid_rank_scores(ref, np.concatenate((ref, [value])), tolerance)
     spread = max(float(np.sqrt(np.mean(scores[:-1] ** 2))), MIN_SPREAD)
     return float(np.clip(scores[-1] / spread, -SCORE_LIMIT, SCORE_LIMIT))
 
@@ -308,11 +308,19 @@ def _mid_rank_scores(ref: np.ndarray, points: np.ndarray, tolerance: float) -> n
     return np.asarray(ndtri((below + ties / 2 + 0.5) / (len(ref) + 1)))
 
 
-def trimmed_mean(values: np.ndarray, share: float = 0.2) -> float:
+def _quantile(ordered: np.ndarray, q: float) -> float:
+    """np.quantile's default (linear) on an already sorted array, without its overhead."""
+    pos = q * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
+
+
+def trimmed_mean(values: np.ndarray, share: float = 0.2, presorted: bool = False) -> float:
     """The mean of the middle values (`share` cut from each end): as robust as a median against a
     few extraordinary days, but it does not stick to 0 or 1 for a count that is often either
     (a median of nights with 0 or 1 toilet visits says "0" or "1", the trimmed mean "0.5")."""
-    v = np.sort(values)
+    v = values if presorted else np.sort(values)
     cut = int(len(v) * share)
     return float(np.mean(v[cut:len(v) - cut])) if len(v) > 2 * cut else float(np.median(v))
 

@@ -82,6 +82,7 @@ INDICATORS: tuple[IndicatorSpec, ...] = (
 )
 SPECS: dict[str, IndicatorSpec] = {s.key: s for s in INDICATORS}
 
+ACTIVE_GRACE = 60.0  # seconds a stay lasts after its last event (a PIR sees a moving person every minute)
 TOILET_WORDS = ("toilet", "bath", "wc", "restroom", "lavatory")
 KITCHEN_WORDS = ("kitchen", "küche", "cook")
 
@@ -105,8 +106,8 @@ class IndicatorParams:
     away_day_hours: a day with at least this much time away is "not at home": no indicator.
     merge_seconds: stays in rooms of one kind (toilet rooms, kitchen) that follow each other within
         this long are one visit (toilet, then bathroom to wash hands; kitchen, hall, kitchen).
-    kitchen_cap_hours / bathroom_cap_hours: a stay runs until the first event elsewhere, so a last
-        kitchen stay before an unobserved nap would count hours; each stay counts at most this long.
+    kitchen_cap_hours / bathroom_cap_hours: time in a room is a stay's active time (first to last
+        event, plus `ACTIVE_GRACE`); each stay counts at most this long (a sensor stuck on).
     """
 
     max_gap_hours: float = 3.0
@@ -218,6 +219,12 @@ class _Computation:
         self.st_start = np.array([s.start.timestamp() for s in stays])
         self.st_end = np.array([s.end.timestamp() for s in stays])
         self.st_day = np.searchsorted(bounds, self.st_start, side="right") - 1  # -1 or n: outside
+        # Active time of a stay: to its last event (plus a minute), not to the first event elsewhere,
+        # which may come hours later from a room without a sensor (the sofa, when the living room has
+        # none, would otherwise count as kitchen time).
+        tp = t[present]
+        last = tp[np.clip(np.searchsorted(tp, self.st_end, side="left") - 1, 0, None)] if len(tp) else self.st_start
+        self.st_active = np.clip(np.minimum(last + ACTIVE_GRACE, self.st_end) - self.st_start, 0, None)
 
     # -- gaps ------------------------------------------------------------------------------------
     def _no_data(self) -> list[tuple[float, float]]:
@@ -277,7 +284,7 @@ class _Computation:
         if any(is_kitchen_room(r) for r in presence_rooms):
             starts = self._episodes(kitchen)
             v["kitchen_visits"] = self._per_day(starts)
-            capped = np.minimum(self.st_end - self.st_start, self.p.kitchen_cap_hours * 3600) / 60
+            capped = np.minimum(self.st_active, self.p.kitchen_cap_hours * 3600) / 60
             v["kitchen_time"] = self._per_day(np.nonzero(kitchen)[0], capped[kitchen])
         else:
             self._unsupported(("kitchen_visits", "kitchen_time"), "no kitchen sensor")
@@ -310,7 +317,7 @@ class _Computation:
         cap = self.p.bathroom_cap_hours * 3600
         visits: list[tuple[int, float]] = []
         for i in idx.tolist():
-            length = min(float(self.st_end[i] - self.st_start[i]), cap)
+            length = min(float(self.st_active[i]), cap)
             if i in begins or not visits:
                 visits.append((int(self.st_day[i]), length))
             else:
