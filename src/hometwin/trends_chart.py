@@ -73,8 +73,10 @@ def draw_indicator(ax: Any, trend: IndicatorTrend, weeks: int = 8) -> None:
             continue
         ax.axvline(np.datetime64(change.since, "D"), color=CHANGE, linestyle="--", linewidth=0.8)
         ax.axvline(np.datetime64(change.detected, "D"), color=CHANGE, linewidth=1.2)
-        ax.text(np.datetime64(change.detected, "D"), 0.97, " " + change_summary(change), fontsize=5.5,
-                color=CHANGE, va="top", transform=ax.get_xaxis_transform(), clip_on=True)
+        right_half = (change.detected - days[0]).days > len(days) / 2  # keep the label inside the chart
+        ax.text(np.datetime64(change.detected, "D"), 0.97, f" {change_summary(change)} ", fontsize=5.5,
+                color=CHANGE, va="top", ha="right" if right_half else "left", transform=ax.get_xaxis_transform(),
+                clip_on=True)
     ax.set_xlim(x[0] - np.timedelta64(1, "D"), x[-1] + np.timedelta64(1, "D"))
     import matplotlib.dates as mdates
 

@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         weeks: int = typer.Option(8, help="Weeks to show (the baseline reads 8 more weeks before them)."),
         tz: str = typer.Option("", "--tz", help="The home's time zone (default: HOMETWIN_TZ)."),
         sensitivity: float = typer.Option(None, "--sensitivity", help="The change detector's threshold h "
-                                          "(default 5; larger: fewer, later reports; docs/trends.md)."),
+                                          "(default 8; larger: fewer, later reports; docs/trends.md)."),
         plot: Path = typer.Option(None, "--plot", help="Also draw the indicators as small charts into this PNG."),
     ) -> None:
         """Daily health indicators (toilet at night, getting up, outings, kitchen ...) against the

@@ -82,7 +82,7 @@ class ChangeParams:
     min_days: int = 14
     weekday_min: int = 8
     k: float = 0.5
-    h: float = 5.0
+    h: float = 8.0
     max_excluded: int = 14
 
     def __post_init__(self) -> None:
