@@ -73,7 +73,9 @@ def test_evaluate_trends_on_a_tiny_configuration(tmp_path: Path) -> None:
                                  "--trend-days", "21,5", "--trend-sweep", "5,9", "--out", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads((out / "result.json").read_text())
-    assert data["sim_homes"] == 1 and [row["h"] for row in data["sweep"]] == [5.0, 9.0]
+    assert data["sim_homes"] == 1
+    assert [row["h"] for row in data["sweep"]] == [5.0, 8.0, 9.0]  # the default h joins the sweep
+    assert data["default"]["h"] == 8.0
     assert set(data["sweep"][0]["types"]) == set(CHANGE_KINDS)
     for row in data["sweep"]:
         assert {"false_sim", "false_public"} <= set(row)

@@ -6,8 +6,10 @@ simulated `baseline_days` unchanged, then every change type is injected on the s
 seed: the days before the change are identical) and followed for `follow_days`. A change counts as
 reported when one of the indicators that show it (`SHOWN_BY`) reports a change in the right
 direction detected on or after the first changed day; the delay is in whole days from the first
-changed day (a gradual change ramps up over its first days). A home whose sensors cannot show the
-change (no bedroom sensor for time in bed, no door contact for outings) is "not applicable".
+changed day (a gradual change ramps up over its first days). The median delay counts every
+applicable home, a change not reported within the follow-up as later than all others. A home
+whose sensors cannot show the change (no bedroom sensor for time in bed, no door contact for
+outings) is "not applicable".
 
 False reports: every change reported on a home without an injected change (the same simulated
 homes unchanged, and the public homes), per home-month of monitored days (days once the detector
@@ -144,8 +146,10 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
             row["types"][kind] = {
                 "homes": n, "not_applicable": not_applicable[kind],
                 "detected": len(found),
-                "median_delay_days": statistics.median(found) if found else None,
+                "median_delay_days": _median_delay(delays[h][kind]),
+                "median_delay_detected_days": statistics.median(found) if found else None,
                 f"share_within_{WITHIN_DAYS}_days": (sum(1 for d in found if d <= WITHIN_DAYS) / n) if n else None,
+                "delays": delays[h][kind],
             }
         row["false_sim"] = _rate(false_sim[h], sim_days)
         row["false_public"] = _rate(sum(p["reports"][str(h)] for p in public), sum(p["monitored_days"] for p in public))
@@ -158,6 +162,19 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
                        "shown_by": {k: [f"{i} {d}" for i, d in SHOWN_BY[k]] for k in cfg.kinds}},
             "sim_homes": len(homes), "public_homes": public, "sweep": sweep,
             "default": next((r for r in sweep if r["h"] == cfg.params.h), None)}
+
+
+def _median_delay(delays: list[int | None]) -> float | None:
+    """The median over every applicable home, a change never reported counting as later than any
+    reported one: None when at most half the homes reported it (the median is beyond the follow-up)."""
+    if not delays:
+        return None
+    ordered = sorted(delays, key=lambda d: (d is None, d or 0))
+    n = len(ordered)
+    middle = ordered[(n - 1) // 2], ordered[n // 2]
+    if middle[0] is None or middle[1] is None:
+        return None
+    return (middle[0] + middle[1]) / 2
 
 
 def _rate(reports: int, days: int) -> dict[str, Any]:

@@ -25,10 +25,10 @@ def _rate(r: dict[str, Any]) -> str:
     return f"{text} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else text
 
 
-def _type(t: dict[str, Any]) -> str:
+def _type(t: dict[str, Any], follow: int) -> str:
     if not t["homes"]:
         return "n/a"
-    delay = "-" if t["median_delay_days"] is None else f"{t['median_delay_days']:g} d"
+    delay = f"> {follow} d" if t["median_delay_days"] is None else f"{t['median_delay_days']:g} d"
     share = t[f"share_within_{WITHIN_DAYS}_days"]
     return f"{delay}, {100 * share:.0f} %"
 
@@ -36,10 +36,11 @@ def _type(t: dict[str, Any]) -> str:
 def sweep_section(result: dict[str, Any]) -> Section:
     kinds = [k for k in CHANGE_KINDS if result["sweep"] and k in result["sweep"][0]["types"]]
     default = result["config"]["params"]["default_h"]
+    follow = result["config"]["follow_days"]
     header = ["h", "false / home-month (sim)", "false / home-month (public)",
               *(f"{SHORT[k]}: median, <= {WITHIN_DAYS} d" for k in kinds)]
     rows = [[f"{row['h']:g}" + (" *" if row["h"] == default else ""), _rate(row["false_sim"]),
-             _rate(row["false_public"]), *(_type(row["types"][k]) for k in kinds)] for row in result["sweep"]]
+             _rate(row["false_public"]), *(_type(row["types"][k], follow) for k in kinds)] for row in result["sweep"]]
     seeds = ", ".join(str(s) for s in result["config"]["population_seeds"])
     title = (f"Change reports by sensitivity h (* default): {result['sim_homes']} simulated homes of populations "
              f"{seeds}, {result['config']['baseline_days']} days unchanged then {result['config']['follow_days']} "
@@ -56,7 +57,8 @@ def types_section(result: dict[str, Any]) -> Section:
         share = t[f"share_within_{WITHIN_DAYS}_days"]
         rows.append([CHANGE_KINDS[kind], str(result["config"]["ramp_days"][kind]), str(t["homes"]),
                      str(t["not_applicable"]), str(t["detected"]),
-                     "-" if t["median_delay_days"] is None else f"{t['median_delay_days']:g}",
+                     f"> {result['config']['follow_days']}" if t["median_delay_days"] is None
+                     else f"{t['median_delay_days']:g}",
                      "-" if share is None else f"{100 * share:.0f} %"])
     return f"Injected changes at the default h = {row['h']:g}", header, rows
 
