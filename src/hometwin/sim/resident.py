@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hometwin.domain.events import Activity, SensorEvent, SensorKind
-from hometwin.sim.changes import BehaviourChange
+from hometwin.sim.changes import BehaviourChange, lifestyle_on
 from hometwin.sim.layout import Emergency, Fall, HomeLayout, NotComingHome, StuckInBathroom
 from hometwin.sim.objects import object_uses
 from hometwin.sim.routine import (
@@ -104,7 +104,10 @@ class Resident:
         self.seed = seed
         self.zone = ZoneInfo(self.layout.tz)
         self.trips = tuple(sorted(trips, key=attrgetter("start")))
-        self._planner = DayPlanner(self.layout, seed, lifestyle or Lifestyle(), changes)
+        life = lifestyle or Lifestyle()
+        changes = tuple(changes)
+        self._planner = DayPlanner(self.layout, seed, life,
+                                   (lambda day: lifestyle_on(life, changes, day)) if changes else None)
 
     def plan(self, start: datetime, end: datetime, emergencies: Sequence[Emergency] = ()
              ) -> tuple[list[Segment], list[TruthEmergency]]:

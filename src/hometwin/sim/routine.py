@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from hometwin.sim.layout import HomeLayout
-
-if TYPE_CHECKING:
-    from hometwin.sim.changes import BehaviourChange
 
 AWAY = "away"
 VISITOR = "visitor"
@@ -116,20 +112,17 @@ def wake_time(seed: int, day: date, zone: ZoneInfo, life: Lifestyle = DEFAULT_LI
 
 class DayPlanner:
     def __init__(self, layout: HomeLayout, seed: int, lifestyle: Lifestyle = DEFAULT_LIFESTYLE,
-                 changes: Sequence[BehaviourChange] = ()) -> None:
+                 habits_on: Callable[[date], Lifestyle] | None = None) -> None:
         self.layout = layout
         self.seed = seed
         self.life = lifestyle
-        self.changes = tuple(changes)
+        self.habits_on = habits_on
         self.zone = ZoneInfo(layout.tz)
 
     def life_on(self, day: date) -> Lifestyle:
-        """The habits of `day`: the lifestyle with the injected behaviour changes (sim/changes.py)."""
-        if not self.changes:
-            return self.life
-        from hometwin.sim.changes import lifestyle_on
-
-        return lifestyle_on(self.life, self.changes, day)
+        """The habits of `day`: `habits_on(day)` when given (injected behaviour changes,
+        sim/changes.py), else the lifestyle."""
+        return self.habits_on(day) if self.habits_on is not None else self.life
 
     def plan(self, day: date) -> list[Segment]:
         """Segments from this day's wake-up to the next day's wake-up, contiguous."""
