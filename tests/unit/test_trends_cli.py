@@ -121,3 +121,24 @@ def test_injected_changes_change_what_they_say() -> None:
     with pytest.raises(ValueError):
         BehaviourChange("moves_to_mars", day)
     assert BehaviourChange("more_bed", day, ramp_days=4).strength(day) == pytest.approx(0.2)
+
+
+def test_simulate_injects_a_behaviour_change_from_the_command_line(tmp_path: Path) -> None:
+    from hometwin.adapters.sqlite import SQLiteEventStore
+
+    def run(*extra: str) -> tuple[int, str, int]:
+        db = tmp_path / f"e{len(extra)}.sqlite"
+        result = runner.invoke(app, ["simulate", "--days", "6", "--seed", "2", "--start", "2024-02-05", "--tz",
+                                     "Europe/Berlin", "--to", f"sqlite://{db}", *extra])
+        if result.exit_code:
+            return result.exit_code, result.output, 0
+        with SQLiteEventStore(db) as events:
+            return result.exit_code, result.output, events.count()
+
+    plain, changed = run(), run("--change", "outings_stop@2024-02-07")
+    assert plain[0] == 0 and changed[0] == 0, changed[1]
+    assert changed[2] != plain[2]  # the days from 7 February on differ
+    bad = run("--change", "moves_to_mars@2024-02-07")
+    assert bad[0] == 2 and "unknown change 'moves_to_mars'" in bad[1]
+    bad_day = run("--change", "outings_stop@someday")
+    assert bad_day[0] == 2 and "not an ISO date" in bad_day[1]
