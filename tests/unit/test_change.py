@@ -187,3 +187,21 @@ def test_a_change_two_indicators_tell_is_reported_once() -> None:
     stopped = Change("outings", "down", date(2024, 3, 5), date(2024, 3, 12), 1.0, 0.0, 0, 8)
     assert change_sentence(stopped) == ("Since Tuesday 5 March the resident no longer goes out (usually once a day); "
                                         "that happened in no week of the last 8 weeks.")
+
+
+def test_charts_render_every_indicator_even_without_data() -> None:
+    from hometwin.trends_chart import render_indicator, render_trends
+
+    n = 90
+    values = {s.key: np.full(n, np.nan) for s in INDICATORS}
+    values["getting_up"] = np.r_[np.full(60, 420.0), np.full(30, 510.0)] + np.tile([0.0, 10.0, -10.0], 30)
+    daily = DailyIndicators("Europe/Berlin", days(n), values, {"outings": "no outside-door contact"})
+    report = trend_report(daily, now=datetime(2024, 3, 31, 8, tzinfo=ZoneInfo("Europe/Berlin")))
+    assert report.trend("getting_up").changes
+    whole = render_trends(report, weeks=6)
+    one = render_indicator(report.trend("getting_up"), weeks=6)
+    empty = render_indicator(report.trend("outings"))
+    for png in (whole, one, empty):
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000
+    with pytest.raises(ValueError):
+        render_trends(report, weeks=0)
