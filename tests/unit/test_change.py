@@ -184,6 +184,9 @@ def test_a_change_two_indicators_tell_is_reported_once() -> None:
     report = trend_report(daily, now=datetime(2024, 4, 10, 8, tzinfo=ZoneInfo("Europe/Berlin")))
     assert len(report.trend("bed_exits").changes) == 1  # still marked on its own chart
     assert [c.indicator for c in report.changes] == ["night_toilet_visits"]
+    values["bed_exits"][75:] = 3.0  # the bed exits change now comes first: it is kept
+    first = trend_report(daily, now=datetime(2024, 4, 10, 8, tzinfo=ZoneInfo("Europe/Berlin")))
+    assert [c.indicator for c in first.changes] == ["bed_exits", "night_toilet_visits"]
     stopped = Change("outings", "down", date(2024, 3, 5), date(2024, 3, 12), 1.0, 0.0, 0, 8)
     assert change_sentence(stopped) == ("Since Tuesday 5 March the resident no longer goes out (usually once a day); "
                                         "that happened in no week of the last 8 weeks.")

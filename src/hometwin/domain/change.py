@@ -185,13 +185,14 @@ class TrendReport:
     @property
     def changes(self) -> list[Change]:
         """Every change found, oldest detection first; a change that tells the same story as one of
-        a primary indicator (`SAME_STORY`: same direction, begun within `SAME_STORY_DAYS` or noticed
-        within a week of it) is left out, so a nurse reads "goes to the toilet twice a night" once,
-        not also "gets out of bed"."""
+        a primary indicator noticed no later (`SAME_STORY`: same direction, begun within
+        `SAME_STORY_DAYS` or noticed within a week after it) is left out, so a nurse reads "goes to
+        the toilet twice a night" once, not also "gets out of bed"."""
         found = sorted((c for t in self.trends for c in t.changes), key=lambda c: (c.detected, c.indicator))
         return [c for c in found if not any(
             o.indicator == SAME_STORY.get(c.indicator) and o.direction == c.direction
-            and (abs((o.since - c.since).days) <= SAME_STORY_DAYS or abs((o.detected - c.detected).days) <= 7)
+            and o.detected <= c.detected  # told already (a secondary noticed first is not taken back)
+            and (abs((o.since - c.since).days) <= SAME_STORY_DAYS or (c.detected - o.detected).days <= 7)
             for o in found)]
 
     def recent_changes(self, days: int = 14) -> list[Change]:
