@@ -119,6 +119,9 @@ def simulate_resident(
                                     "for 4 hours (repeatable)."),
     not_home: list[str] = typer.Option([], "--not-home", help="Not coming home from the first outing "
                                        "after this local ISO time (repeatable)."),
+    change: list[str] = typer.Option([], "--change", help="Inject a behaviour change KIND@DATE (local ISO "
+                                     "date; repeatable), KIND one of night_toilet_x2, wake_later_90, kitchen_half, "
+                                     "outings_stop, more_bed (docs/trends.md)."),
     population: int = typer.Option(0, "--population", min=0, max=1000, help="Draw this many homes "
                                    "(layouts, lifestyles, faults) from --seed instead of one resident; "
                                    "see docs/data.md."),
@@ -131,13 +134,13 @@ def simulate_resident(
     if population:
         _simulate_population(population, seed, days, to, casas, ground_truth,
                              given=[name for name, value in (("--start", start), ("--tz", tz), ("--fall", fall),
-                                    ("--stuck", stuck), ("--not-home", not_home)) if value])
+                                    ("--stuck", stuck), ("--not-home", not_home), ("--change", change)) if value])
         return
     if casas is not None:
         raise _fail("--casas needs --population")
 
     from hometwin.config import CommonSettings
-    from hometwin.sim import Fall, HomeLayout, NotComingHome, StuckInBathroom, simulate
+    from hometwin.sim import BehaviourChange, Fall, HomeLayout, NotComingHome, StuckInBathroom, simulate
 
     zone_name = tz or CommonSettings().tz
     try:
@@ -159,7 +162,15 @@ def simulate_resident(
         begin = local(start, "--start")
     emergencies = ([Fall(local(t, "--fall")) for t in fall] + [StuckInBathroom(local(t, "--stuck")) for t in stuck]
                    + [NotComingHome(local(t, "--not-home")) for t in not_home])
-    result = simulate(days, seed=seed, start=begin, layout=HomeLayout.default(zone_name), emergencies=emergencies)
+    changes = []
+    for text in change:
+        kind, _, when = text.partition("@")
+        try:
+            changes.append(BehaviourChange(kind, local(when, "--change").date()))
+        except ValueError as exc:
+            raise _fail(f"--change {text!r}: {exc}") from None
+    result = simulate(days, seed=seed, start=begin, layout=HomeLayout.default(zone_name), emergencies=emergencies,
+                      changes=changes)
     new = _write(result.events, to, f"writing {len(result.events)} events")
     if ground_truth is not None:
         ground_truth.parent.mkdir(parents=True, exist_ok=True)

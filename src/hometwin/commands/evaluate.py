@@ -46,11 +46,24 @@ def register(app: typer.Typer) -> None:
         sim_homes: int = typer.Option(1, help="--format sim: simulated homes (seeds seed, seed+1, ...); "
                                                  "--format population: homes drawn from population --seed."),
         out: Path = typer.Option(None, help="Write result.json, result.md and sweep.png into this folder."),
+        trends: bool = typer.Option(False, "--trends", help="Evaluate the change detector instead (docs/trends.md): "
+                                    "behaviour changes injected into simulated populations, false change reports "
+                                    "on them unchanged and on the --dataset homes."),
+        trend_seeds: str = typer.Option("9000,9001", help="--trends: population seeds (default: held out)."),
+        trend_homes: int = typer.Option(20, help="--trends: homes per population seed."),
+        trend_days: str = typer.Option("56,21", help="--trends: days unchanged, then days after the change."),
+        trend_sweep: str = typer.Option("3,4,5,6,7,8,10", help="--trends: the detector thresholds h to sweep."),
     ) -> None:
         """Inject emergencies into real data and measure how fast HomeTwin notices, against baselines."""
         from datetime import timedelta
 
         from rich.console import Console
+
+        if trends:
+            from hometwin.evaluation.trends_run import run_trends
+
+            run_trends(dataset or [], fmt, rooms, trend_seeds, trend_homes, trend_days, trend_sweep, out)
+            return
 
         from hometwin.config import DetectionSettings, ModelingSettings
         from hometwin.evaluation.harness import EvalConfig

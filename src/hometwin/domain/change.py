@@ -1,5 +1,5 @@
-"""Change against the person's own variability: a robust personal baseline per indicator and a
-two-sided CUSUM on robust z-scores.
+"""Change against the person's own variability: a personal baseline per indicator and a two-sided
+CUSUM on rank-based normal scores.
 
 How the dashboard's Trends page, the weekly e-mail and `hometwin trends` use it (all pure; the
 caller reads the events from its store and passes `now`):
@@ -17,17 +17,22 @@ caller reads the events from its store and passes `now`):
     report.unvisited                      # rooms usually visited but not for days
     hometwin.trends_chart.render_trends(report, weeks=8) -> PNG bytes (small multiples)
 
-The statistics (docs/trends.md): for day t the baseline is the 20 % trimmed mean of the usable values
-of the trailing `window_days` before t (per weekday for indicators whose routine is weekly, when there
-are enough), the scale is the larger of 1.4826 MAD, 1.2533 mean absolute deviation and the
-indicator's `min_scale`. The day's robust z-score z = (x - centre) / scale is clipped to
-+-`z_clip` (one extraordinary day alone never makes a change) and fed to a two-sided CUSUM:
-S+ = max(0, S+ + z - k), S- = max(0, S- - z - k), with a change reported when S > h. The change
-is dated to the day after the CUSUM last stood at 0. Days of the running excursion are not used to
-learn normal (a change does not teach itself to be normal); after a report the CUSUM restarts and
-the baseline is re-learned from the change on. For Gaussian z, k=0.5 and h=5 the in-control
-average run length is about 940 days per side, 470 for both (Siegmund's approximation); measured false-report
-rates on real and simulated homes are in docs/trends.md.
+The statistics (docs/trends.md): for day t the baseline is the usable values of the trailing
+`window_days` before t; for indicators whose routine differs between weekdays and weekends (getting
+up, going to bed, outings, time out) only the days of t's kind, when there are enough. The day's
+value is ranked among them and turned into a normal score (mid-rank percentile, Phi^-1, divided by
+the spread of the baseline days' own scores; see `normal_score`). That is distribution-free (time
+out is 0 on some days and 3 h on others; toilet visits are small counts with many ties), has unit
+variance under no change, and is bounded (|z| <= 3: one extraordinary day alone never makes a
+change). The scores feed a two-sided CUSUM, S+ = max(0, S+ + z - k) and S- = max(0, S- - z - k); a
+change is reported when S > h and dated to the day after the CUSUM last stood at 0. Days of the
+running excursion are not used to learn normal (a change does not teach itself to be normal). After
+a report the CUSUM restarts and the baseline is learned afresh from the days after the report (days
+the detector did not pick, so a false report leaves no biased baseline behind). An alarm whose size
+(the median departure from the baseline since the change) is below the indicator's `min_change` is
+not reported. For standard normal scores Siegmund's approximation gives an in-control average run
+length of about 940 days per side with k=0.5 and h=5; the rates measured on real and simulated
+homes are in docs/trends.md.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from scipy.special import ndtri  # vectorised Phi^-1 (scipy comes with scikit-learn)
 
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.indicators import (
@@ -52,8 +58,12 @@ from hometwin.domain.indicators import (
 )
 from hometwin.domain.stays import StayParams
 
-MAD_TO_SD = 1.4826
-MEAN_ABS_TO_SD = 1.2533  # sqrt(pi / 2): mean |x - median| of a normal is 0.798 sd
+# An indicator's change that the primary indicator's change already tells (secondary -> primary).
+SAME_STORY = {"bed_exits": "night_toilet_visits", "time_out": "outings"}
+SAME_STORY_DAYS = 3
+BAND = (0.05, 0.95)  # the normal band: the middle 90 % of the baseline days
+SCORE_LIMIT = 3.0  # the most one day can weigh, in standard deviations
+MIN_SPREAD = 0.5  # a baseline of identical days: a different day scores at most SCORE_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,25 +71,25 @@ class ChangeParams:
     """Knobs of the change detector.
 
     window_days: trailing days the baseline is learned from. min_days: usable days it needs (fewer:
-    "still learning", no z-score). weekday_min: same-weekday values needed for a per-weekday median.
+    "still learning", no score). weekday_min: days of the same kind (weekday or weekend) needed to
+    compare a day with its own kind only.
     k: the CUSUM reference (half the shift, in robust sds, it is tuned to). h: the decision threshold
-    (the sensitivity knob; larger = fewer false reports, slower). z_clip: the most one day can add.
+    (the sensitivity knob; larger = fewer false reports, slower).
     max_excluded: at most this many days of a running excursion are kept out of the baseline.
     """
 
     window_days: int = 56
     min_days: int = 14
-    weekday_min: int = 4
+    weekday_min: int = 8
     k: float = 0.5
-    h: float = 5.0
-    z_clip: float = 4.0
+    h: float = 8.0
     max_excluded: int = 14
 
     def __post_init__(self) -> None:
         if self.window_days < 7 or not 3 <= self.min_days <= self.window_days:
             raise ValueError("ChangeParams needs window_days >= 7 and 3 <= min_days <= window_days")
-        if self.k < 0 or self.h <= 0 or self.z_clip <= 0 or self.weekday_min < 1 or self.max_excluded < 0:
-            raise ValueError("ChangeParams k must be >= 0; h, z_clip, weekday_min positive; max_excluded >= 0")
+        if self.k < 0 or self.h <= 0 or self.weekday_min < 1 or self.max_excluded < 0:
+            raise ValueError("ChangeParams k must be >= 0; h and weekday_min positive; max_excluded >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +97,10 @@ class Change:
     """A reported change of one indicator.
 
     `since`: the estimated first changed day; `detected`: the day the CUSUM crossed h. `before`: the
-    baseline median (the indicator's unit); `after`: the median of the days since `since` up to
-    `detected`. `weeks_as_extreme` of the `weeks_compared` trailing weeks before `since` had a weekly
-    mean at least as far out as `after` (0 = "in no week of the last N").
+    usual level (the baseline's trimmed mean over all weekdays, in the indicator's unit); `after`:
+    `before` plus the median departure of the days from `since` to `detected` from their own
+    (weekday) baselines. `weeks_as_extreme` of the `weeks_compared` trailing weeks before `since` had
+    a weekly mean at least as far out as `after` (0 = "in no week of the last N").
     """
 
     indicator: str
@@ -120,8 +131,9 @@ class Change:
 class IndicatorTrend:
     """One indicator's series with its personal normal and the changes found in it.
 
-    Arrays run over `days`. `centre` is the baseline median, `low`/`high` the normal band
-    (centre -+ 2 robust sds, NaN while learning), `z` the clipped robust z-score, `cusum_up`/
+    Arrays run over `days`. `centre` is the baseline's centre (for the day's weekday where that
+    matters), `low`/`high` the normal band (the middle 90 % of the baseline days around that centre;
+    NaN while learning), `z` the day's normal score, `cusum_up`/
     `cusum_down` the two CUSUM statistics after the day. `unsupported` says why the whole series
     is missing (the home lacks the sensor), else "".
     """
@@ -172,8 +184,16 @@ class TrendReport:
 
     @property
     def changes(self) -> list[Change]:
-        """Every change found, oldest detection first."""
-        return sorted((c for t in self.trends for c in t.changes), key=lambda c: (c.detected, c.indicator))
+        """Every change found, oldest detection first; a change that tells the same story as one of
+        a primary indicator noticed no later (`SAME_STORY`: same direction, begun within
+        `SAME_STORY_DAYS` or noticed within a week after it) is left out, so a nurse reads "goes to
+        the toilet twice a night" once, not also "gets out of bed"."""
+        found = sorted((c for t in self.trends for c in t.changes), key=lambda c: (c.detected, c.indicator))
+        return [c for c in found if not any(
+            o.indicator == SAME_STORY.get(c.indicator) and o.direction == c.direction
+            and o.detected <= c.detected  # told already (a secondary noticed first is not taken back)
+            and (abs((o.since - c.since).days) <= SAME_STORY_DAYS or (c.detected - o.detected).days <= 7)
+            for o in found)]
 
     def recent_changes(self, days: int = 14) -> list[Change]:
         """Changes detected in the last `days` days before `now` (what a weekly report shows)."""
@@ -212,7 +232,7 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
     n = len(x)
     if len(days) != n:
         raise ValueError(f"{len(days)} days but {n} values")
-    centre, scale = np.full(n, np.nan), np.full(n, np.nan)
+    centre, level, low, high = (np.full(n, np.nan) for _ in range(4))
     z, up, down = np.full(n, np.nan), np.zeros(n), np.zeros(n)
     weekday = np.array([d.weekday() for d in days], dtype=np.int64)
     changes: list[Change] = []
@@ -227,14 +247,16 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
             hi = max(min(excursion), t - params.max_excluded, lo)
         window = x[lo:hi]
         ok = ~np.isnan(window)
+        reference = None
         if ok.sum() >= params.min_days:
             vals, wd = window[ok], weekday[lo:hi][ok]
-            c, sd = _baseline(vals, wd, int(weekday[t]), spec, params)
-            centre[t], scale[t] = c, sd
-        if np.isnan(x[t]) or np.isnan(centre[t]):
+            reference = np.sort(_reference(vals, wd, int(weekday[t]), spec, params))
+            centre[t], level[t] = trimmed_mean(reference, presorted=True), trimmed_mean(vals)
+            low[t], high[t] = _quantile(reference, BAND[0]), _quantile(reference, BAND[1])
+        if np.isnan(x[t]) or reference is None:
             up[t], down[t] = s_up, s_down
             continue
-        z[t] = float(np.clip((x[t] - centre[t]) / scale[t], -params.z_clip, params.z_clip))
+        z[t] = normal_score(float(x[t]), reference, spec.min_scale / 2, presorted=True)
         s_up = max(0.0, s_up + z[t] - params.k)
         s_down = max(0.0, s_down - z[t] - params.k)
         run_up = (t if run_up < 0 else run_up) if s_up > 0 else -1
@@ -242,54 +264,82 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
         up[t], down[t] = s_up, s_down
         for direction, s, start in (("up", s_up, run_up), ("down", s_down, run_down)):
             if s > params.h:
-                changes.append(_change(spec, days, x, centre[t], start, t, direction, learn_from))
+                change = _change(spec, days, x, x - centre, level[t], start, t, direction, learn_from)
                 s_up = s_down = 0.0
                 run_up = run_down = -1
-                learn_from = start
+                if abs(change.size) >= spec.min_change:  # else: too small to matter, keep the baseline
+                    changes.append(change)
+                    learn_from = t + 1  # days the detector did not pick: a false report leaves no bias
                 break
-    low, high = centre - 2 * scale, centre + 2 * scale
     return IndicatorTrend(spec, tuple(days), x, centre, low, high, z, up, down, tuple(changes), unsupported)
 
 
-def _baseline(vals: np.ndarray, wd: np.ndarray, today: int, spec: IndicatorSpec,
-              params: ChangeParams) -> tuple[float, float]:
-    """(centre, scale) of the window's values; per weekday when the indicator is weekly and the
-    window holds enough of today's weekday. The scale is taken from the residuals around each
-    value's own centre, so a weekly rhythm is not mistaken for spread."""
-    overall = trimmed_mean(vals)
-    centre = overall
-    residual = vals - overall
+def _reference(vals: np.ndarray, wd: np.ndarray, today: int, spec: IndicatorSpec,
+               params: ChangeParams) -> np.ndarray:
+    """The baseline days a day is compared with: for an indicator whose routine differs between
+    weekdays and weekends, the days of today's kind when there are `weekday_min` of them (eight weeks
+    hold only eight Mondays, too few for a stable Monday; 40 weekdays and 16 weekend days are
+    enough), else all of them."""
     if spec.by_weekday:
-        same = vals[wd == today]
+        same = vals[(wd >= 5) == (today >= 5)]
         if len(same) >= params.weekday_min:
-            centre = trimmed_mean(same)
-            centres = {w: trimmed_mean(vals[wd == w]) for w in np.unique(wd).tolist()
-                       if np.count_nonzero(wd == w) >= params.weekday_min}
-            residual = vals - np.array([centres.get(w, overall) for w in wd.tolist()])
-    mad = MAD_TO_SD * float(np.median(np.abs(residual - np.median(residual))))
-    mean_abs = MEAN_ABS_TO_SD * float(np.mean(np.abs(residual)))
-    return centre, max(mad, mean_abs, spec.min_scale)
+            return same
+    return vals
 
 
-def trimmed_mean(values: np.ndarray, share: float = 0.2) -> float:
+def normal_score(value: float, reference: np.ndarray, tolerance: float, presorted: bool = False) -> float:
+    """How unusual `value` is among the baseline days' values, as a score with the scale of a
+    standard normal variable.
+
+    The mid-rank percentile p = (below + ties / 2 + 1/2) / (n + 1) becomes Phi^-1(p), divided by the
+    spread of the same scores of the baseline days themselves. Distribution-free: a day without an
+    outing reads right for someone who goes out on 3 days in 4 (a z-score from a median and MAD would
+    call it extreme); and since many days tie (0 outings, 1 toilet visit), the division restores unit
+    variance, so the CUSUM's k and h mean the same for a count as for a clock time. Values within
+    `tolerance` tie (a very regular person is not alarmed by a minute). The score is bounded by
+    +-`SCORE_LIMIT`: no single day is a change.
+    """
+    ref = reference if presorted else np.sort(reference)
+    scores = _mid_rank_scores(ref, np.concatenate((ref, [value])), tolerance)
+    spread = max(float(np.sqrt(np.mean(scores[:-1] ** 2))), MIN_SPREAD)
+    return float(np.clip(scores[-1] / spread, -SCORE_LIMIT, SCORE_LIMIT))
+
+
+def _mid_rank_scores(ref: np.ndarray, points: np.ndarray, tolerance: float) -> np.ndarray:
+    below = np.searchsorted(ref, points - tolerance, side="left")
+    ties = np.searchsorted(ref, points + tolerance, side="right") - below
+    return np.asarray(ndtri((below + ties / 2 + 0.5) / (len(ref) + 1)))
+
+
+def _quantile(ordered: np.ndarray, q: float) -> float:
+    """np.quantile's default (linear) on an already sorted array, without its overhead."""
+    pos = q * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo))
+
+
+def trimmed_mean(values: np.ndarray, share: float = 0.2, presorted: bool = False) -> float:
     """The mean of the middle values (`share` cut from each end): as robust as a median against a
     few extraordinary days, but it does not stick to 0 or 1 for a count that is often either
     (a median of nights with 0 or 1 toilet visits says "0" or "1", the trimmed mean "0.5")."""
-    v = np.sort(values)
+    v = values if presorted else np.sort(values)
     cut = int(len(v) * share)
     return float(np.mean(v[cut:len(v) - cut])) if len(v) > 2 * cut else float(np.median(v))
 
 
-def _change(spec: IndicatorSpec, days: tuple[date, ...], x: np.ndarray, before: float, start: int, t: int,
-            direction: str, learn_from: int) -> Change:
-    since = x[start:t + 1]
-    after = float(np.nanmedian(since)) if np.any(~np.isnan(since)) else float("nan")
+def _change(spec: IndicatorSpec, days: tuple[date, ...], x: np.ndarray, residual: np.ndarray, before: float,
+            start: int, t: int, direction: str, learn_from: int) -> Change:
+    """`before` is the usual level (all weekdays); the size is the median of the days' departures
+    from their own (weekday) baselines since the change began."""
+    since = residual[start:t + 1]
+    after = before + float(np.nanmedian(since)) if np.any(~np.isnan(since)) else float("nan")
     # How unusual: weekly means of the trailing weeks before the change that were as far out.
     history = x[max(learn_from, start - 56):start]
     weeks = [history[i:i + 7] for i in range(len(history) % 7, len(history), 7)]
     means = [float(np.nanmean(w)) for w in weeks if np.count_nonzero(~np.isnan(w)) >= 3]
     extreme = sum(1 for m in means if (m >= after if direction == "up" else m <= after))
-    return Change(spec.key, direction, days[start], days[t], float(before), after, extreme, len(means))
+    return Change(spec.key, direction, days[start], days[t], float(before), float(after), extreme, len(means))
 
 
 def day_index(days: tuple[date, ...], day: date) -> int | None:

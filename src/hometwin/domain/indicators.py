@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from hometwin.domain.events import SensorEvent, SensorKind
+from hometwin.domain.indicators_night import whole_nights
 from hometwin.domain.localtime import DAY, LocalClock
 from hometwin.domain.rest import night_rests, waking_mask
 from hometwin.domain.silence import is_sleeping_room
@@ -43,10 +44,12 @@ class IndicatorSpec:
     """What one indicator measures.
 
     `per`: "night" values belong to the morning the night ends on, "evening" to the day the night
-    begins, "day" to the local calendar day. `by_weekday`: the personal normal differs by weekday
-    (outings on market day), so the baseline is taken per weekday. `min_scale`: the smallest day-to-day
-    spread (in `unit`) the change detector assumes, so a very regular person is not alarmed by a
-    minute's difference.
+    begins, "day" to the local calendar day. `by_weekday`: the personal normal differs between
+    weekdays and weekends (sleeping in, family outings), so a day is compared with days of its kind.
+    `min_scale`: the resolution of the indicator: values closer than half of it count as equal when
+    a day is ranked among the baseline days, so a very regular person is not alarmed by a minute's
+    difference. `min_change`: the smallest change (in `unit`, before vs after) worth a
+    nurse's time; a CUSUM alarm for less is not reported.
     """
 
     key: str
@@ -55,28 +58,31 @@ class IndicatorSpec:
     per: str
     by_weekday: bool
     min_scale: float
+    min_change: float
     needs: str
 
 
 INDICATORS: tuple[IndicatorSpec, ...] = (
-    IndicatorSpec("night_toilet_visits", "Night-time toilet visits", Unit.COUNT, "night", False, 0.5,
+    IndicatorSpec("night_toilet_visits", "Night-time toilet visits", Unit.COUNT, "night", False, 0.5, 0.5,
                   "a toilet or bathroom room"),
-    IndicatorSpec("bed_exits", "Times out of bed at night", Unit.COUNT, "night", False, 0.5,
+    IndicatorSpec("bed_exits", "Times out of bed at night", Unit.COUNT, "night", False, 0.5, 0.5,
                   "a bedroom sensor"),
-    IndicatorSpec("time_in_bed", "Time in bed", Unit.HOURS, "night", False, 0.33, "a bedroom sensor"),
-    IndicatorSpec("getting_up", "Getting up", Unit.CLOCK, "night", True, 15.0, "a night's rest"),
-    IndicatorSpec("going_to_bed", "Going to bed", Unit.CLOCK, "evening", True, 15.0, "a night's rest"),
-    IndicatorSpec("time_out", "Time out of home", Unit.HOURS, "day", True, 0.5, "an outside-door contact"),
-    IndicatorSpec("outings", "Outings", Unit.COUNT, "day", True, 0.5, "an outside-door contact"),
-    IndicatorSpec("kitchen_visits", "Kitchen visits", Unit.COUNT, "day", False, 1.0, "a kitchen room"),
-    IndicatorSpec("kitchen_time", "Time in the kitchen", Unit.MINUTES, "day", False, 10.0, "a kitchen room"),
-    IndicatorSpec("room_transitions", "Activity (room changes)", Unit.COUNT, "day", False, 3.0,
+    IndicatorSpec("time_in_bed", "Time in bed", Unit.HOURS, "night", False, 0.33, 1.0, "a bedroom sensor"),
+    IndicatorSpec("getting_up", "Getting up", Unit.CLOCK, "night", True, 15.0, 45.0, "a night's rest"),
+    IndicatorSpec("going_to_bed", "Going to bed", Unit.CLOCK, "evening", True, 15.0, 45.0, "a night's rest"),
+    IndicatorSpec("time_out", "Time out of home", Unit.HOURS, "day", True, 0.5, 1.5, "an outside-door contact"),
+    IndicatorSpec("outings", "Outings", Unit.COUNT, "day", True, 0.5, 0.5, "an outside-door contact"),
+    IndicatorSpec("kitchen_visits", "Kitchen visits", Unit.COUNT, "day", False, 1.0, 2.0, "a kitchen room"),
+    IndicatorSpec("kitchen_time", "Time in the kitchen", Unit.MINUTES, "day", False, 10.0, 15.0,
+                  "a kitchen room"),
+    IndicatorSpec("room_transitions", "Activity (room changes)", Unit.COUNT, "day", False, 3.0, 8.0,
                   "two rooms with sensors"),
     IndicatorSpec("bathroom_visit_minutes", "Time in the bathroom per visit", Unit.MINUTES, "day", False, 1.0,
-                  "a toilet or bathroom room"),
+                  3.0, "a toilet or bathroom room"),
 )
 SPECS: dict[str, IndicatorSpec] = {s.key: s for s in INDICATORS}
 
+ACTIVE_GRACE = 60.0  # seconds a stay lasts after its last event (a PIR sees a moving person every minute)
 TOILET_WORDS = ("toilet", "bath", "wc", "restroom", "lavatory")
 KITCHEN_WORDS = ("kitchen", "küche", "cook")
 
@@ -100,8 +106,8 @@ class IndicatorParams:
     away_day_hours: a day with at least this much time away is "not at home": no indicator.
     merge_seconds: stays in rooms of one kind (toilet rooms, kitchen) that follow each other within
         this long are one visit (toilet, then bathroom to wash hands; kitchen, hall, kitchen).
-    kitchen_cap_hours / bathroom_cap_hours: a stay runs until the first event elsewhere, so a last
-        kitchen stay before an unobserved nap would count hours; each stay counts at most this long.
+    kitchen_cap_hours / bathroom_cap_hours: time in a room is a stay's active time (first to last
+        event, plus `ACTIVE_GRACE`); each stay counts at most this long (a sensor stuck on).
     """
 
     max_gap_hours: float = 3.0
@@ -213,6 +219,12 @@ class _Computation:
         self.st_start = np.array([s.start.timestamp() for s in stays])
         self.st_end = np.array([s.end.timestamp() for s in stays])
         self.st_day = np.searchsorted(bounds, self.st_start, side="right") - 1  # -1 or n: outside
+        # Active time of a stay: to its last event (plus a minute), not to the first event elsewhere,
+        # which may come hours later from a room without a sensor (the sofa, when the living room has
+        # none, would otherwise count as kitchen time).
+        tp = t[present]
+        last = tp[np.clip(np.searchsorted(tp, self.st_end, side="left") - 1, 0, None)] if len(tp) else self.st_start
+        self.st_active = np.clip(np.minimum(last + ACTIVE_GRACE, self.st_end) - self.st_start, 0, None)
 
     # -- gaps ------------------------------------------------------------------------------------
     def _no_data(self) -> list[tuple[float, float]]:
@@ -272,7 +284,7 @@ class _Computation:
         if any(is_kitchen_room(r) for r in presence_rooms):
             starts = self._episodes(kitchen)
             v["kitchen_visits"] = self._per_day(starts)
-            capped = np.minimum(self.st_end - self.st_start, self.p.kitchen_cap_hours * 3600) / 60
+            capped = np.minimum(self.st_active, self.p.kitchen_cap_hours * 3600) / 60
             v["kitchen_time"] = self._per_day(np.nonzero(kitchen)[0], capped[kitchen])
         else:
             self._unsupported(("kitchen_visits", "kitchen_time"), "no kitchen sensor")
@@ -305,7 +317,7 @@ class _Computation:
         cap = self.p.bathroom_cap_hours * 3600
         visits: list[tuple[int, float]] = []
         for i in idx.tolist():
-            length = min(float(self.st_end[i] - self.st_start[i]), cap)
+            length = min(float(self.st_active[i]), cap)
             if i in begins or not visits:
                 visits.append((int(self.st_day[i]), length))
             else:
@@ -336,9 +348,13 @@ class _Computation:
             return
         clock = LocalClock(self.tz, float(self.t[0]), float(self.t[-1]))
         blocked = overlaps_gaps(tw[:-1], tw[1:], self.tl)
-        bed_t, wake_t = night_rests(tw, clock.wall(tw), blocked, self.t[self.present])
+        wall_w = clock.wall(tw)
+        bed_t, wake_t = night_rests(tw, wall_w, blocked, self.t[self.present])
         if not len(wake_t):
             return
+        toilet_code = np.array([is_toilet_room(r) for r in self.rooms], dtype=bool)
+        bed_t, wake_t = whole_nights(tw, wall_w, blocked, toilet_code[self.room[waking]], bed_t, wake_t,
+                                     self.t[self.present])
         v = self.values
         wake_day = np.searchsorted(self.bounds, wake_t, side="right") - 1
         bed_wall = clock.wall(bed_t)

@@ -29,6 +29,13 @@ PHRASES: dict[str, str] = {
     "room_transitions": "moves between rooms {after} a day instead of {before}",
     "bathroom_visit_minutes": "stays {after} in the bathroom per visit instead of {before}",
 }
+# When a count falls to none: "no longer goes out (usually once a day)".
+STOPPED: dict[str, str] = {
+    "night_toilet_visits": "no longer goes to the toilet at night (usually {before} a night)",
+    "bed_exits": "no longer gets out of bed at night (usually {before} a night)",
+    "outings": "no longer goes out (usually {before} a day)",
+    "kitchen_visits": "no longer goes into the kitchen (usually {before} a day)",
+}
 DIRECTION = {"up": "more", "down": "less"}
 CLOCK_DIRECTION = {"up": "later", "down": "earlier"}
 
@@ -97,7 +104,10 @@ def change_summary(change: Change) -> str:
 def change_sentence(change: Change, subject: str = "the resident") -> str:
     """The plain-language reading of a change a nurse needs: what, since when, how unusual."""
     spec = change.spec
-    phrase = PHRASES.get(spec.key, "{after} instead of {before}").format(
+    template = PHRASES.get(spec.key, "{after} instead of {before}")
+    if spec.key in STOPPED and count_text(change.after) == "0":
+        template = STOPPED[spec.key]
+    phrase = template.format(
         after=_phrase_value(spec, change.after), before=_phrase_value(spec, change.before))
     unusual = unusual_text(change)
     sentence = f"Since {day_text(change.since)} {subject} {phrase}"

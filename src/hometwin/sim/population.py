@@ -13,13 +13,14 @@ never used while developing (docs/evaluation.md), so the population stays unseen
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hometwin.domain.events import SensorEvent
+from hometwin.sim.changes import BehaviourChange
 from hometwin.sim.faults import Fault, GatewayOutage, apply_faults, fault_to_dict
 from hometwin.sim.layout import HomeLayout
 from hometwin.sim.resident import GroundTruth, simulate
@@ -94,8 +95,9 @@ def iter_population(seed: int, count: int = 20, days: int = 42) -> Iterator[Simu
 
 
 def simulated_home(seed: int, days: int = 42, variant: HomeVariant | None = None, *,
-                   name: str | None = None) -> SimulatedHome:
-    """One home drawn from `seed` (its variant too, unless given)."""
+                   name: str | None = None, changes: Sequence[BehaviourChange] = ()) -> SimulatedHome:
+    """One home drawn from `seed` (its variant too, unless given); `changes` are behaviour changes
+    injected from a day on (sim/changes.py; none: the home as always drawn)."""
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
     rng = random.Random(f"home:{seed}")
@@ -107,7 +109,8 @@ def simulated_home(seed: int, days: int = 42, variant: HomeVariant | None = None
     lifestyle = draw_lifestyle(rng, variant)
     trips = draw_trips(rng, variant, start, days)
     faults = draw_faults(rng, variant, layout, start, days)
-    result = simulate(days, seed=seed, start=start, layout=layout, lifestyle=lifestyle, trips=trips)
+    result = simulate(days, seed=seed, start=start, layout=layout, lifestyle=lifestyle, trips=trips,
+                      changes=changes)
     events = apply_faults(result.events, faults, layout, seed)
     outages = [(f.start, f.end) for f in faults if isinstance(f, GatewayOutage)]
     home = SimulatedHome(name or f"sim-home-{seed}", seed, events, tz, "", _merge(result.ground_truth.away + outages),

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hometwin.domain.events import Activity, SensorEvent, SensorKind
+from hometwin.sim.changes import BehaviourChange, lifestyle_on
 from hometwin.sim.layout import Emergency, Fall, HomeLayout, NotComingHome, StuckInBathroom
 from hometwin.sim.objects import object_uses
 from hometwin.sim.routine import (
@@ -98,12 +99,15 @@ class Resident:
     original routine) sets the habits, `trips` are days away from home."""
 
     def __init__(self, layout: HomeLayout | None = None, seed: int = 0, lifestyle: Lifestyle | None = None,
-                 trips: Sequence[Trip] = ()) -> None:
+                 trips: Sequence[Trip] = (), changes: Sequence[BehaviourChange] = ()) -> None:
         self.layout = layout or HomeLayout.default()
         self.seed = seed
         self.zone = ZoneInfo(self.layout.tz)
         self.trips = tuple(sorted(trips, key=attrgetter("start")))
-        self._planner = DayPlanner(self.layout, seed, lifestyle or Lifestyle())
+        life = lifestyle or Lifestyle()
+        changes = tuple(changes)
+        self._planner = DayPlanner(self.layout, seed, life,
+                                   (lambda day: lifestyle_on(life, changes, day)) if changes else None)
 
     def plan(self, start: datetime, end: datetime, emergencies: Sequence[Emergency] = ()
              ) -> tuple[list[Segment], list[TruthEmergency]]:
@@ -309,8 +313,9 @@ def ground_truth(segments: Iterable[Segment], truths: Sequence[TruthEmergency],
 
 def simulate(days: int, seed: int = 0, start: datetime | None = None, layout: HomeLayout | None = None,
              emergencies: Sequence[Emergency] = (), lifestyle: Lifestyle | None = None,
-             trips: Sequence[Trip] = ()) -> SimResult:
-    """`days` days from `start` (default: local midnight of 2024-01-01 in the layout's zone)."""
+             trips: Sequence[Trip] = (), changes: Sequence[BehaviourChange] = ()) -> SimResult:
+    """`days` days from `start` (default: local midnight of 2024-01-01 in the layout's zone);
+    `changes`: behaviour changes injected from a day on (sim/changes.py, for the trends evaluation)."""
     layout = layout or HomeLayout.default()
     if days < 0:
         raise ValueError("days must not be negative")
@@ -319,7 +324,7 @@ def simulate(days: int, seed: int = 0, start: datetime | None = None, layout: Ho
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     end = start + timedelta(days=days)
-    resident = Resident(layout, seed, lifestyle, trips)
+    resident = Resident(layout, seed, lifestyle, trips, changes)
     window, visitors, truths = resident.window(start, end, emergencies)
     lo, hi = start.timestamp(), end.timestamp()
     events = [e for e in resident._stream(window, visitors) if lo <= e.time.timestamp() < hi]

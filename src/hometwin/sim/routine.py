@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -73,6 +74,8 @@ class Lifestyle:
     door_missed: float = 0.0  # an outing the door contact does not see (garden door, door ajar)
     visits: float = 0.0  # a visitor for some hours in the afternoon
     visit_hours: tuple[float, float] = (1.0, 3.0)
+    night_toilet_rate: float = 1.0  # mean night-time toilet visits (sim/changes.py doubles it)
+    kitchen_share: float = 1.0  # factor on breakfast and meal times in the kitchen (sim/changes.py halves it)
 
 
 DEFAULT_LIFESTYLE = Lifestyle()
@@ -108,20 +111,28 @@ def wake_time(seed: int, day: date, zone: ZoneInfo, life: Lifestyle = DEFAULT_LI
 
 
 class DayPlanner:
-    def __init__(self, layout: HomeLayout, seed: int, lifestyle: Lifestyle = DEFAULT_LIFESTYLE) -> None:
+    def __init__(self, layout: HomeLayout, seed: int, lifestyle: Lifestyle = DEFAULT_LIFESTYLE,
+                 habits_on: Callable[[date], Lifestyle] | None = None) -> None:
         self.layout = layout
         self.seed = seed
         self.life = lifestyle
+        self.habits_on = habits_on
         self.zone = ZoneInfo(layout.tz)
+
+    def life_on(self, day: date) -> Lifestyle:
+        """The habits of `day`: `habits_on(day)` when given (injected behaviour changes,
+        sim/changes.py), else the lifestyle."""
+        return self.habits_on(day) if self.habits_on is not None else self.life
 
     def plan(self, day: date) -> list[Segment]:
         """Segments from this day's wake-up to the next day's wake-up, contiguous."""
-        lay, zone, life = self.layout, self.zone, self.life
+        lay, zone, life = self.layout, self.zone, self.life_on(day)
         rng = _rng(self.seed, day, "day")
         extra = _rng(self.seed, day, "habits")  # habits the default lifestyle lacks draw only here
         weekend = day.weekday() >= 5
         t = wake_time(self.seed, day, zone, life)
-        next_wake = wake_time(self.seed, date.fromordinal(day.toordinal() + 1), zone, life)
+        tomorrow = date.fromordinal(day.toordinal() + 1)
+        next_wake = wake_time(self.seed, tomorrow, zone, self.life_on(tomorrow))
         out: list[Segment] = []
 
         def add(room: str, minutes: float, activity: str, level: str, door: str = "") -> None:
@@ -135,8 +146,8 @@ class DayPlanner:
             add(lay.bathroom, rng.uniform(8, 18), "showering", ACTIVE)
         add(lay.bathroom, rng.uniform(4, 9), "grooming", ACTIVE)
         add(lay.bedroom, rng.uniform(4, 10), "dressing", ACTIVE)
-        add(lay.kitchen, rng.uniform(5, 10), "breakfast", ACTIVE)
-        add(lay.kitchen, rng.uniform(10, 25), "breakfast", MEAL)
+        add(lay.kitchen, rng.uniform(5, 10) * life.kitchen_share, "breakfast", ACTIVE)
+        add(lay.kitchen, rng.uniform(10, 25) * life.kitchen_share, "breakfast", MEAL)
 
         # Anchored activities (start in minutes after midnight, length in minutes, kind).
         anchors: list[tuple[float, float, str]] = []
@@ -166,7 +177,7 @@ class DayPlanner:
             start = max(_at(day, start_min, zone), t)
             if start + length * 60 > bedtime - 1800:
                 continue  # the day ran late: skip rather than push bedtime
-            self._leisure(out, t, start, rng)
+            self._leisure(out, t, start, rng, life=life)
             t = start
             if kind == "outing":
                 seen = not (life.door_missed and extra.random() < life.door_missed)
@@ -176,20 +187,20 @@ class DayPlanner:
             elif kind == "nap":
                 add(lay.bedroom if life.nap_in_bed else lay.livingroom, length, "napping", SLEEP)
             else:
-                add(lay.kitchen, length * 0.4, "cooking", ACTIVE)
-                add(lay.kitchen, length * 0.6, kind, MEAL)
+                add(lay.kitchen, length * 0.4 * life.kitchen_share, "cooking", ACTIVE)
+                add(lay.kitchen, length * 0.6 * life.kitchen_share, kind, MEAL)
         bedtime = max(bedtime, t + 600)
         if life.long_evening and extra.random() < life.long_evening:
-            self._leisure(out, t, bedtime, rng, life.long_evening_minutes, QUIET)
+            self._leisure(out, t, bedtime, rng, life.long_evening_minutes, QUIET, life)
         else:
-            self._leisure(out, t, bedtime, rng, life.sitting_minutes)
+            self._leisure(out, t, bedtime, rng, life.sitting_minutes, life=life)
         t = bedtime
         add(lay.bathroom, rng.uniform(6, 14), "grooming", ACTIVE)
-        self._night(out, t, next_wake, rng)
+        self._night(out, t, next_wake, rng, life.night_toilet_rate)
         return out
 
     def _leisure(self, out: list[Segment], start: float, end: float, rng: random.Random,
-                 sitting_minutes: float = 40.0, level: str = STILL) -> None:
+                 sitting_minutes: float = 40.0, level: str = STILL, life: Lifestyle | None = None) -> None:
         """Sitting in the living room, broken up by short visits elsewhere."""
         lay = self.layout
         t = start
@@ -200,7 +211,7 @@ class DayPlanner:
             if end - t < 5 * 60:
                 break
             u = rng.random()
-            toilet = self.life.toilet_breaks
+            toilet = (life or self.life).toilet_breaks
             room, activity = ((lay.toilet_room, "toileting") if u < toilet else
                               (lay.kitchen, "drink") if u < toilet + 0.3 else (lay.bedroom, "bedroom"))
             visit = min(end - t, rng.uniform(2, 7) * 60)
@@ -209,10 +220,11 @@ class DayPlanner:
         if end > t:
             out.append(Segment(lay.livingroom, t, end, "leisure", level))
 
-    def _night(self, out: list[Segment], start: float, end: float, rng: random.Random) -> None:
-        """Sleep with night-time toilet visits (0 to 3, about one a night)."""
+    def _night(self, out: list[Segment], start: float, end: float, rng: random.Random, rate: float = 1.0) -> None:
+        """Sleep with night-time toilet visits (0 to 3, about one a night; up to 6 at a higher `rate`)."""
         lay = self.layout
-        visits = sorted(rng.uniform(start + 1800, end - 1800) for _ in range(min(3, _poisson(rng, 1.0)))
+        most = 3 if rate <= 1.0 else 6
+        visits = sorted(rng.uniform(start + 1800, end - 1800) for _ in range(min(most, _poisson(rng, rate)))
                         ) if end - start > 7200 else []
         t = start
         for at in visits:
