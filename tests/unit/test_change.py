@@ -193,7 +193,7 @@ def test_a_change_two_indicators_tell_is_reported_once() -> None:
 
 
 def test_charts_render_every_indicator_even_without_data() -> None:
-    from hometwin.trends_chart import render_indicator, render_trends
+    from hometwin.services.trend_images import trend_png, trends_png
 
     n = 90
     values = {s.key: np.full(n, np.nan) for s in INDICATORS}
@@ -201,10 +201,10 @@ def test_charts_render_every_indicator_even_without_data() -> None:
     daily = DailyIndicators("Europe/Berlin", days(n), values, {"outings": "no outside-door contact"})
     report = trend_report(daily, now=datetime(2024, 3, 31, 8, tzinfo=ZoneInfo("Europe/Berlin")))
     assert report.trend("getting_up").changes
-    whole = render_trends(report, weeks=6)
-    one = render_indicator(report.trend("getting_up"), weeks=6)
-    empty = render_indicator(report.trend("outings"))
+    whole = trends_png(report.trends, weeks=6)
+    one = trend_png(report.trend("getting_up"), weeks=6)
+    empty = trend_png(report.trend("outings"))
     for png in (whole, one, empty):
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 2000
     with pytest.raises(ValueError):
-        render_trends(report, weeks=0)
+        trends_png([], weeks=6)

@@ -4,7 +4,7 @@ Reads the sensor events of the configured store (`HOMETWIN_EVENTS`, or `--source
 daily indicators of the last weeks (domain/indicators.py), tracks each against the person's own
 normal (domain/change.py) and prints a table: the latest value, the normal band and the change
 found, then each change in plain words. `--plot` draws the same as small multiples
-(hometwin.trends_chart, which the dashboard and the weekly e-mail use too).
+(services/trend_images.py, which draws the weekly e-mail's charts too).
 """
 
 from __future__ import annotations
@@ -116,11 +116,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _write_plot(report: TrendReport, weeks: int, plot: Path, end: datetime) -> None:
-    from hometwin.trends_chart import render_trends
+    from hometwin.services.trend_images import trends_png
 
     try:
         plot.parent.mkdir(parents=True, exist_ok=True)
-        plot.write_bytes(render_trends(report, weeks=weeks))
+        plot.write_bytes(trends_png(report.trends, weeks=weeks))
     except OSError as exc:
         raise _fail(f"cannot write {plot}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {plot}", err=True)

@@ -15,7 +15,7 @@ caller reads the events from its store and passes `now`):
     for change in report.recent_changes(days=14):
         change_sentence(change)           # "Since Tuesday 4 March ... that happened in no week of the last 8."
     report.unvisited                      # rooms usually visited but not for days
-    hometwin.trends_chart.render_trends(report, weeks=8) -> PNG bytes (small multiples)
+    hometwin.services.trend_images.trends_png(report.trends, weeks=8) -> PNG bytes (small multiples)
 
 The statistics (docs/trends.md): for day t the baseline is the usable values of the trailing
 `window_days` before t; for indicators whose routine differs between weekdays and weekends (getting
