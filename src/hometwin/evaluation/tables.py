@@ -171,11 +171,12 @@ def sections(result: dict[str, Any]) -> list[Section]:
     return out
 
 
-def rich_tables(result: dict[str, Any]) -> list[Any]:
+def section_tables(parts: list[Section]) -> list[Any]:
+    """Sections as rich tables (first column left, figures right); shared by the trends tables."""
     from rich.table import Table
 
     tables = []
-    for title, header, rows in sections(result):
+    for title, header, rows in parts:
         t = Table(title=title)
         for i, c in enumerate(header):
             t.add_column(c, justify="left" if i == 0 else "right")
@@ -185,12 +186,22 @@ def rich_tables(result: dict[str, Any]) -> list[Any]:
     return tables
 
 
-def markdown(result: dict[str, Any]) -> str:
-    parts = []
-    for title, header, rows in sections(result):
+def section_markdown(parts: list[Section]) -> list[str]:
+    """Sections as Markdown tables under a bold title, one string each."""
+    out = []
+    for title, header, rows in parts:
         lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
-        parts.append("\n".join(lines))
+        out.append("\n".join(lines))
+    return out
+
+
+def rich_tables(result: dict[str, Any]) -> list[Any]:
+    return section_tables(sections(result))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    parts = section_markdown(sections(result))
     by = result.get("false_alarms_by")
     if by:
         parts.append(f"false alarms by detector:room: {by}")

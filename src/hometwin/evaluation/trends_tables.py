@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from hometwin.evaluation.tables import Section, section_markdown, section_tables
 from hometwin.evaluation.trends import WITHIN_DAYS
 from hometwin.sim.changes import CHANGE_KINDS
 
-Section = tuple[str, list[str], list[list[str]]]
 SHORT = {"night_toilet_x2": "toilet x2", "wake_later_90": "up +90'", "kitchen_half": "kitchen /2",
          "outings_stop": "no outings", "more_bed": "bed +1.5h"}
 
@@ -77,23 +77,8 @@ def sections(result: dict[str, Any]) -> list[Section]:
 
 
 def rich_tables(result: dict[str, Any]) -> list[Any]:
-    from rich.table import Table
-
-    out = []
-    for title, header, rows in sections(result):
-        table = Table(title=title)
-        for column in header:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*row)
-        out.append(table)
-    return out
+    return section_tables(sections(result))
 
 
 def markdown(result: dict[str, Any]) -> str:
-    parts = []
-    for title, header, rows in sections(result):
-        lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(section_markdown(sections(result))) + "\n"
