@@ -123,7 +123,8 @@ class Change:
     def to_dict(self) -> dict[str, object]:
         return {"indicator": self.indicator, "direction": self.direction, "since": self.since.isoformat(),
                 "detected": self.detected.isoformat(), "before": round(self.before, 3),
-                "after": round(self.after, 3), "size": round(self.size, 3),
+                # the size from the rounded levels, so a change read back from this dict is the same
+                "after": round(self.after, 3), "size": round(round(self.after, 3) - round(self.before, 3), 3),
                 "weeks_as_extreme": self.weeks_as_extreme, "weeks_compared": self.weeks_compared}
 
 
