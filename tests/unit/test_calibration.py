@@ -9,7 +9,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hometwin.domain.calibration import ALARM_DETECTORS, MAX_SHIFT, _episodes, _replay_day, calibrate
+from hometwin.domain.calibration import (
+    ALARM_DETECTORS,
+    MAX_SHIFT,
+    MIN_SHIFT,
+    SHIFTS,
+    _episodes,
+    _replay_day,
+    calibrate,
+    calibrate_or_prior,
+    choose_shift,
+    prior_calibration,
+)
+from hometwin.domain.calibration_prior import PRIOR_DAYS, prior_rate
+from hometwin.domain.calibration_result import Calibration
 from hometwin.domain.detection import DetectionParams
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.model import BehaviourModel, train_model
@@ -78,3 +91,60 @@ def test_the_detectors_apply_the_homes_shifts_and_model_show_says_so(
     text = calibration_text(shifted)
     assert "Calibrated to 0.1 false alarms a day" in text and "unusual_silence: limit +1.50" in text
     assert calibration_text(model).startswith("Not calibrated")
+
+
+def _prior_shift(name: str, share: float) -> float:
+    ok = [s for s in SHIFTS.tolist() if prior_rate(name, s) <= share]
+    return max(0.0, ok[0]) if ok else MAX_SHIFT
+
+
+def test_a_model_too_young_to_calibrate_takes_the_priors_limits_never_the_looser_defaults() -> None:
+    events = sorted(simulate(days=7, seed=5, start=datetime(2024, 3, 4, tzinfo=UTC)).events)
+    assert calibrate(events, tz=TZ, budget=BUDGET) is None  # a week cannot be cross-validated over days
+    first = calibrate_or_prior(events, tz=TZ, budget=BUDGET)
+    assert first == prior_calibration(BUDGET) and first.days == 0 and first.prior_days == PRIOR_DAYS
+    share = BUDGET / len(ALARM_DETECTORS)
+    for name in ALARM_DETECTORS:
+        shift = first.shifts[name]
+        assert shift == _prior_shift(name, share)
+        assert shift >= 0.0  # never more eager than the defaults
+        # the prior's rate at that shift meets the share wherever any shift can
+        assert prior_rate(name, shift) <= share or shift == MAX_SHIFT
+    # the prior's silence detector fires far more than its share at the default limit: the first week
+    # of a typical home is held back, as the budget asks
+    assert prior_rate("unusual_silence", 0.0) > 10 * share and first.shifts["unusual_silence"] > 1.0
+    # a smaller budget never loosens a limit
+    tighter = prior_calibration(BUDGET / 4)
+    assert all(tighter.shifts[n] >= first.shifts[n] for n in ALARM_DETECTORS)
+
+
+def test_the_homes_own_days_outweigh_the_prior_as_they_accumulate() -> None:
+    prior = [prior_rate("unusual_silence", s) for s in SHIFTS.tolist()]
+    share = BUDGET / len(ALARM_DETECTORS)
+    at_prior = choose_shift([0] * len(SHIFTS), 0.0, share, prior, PRIOR_DAYS, 0.0)
+    # A quiet home (no false alarm in its replayed days at any shift): the shift falls from the
+    # prior's toward the default as the days grow, step by step, never below the floor.
+    quiet = [choose_shift([0] * len(SHIFTS), d, share, prior, PRIOR_DAYS, 0.0) for d in (0, 7, 14, 28, 56, 112)]
+    assert quiet[0] == at_prior and quiet == sorted(quiet, reverse=True) and quiet[-1] < at_prior
+    assert all(q >= 0.0 for q in quiet)
+    # Without a prior (weight 0) the home's own zero counts would take the default limit at once.
+    assert choose_shift([0] * len(SHIFTS), 12.0, share, prior, 0.0, 0.0) == 0.0
+    # A noisy home (one false alarm a day below shift 3.5): the shift rises from the prior's
+    # toward the home's own as the days grow.
+    noisy_counts = [1 if s < 3.5 else 0 for s in SHIFTS.tolist()]
+
+    def noisy(days: float) -> float:
+        return choose_shift([int(c * days) for c in noisy_counts], days, share, prior, PRIOR_DAYS, 0.0)
+
+    assert noisy(7) >= at_prior and noisy(28) == 3.5
+    # Only a long history may make a detector more eager than the default.
+    assert choose_shift([0] * len(SHIFTS), 200.0, share, [0.0] * len(SHIFTS), PRIOR_DAYS, MIN_SHIFT) == MIN_SHIFT
+
+
+def test_a_calibration_says_how_much_the_prior_weighs_and_round_trips() -> None:
+    cal = prior_calibration(BUDGET)
+    assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+    older = {k: v for k, v in cal.to_dict().items() if k != "prior_days"}  # a model stored before the prior
+    assert Calibration.from_dict(older).prior_days == 0.0
+    with pytest.raises(ValueError, match="budget"):
+        prior_calibration(0.0)
