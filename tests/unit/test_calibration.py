@@ -148,3 +148,27 @@ def test_a_calibration_says_how_much_the_prior_weighs_and_round_trips() -> None:
     assert Calibration.from_dict(older).prior_days == 0.0
     with pytest.raises(ValueError, match="budget"):
         prior_calibration(0.0)
+
+
+def test_the_replay_skips_only_detectors_that_change_no_alarm(home: tuple[list[SensorEvent], datetime]) -> None:
+    """The replay runs a subset of the detectors for speed: its margins are those of the full check."""
+    from hometwin.domain.calibration import REPLAYED
+    from hometwin.domain.detection import RECENT_WINDOW, assess
+    from hometwin.domain.detectors import DETECTORS
+    from hometwin.domain.findings import Severity
+
+    events, cut = home
+    model = train_model([e for e in events if e.time < cut], tz=TZ)
+    assert {d.name for d in DETECTORS} - {d.name for d in REPLAYED} == {"unusual_frequency"}
+    times = [e.time for e in events]
+    day0 = cut + timedelta(days=2)
+    cadence = timedelta(minutes=40)
+    rows = _replay_day(model, events, times, day0, cadence, DetectionParams())
+    for i in range(len(rows["unusual_silence"])):
+        now = day0 + i * cadence
+        recent = [e for e in events if now - RECENT_WINDOW <= e.time <= now]
+        full = {n: float("-inf") for n in ALARM_DETECTORS}
+        for a in assess(model, recent, now):
+            if a.finding.kind.value in full and a.finding.severity in (Severity.EMERGENCY, Severity.WARNING):
+                full[a.finding.kind.value] = max(full[a.finding.kind.value], a.margin)
+        assert {n: float(rows[n][i]) for n in ALARM_DETECTORS} == full

@@ -37,6 +37,7 @@ import numpy as np
 from hometwin.domain.calibration_prior import ALARM_DETECTORS, PRIOR_DAYS, SHIFTS, prior_rate
 from hometwin.domain.calibration_result import Calibration
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, assess
+from hometwin.domain.detectors import DETECTORS
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Severity
 from hometwin.domain.model import train_model
@@ -46,6 +47,9 @@ __all__ = ["ALARM_DETECTORS", "MAX_SHIFT", "MIN_SHIFT", "SHIFTS", "calibrate", "
            "choose_shift", "episodes", "prior_calibration", "replay_day"]
 
 MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
+# What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
+# the informational ones (unusual frequency, a quarter of a check's time) change no alarm's margin.
+REPLAYED = tuple(d for d in DETECTORS if d.name in ALARM_DETECTORS or d.name in ("dead_sensors", "source_failing"))
 Margins = dict[str, list[np.ndarray]]  # per detector: one row of check margins per replayed day
 
 
@@ -158,7 +162,7 @@ def replay_day(model: Any, evs: list[SensorEvent], times: list[datetime], day0: 
         now = day0 + i * cadence
         hi = bisect.bisect_right(times, now)
         lo = bisect.bisect_left(times, now - RECENT_WINDOW)
-        for a in assess(model, evs[lo:hi], now, params):
+        for a in assess(model, evs[lo:hi], now, params, detectors=REPLAYED):
             name = a.finding.kind.value
             if name in out and a.finding.severity in (Severity.EMERGENCY, Severity.WARNING):
                 out[name][i] = max(out[name][i], a.margin)
