@@ -50,16 +50,21 @@ MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
 # What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
 # the informational ones (unusual frequency, a quarter of a check's time) change no alarm's margin.
 REPLAYED = tuple(d for d in DETECTORS if d.name in ALARM_DETECTORS or d.name in ("dead_sensors", "source_failing"))
-Margins = dict[str, list[np.ndarray]]  # per detector: one row of check margins per replayed day
+Margins = dict[str, list[np.ndarray]]
+# The calibration cross-validates over the last 8 weeks, the modeling component's window
+# (`HOMETWIN_MODELING_WINDOW_DAYS`): the home's current habits, and a year of history costs no more
+# time than the window (4 trainings on 6 weeks instead of on 9 months).
+HISTORY = timedelta(days=56)  # per detector: one row of check margins per replayed day
 
 
 def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
               detection: DetectionParams = DetectionParams(), folds: int = 4, max_days: int = 28,
-              cadence: timedelta = timedelta(minutes=10), prior_days: float = PRIOR_DAYS) -> Calibration | None:
+              cadence: timedelta = timedelta(minutes=10), prior_days: float = PRIOR_DAYS,
+              history: timedelta = HISTORY) -> Calibration | None:
     """The shifts for this home's `events` (sorted or not); None when there are too few days."""
     _check_budget(budget)
     replayed = cross_validated_margins(events, tz=tz, params=params, detection=detection, folds=folds,
-                                       max_days=max_days, cadence=cadence)
+                                       max_days=max_days, cadence=cadence, history=history)
     if replayed is None:
         return None
     margins, days = replayed
@@ -84,11 +89,14 @@ def prior_calibration(budget: float) -> Calibration:
 
 def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: ModelParams = ModelParams(),
                             detection: DetectionParams = DetectionParams(), folds: int = 4, max_days: int = 28,
-                            cadence: timedelta = timedelta(minutes=10)) -> tuple[Margins, float] | None:
-    """Per detector, the check margins of the held-out days (and how many days): None when too few."""
+                            cadence: timedelta = timedelta(minutes=10),
+                            history: timedelta = HISTORY) -> tuple[Margins, float] | None:
+    """Per detector, the check margins of the held-out days (and how many days): None when too few.
+    Only the last `history` of the events takes part."""
     evs = sorted(events)
     if not evs:
         return None
+    evs = evs[bisect.bisect_left([e.time for e in evs], evs[-1].time - history):]
     first, last = evs[0].time, evs[-1].time
     n_days = int((last - first).total_seconds() // 86400)
     if n_days < 2 * folds:
