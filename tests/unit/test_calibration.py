@@ -94,7 +94,7 @@ def test_the_detectors_apply_the_homes_shifts_and_model_show_says_so(
 
 
 def _prior_shift(name: str, share: float) -> float:
-    ok = [s for s in SHIFTS.tolist() if prior_rate(name, s) <= share]
+    ok = [s for s in SHIFTS.tolist() if prior_rate(name, s, first_week=True) <= share]
     return max(0.0, ok[0]) if ok else MAX_SHIFT
 
 
@@ -109,10 +109,12 @@ def test_a_model_too_young_to_calibrate_takes_the_priors_limits_never_the_looser
         assert shift == _prior_shift(name, share)
         assert shift >= 0.0  # never more eager than the defaults
         # the prior's rate at that shift meets the share wherever any shift can
-        assert prior_rate(name, shift) <= share or shift == MAX_SHIFT
+        assert prior_rate(name, shift, first_week=True) <= share or shift == MAX_SHIFT
     # the prior's silence detector fires far more than its share at the default limit: the first week
     # of a typical home is held back, as the budget asks
-    assert prior_rate("unusual_silence", 0.0) > 10 * share and first.shifts["unusual_silence"] > 1.0
+    assert prior_rate("unusual_silence", 0.0, first_week=True) > 10 * share and first.shifts["unusual_silence"] > 1.0
+    # a model learned from three weeks fires less at the defaults than one learned from one week
+    assert prior_rate("unusual_silence", 0.0) < prior_rate("unusual_silence", 0.0, first_week=True)
     # a smaller budget never loosens a limit
     tighter = prior_calibration(BUDGET / 4)
     assert all(tighter.shifts[n] >= first.shifts[n] for n in ALARM_DETECTORS)

@@ -9,12 +9,13 @@ as anybody knows).
 
 A few weeks of replayed days say little about a rate of 0.025 alarms a day ("no alarm at all in
 these days"), so the home's own counts are shrunk toward a prior (domain/calibration_prior.py: what
-a model learned from one week does on the week after it, pooled over the development homes of the
+a model learned from three weeks does on the week after them, pooled over development homes of the
 simulated population): the estimated rate at a shift is (alarms here + `prior_days` x the prior
 rate) / (days here + `prior_days`), and the shift is the smallest one (up to `MAX_SHIFT`) whose
 estimate is at most the detector's share. With no replayed day at all (a model learned from the
-first week, too short to cross-validate) the limits are the prior's (`prior_calibration`); as days
-accumulate, the home's own alarms count more. A shift is below zero (more eager than the defaults,
+first week, too short to cross-validate) the limits are those of the first-week prior
+(`prior_calibration`); as days accumulate, the home's own alarms count more. Only the last 8 weeks
+are cross-validated (`HISTORY`, the modeling window). A shift is below zero (more eager than the defaults,
 down to `MIN_SHIFT`) only when the home's own days are enough to show a rate below the share at all:
 no alarm in n days bounds the rate by 3 / n (the rule of three).
 
@@ -84,7 +85,7 @@ def calibrate_or_prior(events: Sequence[SensorEvent], *, tz: str, budget: float,
 def prior_calibration(budget: float) -> Calibration:
     """The limits of a home with no replayed day: each detector at the prior's shift for its share."""
     _check_budget(budget)
-    return _calibration({name: [] for name in ALARM_DETECTORS}, 0.0, budget, 0, PRIOR_DAYS)
+    return _calibration({name: [] for name in ALARM_DETECTORS}, 0.0, budget, 0, PRIOR_DAYS, first_week=True)
 
 
 def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: ModelParams = ModelParams(),
@@ -139,7 +140,7 @@ def choose_shift(counts: Sequence[int], days: float, share: float, prior: Sequen
 
 
 def _calibration(margins: Mapping[str, list[np.ndarray]], days: float, budget: float, folds: int,
-                 prior_days: float) -> Calibration:
+                 prior_days: float, *, first_week: bool = False) -> Calibration:
     share = budget / len(margins)
     # "No false alarm in n days" bounds the rate by 3 / n (95 %, the rule of three): only a history
     # long enough to show a rate below the share may make a detector more eager than its default.
@@ -149,7 +150,8 @@ def _calibration(margins: Mapping[str, list[np.ndarray]], days: float, budget: f
     at_shift: dict[str, int] = {}
     for name, rows in margins.items():
         counts = [sum(episodes(r, s) for r in rows) for s in SHIFTS.tolist()]
-        chosen = choose_shift(counts, days, share, [prior_rate(name, s) for s in SHIFTS.tolist()], prior_days, lowest)
+        prior = [prior_rate(name, s, first_week=first_week) for s in SHIFTS.tolist()]
+        chosen = choose_shift(counts, days, share, prior, prior_days, lowest)
         shifts[name] = chosen
         at_default[name] = sum(episodes(r, 0.0) for r in rows)
         at_shift[name] = sum(episodes(r, chosen) for r in rows)
