@@ -91,6 +91,11 @@ def test_the_detectors_apply_the_homes_shifts_and_model_show_says_so(
     text = calibration_text(shifted)
     assert "Calibrated to 0.1 false alarms a day" in text and "unusual_silence: limit +1.50" in text
     assert calibration_text(model).startswith("Not calibrated")
+    young = calibration_text(replace(model, calibration=prior_calibration(BUDGET)))
+    assert young.startswith("Too little history to calibrate: the prior's limits")
+    assert "unusual_silence: limit +" in young
+    shrunk = replace(shifted.calibration, prior_days=14.0)  # type: ignore[arg-type]
+    assert "shrunk toward the prior as 14 days" in calibration_text(replace(model, calibration=shrunk))
 
 
 def _prior_shift(name: str, share: float) -> float:
