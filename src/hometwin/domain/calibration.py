@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from hometwin.domain.calibration_prior import ALARM_DETECTORS, PRIOR_DAYS, SHIFTS, prior_rate
+from hometwin.domain.calibration_prior import ALARM_DETECTORS, PRIOR_DAYS, SHIFTS, episodes, prior_rate
 from hometwin.domain.calibration_result import Calibration
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, assess
 from hometwin.domain.detectors import DETECTORS
@@ -177,12 +177,6 @@ def replay_day(model: Any, evs: list[SensorEvent], times: list[datetime], day0: 
             if name in out and a.finding.severity in (Severity.EMERGENCY, Severity.WARNING):
                 out[name][i] = max(out[name][i], a.margin)
     return out
-
-
-def episodes(margins: np.ndarray, shift: float) -> int:
-    """Runs of consecutive checks whose margin reaches `shift`: one false alarm each."""
-    on = margins >= shift
-    return int(on[0]) + int(np.count_nonzero(on[1:] & ~on[:-1])) if len(on) else 0
 
 
 # The names the tests and the benchmarks used before these became public.

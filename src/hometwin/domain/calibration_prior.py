@@ -92,7 +92,11 @@ def pooled_rates(margins: Mapping[str, Sequence[np.ndarray]], days: float) -> di
     """Episodes a day at every shift, per detector, pooled over replayed days (one margin row each)."""
     if days <= 0:
         raise ValueError("the prior needs at least one replayed day")
-    from hometwin.domain.calibration import episodes
-
     return {name: tuple(round(sum(episodes(r, s) for r in rows) / days, 4) for s in SHIFTS.tolist())
             for name, rows in margins.items()}
+
+
+def episodes(margins: np.ndarray, shift: float) -> int:
+    """Runs of consecutive checks whose margin reaches `shift`: one false alarm each."""
+    on = margins >= shift
+    return int(on[0]) + int(np.count_nonzero(on[1:] & ~on[:-1])) if len(on) else 0
