@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from hometwin.domain.calibration import (
@@ -14,11 +15,13 @@ from hometwin.domain.calibration import (
     MAX_SHIFT,
     MIN_SHIFT,
     SHIFTS,
+    _calibration,  # noqa: I001
     _episodes,
     _replay_day,
     calibrate,
     calibrate_or_prior,
     choose_shift,
+    fill_shares,
     prior_calibration,
 )
 from hometwin.domain.calibration_prior import PRIOR_DAYS, prior_rate
@@ -197,3 +200,26 @@ def test_only_the_recent_history_is_cross_validated(home: tuple[list[SensorEvent
     longer = cross_validated_margins(events, tz=TZ, **{**fast, "history": timedelta(days=40)})  # type: ignore[arg-type]
     assert longer is not None and any(
         [r.tolist() for r in longer[0][n]] != [r.tolist() for r in cut[0][n]] for n in ALARM_DETECTORS)
+
+
+def test_the_budget_goes_to_the_detectors_that_need_it_and_never_beyond_it() -> None:
+    # Equal when every detector needs more than an even share at its floor.
+    assert fill_shares({"a": 0.5, "b": 0.3, "c": 0.2, "d": 0.04}, 0.1) == pytest.approx(
+        {"a": 0.025, "b": 0.025, "c": 0.025, "d": 0.025})
+    # A quiet detector keeps what it needs at its floor; the others share what it leaves.
+    shares = fill_shares({"silence": 0.6, "stay": 0.2, "routine": 0.01, "outing": 0.0}, 0.1)
+    assert shares["outing"] == pytest.approx(0.025) and shares["routine"] == pytest.approx(0.1 / 3)
+    assert shares["silence"] == shares["stay"] == pytest.approx((0.1 - 0.01) / 2)
+    needs = {"silence": shares["silence"], "stay": shares["stay"], "routine": 0.01, "outing": 0.0}
+    assert sum(needs.values()) == pytest.approx(0.1)
+    # In a calibration: detectors with no false alarm in a long replay hand their share on, so the
+    # silence detector may be more eager than with an even share.
+    quiet = {n: [np.full(144, -np.inf)] * 56 for n in ALARM_DETECTORS}
+    noisy_row = np.full(144, -np.inf)
+    noisy_row[50:60] = 1.2  # one silence a day that only a shift above 1.2 keeps quiet
+    mixed = {**quiet, "unusual_silence": [noisy_row] * 2 + [np.full(144, -np.inf)] * 54}
+    cal = _calibration(mixed, 56.0, BUDGET, 4, PRIOR_DAYS)
+    assert cal.shares["unusual_silence"] > BUDGET / 4 and sum(cal.shares.values()) >= BUDGET
+    even = choose_shift([sum(_episodes(r, s) for r in mixed["unusual_silence"]) for s in SHIFTS.tolist()], 56.0,
+                        BUDGET / 4, [prior_rate("unusual_silence", s) for s in SHIFTS.tolist()], PRIOR_DAYS, 0.0)
+    assert cal.shifts["unusual_silence"] < even

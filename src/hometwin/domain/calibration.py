@@ -45,7 +45,7 @@ from hometwin.domain.model import train_model
 from hometwin.domain.model_params import ModelParams
 
 __all__ = ["ALARM_DETECTORS", "MAX_SHIFT", "MIN_SHIFT", "SHIFTS", "calibrate", "calibrate_or_prior",
-           "choose_shift", "episodes", "prior_calibration", "replay_day"]
+           "choose_shift", "episodes", "fill_shares", "prior_calibration", "replay_day"]
 
 MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
 # What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
@@ -139,23 +139,45 @@ def choose_shift(counts: Sequence[int], days: float, share: float, prior: Sequen
     return MAX_SHIFT
 
 
+def fill_shares(at_floor: Mapping[str, float], budget: float) -> dict[str, float]:
+    """The budget shared out over the detectors, spent where it buys delay: a detector whose
+    estimated rate at its floor (its most eager allowed limit) is within an even share of what is
+    left keeps only that rate, and the rest goes to the others (water-filling, from the quietest
+    detector up). What the detectors can spend adds up to at most the budget."""
+    shares: dict[str, float] = {}
+    left = budget
+    order = sorted(at_floor, key=lambda name: at_floor[name])
+    for k, name in enumerate(order):
+        even = left / (len(order) - k)
+        shares[name] = even
+        left -= min(at_floor[name], even)
+    return shares
+
+
 def _calibration(margins: Mapping[str, list[np.ndarray]], days: float, budget: float, folds: int,
                  prior_days: float, *, first_week: bool = False) -> Calibration:
-    share = budget / len(margins)
+    share = budget / len(margins)  # an even share: what the rule of three must be able to show
     # "No false alarm in n days" bounds the rate by 3 / n (95 %, the rule of three): only a history
     # long enough to show a rate below the share may make a detector more eager than its default.
     lowest = MIN_SHIFT if days >= 3.0 / share else 0.0
     shifts: dict[str, float] = {}
     at_default: dict[str, int] = {}
     at_shift: dict[str, int] = {}
+    floor = float(SHIFTS[int(np.searchsorted(SHIFTS, lowest - 1e-9))])
+    weight = max(days + prior_days, 1e-9)
+    at_floor = {name: (sum(episodes(r, floor) for r in rows)
+                       + prior_days * prior_rate(name, floor, first_week=first_week)) / weight
+                for name, rows in margins.items()}
+    shares = fill_shares(at_floor, budget)
     for name, rows in margins.items():
         counts = [sum(episodes(r, s) for r in rows) for s in SHIFTS.tolist()]
         prior = [prior_rate(name, s, first_week=first_week) for s in SHIFTS.tolist()]
-        chosen = choose_shift(counts, days, share, prior, prior_days, lowest)
+        chosen = choose_shift(counts, days, shares[name], prior, prior_days, lowest)
         shifts[name] = chosen
         at_default[name] = sum(episodes(r, 0.0) for r in rows)
         at_shift[name] = sum(episodes(r, chosen) for r in rows)
-    return Calibration(budget, shifts, days, folds, at_default, at_shift, prior_days)
+    return Calibration(budget, shifts, days, folds, at_default, at_shift, prior_days,
+                       {name: round(v, 5) for name, v in shares.items()})
 
 
 def _check_budget(budget: float) -> None:
