@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hometwin.adapters.datasets import labelled_absences
+from hometwin.domain.calibration import prior_calibration
 from hometwin.domain.events import Activity, SensorEvent
 from hometwin.evaluation.exclusions import Intervals, data_gaps, residual
 from hometwin.evaluation.harness import EvalConfig, HomeData, HomeRun, MethodScores, run_home
@@ -264,7 +265,9 @@ def test_rolling_models_are_calibrated_on_their_own_training_days_as_in_producti
     home = HomeData("drawn", drawn_events(17), TZ)
     calibrated = run_home(home, EvalConfig(injections=0, stuck=0, false_alarm_budget=0.1))
     first, second = (m["hometwin"].model for m in calibrated.fold_methods)  # type: ignore[attr-defined]
-    assert first.calibration is None  # 7 days: too few to cross-validate over days
+    # 7 days: too few to cross-validate over days, so the first model takes the prior's limits
+    # (domain/calibration_prior.py), never the looser defaults
+    assert first.calibration == prior_calibration(0.1) and first.calibration.days == 0
     assert second.calibration is not None and second.calibration.budget == pytest.approx(0.1)
     plain = run_home(home, EvalConfig(injections=0, stuck=0))
     assert all(m["hometwin"].model.calibration is None for m in plain.fold_methods)  # type: ignore[attr-defined]

@@ -159,10 +159,17 @@ def calibration_text(model: BehaviourModel) -> str:
         return ("Not calibrated: the detectors use the default limits (train with "
                 "HOMETWIN_DETECT_FALSE_ALARM_BUDGET > 0 and at least a week of data).")
     share = cal.budget / max(len(cal.shifts), 1)
-    lines = [f"Calibrated to {cal.budget:g} false alarms a day ({share:.3g} per detector) on {cal.days:g} "
-             f"held-out days ({cal.folds} folds):"]
+    if cal.days == 0:  # too little history to cross-validate: the prior's limits (domain/calibration_prior.py)
+        return "\n".join([f"Too little history to calibrate: the prior's limits for {cal.budget:g} false alarms a "
+                          f"day ({share:.3g} per detector), as in a typical home's first week:",
+                          *(f"  {name}: limit {shift:+.2f}" for name, shift in sorted(cal.shifts.items()))])
+    prior = f", shrunk toward the prior as {cal.prior_days:g} days" if cal.prior_days else ""
+    split = "shared out where it buys delay" if cal.shares else f"{share:.3g} per detector"
+    lines = [f"Calibrated to {cal.budget:g} false alarms a day ({split}) on {cal.days:g} "
+             f"held-out days ({cal.folds} folds{prior}):"]
     for name, shift in sorted(cal.shifts.items()):
-        lines.append(f"  {name}: limit {shift:+.2f}; false alarms in the held-out days "
+        part = f" (share {cal.shares[name]:.3g} a day)" if name in cal.shares else ""
+        lines.append(f"  {name}: limit {shift:+.2f}{part}; false alarms in the held-out days "
                      f"{cal.at_default.get(name, 0)} at the default limit, {cal.at_shift.get(name, 0)} calibrated")
     return "\n".join(lines)
 

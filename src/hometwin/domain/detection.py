@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from hometwin.domain.detectors import DETECTORS, Assessment, DetectionParams, Situation
+from hometwin.domain.detectors import DETECTORS, Assessment, DetectionParams, Detector, Situation
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding, FindingKind
 
@@ -50,10 +50,12 @@ def detect(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
 
 def assess(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
            params: DetectionParams = DetectionParams(), *,
-           source_error_since: datetime | None = None) -> list[Assessment]:
-    """Every detector's score at `now`, firing or not. Events after `now` are ignored."""
+           source_error_since: datetime | None = None,
+           detectors: Sequence[Detector] = DETECTORS) -> list[Assessment]:
+    """Every detector's score at `now`, firing or not. Events after `now` are ignored. (`detectors`:
+    a subset, for a caller that needs only some scores, e.g. the calibration's replay.)"""
     situation = Situation.at(model, events, now, params, source_error_since)
-    out = [a for detector in DETECTORS for a in detector.assess(situation)]
+    out = [a for detector in detectors for a in detector.assess(situation)]
     return _one_person_finding(_blocked(out))
 
 

@@ -156,9 +156,9 @@ def _train(events: Sequence[SensorEvent], times: Sequence[datetime], origin: dat
     model = train_model(train, tz=home.tz, params=cfg.model_params or ModelParams(), start=start, end=origin,
                         home_id=home.name)
     if cfg.protocol == "rolling" and cfg.false_alarm_budget > 0:
-        from hometwin.domain.calibration import calibrate
+        from hometwin.domain.calibration import calibrate_or_prior
 
-        model.calibration = calibrate(train, tz=home.tz, budget=cfg.false_alarm_budget, params=model.params,
+        model.calibration = calibrate_or_prior(train, tz=home.tz, budget=cfg.false_alarm_budget, params=model.params,
                                       detection=cfg.params)
     timeline = extract_timeline(train)
     methods: list[Method] = [HomeTwinMethod(model, cfg.params), TimerBaseline(),

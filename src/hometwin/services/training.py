@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hometwin.config import ModelingSettings
-from hometwin.domain.calibration import calibrate
+from hometwin.domain.calibration import calibrate_or_prior
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.model import MODEL_KIND, BehaviourModel, OutdatedModel, train_model
 from hometwin.domain.model_compare import compare_models
@@ -84,7 +84,7 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
     budget = ModelingSettings().detect_false_alarm_budget if false_alarm_budget is None else false_alarm_budget
     if budget > 0:
         window = [e for e in events if start <= e.time < end]
-        model.calibration = calibrate(window, tz=tz, budget=budget, params=model.params)
+        model.calibration = calibrate_or_prior(window, tz=tz, budget=budget, params=model.params)
     previous = registry.latest(MODEL_KIND)
     version = registry.register(MODEL_KIND, model.to_dict(), model_metadata(model))
     change = None

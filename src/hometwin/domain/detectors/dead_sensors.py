@@ -9,8 +9,10 @@ whose sensor still fires says nothing about where the person is, so prolonged st
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from hometwin.domain.detectors.base import Assessment, Situation, knob
 from hometwin.domain.detectors.tails import plus
@@ -44,9 +46,7 @@ class DeadSensors:
         limit = p.dead_sensor_after_h
         if len(daily) < 3 or limit <= 0 or (now - recent[-1].time).total_seconds() >= limit * 3600:
             return []
-        seen: dict[str, datetime] = {}
-        for e in recent:
-            seen[e.sensor] = e.time
+        seen: dict[str, datetime] = {e.sensor: e.time for e in recent}  # each sensor's last event (sorted)
         # A sensor not in the recent events has been silent at least since the first of them (all we
         # can see: a monitoring that has just started, or a caller passing a short history, never
         # claims more).
@@ -59,7 +59,8 @@ class DeadSensors:
         if began <= window:
             # silent for the whole window: anchor the incident to a day, not to the sliding window start
             began = began.replace(hour=0, minute=0, second=0, microsecond=0)
-        alive = sorted({e.sensor for e in recent if e.sensor not in dead and e.time > began})
+        after = bisect_right(recent, began, key=attrgetter("time"))
+        alive = sorted({e.sensor for e in recent[after:]} - set(dead))
         verb = "reports" if len(alive) == 1 else "report"
         message = (f"{len(dead)} of the {len(daily)} sensors that report every day have been silent for "
                    f"{duration_text(hours * 3600)} ({', '.join(dead[:4])}{', ...' if len(dead) > 4 else ''}), "
