@@ -170,6 +170,8 @@ def test_wording_of_values_bands_and_changes() -> None:
     assert times_text(1) == "once" and times_text(2) == "twice" and times_text(0) == "not once"
     later = Change("getting_up", "up", date(2024, 3, 5), date(2024, 3, 8), 420.0, 510.0, 1, 8)
     assert change_summary(later) == "later: 07:00 → 08:30 since Tue 05 Mar"
+    side_disagrees = Change("getting_up", "down", date(2024, 3, 5), date(2024, 3, 8), 405.0, 415.0, 1, 8)
+    assert change_summary(side_disagrees) == "later: 06:45 → 06:55 since Tue 05 Mar"  # the words follow the levels
     assert change_sentence(later, "she") == ("Since Tuesday 5 March she gets up at 08:30 instead of 07:00; "
                                              "that happened in 1 of the last 8 weeks.")
 

@@ -96,7 +96,12 @@ def unusual_text(change: Change) -> str:
 def change_summary(change: Change) -> str:
     """A short line for a table: 'more (once -> twice a night) since Tue 4 Mar'."""
     spec = change.spec
-    word = (CLOCK_DIRECTION if spec.unit is Unit.CLOCK else DIRECTION)[change.direction]
+    # The word follows the levels shown next to it: the CUSUM side that fired can disagree with the
+    # medians before and after (a noisy week), and "earlier: 06:45 -> 06:55" would read as a mistake.
+    direction = change.direction
+    if change.after != change.before:
+        direction = "up" if change.after > change.before else "down"
+    word = (CLOCK_DIRECTION if spec.unit is Unit.CLOCK else DIRECTION)[direction]
     return (f"{word}: {value_text(spec, change.before)} → {value_text(spec, change.after)} "
             f"since {change.since:%a %d %b}")
 
