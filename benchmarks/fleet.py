@@ -1,0 +1,216 @@
+"""Fleet benchmark: many simulated homes through the monitoring's fan-out, and the per-home training.
+
+    nice .venv/bin/python benchmarks/fleet.py [--homes 100,1000,5000] [--distinct 3] [--days 365]
+
+1. Training: `--distinct` homes of the resident simulator (`hometwin.sim.simulate`, one seed each)
+   for `--days`, each trained and registered as the modeling does (`services.training.
+   train_and_register`, calibration included). CPU time per home-year (process time).
+2. Monitoring: N homes (cumulative: 100, then 1,000, ...), each with its own embedded SQLite event
+   database (the last 2 days of one of the distinct homes, copied: a check reads 36 h), its own
+   model registered under its id (the distinct homes' models reused: training every home would take
+   N x the training time) and its own alert book, on the local file-system object store. One
+   `Monitor` per home inside one `FleetMonitor` (the pool of `HOMETWIN_MONITORING_WORKERS`), as the
+   monitoring's `create_app` builds it; the scheduler is a function that accepts every event.
+   Per N: one cold tick (every home loads its model), then `--ticks` ticks one simulated minute
+   apart: CPU time of each home's check (thread CPU time), the tick's wall time, each home's
+   lateness (from the tick's start until its check ended), and the process's resident memory
+   (VmRSS of /proc/self/status) after the ticks, giving KiB per home between sizes.
+Prints a table; docs/fleet.md "Measured" explains the figures and the arithmetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hometwin.adapters.filesystem import FileSystemStore
+from hometwin.adapters.sqlite import SQLiteEventStore
+from hometwin.clock import Clock
+from hometwin.components.monitoring import CheckResult, Monitor
+from hometwin.components.monitoring_fleet import FleetMonitor
+from hometwin.domain.alerts import AlertPolicy
+from hometwin.domain.detection import DetectionParams
+from hometwin.domain.model import MODEL_KIND
+from hometwin.registry import ModelRegistry
+from hometwin.services.alert_store import AlertStore
+from hometwin.services.book_keeper import BookKeeper
+from hometwin.services.training import train_and_register
+from hometwin.sim import simulate
+
+TZ = "Europe/Berlin"
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+class TickClock(Clock):
+    """The simulated minute of the current tick, set by the benchmark (the monitoring reads `now()`)."""
+
+    def __init__(self, at: datetime) -> None:
+        object.__setattr__(self, "at", at)
+
+    def now(self) -> datetime:
+        return self.at  # type: ignore[attr-defined, no-any-return]
+
+    def advance(self, by: timedelta) -> None:
+        object.__setattr__(self, "at", self.now() + by)
+
+
+@dataclass
+class Timed:
+    """A home's Monitor, recording its check's thread CPU time and when it ended."""
+
+    monitor: Monitor
+    cpu: list[float] = field(default_factory=list)
+    ended: float = 0.0
+
+    @property
+    def book(self) -> BookKeeper:
+        return self.monitor.book
+
+    def check(self) -> CheckResult:
+        t0 = time.thread_time()
+        result = self.monitor.check()
+        self.cpu.append(time.thread_time() - t0)
+        self.ended = time.monotonic()
+        return result
+
+    def status(self) -> dict[str, Any]:
+        return self.monitor.status()
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def train_distinct(count: int, days: int, root: Path) -> tuple[list[dict[str, Any]], list[Path], list[float], datetime]:
+    """Simulate and train `count` homes; returns their model documents, event-database templates,
+    CPU seconds per training and the end of the simulated period."""
+    models = FileSystemStore(root / "templates")
+    documents, templates, cpu = [], [], []
+    end = START + timedelta(days=days)
+    for seed in range(1, count + 1):
+        events = simulate(days=days, seed=seed, start=START).events
+        registry = ModelRegistry(models, f"template{seed}")
+        t0 = time.process_time()
+        train_and_register(events, registry, tz=TZ, start=START, end=end)
+        cpu.append(time.process_time() - t0)
+        latest = registry.latest(MODEL_KIND)
+        assert latest is not None
+        documents.append({"document": latest.document, "metadata": latest.metadata})
+        path = root / f"template{seed}.sqlite"
+        with SQLiteEventStore(path) as store:
+            store.append(e for e in events if e.time >= end - timedelta(days=2))
+        templates.append(path)
+        if seed == 1:  # the embedded store's size per event: one whole simulated period in one file
+            whole = root / "whole.sqlite"
+            with SQLiteEventStore(whole) as store:
+                store.append(events)
+            size = whole.stat().st_size + sum(f.stat().st_size for f in root.glob("whole.sqlite-*"))
+            print(f"event store: {len(events) / days:.0f} events per home per day, "
+                  f"{size / len(events):.0f} bytes per event in SQLite ({size / 2**20:.0f} MiB for {days} days)")
+        print(f"trained home-year {seed}: {len(events):,} events, {cpu[-1]:.1f} s CPU (calibration included)",
+              flush=True)
+    return documents, templates, cpu, end
+
+
+def add_homes(monitors: dict[str, Timed], upto: int, root: Path, documents: list[dict[str, Any]],
+              templates: list[Path], clock: TickClock) -> None:
+    """Homes `len(monitors)`..`upto`-1, each with its own database, registry entries and alert book."""
+    models, state = FileSystemStore(root / "models"), FileSystemStore(root / "state")
+    policy = AlertPolicy(escalate_after=timedelta(minutes=30))
+    for i in range(len(monitors), upto):
+        home_id = f"home{i:05d}"
+        which = i % len(templates)
+        db = root / "homes" / f"{home_id}.sqlite"
+        db.parent.mkdir(exist_ok=True)
+        shutil.copyfile(templates[which], db)
+        registry = ModelRegistry(models, home_id)
+        registry.register(MODEL_KIND, documents[which]["document"], documents[which]["metadata"])
+        monitors[home_id] = Timed(Monitor(source=SQLiteEventStore(db), registry=registry,
+                                          alerts=AlertStore(state, home_id), clock=clock,
+                                          emit=lambda name, data: True, params=DetectionParams(),
+                                          policy=policy, home_id=home_id))
+
+
+def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: int) -> dict[str, float]:
+    fleet = FleetMonitor(monitors, workers=workers, timeout=600.0)
+    try:
+        began = time.monotonic()
+        cold = fleet.check()
+        cold_s = time.monotonic() - began
+        assert all(r["status"] == "ok" for r in cold["homes"].values()), "a home's check did not answer ok"
+        for timed in monitors.values():
+            timed.cpu.clear()
+        walls, lateness = [], []
+        for _ in range(ticks):
+            clock.advance(timedelta(minutes=1))
+            began = time.monotonic()
+            fleet.check()
+            walls.append(time.monotonic() - began)
+            lateness.extend(t.ended - began for t in monitors.values())
+    finally:
+        fleet.close()
+    cpu = [c for t in monitors.values() for c in t.cpu]
+    return {"cold_s": cold_s, "tick_s": statistics.median(walls), "late_p99_s": pct(lateness, 0.99),
+            "cpu_med_ms": statistics.median(cpu) * 1000, "cpu_p99_ms": pct(cpu, 0.99) * 1000,
+            "rss_mib": rss_kib() / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--homes", default="100,1000,5000", help="fleet sizes, ascending (comma-separated)")
+    parser.add_argument("--distinct", type=int, default=3, help="homes simulated and trained (models reused)")
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--workers", type=int, default=8, help="HOMETWIN_MONITORING_WORKERS")
+    parser.add_argument("--ticks", type=int, default=3, help="warm ticks per fleet size")
+    args = parser.parse_args()
+    sizes = sorted(int(n) for n in args.homes.split(","))
+
+    root = Path(tempfile.mkdtemp(prefix="hometwin-fleet-"))
+    try:
+        documents, templates, train_cpu, end = train_distinct(args.distinct, args.days, root)
+        clock = TickClock(end)
+        monitors: dict[str, Timed] = {}
+        base = rss_kib() / 1024
+        print(f"resident memory before the homes: {base:.0f} MiB", flush=True)
+        rows = []
+        for n in sizes:
+            t0 = time.monotonic()
+            add_homes(monitors, n, root, documents, templates, clock)
+            print(f"{n} homes set up in {time.monotonic() - t0:.0f} s", flush=True)
+            rows.append((n, measure(monitors, clock, args.workers, args.ticks)))
+            print(f"{n} homes measured", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(f"\nmonitoring: {args.workers} workers, {args.ticks} warm ticks per size, one check = one home")
+    print(f"{'homes':>6} {'check CPU med':>14} {'p99':>8} {'cold tick':>10} {'warm tick':>10} "
+          f"{'lateness p99':>13} {'RSS':>8} {'KiB/home':>9}")
+    previous = (0, base)
+    for n, r in rows:
+        per_home = (r["rss_mib"] - previous[1]) * 1024 / (n - previous[0])
+        previous = (n, r["rss_mib"])
+        print(f"{n:>6} {r['cpu_med_ms']:>11.2f} ms {r['cpu_p99_ms']:>5.2f} ms {r['cold_s']:>8.1f} s "
+              f"{r['tick_s']:>8.2f} s {r['late_p99_s']:>11.2f} s {r['rss_mib']:>4.0f} MiB {per_home:>9.0f}")
+    per_year = statistics.median(train_cpu)
+    print(f"\ntraining: {per_year:.1f} s CPU per home-year (median of {len(train_cpu)}, calibration included)")
+    print(f"retraining 1,000 home-years on 2 cores: 1000 x {per_year:.1f} s / 2 = "
+          f"{1000 * per_year / 2 / 60:.0f} min (target < 30 min)")
+
+
+if __name__ == "__main__":
+    main()
