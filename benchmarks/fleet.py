@@ -68,10 +68,10 @@ class Timed:
     monitor: Monitor
     cpu: list[float] = field(default_factory=list)
     ended: float = 0.0
+    book: BookKeeper = field(init=False)  # the fleet reads the home's open alerts from it
 
-    @property
-    def book(self) -> BookKeeper:
-        return self.monitor.book
+    def __post_init__(self) -> None:
+        self.book = self.monitor.book
 
     def check(self) -> CheckResult:
         t0 = time.thread_time()
@@ -155,7 +155,8 @@ def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: i
         assert all(r["status"] == "ok" for r in cold["homes"].values()), "a home's check did not answer ok"
         for timed in monitors.values():
             timed.cpu.clear()
-        walls, lateness = [], []
+        walls: list[float] = []
+        lateness: list[float] = []
         for _ in range(ticks):
             clock.advance(timedelta(minutes=1))
             began = time.monotonic()
