@@ -96,11 +96,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def train_distinct(count: int, days: int, root: Path) -> tuple[list[dict[str, Any]], list[Path], list[float], datetime]:
+def train_distinct(count: int, days: int, window: int, root: Path
+                   ) -> tuple[list[dict[str, Any]], list[Path], list[float], list[float], datetime]:
     """Simulate and train `count` homes; returns their model documents, event-database templates,
-    CPU seconds per training and the end of the simulated period."""
+    CPU seconds per training of the whole period and of the modeling's window, and the period's end."""
     models = FileSystemStore(root / "templates")
-    documents, templates, cpu = [], [], []
+    documents, templates, cpu, cpu_window = [], [], [], []
     end = START + timedelta(days=days)
     for seed in range(1, count + 1):
         events = simulate(days=days, seed=seed, start=START).events
@@ -108,6 +109,11 @@ def train_distinct(count: int, days: int, root: Path) -> tuple[list[dict[str, An
         t0 = time.process_time()
         train_and_register(events, registry, tz=TZ, start=START, end=end)
         cpu.append(time.process_time() - t0)
+        recent = [e for e in events if e.time >= end - timedelta(days=window)]
+        t0 = time.process_time()
+        train_and_register(recent, ModelRegistry(models, f"window{seed}"), tz=TZ, start=end - timedelta(days=window),
+                           end=end)
+        cpu_window.append(time.process_time() - t0)
         latest = registry.latest(MODEL_KIND)
         assert latest is not None
         documents.append({"document": latest.document, "metadata": latest.metadata})
@@ -122,9 +128,10 @@ def train_distinct(count: int, days: int, root: Path) -> tuple[list[dict[str, An
             size = whole.stat().st_size + sum(f.stat().st_size for f in root.glob("whole.sqlite-*"))
             print(f"event store: {len(events) / days:.0f} events per home per day, "
                   f"{size / len(events):.0f} bytes per event in SQLite ({size / 2**20:.0f} MiB for {days} days)")
-        print(f"trained home-year {seed}: {len(events):,} events, {cpu[-1]:.1f} s CPU (calibration included)",
+        print(f"trained home-year {seed}: {len(events):,} events, {cpu[-1]:.1f} s CPU (calibration included); "
+              f"its last {window} days: {cpu_window[-1]:.1f} s",
               flush=True)
-    return documents, templates, cpu, end
+    return documents, templates, cpu, cpu_window, end
 
 
 def add_homes(monitors: dict[str, Timed], upto: int, root: Path, documents: list[dict[str, Any]],
@@ -176,6 +183,7 @@ def main() -> None:
     parser.add_argument("--homes", default="100,1000,5000", help="fleet sizes, ascending (comma-separated)")
     parser.add_argument("--distinct", type=int, default=3, help="homes simulated and trained (models reused)")
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--window-days", type=int, default=56, help="HOMETWIN_MODELING_WINDOW_DAYS")
     parser.add_argument("--workers", type=int, default=8, help="HOMETWIN_MONITORING_WORKERS")
     parser.add_argument("--ticks", type=int, default=3, help="warm ticks per fleet size")
     args = parser.parse_args()
@@ -183,7 +191,8 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="hometwin-fleet-"))
     try:
-        documents, templates, train_cpu, end = train_distinct(args.distinct, args.days, root)
+        documents, templates, train_cpu, window_cpu, end = train_distinct(args.distinct, args.days,
+                                                                         args.window_days, root)
         clock = TickClock(end)
         monitors: dict[str, Timed] = {}
         base = rss_kib() / 1024
@@ -211,6 +220,9 @@ def main() -> None:
     print(f"\ntraining: {per_year:.1f} s CPU per home-year (median of {len(train_cpu)}, calibration included)")
     print(f"retraining 1,000 home-years on 2 cores: 1000 x {per_year:.1f} s / 2 = "
           f"{1000 * per_year / 2 / 60:.0f} min (target < 30 min)")
+    per_window = statistics.median(window_cpu)
+    print(f"the weekly retrain's window ({args.window_days} days): {per_window:.1f} s CPU per home; "
+          f"1,000 homes on 2 cores: {1000 * per_window / 2 / 60:.0f} min")
 
 
 if __name__ == "__main__":
