@@ -140,13 +140,19 @@ class ModelRegistry:
 
     def latest(self, kind: str) -> ModelVersion | None:
         """The version the `latest` alias names; None when no model was registered yet."""
+        name = self.latest_name(kind)
+        return None if name is None else self.get(kind, name)
+
+    def latest_name(self, kind: str) -> str | None:
+        """Only the name of the version `latest` points at: one small read, for a poller that holds
+        the model already (versions are write-once, so the same name is the same document)."""
         self._check_kind(kind)
         try:
             alias = json.loads(self.store.get(self._alias_key(kind)).data)
         except NotFound:
             versions = self.versions(kind)  # a crash between the version and its alias
-            return self.get(kind, versions[-1]) if versions else None
-        return self.get(kind, alias["version"])
+            return versions[-1] if versions else None
+        return str(alias["version"])
 
     def versions(self, kind: str) -> list[str]:
         """Version names, oldest first (the names sort by creation time)."""

@@ -49,3 +49,33 @@ def test_an_unreadable_new_version_keeps_the_model_held_and_says_which() -> None
     assert latest.get(T0) == {"n": 1}
     assert latest.failure is not None and (latest.failure.what, latest.failure.version) == ("unreadable", bad.version)
     assert latest.model_version != bad.version and latest.version is not None and latest.version.version == bad.version
+
+
+class CountingStore(FakeOutageStore):
+    """A real MemoryStore behind FakeOutageStore, counting reads of model documents (not of the alias)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.document_reads = 0
+
+    def get(self, key: str, version_id: str | None = None) -> Any:
+        if not key.endswith("/latest"):
+            self.document_reads += 1
+        return super().get(key, version_id)
+
+
+def test_a_poll_reads_only_the_alias_until_a_new_version_is_named() -> None:
+    store = CountingStore()
+    registry = ModelRegistry(store, "home")
+    latest = LatestModel(registry, "behaviour", parse, poll=timedelta(0))
+    registry.register("behaviour", {"n": 1}, META)
+    assert latest.get(T0) == {"n": 1}
+    reads = store.document_reads
+    for minute in range(1, 6):
+        assert latest.get(T0 + timedelta(minutes=minute)) == {"n": 1}
+    assert store.document_reads == reads  # five polls, no document read
+    first = latest.version
+    second = registry.register("behaviour", {"n": 2}, META)
+    assert latest.get(T0 + timedelta(minutes=6)) == {"n": 2} and latest.model_version == second.version
+    registry.promote("behaviour", first.version if first else "")  # a rollback is a new name for the poller
+    assert latest.get(T0 + timedelta(minutes=7)) == {"n": 1}

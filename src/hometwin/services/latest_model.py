@@ -53,7 +53,15 @@ class LatestModel(Generic[Model]):
             return self.model
         self._checked = now
         try:
-            latest = self.registry.latest(self.kind)
+            # The alias alone (a few bytes) each poll; the document (hundreds of KiB of JSON) only when
+            # the name changed. Reading it every minute was most of a check's time (benchmarks/fleet.py).
+            name = self.registry.latest_name(self.kind)
+            if name is None:
+                latest = None
+            elif self.version is not None and self.version.version == name:
+                latest = self.version
+            else:
+                latest = self.registry.get(self.kind, name)
         except Exception as exc:  # noqa: BLE001 - whatever the store does, the model held keeps working
             self._fail(ModelFailure("registry", _reason(exc), now), "the model registry is unreachable")
             return self.model
