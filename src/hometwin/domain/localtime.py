@@ -10,11 +10,20 @@ repeated hour appears twice; on the spring day the skipped hour does not appear 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
 DAY = 86400
+
+
+def known_zone(name: str) -> str:
+    """`name` if it is an IANA time zone this machine knows, else a ValueError saying so."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return name
 
 
 class LocalClock:

@@ -26,11 +26,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hometwin.domain.addresses import check_address
+from hometwin.domain.localtime import known_zone
 
 HOME_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"  # the same rule as HOMETWIN_HOME_ID (an object-key segment)
 _INFLUX_USER = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"  # no `_`: it separates user, device and sensor
@@ -93,11 +93,7 @@ class Home(BaseModel):
     @field_validator("tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
-        return value
+        return known_zone(value)
 
     @field_validator("caregivers")
     @classmethod

@@ -18,13 +18,13 @@ import logging
 import math
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from hometwin.domain.change import Change, ChangeParams, IndicatorTrend, TrendReport
 from hometwin.domain.indicators import SPECS, UnvisitedRoom
+from hometwin.domain.localtime import known_zone
 from hometwin.services.errors import InvalidNotification
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,8 @@ def read_trend_digest(data: Any) -> TrendReport:
         fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors()[:5])
         raise InvalidNotification(f"invalid report trends field(s): {fields}") from exc
     try:
-        ZoneInfo(digest.tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+        known_zone(digest.tz)
+    except ValueError as exc:
         raise InvalidNotification(f"invalid report trends: unknown time zone {digest.tz!r}") from exc
     days = tuple(digest.days)
     if any(b != a + timedelta(days=1) for a, b in zip(days, days[1:], strict=False)):
