@@ -58,8 +58,11 @@ def build_app(name: Component) -> Any:
     mail_url = MailSettings().smtp_url
     mail_dir = settings_d.dashboard_mail_dir or (
         Path(mail_url.removeprefix("maildir://")) if mail_url.startswith("maildir://") else None)
+    from hometwin.components.wiring import build_home_ports, homes_from_settings
+
+    homes = build_home_ports(homes_from_settings(settings_d), ports) if settings_d.homes_file else None
     return dashboard(settings_d, source=ports.source, registry=ports.registry, alert_store=ports.alerts,
-                     clock=ports.clock, mail_dir=mail_dir)
+                     clock=ports.clock, mail_dir=mail_dir, homes=homes)
 
 
 def register(app: typer.Typer) -> None:
