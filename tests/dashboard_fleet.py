@@ -24,6 +24,7 @@ from hometwin.config import DashboardSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Notification
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.model import MODEL_KIND
+from hometwin.ports import ObjectStore
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
 from hometwin.services.homes import Home
@@ -54,6 +55,8 @@ class Fleet:
     alert_id: str  # of anna's and ben's emergency
     tmp: Path
     notifications: dict[str, Notification]  # the first e-mail due of each home with an alert
+    state: ObjectStore
+    models: ObjectStore
 
     def ports(self, home_id: str) -> HomePorts:
         return next(h for h in self.homes if h.home.id == home_id)
@@ -61,7 +64,13 @@ class Fleet:
     def app(self, **settings: Any) -> FastAPI:
         from hometwin.components.dashboard import create_app
 
-        return create_app(DashboardSettings(data_dir=self.tmp, **settings), homes=self.homes, clock=self.clock)
+        return create_app(DashboardSettings(data_dir=self.tmp, **settings), homes=self.homes, clock=self.clock,
+                          home_ports=self.open_ports)
+
+    def open_ports(self, home: Home) -> HomePorts:
+        """A home declared while the dashboard runs: its own database and keys, as the others have."""
+        source = open_source(f"sqlite:///{self.tmp / 'homes' / f'{home.id}.sqlite'}")
+        return HomePorts(home, source, ModelRegistry(self.models, home.id), AlertStore(self.state, home.id))
 
 
 def make_fleet(tmp: Path) -> Fleet:
@@ -88,4 +97,4 @@ def make_fleet(tmp: Path) -> Fleet:
             registry.register(MODEL_KIND, {"placeholder": True},
                               {"training_start": NOW - timedelta(days=21), "training_end": NOW - timedelta(days=1)})
         homes.append(HomePorts(Home(id=home_id, name=name, tz="Europe/Berlin"), source, registry, alerts))
-    return Fleet(homes, Clock(NOW, 1.0, time.time()), alert_id, tmp, first)
+    return Fleet(homes, Clock(NOW, 1.0, time.time()), alert_id, tmp, first, state, models)

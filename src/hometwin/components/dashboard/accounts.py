@@ -20,6 +20,7 @@ with a message naming the file, the account and the field, like the homes file d
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -149,7 +150,7 @@ class Accounts:
         account = self.by_name.get(name)
         stored = account.password_hash if account is not None else None
         if stored is None:
-            password_matches(password, _DUMMY_HASH)  # the same work, so timing does not reveal names
+            password_matches(password, _dummy_hash())  # the same work, so timing does not reveal names
             return None
         return account if password_matches(password, stored) else None
 
@@ -162,7 +163,9 @@ class Accounts:
         return found
 
 
-_DUMMY_HASH = hash_password("no account has this password", salt=b"hometwin-dummy-salt")
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("no account has this password", salt=b"hometwin-dummy-salt")
 
 
 def load_accounts(path: Path, home_ids: Collection[str]) -> Accounts:

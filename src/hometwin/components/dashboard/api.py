@@ -157,9 +157,8 @@ def home_list(request: Request, sort: Literal["status", "name"] = Query(
 
 def homes_view(request: Request, sort: Literal["status", "name"]) -> HomesView:
     h, g = homes(request), gate(request)
-    first = next(iter(h.services.values()))
-    hours = first.settings.dashboard_data_missing_hours
-    return h.view(lambda home_id: g.sees(request, home_id), sort, first.now(), timedelta(hours=hours))
+    hours = request.app.state.settings.dashboard_data_missing_hours
+    return h.view(lambda home_id: g.sees(request, home_id), sort, h.get(None).now(), timedelta(hours=hours))
 
 
 @site_router.get("/mail", response_model=MailView)

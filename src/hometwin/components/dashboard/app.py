@@ -19,10 +19,11 @@ from hometwin.ports import SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
 
-from . import api, login, views
+from . import api, home_admin, login, views
 from .accounts import Accounts, load_accounts
 from .auth import COOKIE, Gate, SessionSigner
 from .fleet import DashboardHomes, build_homes
+from .home_admin import HomePortsFactory
 from .login_throttle import LoginThrottle
 from .revocations import RevokedSessions
 from .service import DashboardService
@@ -57,7 +58,8 @@ def _base_app(**kwargs: Any) -> FastAPI:
 def create_app(settings: DashboardSettings, *, source: SensorSource | None = None,
                registry: ModelRegistry | None = None, alert_store: AlertStore | None = None,
                clock: Clock | None = None, mail_dir: Path | None = None,
-               homes: Sequence[HomePorts] | None = None, accounts: Accounts | None = None) -> FastAPI:
+               homes: Sequence[HomePorts] | None = None, accounts: Accounts | None = None,
+               home_ports: HomePortsFactory | None = None) -> FastAPI:
     """The caregiver's dashboard.
 
     One home: `source` gives sensor events, `registry` the behaviour models
@@ -65,7 +67,9 @@ def create_app(settings: DashboardSettings, *, source: SensorSource | None = Non
     (`hometwin.services.alert_store.AlertStore`). A fleet (a homes file): `homes`, every home's ports
     (`components.wiring.build_home_ports`); its pages are then under `/h/<home id>/` and `/homes`
     lists them. `accounts` (default: HOMETWIN_DASHBOARD_ACCOUNTS_FILE) are caregiver logins that see
-    only their homes. `mail_dir` (demo mode) is the local Maildir whose e-mails get their own page.
+    only their homes. `home_ports` opens a home declared through `PUT /api/homes/{id}` (without it
+    the dashboard shows such a home after a restart). `mail_dir` (demo mode) is the local Maildir
+    whose e-mails get their own page.
     """
     clock = clock or Clock.parse(settings.clock)
     if homes:
@@ -98,12 +102,14 @@ def create_app(settings: DashboardSettings, *, source: SensorSource | None = Non
     app = _base_app(title="HomeTwin dashboard", docs_url="/api/docs", redoc_url=None,
                     openapi_url="/api/openapi.json")
     app.state.homes = fleet
+    app.state.home_ports = home_ports
     app.state.gate = gate
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     # Every home's pages and API under /h/<id>, and the same routes at the old paths for the legacy home.
     per_home = [Depends(api.home_param)]
     app.include_router(api.site_router)
+    app.include_router(home_admin.router)
     app.include_router(api.router, prefix="/api")
     app.include_router(api.router, prefix="/api" + api.HOME_PATH, dependencies=per_home)
     app.include_router(login.router)

@@ -198,6 +198,16 @@ class Gate:
         """Who is guessing, as the login throttle counts (uvicorn's view of the peer address)."""
         return client_key(request.client.host if request.client else None)
 
+    def admin(self, request: Request) -> bool:
+        """A service admin: the service's own token or password, or an account with `homes: all`."""
+        user = self.user(request)
+        if user is None:
+            return False
+        if not user.startswith(ACCOUNT):
+            return True
+        account = self.accounts.get(user.removeprefix(ACCOUNT)) if self.accounts else None
+        return account is not None and account.admin
+
     def allowed(self, request: Request) -> bool:
         """May this request see the dashboard?"""
         return not self.required or self.user(request) is not None
