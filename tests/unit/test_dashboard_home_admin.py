@@ -115,3 +115,17 @@ def test_a_read_only_homes_file_is_a_clear_503(fleet: Fleet) -> None:
     finally:
         fleet.tmp.chmod(0o755)
     assert answer.status_code == 503 and "cannot be written" in answer.text
+
+
+def test_the_written_file_reads_back_the_same_whatever_the_default_zone(tmp_path: Path) -> None:
+    from hometwin.services.homes import Home, HomeSensors
+
+    homes = [Home(id="a", tz="Europe/Berlin"),  # the model's default zone, which HOMETWIN_TZ may not be
+             Home(id="b", name="B", tz="America/New_York", caregivers=("x@example.org",),
+                  sensors=HomeSensors(influx_buckets=("b_pir_1",)), rooms={"pir_1": "kitchen"})]
+    path = tmp_path / "homes.yaml"
+    path.write_text("homes: []\n", encoding="utf-8")
+    path.chmod(0o640)
+    save_homes(path, homes)
+    assert list(load_homes(path, default_tz="Asia/Tokyo")) == homes
+    assert path.stat().st_mode & 0o777 == 0o640 and [p.name for p in tmp_path.iterdir()] == ["homes.yaml"]
