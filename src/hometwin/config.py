@@ -100,6 +100,12 @@ class DashboardSettings(CommonSettings):
         60, ge=0, description="The 'now' page reloads itself this often (0: never).")
     dashboard_history_hours: float = Field(
         24.0, gt=0, description="How far back the 'now' page reads events to find the current stay.")
+    dashboard_data_missing_hours: float = Field(
+        12.0, gt=0, description="The home list says 'data missing' for a home without a sensor event for this "
+                                "many hours.")
+    dashboard_accounts_file: Path | None = Field(
+        None, description="YAML file of caregiver accounts, each seeing only its homes (docs/dashboard.md, "
+                          "'Accounts'); the token and password above stay all-homes admins.")
     dashboard_mail_dir: Path | None = Field(
         None, description="A local Maildir whose e-mails get their own page (the demo's mail); default: the "
                           "Maildir of HOMETWIN_SMTP_URL when that is `maildir://`, else none.")

@@ -143,3 +143,62 @@ def test_trends_page_shows_a_chart_per_indicator_that_fits_the_screen(browser: A
         target = REPO / "docs" / "img" / "trends-page.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, target)
+
+
+def test_service_sees_its_homes_with_open_alerts_first(browser: Any, tmp_path: Path) -> None:
+    """The home list of a fleet: every status in words, the homes with an open alert on top, and a
+    click leads to that home's own pages."""
+    from tests.dashboard_fleet import FLEET, STATUS, make_fleet
+
+    fleet = make_fleet(tmp_path)
+    blocked: list[str] = []
+    with serve(fleet.app()) as url:
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        page = context.new_page()
+        page.on("request", lambda r: None if r.url.startswith(url) else blocked.append(r.url))
+        page.goto(f"{url}/")
+        page.wait_for_url(f"{url}/homes")
+        rows = page.locator("#homes tbody tr")
+        assert rows.count() == len(FLEET)
+        order = [rows.nth(i).get_attribute("data-home") for i in range(rows.count())]
+        assert [STATUS[h or ""] for h in order[:2]] == ["alert", "alert"]
+        assert "Open alert" in rows.first.inner_text() and "Anna Berger" in rows.first.inner_text()
+        labels = {"alert": "Open alert", "warning": "Warning", "data_missing": "Data missing",
+                  "no_model": "No model yet", "well": "All well"}
+        for i, home_id in enumerate(order):
+            badge = rows.nth(i).locator("span.state")
+            assert badge.is_visible() and badge.inner_text() == labels[STATUS[home_id or ""]]
+        # The alert's badge stands out: white on dark red, not the colour of "all well".
+        alert_bg = rows.first.locator("span.state").evaluate("e => getComputedStyle(e).backgroundColor")
+        well_bg = rows.last.locator("span.state").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert alert_bg == "rgb(139, 0, 24)" and alert_bg != well_bg
+        shot = tmp_path / "homes.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+
+        page.get_by_role("link", name="name").click()
+        page.wait_for_url(f"{url}/homes?sort=name")
+        names = [page.locator("#homes tbody tr th a").nth(i).inner_text() for i in range(len(FLEET))]
+        assert names == sorted(name for _, name, _, _ in FLEET)
+
+        page.get_by_role("link", name="Anna Berger").click()
+        page.wait_for_url(f"{url}/h/anna/")
+        assert page.locator("article.alert").count() == 1 and "bathroom" in page.locator("article.alert").inner_text()
+        page.get_by_role("link", name="Alerts").click()
+        page.wait_for_url(f"{url}/h/anna/alerts")
+        page.get_by_role("link", name="All homes").click()
+        page.wait_for_url(f"{url}/homes")
+
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+        small = phone.new_page()
+        small.goto(f"{url}/homes")
+        assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        assert small.locator("#homes tbody tr").first.locator("span.state").is_visible()
+        small.screenshot(path=str(tmp_path / "homes-phone.png"), full_page=True)
+        context.close()
+        phone.close()
+    assert blocked == []
+    if os.environ.get("HOMETWIN_UPDATE_SCREENSHOT") == "1":
+        target = REPO / "docs" / "img" / "homes.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)

@@ -36,8 +36,9 @@ SECRET = secrets.token_hex(32)
 DASHBOARD_TOKEN = secrets.token_hex(16)
 COMPONENTS = ("monitoring", "modeling", "actuation", "dashboard")
 HEALTH = {"/healthz", "/readyz"}
-# Open by design: the login form, and the e-mail link whose signed token is its authorisation.
-DASHBOARD_PUBLIC = {"/login", "/ack"}
+# Open by design: the login form, and the e-mail links (a home's own under /h/<id>) whose signed
+# token is their authorisation.
+DASHBOARD_PUBLIC = {"/login", "/ack", "/h/some-id/ack"}
 
 
 def environment(data_dir: Path) -> dict[str, str]:
@@ -94,7 +95,7 @@ def _walk(routes: Any, prefix: str) -> list[tuple[str, str]]:
             context = getattr(route, "include_context", None)
             found += _walk(route.original_router.routes, prefix + getattr(context, "prefix", ""))
             continue
-        path = prefix + re.sub(r"\{[^}]+\}", "some-id", route.path)
+        path = re.sub(r"\{[^}]+\}", "some-id", prefix + route.path)  # the prefix may have one too (/h/{home_id})
         for method in sorted(getattr(route, "methods", None) or {"GET"}):
             if method != "HEAD":
                 found.append((method, path))

@@ -195,13 +195,17 @@ def test_without_a_homes_file_the_monitoring_is_todays_single_home_one(
     assert "last_check" in TestClient(app).get("/status").json()
 
 
-def test_only_the_dashboards_home_gets_dashboard_and_ack_links(tmp_path: Path) -> None:
-    settings = MailSettings(data_dir=tmp_path, home_id="anna", public_dashboard_url="https://care.example.org",
+def test_each_homes_e_mails_link_to_its_own_dashboard_pages_with_its_own_key(tmp_path: Path) -> None:
+    from hometwin.domain.ack_links import home_key
+
+    settings = MailSettings(data_dir=tmp_path, home_id="anna", public_dashboard_url="https://care.example.org/",
                             ack_secret="a-long-enough-ack-key-1234")
     notifiers = build_notifiers(Homes((ANNA, BEN)), MaildirMailer(tmp_path / "mail", settings.mail_from),
                                 MemoryStore(), settings, ack_link_lifetime=timedelta(hours=48)).notifiers
-    assert notifiers["anna"].messages.dashboard_url == "https://care.example.org"
-    assert notifiers["ben"].messages.dashboard_url is None  # the dashboard serves anna only, so far
+    assert notifiers["anna"].messages.dashboard_url == "https://care.example.org/h/anna"
+    assert notifiers["ben"].messages.dashboard_url == "https://care.example.org/h/ben"
+    assert notifiers["ben"].settings.ack_key() == home_key("a-long-enough-ack-key-1234", "ben")
+    assert notifiers["ben"].settings.ack_key() != notifiers["anna"].settings.ack_key()
     assert notifiers["ben"].settings.caregivers == ["son@example.org"] and notifiers["ben"].settings.home_id == "ben"
 
 

@@ -58,8 +58,16 @@ def build_app(name: Component) -> Any:
     mail_url = MailSettings().smtp_url
     mail_dir = settings_d.dashboard_mail_dir or (
         Path(mail_url.removeprefix("maildir://")) if mail_url.startswith("maildir://") else None)
+    from hometwin.components.wiring import build_home_ports, homes_from_settings
+    from hometwin.services.homes import Home, Homes
+
+    homes = build_home_ports(homes_from_settings(settings_d), ports) if settings_d.homes_file else None
+
+    def home_ports(home: Home) -> Any:  # a home declared through the dashboard's API
+        return build_home_ports(Homes((home,)), ports)[0]
+
     return dashboard(settings_d, source=ports.source, registry=ports.registry, alert_store=ports.alerts,
-                     clock=ports.clock, mail_dir=mail_dir)
+                     clock=ports.clock, mail_dir=mail_dir, homes=homes, home_ports=home_ports)
 
 
 def register(app: typer.Typer) -> None:

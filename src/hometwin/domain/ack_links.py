@@ -16,6 +16,11 @@ A token proves that whoever clicks received the e-mail; it carries no personal d
 serves `GET <public dashboard url>/ack?token=...` (see `ack_url`), checks it with `read` and records
 the acknowledgement for that episode (a confirmation page with a POST button, because mail scanners
 prefetch links).
+
+In a fleet each home's links are signed with that home's own key, `home_key(secret, home id)`, and
+point to the home's pages (`<dashboard>/h/<home id>/ack?token=...`). Alert ids are derived from the
+incident, so two homes can have an alert of the same id: a link of one home, pasted under another
+home's address, fails the signature there instead of acknowledging the other home's alert.
 """
 
 from __future__ import annotations
@@ -36,10 +41,7 @@ _CONTEXT_V1 = b"hometwin-ack/v1"
 _CONTEXT_V2 = b"hometwin-ack/v2"
 MIN_SECRET_BYTES = 16
 ACK_PATH = "/ack"
-
-
-
-
+_HOME_CONTEXT = b"hometwin-ack-home/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,17 @@ def _signature(alert_id: str, episode: int | None, expires: int, key: bytes) -> 
                  str(expires).encode("ascii")]
     mac = hmac.new(key, b"|".join(parts), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+def home_key(secret: str | bytes, home_id: str) -> str:
+    """The key signing one fleet home's links: HMAC-SHA256(secret, context|home id), hex.
+
+    Derived rather than configured per home, so the actuation and the dashboard share one secret
+    (HOMETWIN_ACK_SECRET) and still cannot confuse one home's link with another's."""
+    if not home_id:
+        raise ValueError("a home key needs a home id")
+    mac = hmac.new(_key(secret), _HOME_CONTEXT + b"|" + home_id.encode("utf-8"), hashlib.sha256)
+    return mac.hexdigest()
 
 
 def sign(alert_id: str, expires_at: datetime, secret: str | bytes, *, episode: int | None = None) -> str:

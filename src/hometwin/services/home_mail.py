@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from pydantic import SecretStr
+
 from hometwin.config import MailSettings
+from hometwin.domain.ack_links import home_key
 from hometwin.ports import Mailer, ObjectStore, PortError
 from hometwin.services.errors import InvalidNotification
 from hometwin.services.homes import Homes
@@ -81,16 +84,20 @@ def build_notifiers(homes: Homes, mailer: Mailer, store: ObjectStore, settings: 
                     ack_link_lifetime: timedelta) -> HomeNotifiers:
     """A notifier per home: the mail settings with the home's id, time zone and caregivers.
 
-    The dashboard serves one home (HOMETWIN_HOME_ID) until it serves each home (issue 16, item 4), and
-    an ack link names no home: the e-mails of the other homes carry no dashboard or ack link, rather
-    than one that acknowledges nothing, or the dashboard's home's alert with the same id."""
+    In a fleet each home's e-mails link to that home's pages on the dashboard
+    (`<HOMETWIN_PUBLIC_DASHBOARD_URL>/h/<home id>`, so the ack link is `.../h/<home id>/ack?token=`),
+    signed with the home's own key (`ack_links.home_key`): a link of one home acknowledges nothing
+    in another, even where both have an alert of the same id."""
     if homes.implicit:
         return HomeNotifiers.single(Notifier(mailer, store, settings, ack_link_lifetime=ack_link_lifetime))
+    secret = settings.ack_key()
+    base = (settings.public_dashboard_url or "").rstrip("/")
     notifiers = {}
     for home in homes:
-        update: dict[str, Any] = {"home_id": home.id, "tz": home.tz, "caregivers": list(home.caregivers)}
-        if home.id != settings.home_id:
-            update |= {"public_dashboard_url": None, "ack_secret": None, "ack_secret_file": None}
+        update: dict[str, Any] = {"home_id": home.id, "tz": home.tz, "caregivers": list(home.caregivers),
+                                  "public_dashboard_url": f"{base}/h/{home.id}" if base else None,
+                                  "ack_secret": SecretStr(home_key(secret, home.id)) if secret else None,
+                                  "ack_secret_file": None}
         notifiers[home.id] = Notifier(mailer, store, settings.model_copy(update=update),
                                       ack_link_lifetime=ack_link_lifetime)
     return HomeNotifiers(notifiers)

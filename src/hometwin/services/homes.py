@@ -22,7 +22,7 @@ Every problem in the file is a `HomesFileError` naming the file, the line, the h
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,16 +172,12 @@ def load_homes(path: Path, *, default_tz: str = "Europe/Berlin") -> Homes:
         if not isinstance(row, dict):
             raise HomesFileError(f"homes file {name} line {line}: each home is a mapping of id, name, tz, ...")
         row.setdefault("tz", default_tz)
-        label = f"home {row.get('id')!r}" if row.get("id") is not None else "a home without an id"
+        label = _label(row)
         try:
             home = Home.model_validate(row)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(p) for p in error["loc"]) or "home"
-            at = _line_of(node, error["loc"]) or line
-            more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-            raise HomesFileError(f"homes file {name} line {at}, {label}, field {field}: "
-                                 f"{error['msg'].removeprefix('Value error, ')}{more}") from None
+            at = _line_of(node, exc.errors()[0]["loc"]) or line
+            raise HomesFileError(f"homes file {name} line {at}, {label}, {_problem(exc)}") from None
         if home.id in first_line:
             raise HomesFileError(f"homes file {name} line {line}: home id {home.id!r} is declared already "
                                  f"on line {first_line[home.id]}")
@@ -190,6 +186,56 @@ def load_homes(path: Path, *, default_tz: str = "Europe/Berlin") -> Homes:
     if not homes:
         raise HomesFileError(f"homes file {name}: it declares no home")
     return Homes(tuple(homes))
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    return f"home {row.get('id')!r}" if row.get("id") is not None else "a home without an id"
+
+
+def _problem(exc: ValidationError) -> str:
+    """`field <name>: <what is wrong>`, the first of a home's problems, as the file's errors say it."""
+    error = exc.errors()[0]
+    field = ".".join(str(p) for p in error["loc"]) or "home"
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return f"field {field}: {error['msg'].removeprefix('Value error, ')}{more}"
+
+
+def check_home(row: Mapping[str, Any], *, default_tz: str = "Europe/Berlin") -> Home:
+    """One home's declaration, validated as an entry of the homes file (the dashboard's API declares
+    homes this way); HomesFileError names the home and the field."""
+    row = {"tz": default_tz, **row}
+    try:
+        return Home.model_validate(row)
+    except ValidationError as exc:
+        raise HomesFileError(f"{_label(row)}, {_problem(exc)}") from None
+
+
+def save_homes(path: Path, homes: Sequence[Home]) -> None:
+    """Write `homes` as a homes file that `load_homes` reads back as they are. Atomic: a reader sees the
+    old file or the new one, never half of it. Comments in the old file are not kept."""
+    import os
+    import tempfile
+
+    import yaml
+
+    rows = []
+    for home in homes:
+        row = home.model_dump(mode="json", exclude_defaults=True)
+        rows.append({"id": home.id, "name": home.name, "tz": home.tz, **row})  # tz: the default may differ
+    text = "# Written by the HomeTwin dashboard (PUT /api/homes/<id>); see docs/fleet.md.\n" + yaml.safe_dump(
+        {"homes": rows}, sort_keys=False, allow_unicode=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)  # readable by whoever could read the old one
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _homes_node(root: Any, name: str) -> Any:

@@ -1,5 +1,9 @@
 """The JSON API behind the pages: each page's data as a typed response, plus acknowledge.
 
+Each home's API is under `/api/h/<home id>/`; without a homes file the old paths (`/api/now`, ...)
+are the one home's, and with one they mean the legacy home (fleet.py). `GET /api/homes` lists the
+homes the caller may see with their status.
+
 Reads need a session or `Authorization: Bearer <token>` when a token or password is set (the
 guard in app.py); the acknowledge POST additionally needs the bearer token or the session's CSRF
 token in `X-CSRF-Token` (see auth.Gate.may_mutate_api).
@@ -7,7 +11,8 @@ token in `X-CSRF-Token` (see auth.Gate.may_mutate_api).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
@@ -16,10 +21,12 @@ from hometwin.services.trend_digest import TREND_WEEKS
 
 from .auth import Gate
 from .errors import AlertStoreUnavailable, RegistryUnavailable, UnknownAlert, UnknownModelVersion
+from .fleet import DashboardHomes, UnknownHome
 from .schemas import (
     AckResult,
     AlertsView,
     Comparison,
+    HomesView,
     MailView,
     ModelsView,
     NowView,
@@ -29,12 +36,38 @@ from .schemas import (
 )
 from .service import DashboardService
 
-router = APIRouter(prefix="/api", tags=["dashboard"])
+# Included twice by app.py: under /api (the legacy home) and under /api/h/{home_id} (any home).
+router = APIRouter(tags=["dashboard"])
+# Routes that are not about one home: included once, under /api.
+site_router = APIRouter(prefix="/api", tags=["dashboard"])
 ALERT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+HOME_PATH = "/h/{home_id}"
+
+
+def home_param(home_id: str = Path(..., max_length=63, description="The home's id (see `GET /api/homes`).")) -> str:
+    """Declares the `home_id` of the per-home routes (the lookup itself is `service`)."""
+    return home_id
+
+
+def homes(request: Request) -> DashboardHomes:
+    h: DashboardHomes = request.app.state.homes
+    return h
 
 
 def service(request: Request) -> DashboardService:
-    svc: DashboardService = request.app.state.service
+    """The service of the request's home (`/h/<home id>/...`, else the legacy home), when this login
+    may see it; HTTP 404 otherwise, with the same words for "no such home" and "not yours"."""
+    cached: DashboardService | None = getattr(request.state, "home_service", None)
+    if cached is not None:
+        return cached
+    home_id = request.path_params.get("home_id")
+    try:
+        svc = homes(request).get(home_id)
+    except UnknownHome as exc:
+        raise HTTPException(404, str(exc)) from None
+    if not gate(request).sees(request, svc.settings.home_id):
+        raise HTTPException(404, str(UnknownHome(svc.settings.home_id)))
+    request.state.home_service = svc
     return svc
 
 
@@ -114,7 +147,21 @@ def do_acknowledge(svc: DashboardService, alert_id: str, by: str, episode: int |
         raise HTTPException(503, f"the alert store is unavailable, try again: {exc}") from None
 
 
-@router.get("/mail", response_model=MailView)
+@site_router.get("/homes", response_model=HomesView)
+def home_list(request: Request, sort: Literal["status", "name"] = Query(
+        "status", description="`status`: open alerts first, then warnings, data missing, no model, well; `name`.")
+        ) -> HomesView:
+    """The homes this login may see, each with its status at a glance."""
+    return homes_view(request, sort)
+
+
+def homes_view(request: Request, sort: Literal["status", "name"]) -> HomesView:
+    h, g = homes(request), gate(request)
+    hours = request.app.state.settings.dashboard_data_missing_hours
+    return h.view(lambda home_id: g.sees(request, home_id), sort, h.get(None).now(), timedelta(hours=hours))
+
+
+@site_router.get("/mail", response_model=MailView)
 def mail(request: Request) -> MailView:
     """Demo mode: the e-mails the actuation delivered into the local Maildir."""
     return service(request).mail_view()

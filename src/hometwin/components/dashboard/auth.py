@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
+from .accounts import Accounts
 from .login_throttle import LoginThrottle, client_key
 from .revocations import RevokedSessions
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 COOKIE = "hometwin_session"
 ANONYMOUS = ""
+ACCOUNT = "account:"  # a session user of a caregiver account is "account:<name>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +103,12 @@ class Gate:
     """The access rules: which secrets open the dashboard, and checks on a request."""
 
     def __init__(self, signer: SessionSigner, *, token: str | None, password: str | None,
-                 revoked: RevokedSessions, throttle: LoginThrottle, secure_cookie: bool | None = None) -> None:
+                 revoked: RevokedSessions, throttle: LoginThrottle, secure_cookie: bool | None = None,
+                 accounts: Accounts | None = None) -> None:
         self.signer = signer
         self._token = token
         self._password = password
+        self.accounts = accounts if accounts else None  # the token and the password see every home
         self.secure_cookie = secure_cookie  # None: decided per request (cookie_secure)
         self.revoked = revoked
         self.throttle = throttle
@@ -112,17 +116,24 @@ class Gate:
 
     @property
     def required(self) -> bool:
-        return bool(self._token or self._password)
+        return bool(self._token or self._password or self.accounts)
 
     @property
     def method(self) -> str:
         """What the login page asks for."""
+        if self.accounts:
+            return "password" + (" or access token" if self._token else "")
         if self._token and self._password:
             return "password or access token"
         return "access token" if self._token else "password"
 
-    def login(self, secret: str) -> str | None:
-        """The user name a correct secret logs in as, else None (compared in constant time)."""
+    def login(self, secret: str, account: str = "") -> str | None:
+        """The user name a correct secret logs in as, else None (compared in constant time).
+
+        With an account name, that account's password; without, the service's own password or token."""
+        if account:
+            found = self.accounts.login(account, secret) if self.accounts else None
+            return ACCOUNT + found.name if found is not None else None
         given = secret.encode()
         if self._password and hmac.compare_digest(given, self._password.encode()):
             return "caregiver"
@@ -131,10 +142,45 @@ class Gate:
         return None
 
     def bearer_ok(self, request: Request) -> bool:
+        return self.bearer_user(request) is not None
+
+    def bearer_user(self, request: Request) -> str | None:
+        """Who the `Authorization: Bearer` token belongs to: "token" (the service's), an account, or None."""
         header = request.headers.get("authorization", "")
         scheme, _, value = header.partition(" ")
-        return bool(self._token) and scheme.lower() == "bearer" and hmac.compare_digest(
-            value.strip().encode(), (self._token or "").encode())
+        if scheme.lower() != "bearer":
+            return None
+        given = value.strip()
+        if self._token and hmac.compare_digest(given.encode(), self._token.encode()):
+            return "token"
+        found = self.accounts.by_token(given) if self.accounts and given else None
+        return ACCOUNT + found.name if found is not None else None
+
+    def user(self, request: Request) -> str | None:
+        """Who makes the request (bearer first, then the session); None when nobody logged in."""
+        bearer = self.bearer_user(request)
+        if bearer is not None:
+            return bearer
+        session = self.session(request)
+        if session is None or not session.logged_in:
+            return None
+        if session.user.startswith(ACCOUNT) and (
+                self.accounts is None or self.accounts.get(session.user.removeprefix(ACCOUNT)) is None):
+            return None  # the account was removed from the file since it logged in
+        return session.user
+
+    def sees(self, request: Request, home_id: str) -> bool:
+        """May this request see this home? Without a login required, and for the service's own
+        token and password, every home; an account only its own."""
+        if not self.required:
+            return True
+        user = self.user(request)
+        if user is None:
+            return False
+        if not user.startswith(ACCOUNT):
+            return True
+        account = self.accounts.get(user.removeprefix(ACCOUNT)) if self.accounts else None
+        return account is not None and account.sees(home_id)
 
     def session(self, request: Request) -> Session | None:
         """The request's session, unless it is missing, forged, expired or logged out."""
@@ -152,21 +198,24 @@ class Gate:
         """Who is guessing, as the login throttle counts (uvicorn's view of the peer address)."""
         return client_key(request.client.host if request.client else None)
 
+    def admin(self, request: Request) -> bool:
+        """A service admin: the service's own token or password, or an account with `homes: all`."""
+        user = self.user(request)
+        if user is None:
+            return False
+        if not user.startswith(ACCOUNT):
+            return True
+        account = self.accounts.get(user.removeprefix(ACCOUNT)) if self.accounts else None
+        return account is not None and account.admin
+
     def allowed(self, request: Request) -> bool:
         """May this request see the dashboard?"""
-        if not self.required or self.bearer_ok(request):
-            return True
-        session = self.session(request)
-        return session is not None and session.logged_in
+        return not self.required or self.user(request) is not None
 
     def who(self, request: Request) -> str:
         """The name recorded with an acknowledgement."""
-        if self.bearer_ok(request):
-            return "dashboard (token)"
-        session = self.session(request)
-        if session is not None and session.logged_in:
-            return f"dashboard ({session.user})"
-        return "dashboard"
+        user = self.user(request)
+        return "dashboard" if user is None else f"dashboard ({user.removeprefix(ACCOUNT)})"
 
     def may_mutate_api(self, request: Request) -> bool:
         """JSON API writes: the bearer token, or the session's CSRF token in `X-CSRF-Token`.

@@ -24,13 +24,14 @@ def login_page(request: Request, next: str = Query("/")) -> HTMLResponse:  # noq
 
 
 @router.post("/login")
-async def login(request: Request, secret: str = Form("", max_length=1000),
+async def login(request: Request, secret: str = Form("", max_length=1000), account: str = Form("", max_length=63),
                 next: str = Form("/")) -> Response:  # noqa: A002
     g = gate(request)
     client = g.client(request)
     if g.required and (wait := g.throttle.retry_after(client)):
         return too_many_attempts(request, wait, next_page=next)
-    user = g.login(secret) if g.required else None
+    # scrypt takes a while: off the event loop, like the wait below.
+    user = await asyncio.to_thread(g.login, secret, account.strip()) if g.required else None
     if user is None:
         if g.required:
             g.throttle.failed(client)  # before the wait, so parallel guesses count at once

@@ -229,3 +229,34 @@ class TrendsView(BaseModel):
     indicators: list[IndicatorTrendView] = Field(default_factory=list)
     unvisited: list[UnvisitedRoomView] = Field(default_factory=list,
                                                description="Rooms usually visited but not for days.")
+
+
+HomeState = Literal["alert", "warning", "data_missing", "no_model", "well"]
+
+
+class HomeSummary(BaseModel):
+    """One home at a glance on the service's home list."""
+
+    id: str
+    name: str
+    tz: str
+    status: HomeState = Field(description="The worst of: alert (an emergency nobody acknowledged yet), "
+                                          "warning (any other unacknowledged alert, an acknowledged one "
+                                          "still going on, or a store that cannot be read), data_missing "
+                                          "(no sensor event for HOMETWIN_DASHBOARD_DATA_MISSING_HOURS, or "
+                                          "the source is down), no_model (nothing trained yet), well.")
+    status_label: str
+    open_alerts: list[AlertView] = Field(default_factory=list, description="Alerts not over yet, newest first.")
+    last_activity: datetime | None = None
+    model_version: str | None = None
+    problems: list[str] = Field(default_factory=list)
+    url: str = Field(description="The home's pages on this dashboard.")
+
+
+class HomesView(BaseModel):
+    """The homes this login sees, sorted as asked (`status`: open alerts first; `name`)."""
+
+    at: datetime
+    sort: Literal["status", "name"]
+    homes: list[HomeSummary]
+    counts: dict[str, int] = Field(default_factory=dict, description="Homes per status.")

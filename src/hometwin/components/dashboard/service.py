@@ -351,8 +351,8 @@ class DashboardService:
         except (PortError, OSError) as exc:
             raise RegistryUnavailable(str(exc)) from exc
 
-    def alerts_view(self) -> AlertsView:
-        status = Status()
+    def alerts_view(self, status: Status | None = None) -> AlertsView:
+        status = Status() if status is None else status
         alerts = self._alerts(status)
         alerts.sort(key=lambda a: (not a.open, -(a.opened_at.timestamp() if a.opened_at else 0)))
         return AlertsView(home_id=self.settings.home_id, status=status, alerts=alerts)

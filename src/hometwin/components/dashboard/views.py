@@ -1,4 +1,9 @@
-"""The HTML pages (Jinja2, rendered on the server; the only script-free way to be fast on a phone)."""
+"""The HTML pages (Jinja2, rendered on the server; the only script-free way to be fast on a phone).
+
+`router` holds one home's pages; app.py includes it at `/` (the legacy home, fleet.py) and at
+`/h/{home_id}/`. `site_router` holds what is not about one home: the home list, the health probe,
+the demo's e-mails.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +26,14 @@ from hometwin.domain.wording import finding_wording
 from hometwin.services.trend_digest import TREND_WEEKS
 
 from . import charts
-from .api import ALERT_ID, do_acknowledge, gate, service
+from .api import ALERT_ID, do_acknowledge, gate, homes, homes_view, service
 from .auth import safe_next
 from .errors import AlertStoreUnavailable, UnknownModelVersion
+from .fleet import STATES, UnknownHome
 from .schemas import IndicatorTrendView
 
 router = APIRouter(include_in_schema=False)
+site_router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=FilePath(__file__).resolve().parent / "templates")
 
 @pass_context
@@ -80,24 +87,47 @@ STATUS_LABELS = {
 
 
 def render(request: Request, name: str, page: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page; of the request's home when a route resolved one (`service`), else of the single home,
+    or in a fleet of no home (the home list, the login)."""
     g = gate(request)
     session = request.state.session
-    svc = service(request)
+    fleet = homes(request)
+    svc = getattr(request.state, "home_service", None)
+    if svc is None and not fleet.fleet:
+        svc = fleet.get(None)
+    home_id = svc.settings.home_id if svc is not None else None
+    in_home = home_id is not None and "home_id" in request.path_params
     return templates.TemplateResponse(request, name, {
-        "page": page, "home_id": svc.settings.home_id, "tz": svc.settings.tz,
-        "auth_required": g.required, "logged_in": session.logged_in,
-        "csrf": g.signer.csrf(session), "demo_mail": svc.mail_dir is not None,
+        "page": page, "home_id": home_id, "tz": svc.settings.tz if svc is not None else fleet.get(None).settings.tz,
+        "home_name": fleet.names.get(home_id, home_id) if home_id else None, "fleet": fleet.fleet,
+        "base": f"/h/{home_id}" if in_home else "",  # where this home's pages are
+        "auth_required": g.required, "logged_in": session.logged_in, "accounts": g.accounts is not None,
+        "csrf": g.signer.csrf(session), "demo_mail": svc is not None and svc.mail_dir is not None,
         "status_labels": STATUS_LABELS, **context,
     }, status_code=status_code)
 
 
-@router.get("/healthz")
+@site_router.get("/healthz")
 def healthz() -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-@router.get("/", response_class=HTMLResponse)
-def now_page(request: Request) -> HTMLResponse:
+@site_router.get("/homes", response_class=HTMLResponse)
+def homes_page(request: Request, sort: str = Query("status", pattern="^(status|name)$")) -> HTMLResponse:
+    view = homes_view(request, "name" if sort == "name" else "status")
+    return render(request, "homes.html", "homes", view=view, states=STATES)
+
+
+@site_router.get("/h/{home_id}")
+def home_root(home_id: str = Path(..., max_length=63)) -> RedirectResponse:
+    """The e-mails' dashboard link of a home (no trailing slash) opens its Now page."""
+    return RedirectResponse(f"/h/{home_id}/", status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse, response_model=None)
+def now_page(request: Request) -> Response:
+    if homes(request).fleet and "home_id" not in request.path_params:
+        return RedirectResponse("/homes", status_code=303)  # a service starts at its home list
     view = service(request).now_view()
     refresh = service(request).settings.dashboard_refresh_seconds
     return render(request, "now.html", "now", view=view, refresh=refresh)
@@ -205,12 +235,26 @@ def acknowledge_form(request: Request, alert_id: str = Path(..., pattern=ALERT_I
 
 # -- the e-mail link ---------------------------------------------------------------------------
 
+def _link_home(request: Request) -> None:
+    """The home of an e-mail link, without a login: the link's signature is its authorisation.
+
+    `/h/<home>/ack` links are signed with that home's key (`ack_links.home_key`); the old `/ack`
+    links with the secret itself, for the legacy home (the only one whose e-mails had links)."""
+    try:
+        request.state.home_service = homes(request).get(request.path_params.get("home_id"))
+    except UnknownHome as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
 def _verify_link(request: Request, token: str) -> tuple[ack_links.AckTarget | None, str | None]:
     """(what it acknowledges, None) for a genuine link of the current episode, else (None, why not)."""
+    _link_home(request)
     svc = service(request)
     secret = svc.settings.ack_key()
     if not secret:
         return None, "This dashboard has no HOMETWIN_ACK_SECRET, so e-mail links cannot be checked."
+    if "home_id" in request.path_params:
+        secret = ack_links.home_key(secret, svc.settings.home_id)
     try:
         target = ack_links.read(token, secret, svc.clock.now())
     except ExpiredAckToken:
@@ -252,7 +296,7 @@ def ack_link_confirm(request: Request, token: str = Form("", max_length=256)) ->
 
 # -- mail (demo) -------------------------------------------------------------------------------
 
-@router.get("/mail", response_class=HTMLResponse)
+@site_router.get("/mail", response_class=HTMLResponse)
 def mail_page(request: Request) -> HTMLResponse:
     view = service(request).mail_view()
     if not view.enabled:
