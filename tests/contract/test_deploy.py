@@ -566,7 +566,7 @@ def test_the_course_overlay_configures_parts_that_start_and_register(
             process.stop()
 
 
-# --- The fleet: the scheduler on PostgreSQL, two replicas (docs/deploy.md, "A fleet") -----------
+# --- The fleet: the scheduler on PostgreSQL, two replicas (docs/deploy.md, "Running a fleet") ---
 
 
 def test_the_fleet_overlay_runs_two_schedulers_on_postgresql_from_a_secret(
