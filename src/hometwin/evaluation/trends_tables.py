@@ -3,6 +3,7 @@
 One row per sensitivity h of the sweep: false change reports per home-month on the unchanged
 simulated homes and on the public homes (with their 95 % intervals), and per injected change type
 the median detection delay in days and the share of homes where it was reported within 14 days.
+Then the same at the default h for each threshold of the count CUSUM (night-time toilet visits).
 """
 
 from __future__ import annotations
@@ -48,6 +49,22 @@ def sweep_section(result: dict[str, Any]) -> Section:
     return title, header, rows
 
 
+def count_section(result: dict[str, Any]) -> Section:
+    rows_in = result.get("count_sweep") or []
+    kinds = [k for k in CHANGE_KINDS if rows_in and k in rows_in[0]["types"]]
+    params = result["config"]["params"]
+    follow = result["config"]["follow_days"]
+    header = ["h_count", "false / home-month (sim)", "false / home-month (public)",
+              *(f"{SHORT[k]}: median, <= {WITHIN_DAYS} d" for k in kinds)]
+    rows = [[(f"{row['h_count']:g}" if row["h_count"] else "0 (off)")
+             + (" *" if row["h_count"] == params.get("default_h_count") else ""),
+             _rate(row["false_sim"]), _rate(row["false_public"]), *(_type(row["types"][k], follow) for k in kinds)]
+            for row in rows_in]
+    title = (f"Count CUSUM threshold h_count (* default) at h = {params['default_h']:g}: one more toilet visit "
+             "a night against the Poisson normal")
+    return title, header, rows
+
+
 def types_section(result: dict[str, Any]) -> Section:
     row = result.get("default") or result["sweep"][0]
     header = ["change", "ramp (days)", "homes", "not applicable", "reported", "median delay (days)",
@@ -73,7 +90,8 @@ def public_section(result: dict[str, Any]) -> Section:
 
 
 def sections(result: dict[str, Any]) -> list[Section]:
-    return [sweep_section(result), types_section(result), public_section(result)]
+    counts = [count_section(result)] if result.get("count_sweep") else []
+    return [sweep_section(result), *counts, types_section(result), public_section(result)]
 
 
 def rich_tables(result: dict[str, Any]) -> list[Any]:
