@@ -30,8 +30,11 @@ def test_the_evidence_of_a_night_is_the_poisson_likelihood_ratio() -> None:
     # usually three times: one more is a third more
     assert count_evidence(4, 3.0) == pytest.approx(4 * math.log(4 / 3) - 1)
     # a person who never goes is assumed to go at count_floor a night; one extraordinary night is capped
-    assert count_evidence(1, 0.0) == pytest.approx(math.log(1 + 1 / p.count_floor) - 1)
-    assert count_evidence(9, 1.0) == COUNT_STEP_LIMIT < ChangeParams().h_count
+    assert count_evidence(1, 0.0) == count_evidence(1, p.count_floor)
+    assert count_evidence(0, 0.0) == pytest.approx(-1.0)
+    # one night weighs little: at least four nights make a report, however odd one of them is
+    assert count_evidence(3, 1.0) == count_evidence(9, 1.0) == COUNT_STEP_LIMIT
+    assert 3 * COUNT_STEP_LIMIT <= p.h_count
     with pytest.raises(ValueError):
         ChangeParams(count_shift=0)
     with pytest.raises(ValueError):
@@ -65,7 +68,8 @@ def test_one_more_visit_a_night_is_found_sooner_than_by_ranks_alone() -> None:
 
 def test_the_count_cusum_stays_quiet_on_unchanged_nights() -> None:
     """Poisson nights at 0.5, 1 and 2 a night for 20 weeks after the 8 weeks of learning: false reports
-    of the toilet indicator stay well under one a month."""
+    of the toilet indicator, both CUSUMs together, stay under a third of the monthly budget of one
+    (measured 0.1 to 0.3 a month; docs/trends.md)."""
     reports = nights = 0
     for rate in (0.5, 1.0, 2.0):
         for seed in range(20):
@@ -74,11 +78,13 @@ def test_the_count_cusum_stays_quiet_on_unchanged_nights() -> None:
             reports += len(trend.changes)
             nights += int(np.count_nonzero(~np.isnan(trend.z)))
     assert nights > 10_000
-    assert 30 * reports / nights < 0.25
+    assert 30 * reports / nights < 0.34
 
 
 def test_a_fall_in_visits_is_left_to_the_rank_cusum() -> None:
     rng = np.random.default_rng(7)
     x = np.concatenate([rng.poisson(2.0, 70), np.zeros(30)]).astype(float)  # stops going at night
     trend = track_indicator(TOILET, days(100), x)
-    assert [c.direction for c in trend.changes] == ["down"]
+    after = [c for c in trend.changes if c.detected >= days(100)[70]]
+    assert [c.direction for c in after] == ["down"]
+    assert (after[0].detected - days(100)[70]).days <= 14

@@ -65,7 +65,7 @@ BAND = (0.05, 0.95)  # the normal band: the middle 90 % of the baseline days
 SCORE_LIMIT = 3.0  # the most one day can weigh, in standard deviations
 MIN_SPREAD = 0.5  # a baseline of identical days: a different day scores at most SCORE_LIMIT
 LN2 = float(np.log(2.0))
-COUNT_STEP_LIMIT = 1.5  # nats one night can add to the count CUSUM (about 4 visits against 1 a night)
+COUNT_STEP_LIMIT = 0.5  # nats one night can add to the count CUSUM: 4 nights at least make a report
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ class ChangeParams:
     k: float = 0.5
     h: float = 8.0
     max_excluded: int = 14
-    h_count: float = 5.0
+    h_count: float = 1.5
     count_shift: float = 1.0
     count_floor: float = 0.25
 

@@ -46,7 +46,7 @@ SHOWN_BY: dict[str, tuple[tuple[str, str], ...]] = {
 }
 WITHIN_DAYS = 14
 DEFAULT_SWEEP = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0)
-DEFAULT_COUNT_SWEEP = (0.0, 2.0, 3.0, 4.0, 5.0, 6.0)  # 0: the count CUSUM off
+DEFAULT_COUNT_SWEEP = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0)  # 0: the count CUSUM off
 
 
 @dataclass(frozen=True)
