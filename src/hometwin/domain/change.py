@@ -33,6 +33,12 @@ the detector did not pick, so a false report leaves no biased baseline behind). 
 not reported. For standard normal scores Siegmund's approximation gives an in-control average run
 length of about 940 days per side with k=0.5 and h=5; the rates measured on real and simulated
 homes are in docs/trends.md.
+
+Small nightly counts (`IndicatorSpec.poisson`: night-time toilet visits) are also watched by a
+one-sided count CUSUM, C = max(0, C + min(x ln((lam + d) / lam) - d, COUNT_STEP_LIMIT)), the
+Poisson likelihood ratio of one visit more a night (d = `count_shift`) against the baseline nights'
+mean lam; a rise is reported when C > `h_count`. A rank score spends most of a count's evidence on
+ties; the likelihood ratio is the optimal detector of that rise. Both CUSUMs share the rules above.
 """
 
 from __future__ import annotations
