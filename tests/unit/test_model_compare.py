@@ -95,3 +95,24 @@ def test_models_sharing_most_days_differ_by_the_days_they_do_not_share() -> None
     assert difference_spread(56, 56, 56) == 0.0
     # a shared share beyond the data is clipped, never a negative variance
     assert difference_spread(10, 20, 30) == pytest.approx(math.sqrt(10 / 400 + 10 * (1 / 20 - 1 / 10) ** 2))
+
+
+def later(schedule: Schedule, minutes: int) -> Schedule:
+    def shift(hhmm: str) -> str:
+        h, m = map(int, hhmm.split(":"))
+        total = h * 60 + m + minutes
+        return f"{total // 60:02d}:{total % 60:02d}"
+
+    return [(shift(t), room, length) for t, room, length in schedule]
+
+
+def test_a_later_start_of_the_day_is_notable_beyond_the_usual_variation() -> None:
+    old = train_model(routine(3), tz=TZ)
+    start = date(2024, 1, 22)
+    days = (start + timedelta(days=i) for i in range(21))
+    shifted = {d: later(WEEKEND if d.weekday() >= 5 else WEEKDAY, 60) for d in days}
+    summary = compare_models(old, train_model(routine(3, first=start, extra=shifted), tz=TZ))
+    first = summary["first_activity_min"]
+    assert first["change"] == 60 and first["notable"] and first["z"] >= Z_NOTABLE
+    assert "The day usually starts at 07:30 instead of 06:30 (1 h later), beyond the usual variation" in (
+        summary["lines"][0])

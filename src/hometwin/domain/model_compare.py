@@ -10,8 +10,8 @@ the Trends (domain/change.py, docs/trends.md), read here from what a model keeps
 days, not the days themselves):
 
 - the spread is the old model's, the baseline: the day-to-day standard deviation of a daily count,
-  the robust spread of the wake-up times (from their 20th and 80th percentiles), the robust spread
-  of log visit durations (`Sketch.log_sigma`, a MAD);
+  the robust spread of the wake-up times within weekdays and within weekends (from their 20th and
+  80th percentiles), the robust spread of log visit durations (`Sketch.log_sigma`, a MAD);
 - it is turned into the spread of the *difference* between the two models' levels, given how many
   days (or visits) each learned from and how many they share: two models trained on overlapping
   windows (the weekly retrain of a 56-day window shares 49 days) differ only by the days one has and
@@ -208,11 +208,22 @@ def _mean_duration(m: BehaviourModel, room: str) -> _Level | None:
     return None if s is None else _Level(s.mean, s.n, s.log_sigma)
 
 
+def _robust_sd(s: Sketch) -> float:
+    return (s.q[_P80] - s.q[_P20]) / (2 * _P80_Z)
+
+
 def _first_activity(m: BehaviourModel) -> _Level | None:
+    """The usual wake-up (all days) with the spread *within* weekdays and weekends: someone who sleeps
+    in on Sundays does not vary by the 90 minutes between the two (the Trends compare a weekday
+    with weekdays, too)."""
     s = _sketch(m.first, "hour")
     if s is None:
         return None
-    return _Level(s.q[MEDIAN_INDEX], s.n, (s.q[_P80] - s.q[_P20]) / (2 * _P80_Z))
+    kinds = [k for k in (m.first.get("daytype") or {}).values() if isinstance(k, Sketch)]
+    if not kinds:
+        return _Level(s.q[MEDIAN_INDEX], s.n, _robust_sd(s))
+    pooled = sum(k.n * _robust_sd(k) ** 2 for k in kinds) / sum(k.n for k in kinds)
+    return _Level(s.q[MEDIAN_INDEX], s.n, math.sqrt(pooled))
 
 
 _ROOM_METRICS: dict[str, Callable[[BehaviourModel, str], _Level | None]] = {
@@ -269,8 +280,8 @@ def _first_line(m: dict[str, Any]) -> str:
     text = f"The day usually starts at {clock_text(new)}"
     if old is None:
         return text + "."
-    diff = new - old
     if clock_text(old) == clock_text(new):
         return f"{text}, as before."
+    diff = round(new) - round(old)  # whole minutes, as the clock times read
     shift = f" ({duration_text(abs(diff) * 60)} {'later' if diff > 0 else 'earlier'})"
     return f"{text} instead of {clock_text(old)}{shift}{_verdict('first_activity_min', m)}."
