@@ -90,6 +90,10 @@ def test_evaluate_trends_on_a_tiny_configuration(tmp_path: Path) -> None:
     for row in data["count_sweep"]:
         assert set(row["types"]) == {"night_toilet_x2"} and row["false_sim"]["monitored_days"] > 0
     assert "Count CUSUM threshold h_count" in (out / "result.md").read_text()
+    # a lasting change told again after its first report, per home-month followed after it
+    assert set(data["told_again"]) == set(CHANGE_KINDS)
+    assert all(r["reports"] >= 0 for r in data["told_again"].values())
+    assert "told again / home-month after" in (out / "result.md").read_text()
     bad = runner.invoke(app, ["evaluate", "--trends", "--trend-days", "5,5"])
     assert bad.exit_code == 2 and "baseline_days" in bad.output
 

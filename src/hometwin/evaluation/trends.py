@@ -16,6 +16,11 @@ homes unchanged, and the public homes), per home-month of monitored days (days o
 had learned a baseline). Each figure is given for every sensitivity `h` of the sweep, and, at the
 default `h`, for every threshold `h_count` of the count CUSUM (`count_sweep`: it watches the night-time
 toilet visits only, so only the false reports and the changes shown by that indicator are tracked).
+
+Told again: at the default h, the reports of a change's indicators in its direction after the first
+one, per home-month followed after it. A lasting change should be reported once; after a report the
+baseline relearns from the days after it, so later reports are the ordinary false reports of the new
+normal (run with a long follow-up, e.g. `--trend-days 56,84`, to see them).
 """
 
 from __future__ import annotations
@@ -114,6 +119,14 @@ def _delay(report: TrendReport, kind: str, start: Any) -> int | None:
     return min(delays) if delays else None
 
 
+def _told_again(report: TrendReport, kind: str, start: Any, end: Any) -> tuple[int, int]:
+    """A lasting change told again: (reports of the change's indicators in its direction after the
+    first one that showed it, days followed after that first one)."""
+    shown = set(SHOWN_BY[kind])
+    found = sorted(c.detected for c in report.changes if (c.indicator, c.direction) in shown and c.detected >= start)
+    return (len(found) - 1, (end - found[0]).days) if found else (0, 0)
+
+
 def _applicable(daily: DailyIndicators, kind: str) -> bool:
     return any(key not in daily.unsupported for key, _ in SHOWN_BY[kind])
 
@@ -130,6 +143,7 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
     not_applicable = {k: 0 for k in cfg.kinds}
     false_sim = {h: 0 for h in cfg.sweep}
     count_false_sim = {hc: 0 for hc in cfg.count_sweep}
+    again = {k: [0, 0] for k in cfg.kinds}  # at the default h: reports told again, days followed after the first
     sim_days = 0
     homes = [h for s in cfg.population_seeds for h in population(s, cfg.homes_per_seed, days)]
     total = len(homes) * (1 + len(cfg.kinds))
@@ -160,6 +174,10 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
             c_reports = _reports(c_daily, now, cfg.sweep, cfg.params)
             for h, report in c_reports.items():
                 delays[h][kind].append(_delay(report, kind, start))
+            if cfg.params.h in c_reports:
+                told, followed = _told_again(c_reports[cfg.params.h], kind, start, now.date())
+                again[kind][0] += told
+                again[kind][1] += followed
             if kind in counted:
                 for hc, report in _count_reports(c_daily, now, cfg, c_reports).items():
                     count_delays[hc][kind].append(_delay(report, kind, start))
@@ -183,7 +201,8 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
                                   "default_h_count": cfg.params.h_count, "count_shift": cfg.params.count_shift},
                        "shown_by": {k: [f"{i} {d}" for i, d in SHOWN_BY[k]] for k in cfg.kinds}},
             "sim_homes": len(homes), "public_homes": public, "sweep": sweep, "count_sweep": count_sweep,
-            "default": next((r for r in sweep if r["h"] == cfg.params.h), None)}
+            "default": next((r for r in sweep if r["h"] == cfg.params.h), None),
+            "told_again": {k: _rate(*again[k]) for k in cfg.kinds}}
 
 
 def _type_stats(delays: list[int | None], not_applicable: int) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 One row per sensitivity h of the sweep: false change reports per home-month on the unchanged
 simulated homes and on the public homes (with their 95 % intervals), and per injected change type
 the median detection delay in days and the share of homes where it was reported within 14 days.
-Then the same at the default h for each threshold of the count CUSUM (night-time toilet visits).
+Then the same at the default h for each threshold of the count CUSUM (night-time toilet visits),
+and per change type at the default h: how often a lasting change was told again after its first
+report (per home-month followed after it; a change should be reported once).
 """
 
 from __future__ import annotations
@@ -67,8 +69,9 @@ def count_section(result: dict[str, Any]) -> Section:
 
 def types_section(result: dict[str, Any]) -> Section:
     row = result.get("default") or result["sweep"][0]
+    again = result.get("told_again") or {}
     header = ["change", "ramp (days)", "homes", "not applicable", "reported", "median delay (days)",
-              f"within {WITHIN_DAYS} days"]
+              f"within {WITHIN_DAYS} days", "told again / home-month after"]
     rows = []
     for kind, t in row["types"].items():
         share = t[f"share_within_{WITHIN_DAYS}_days"]
@@ -76,7 +79,7 @@ def types_section(result: dict[str, Any]) -> Section:
                      str(t["not_applicable"]), str(t["detected"]),
                      f"> {result['config']['follow_days']}" if t["median_delay_days"] is None
                      else f"{t['median_delay_days']:g}",
-                     "-" if share is None else f"{100 * share:.0f} %"])
+                     "-" if share is None else f"{100 * share:.0f} %", _rate(again.get(kind, {}))])
     return f"Injected changes at the default h = {row['h']:g}", header, rows
 
 
