@@ -70,7 +70,6 @@ SAME_STORY_DAYS = 3
 BAND = (0.05, 0.95)  # the normal band: the middle 90 % of the baseline days
 SCORE_LIMIT = 3.0  # the most one day can weigh, in standard deviations
 MIN_SPREAD = 0.5  # a baseline of identical days: a different day scores at most SCORE_LIMIT
-LN2 = float(np.log(2.0))
 COUNT_STEP_LIMIT = 0.5  # nats one night can add to the count CUSUM: 4 nights at least make a report
 
 

@@ -50,7 +50,7 @@ class IndicatorSpec:
     a day is ranked among the baseline days, so a very regular person is not alarmed by a minute's
     difference. `min_change`: the smallest change (in `unit`, before vs after) worth a
     nurse's time; a CUSUM alarm for less is not reported. `poisson`: a small count per night, watched
-    also by the count CUSUM for a doubling (domain/change.py).
+    also by the count CUSUM for one more a night (domain/change.py).
     """
 
     key: str
