@@ -29,8 +29,8 @@ def test_a_lasting_change_is_counted_once_and_a_second_step_as_told_again() -> N
     once = report_of(x.copy())
     delay = _delay(once, "wake_later_90", START)
     assert delay is not None and 0 <= delay <= 7
-    told, followed = _told_again(once, "wake_later_90", START, END)
-    assert told == 0 and followed == (END - START).days - delay
+    told, followed, others = _told_again(once, "wake_later_90", START, END)
+    assert told == others == 0 and followed == (END - START).days - delay
     x[120:] += 90  # and another 90 minutes later: the same indicator, the same direction, again
     assert _told_again(report_of(x), "wake_later_90", START, END)[0] == 1
-    assert _told_again(report_of(rng.normal(420, 20, len(DAYS))), "wake_later_90", START, END) == (0, 0)
+    assert _told_again(report_of(rng.normal(420, 20, len(DAYS))), "wake_later_90", START, END) == (0, 0, 0)

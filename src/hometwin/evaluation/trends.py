@@ -17,10 +17,12 @@ had learned a baseline). Each figure is given for every sensitivity `h` of the s
 default `h`, for every threshold `h_count` of the count CUSUM (`count_sweep`: it watches the night-time
 toilet visits only, so only the false reports and the changes shown by that indicator are tracked).
 
-Told again: at the default h, the reports of a change's indicators in its direction after the first
-one, per home-month followed after it. A lasting change should be reported once; after a report the
-baseline relearns from the days after it, so later reports are the ordinary false reports of the new
-normal (run with a long follow-up, e.g. `--trend-days 56,84`, to see them).
+Told again: at the default h, the reports of an indicator of a change, in its direction, after that
+indicator's own first report, per home-month followed after the change's first report. A lasting
+change should be reported once; after a report the baseline relearns from the days after it, so later
+reports are the ordinary false reports of the new normal (run with a long follow-up, e.g.
+`--trend-days 56,84`, to see them). Another indicator of the same change reporting it later (time in
+bed after getting up) is counted apart (`other_indicators`): the same story in other words.
 """
 
 from __future__ import annotations
@@ -119,12 +121,16 @@ def _delay(report: TrendReport, kind: str, start: Any) -> int | None:
     return min(delays) if delays else None
 
 
-def _told_again(report: TrendReport, kind: str, start: Any, end: Any) -> tuple[int, int]:
-    """A lasting change told again: (reports of the change's indicators in its direction after the
-    first one that showed it, days followed after that first one)."""
-    shown = set(SHOWN_BY[kind])
-    found = sorted(c.detected for c in report.changes if (c.indicator, c.direction) in shown and c.detected >= start)
-    return (len(found) - 1, (end - found[0]).days) if found else (0, 0)
+def _told_again(report: TrendReport, kind: str, start: Any, end: Any) -> tuple[int, int, int]:
+    """A lasting change told again: (reports of an indicator that shows the change, in its direction,
+    after that indicator's own first report; days followed after the change's first report; other
+    indicators of the change that reported it later, which is the same story in other words)."""
+    found = [c for c in report.changes if (c.indicator, c.direction) in set(SHOWN_BY[kind]) and c.detected >= start]
+    if not found:
+        return 0, 0, 0
+    pairs = {(c.indicator, c.direction) for c in found}
+    first = min(c.detected for c in found)
+    return len(found) - len(pairs), (end - first).days, len(pairs) - 1
 
 
 def _applicable(daily: DailyIndicators, kind: str) -> bool:
@@ -143,7 +149,7 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
     not_applicable = {k: 0 for k in cfg.kinds}
     false_sim = {h: 0 for h in cfg.sweep}
     count_false_sim = {hc: 0 for hc in cfg.count_sweep}
-    again = {k: [0, 0] for k in cfg.kinds}  # at the default h: reports told again, days followed after the first
+    again = {k: [0, 0, 0] for k in cfg.kinds}  # at the default h: told again, days followed, other indicators
     sim_days = 0
     homes = [h for s in cfg.population_seeds for h in population(s, cfg.homes_per_seed, days)]
     total = len(homes) * (1 + len(cfg.kinds))
@@ -175,9 +181,8 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
             for h, report in c_reports.items():
                 delays[h][kind].append(_delay(report, kind, start))
             if cfg.params.h in c_reports:
-                told, followed = _told_again(c_reports[cfg.params.h], kind, start, now.date())
-                again[kind][0] += told
-                again[kind][1] += followed
+                for i, value in enumerate(_told_again(c_reports[cfg.params.h], kind, start, now.date())):
+                    again[kind][i] += value
             if kind in counted:
                 for hc, report in _count_reports(c_daily, now, cfg, c_reports).items():
                     count_delays[hc][kind].append(_delay(report, kind, start))
@@ -202,7 +207,8 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
                        "shown_by": {k: [f"{i} {d}" for i, d in SHOWN_BY[k]] for k in cfg.kinds}},
             "sim_homes": len(homes), "public_homes": public, "sweep": sweep, "count_sweep": count_sweep,
             "default": next((r for r in sweep if r["h"] == cfg.params.h), None),
-            "told_again": {k: _rate(*again[k]) for k in cfg.kinds}}
+            "told_again": {k: {**_rate(again[k][0], again[k][1]), "other_indicators": again[k][2]}
+                           for k in cfg.kinds}}
 
 
 def _type_stats(delays: list[int | None], not_applicable: int) -> dict[str, Any]:
