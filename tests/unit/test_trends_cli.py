@@ -12,6 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hometwin.cli import app
+from hometwin.domain.change import ChangeParams
+from hometwin.evaluation.trends import DEFAULT_COUNT_SWEEP
 from hometwin.sim import BehaviourChange, simulate, simulated_home
 from hometwin.sim.changes import CHANGE_KINDS
 
@@ -82,6 +84,16 @@ def test_evaluate_trends_on_a_tiny_configuration(tmp_path: Path) -> None:
         assert row["false_sim"]["monitored_days"] > 0
     assert data["public_note"].startswith("skipped")
     assert "Change reports by sensitivity h" in (out / "result.md").read_text()
+    # the count CUSUM's thresholds at the default h, for the change the toilet visits show
+    assert [row["h_count"] for row in data["count_sweep"]] == list(DEFAULT_COUNT_SWEEP)
+    assert ChangeParams().h_count in DEFAULT_COUNT_SWEEP and 0.0 in DEFAULT_COUNT_SWEEP
+    for row in data["count_sweep"]:
+        assert set(row["types"]) == {"night_toilet_x2"} and row["false_sim"]["monitored_days"] > 0
+    assert "Count CUSUM threshold h_count" in (out / "result.md").read_text()
+    # a lasting change told again after its first report, per home-month followed after it
+    assert set(data["told_again"]) == set(CHANGE_KINDS)
+    assert all(r["reports"] >= 0 for r in data["told_again"].values())
+    assert "told again / home-month after" in (out / "result.md").read_text()
     bad = runner.invoke(app, ["evaluate", "--trends", "--trend-days", "5,5"])
     assert bad.exit_code == 2 and "baseline_days" in bad.output
 

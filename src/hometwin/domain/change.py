@@ -33,6 +33,12 @@ the detector did not pick, so a false report leaves no biased baseline behind). 
 not reported. For standard normal scores Siegmund's approximation gives an in-control average run
 length of about 940 days per side with k=0.5 and h=5; the rates measured on real and simulated
 homes are in docs/trends.md.
+
+Small nightly counts (`IndicatorSpec.poisson`: night-time toilet visits) are also watched by a
+one-sided count CUSUM, C = max(0, C + min(x ln((lam + d) / lam) - d, COUNT_STEP_LIMIT)), the
+Poisson likelihood ratio of one visit more a night (d = `count_shift`) against the baseline nights'
+mean lam; a rise is reported when C > `h_count`. A rank score spends most of a count's evidence on
+ties; the likelihood ratio is the optimal detector of that rise. Both CUSUMs share the rules above.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ SAME_STORY_DAYS = 3
 BAND = (0.05, 0.95)  # the normal band: the middle 90 % of the baseline days
 SCORE_LIMIT = 3.0  # the most one day can weigh, in standard deviations
 MIN_SPREAD = 0.5  # a baseline of identical days: a different day scores at most SCORE_LIMIT
+COUNT_STEP_LIMIT = 0.5  # nats one night can add to the count CUSUM: 4 nights at least make a report
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,9 @@ class ChangeParams:
     k: the CUSUM reference (half the shift, in robust sds, it is tuned to). h: the decision threshold
     (the sensitivity knob; larger = fewer false reports, slower).
     max_excluded: at most this many days of a running excursion are kept out of the baseline.
+    h_count: the threshold (in nats of evidence) of the count CUSUM, run next to the rank CUSUM on
+    the `poisson` indicators (0: off); count_shift: the rise a night it is tuned to (one visit more:
+    a doubling of once a night); count_floor: the least nightly rate it assumes.
     """
 
     window_days: int = 56
@@ -84,12 +94,17 @@ class ChangeParams:
     k: float = 0.5
     h: float = 8.0
     max_excluded: int = 14
+    h_count: float = 1.5
+    count_shift: float = 1.0
+    count_floor: float = 0.25
 
     def __post_init__(self) -> None:
         if self.window_days < 7 or not 3 <= self.min_days <= self.window_days:
             raise ValueError("ChangeParams needs window_days >= 7 and 3 <= min_days <= window_days")
         if self.k < 0 or self.h <= 0 or self.weekday_min < 1 or self.max_excluded < 0:
             raise ValueError("ChangeParams k must be >= 0; h and weekday_min positive; max_excluded >= 0")
+        if self.h_count < 0 or not self.count_floor > 0 or not self.count_shift > 0:
+            raise ValueError("ChangeParams h_count must be >= 0 (0: off), count_floor and count_shift positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,12 +252,13 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
     z, up, down = np.full(n, np.nan), np.zeros(n), np.zeros(n)
     weekday = np.array([d.weekday() for d in days], dtype=np.int64)
     changes: list[Change] = []
-    s_up = s_down = 0.0
-    run_up = run_down = -1  # index of the first day of the running excursion (-1: none)
+    s_up = s_down = s_count = 0.0
+    run_up = run_down = run_count = -1  # index of the first day of the running excursion (-1: none)
+    watch_count = spec.poisson and params.h_count > 0
     learn_from = 0  # the baseline is learned from this day on (moved to a change's start)
     for t in range(n):
         lo = max(learn_from, t - params.window_days)
-        excursion = [r for r in (run_up, run_down) if r >= 0]
+        excursion = [r for r in (run_up, run_down, run_count) if r >= 0]
         hi = t
         if excursion:
             hi = max(min(excursion), t - params.max_excluded, lo)
@@ -262,17 +278,35 @@ def track_indicator(spec: IndicatorSpec, days: tuple[date, ...], values: np.ndar
         s_down = max(0.0, s_down - z[t] - params.k)
         run_up = (t if run_up < 0 else run_up) if s_up > 0 else -1
         run_down = (t if run_down < 0 else run_down) if s_down > 0 else -1
+        if watch_count:
+            s_count = max(0.0, s_count + count_evidence(float(x[t]), float(np.mean(reference)), params))
+            run_count = (t if run_count < 0 else run_count) if s_count > 0 else -1
         up[t], down[t] = s_up, s_down
-        for direction, s, start in (("up", s_up, run_up), ("down", s_down, run_down)):
-            if s > params.h:
+        for direction, s, start, h in (("up", s_up, run_up, params.h), ("down", s_down, run_down, params.h),
+                                       ("up", s_count, run_count, params.h_count)):
+            if s > h:
                 change = _change(spec, days, x, x - centre, level[t], start, t, direction, learn_from)
-                s_up = s_down = 0.0
-                run_up = run_down = -1
+                s_up = s_down = s_count = 0.0
+                run_up = run_down = run_count = -1
                 if abs(change.size) >= spec.min_change:  # else: too small to matter, keep the baseline
                     changes.append(change)
                     learn_from = t + 1  # days the detector did not pick: a false report leaves no bias
                 break
     return IndicatorTrend(spec, tuple(days), x, centre, low, high, z, up, down, tuple(changes), unsupported)
+
+
+def count_evidence(count: float, rate: float, params: ChangeParams = ChangeParams()) -> float:
+    """The log-likelihood ratio of one night's `count` for a Poisson rate raised by `count_shift`
+    against the usual `rate` (the baseline nights' mean, at least `count_floor`), in nats:
+    count * ln((rate + shift) / rate) - shift.
+
+    Summed by a CUSUM this is the optimal detector of that rise (Lorden, Moustakides). One visit more
+    a night is what a doubling of once a night is; for a person who goes three times it is a third
+    more, which is still worth a question. A night weighs at most `COUNT_STEP_LIMIT` nats: one night
+    of eight visits is a reason to look, not a change.
+    """
+    lam = max(rate, params.count_floor)
+    return min(count * float(np.log1p(params.count_shift / lam)) - params.count_shift, COUNT_STEP_LIMIT)
 
 
 def _reference(vals: np.ndarray, wd: np.ndarray, today: int, spec: IndicatorSpec,
@@ -351,5 +385,5 @@ def day_index(days: tuple[date, ...], day: date) -> int | None:
     return i if days[i] == day else None
 
 
-__all__ = ["Change", "ChangeParams", "IndicatorTrend", "TrendReport", "day_index",
+__all__ = ["Change", "ChangeParams", "IndicatorTrend", "TrendReport", "count_evidence", "day_index",
            "track_indicator", "trend_report", "trend_report_from_events"]

@@ -49,7 +49,8 @@ class IndicatorSpec:
     `min_scale`: the resolution of the indicator: values closer than half of it count as equal when
     a day is ranked among the baseline days, so a very regular person is not alarmed by a minute's
     difference. `min_change`: the smallest change (in `unit`, before vs after) worth a
-    nurse's time; a CUSUM alarm for less is not reported.
+    nurse's time; a CUSUM alarm for less is not reported. `poisson`: a small count per night, watched
+    also by the count CUSUM for one more a night (domain/change.py).
     """
 
     key: str
@@ -60,11 +61,12 @@ class IndicatorSpec:
     min_scale: float
     min_change: float
     needs: str
+    poisson: bool = False
 
 
 INDICATORS: tuple[IndicatorSpec, ...] = (
     IndicatorSpec("night_toilet_visits", "Night-time toilet visits", Unit.COUNT, "night", False, 0.5, 0.5,
-                  "a toilet or bathroom room"),
+                  "a toilet or bathroom room", poisson=True),
     IndicatorSpec("bed_exits", "Times out of bed at night", Unit.COUNT, "night", False, 0.5, 0.5,
                   "a bedroom sensor"),
     IndicatorSpec("time_in_bed", "Time in bed", Unit.HOURS, "night", False, 0.33, 1.0, "a bedroom sensor"),

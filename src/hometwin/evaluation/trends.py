@@ -13,7 +13,16 @@ outings) is "not applicable".
 
 False reports: every change reported on a home without an injected change (the same simulated
 homes unchanged, and the public homes), per home-month of monitored days (days once the detector
-had learned a baseline). Each figure is given for every sensitivity `h` of the sweep.
+had learned a baseline). Each figure is given for every sensitivity `h` of the sweep, and, at the
+default `h`, for every threshold `h_count` of the count CUSUM (`count_sweep`: it watches the night-time
+toilet visits only, so only the false reports and the changes shown by that indicator are tracked).
+
+Told again: at the default h, the reports of an indicator of a change, in its direction, after that
+indicator's own first report, per home-month followed after the change's first report. A lasting
+change should be reported once; after a report the baseline relearns from the days after it, so later
+reports are the ordinary false reports of the new normal (run with a long follow-up, e.g.
+`--trend-days 56,84`, to see them). Another indicator of the same change reporting it later (time in
+bed after getting up) is counted apart (`other_indicators`): the same story in other words.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from hometwin.domain.change import ChangeParams, TrendReport, trend_report
-from hometwin.domain.indicators import DailyIndicators, daily_indicators
+from hometwin.domain.indicators import SPECS, DailyIndicators, daily_indicators
 from hometwin.evaluation.poisson import rate_interval
 from hometwin.sim.changes import CHANGE_KINDS, BehaviourChange
 
@@ -44,6 +53,7 @@ SHOWN_BY: dict[str, tuple[tuple[str, str], ...]] = {
 }
 WITHIN_DAYS = 14
 DEFAULT_SWEEP = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0)
+DEFAULT_COUNT_SWEEP = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0)  # 0: the count CUSUM off
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,7 @@ class TrendsEvalConfig:
     follow_days: int = 21
     kinds: tuple[str, ...] = tuple(CHANGE_KINDS)
     sweep: tuple[float, ...] = DEFAULT_SWEEP
+    count_sweep: tuple[float, ...] = DEFAULT_COUNT_SWEEP
     params: ChangeParams = field(default_factory=ChangeParams)
     public: tuple[tuple[str, Sequence[Any], str], ...] = ()
 
@@ -69,6 +80,8 @@ class TrendsEvalConfig:
                              f"{self.params.min_days} days) and follow_days at least 1")
         if not self.sweep or any(h <= 0 for h in self.sweep):
             raise ValueError("the sweep needs positive thresholds h")
+        if any(h < 0 for h in self.count_sweep):
+            raise ValueError("the count sweep needs thresholds h_count >= 0 (0: off)")
         if self.homes_per_seed < 1:
             raise ValueError("homes_per_seed must be at least 1")
 
@@ -88,12 +101,36 @@ def _reports(daily: DailyIndicators, now: datetime, sweep: Sequence[float], base
     return {h: trend_report(daily, now=now, params=replace(base, h=h)) for h in sweep}
 
 
+def _count_reports(daily: DailyIndicators, now: datetime, cfg: TrendsEvalConfig,
+                   known: dict[float, TrendReport]) -> dict[float, TrendReport]:
+    """At the default h, one report per h_count of the count sweep (the default one reused)."""
+    return {hc: known[cfg.params.h] if hc == cfg.params.h_count and cfg.params.h in known
+            else trend_report(daily, now=now, params=replace(cfg.params, h_count=hc)) for hc in cfg.count_sweep}
+
+
+def _counted(kind: str) -> bool:
+    """Whether the count CUSUM watches an indicator that shows `kind`."""
+    return any(SPECS[key].poisson for key, _ in SHOWN_BY[kind])
+
+
 def _delay(report: TrendReport, kind: str, start: Any) -> int | None:
     """Days from the first changed day to the first report that shows the change, or None."""
     shown = set(SHOWN_BY[kind])
     delays = [(c.detected - start).days for c in report.changes
               if (c.indicator, c.direction) in shown and c.detected >= start]
     return min(delays) if delays else None
+
+
+def _told_again(report: TrendReport, kind: str, start: Any, end: Any) -> tuple[int, int, int]:
+    """A lasting change told again: (reports of an indicator that shows the change, in its direction,
+    after that indicator's own first report; days followed after the change's first report; other
+    indicators of the change that reported it later, which is the same story in other words)."""
+    found = [c for c in report.changes if (c.indicator, c.direction) in set(SHOWN_BY[kind]) and c.detected >= start]
+    if not found:
+        return 0, 0, 0
+    pairs = {(c.indicator, c.direction) for c in found}
+    first = min(c.detected for c in found)
+    return len(found) - len(pairs), (end - first).days, len(pairs) - 1
 
 
 def _applicable(daily: DailyIndicators, kind: str) -> bool:
@@ -107,8 +144,12 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
 
     days = cfg.baseline_days + cfg.follow_days
     delays: dict[float, dict[str, list[int | None]]] = {h: {k: [] for k in cfg.kinds} for h in cfg.sweep}
+    counted = [k for k in cfg.kinds if _counted(k)]
+    count_delays: dict[float, dict[str, list[int | None]]] = {hc: {k: [] for k in counted} for hc in cfg.count_sweep}
     not_applicable = {k: 0 for k in cfg.kinds}
     false_sim = {h: 0 for h in cfg.sweep}
+    count_false_sim = {hc: 0 for hc in cfg.count_sweep}
+    again = {k: [0, 0, 0] for k in cfg.kinds}  # at the default h: told again, days followed, other indicators
     sim_days = 0
     homes = [h for s in cfg.population_seeds for h in population(s, cfg.homes_per_seed, days)]
     total = len(homes) * (1 + len(cfg.kinds))
@@ -122,6 +163,8 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
         sim_days += monitored_days(reports[cfg.sweep[0]])
         for h, report in reports.items():
             false_sim[h] += len(report.changes)
+        for hc, report in _count_reports(daily, now, cfg, reports).items():
+            count_false_sim[hc] += len(report.changes)
         done += 1
         progress("simulated homes", done, total)
         start = (home.start + timedelta(days=cfg.baseline_days)).date()
@@ -134,34 +177,48 @@ def evaluate_trends(cfg: TrendsEvalConfig, progress: Callable[[str, int, int], N
             if not _applicable(c_daily, kind):
                 not_applicable[kind] += 1
                 continue
-            for h, report in _reports(c_daily, now, cfg.sweep, cfg.params).items():
+            c_reports = _reports(c_daily, now, cfg.sweep, cfg.params)
+            for h, report in c_reports.items():
                 delays[h][kind].append(_delay(report, kind, start))
+            if cfg.params.h in c_reports:
+                for i, value in enumerate(_told_again(c_reports[cfg.params.h], kind, start, now.date())):
+                    again[kind][i] += value
+            if kind in counted:
+                for hc, report in _count_reports(c_daily, now, cfg, c_reports).items():
+                    count_delays[hc][kind].append(_delay(report, kind, start))
     public = _public(cfg)
     sweep = []
     for h in cfg.sweep:
-        row: dict[str, Any] = {"h": h, "types": {}}
-        for kind in cfg.kinds:
-            found = [d for d in delays[h][kind] if d is not None]
-            n = len(delays[h][kind])
-            row["types"][kind] = {
-                "homes": n, "not_applicable": not_applicable[kind],
-                "detected": len(found),
-                "median_delay_days": _median_delay(delays[h][kind]),
-                "median_delay_detected_days": statistics.median(found) if found else None,
-                f"share_within_{WITHIN_DAYS}_days": (sum(1 for d in found if d <= WITHIN_DAYS) / n) if n else None,
-                "delays": delays[h][kind],
-            }
+        row: dict[str, Any] = {"h": h, "types": {k: _type_stats(delays[h][k], not_applicable[k]) for k in cfg.kinds}}
         row["false_sim"] = _rate(false_sim[h], sim_days)
         row["false_public"] = _rate(sum(p["reports"][str(h)] for p in public), sum(p["monitored_days"] for p in public))
         sweep.append(row)
+    count_sweep = [{"h_count": hc, "h": cfg.params.h,
+                    "types": {k: _type_stats(count_delays[hc][k], not_applicable[k]) for k in counted},
+                    "false_sim": _rate(count_false_sim[hc], sim_days),
+                    "false_public": _rate(sum(p["count_reports"][str(hc)] for p in public),
+                                          sum(p["monitored_days"] for p in public))} for hc in cfg.count_sweep]
     return {"config": {"population_seeds": list(cfg.population_seeds), "homes_per_seed": cfg.homes_per_seed,
                        "baseline_days": cfg.baseline_days, "follow_days": cfg.follow_days,
                        "ramp_days": {k: RAMP_DAYS[k] for k in cfg.kinds},
                        "params": {"window_days": cfg.params.window_days, "min_days": cfg.params.min_days,
-                                  "k": cfg.params.k, "default_h": cfg.params.h},
+                                  "k": cfg.params.k, "default_h": cfg.params.h,
+                                  "default_h_count": cfg.params.h_count, "count_shift": cfg.params.count_shift},
                        "shown_by": {k: [f"{i} {d}" for i, d in SHOWN_BY[k]] for k in cfg.kinds}},
-            "sim_homes": len(homes), "public_homes": public, "sweep": sweep,
-            "default": next((r for r in sweep if r["h"] == cfg.params.h), None)}
+            "sim_homes": len(homes), "public_homes": public, "sweep": sweep, "count_sweep": count_sweep,
+            "default": next((r for r in sweep if r["h"] == cfg.params.h), None),
+            "told_again": {k: {**_rate(again[k][0], again[k][1]), "other_indicators": again[k][2]}
+                           for k in cfg.kinds}}
+
+
+def _type_stats(delays: list[int | None], not_applicable: int) -> dict[str, Any]:
+    found = [d for d in delays if d is not None]
+    n = len(delays)
+    return {"homes": n, "not_applicable": not_applicable, "detected": len(found),
+            "median_delay_days": _median_delay(delays),
+            "median_delay_detected_days": statistics.median(found) if found else None,
+            f"share_within_{WITHIN_DAYS}_days": (sum(1 for d in found if d <= WITHIN_DAYS) / n) if n else None,
+            "delays": delays}
 
 
 def _median_delay(delays: list[int | None]) -> float | None:
@@ -193,8 +250,10 @@ def _public(cfg: TrendsEvalConfig) -> list[dict[str, Any]]:
         now = max(e.time for e in events) + timedelta(seconds=1)
         daily = daily_indicators(events, tz=tz, now=now)
         reports = _reports(daily, now, cfg.sweep, cfg.params)
+        counts = _count_reports(daily, now, cfg, reports)
         out.append({"home": name, "days": len(daily.days), "monitored_days": monitored_days(reports[cfg.sweep[0]]),
                     "reports": {str(h): len(r.changes) for h, r in reports.items()},
+                    "count_reports": {str(hc): len(r.changes) for hc, r in counts.items()},
                     "changes_at_default": [c.to_dict() for c in reports.get(cfg.params.h, reports[cfg.sweep[0]]
                                                                             ).changes]})
     return out

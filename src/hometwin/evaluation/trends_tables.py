@@ -3,6 +3,9 @@
 One row per sensitivity h of the sweep: false change reports per home-month on the unchanged
 simulated homes and on the public homes (with their 95 % intervals), and per injected change type
 the median detection delay in days and the share of homes where it was reported within 14 days.
+Then the same at the default h for each threshold of the count CUSUM (night-time toilet visits),
+and per change type at the default h: how often a lasting change was told again after its first
+report (per home-month followed after it; a change should be reported once).
 """
 
 from __future__ import annotations
@@ -48,10 +51,27 @@ def sweep_section(result: dict[str, Any]) -> Section:
     return title, header, rows
 
 
+def count_section(result: dict[str, Any]) -> Section:
+    rows_in = result.get("count_sweep") or []
+    kinds = [k for k in CHANGE_KINDS if rows_in and k in rows_in[0]["types"]]
+    params = result["config"]["params"]
+    follow = result["config"]["follow_days"]
+    header = ["h_count", "false / home-month (sim)", "false / home-month (public)",
+              *(f"{SHORT[k]}: median, <= {WITHIN_DAYS} d" for k in kinds)]
+    rows = [[(f"{row['h_count']:g}" if row["h_count"] else "0 (off)")
+             + (" *" if row["h_count"] == params.get("default_h_count") else ""),
+             _rate(row["false_sim"]), _rate(row["false_public"]), *(_type(row["types"][k], follow) for k in kinds)]
+            for row in rows_in]
+    title = (f"Count CUSUM threshold h_count (* default) at h = {params['default_h']:g}: one more toilet visit "
+             "a night against the Poisson normal")
+    return title, header, rows
+
+
 def types_section(result: dict[str, Any]) -> Section:
     row = result.get("default") or result["sweep"][0]
+    again = result.get("told_again") or {}
     header = ["change", "ramp (days)", "homes", "not applicable", "reported", "median delay (days)",
-              f"within {WITHIN_DAYS} days"]
+              f"within {WITHIN_DAYS} days", "told again / home-month after"]
     rows = []
     for kind, t in row["types"].items():
         share = t[f"share_within_{WITHIN_DAYS}_days"]
@@ -59,7 +79,7 @@ def types_section(result: dict[str, Any]) -> Section:
                      str(t["not_applicable"]), str(t["detected"]),
                      f"> {result['config']['follow_days']}" if t["median_delay_days"] is None
                      else f"{t['median_delay_days']:g}",
-                     "-" if share is None else f"{100 * share:.0f} %"])
+                     "-" if share is None else f"{100 * share:.0f} %", _rate(again.get(kind, {}))])
     return f"Injected changes at the default h = {row['h']:g}", header, rows
 
 
@@ -73,7 +93,8 @@ def public_section(result: dict[str, Any]) -> Section:
 
 
 def sections(result: dict[str, Any]) -> list[Section]:
-    return [sweep_section(result), types_section(result), public_section(result)]
+    counts = [count_section(result)] if result.get("count_sweep") else []
+    return [sweep_section(result), *counts, types_section(result), public_section(result)]
 
 
 def rich_tables(result: dict[str, Any]) -> list[Any]:
