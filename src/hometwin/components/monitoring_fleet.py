@@ -40,6 +40,8 @@ class HomeMonitor(Protocol):
 
     def check(self) -> CheckResult: ...
 
+    def local_copy_in_use(self) -> dict[str, bool]: ...
+
     def status(self) -> dict[str, Any]: ...
 
 
@@ -64,6 +66,13 @@ class FleetMetrics:
                                  ["home"], registry=self.registry)
         self.tick_seconds = Gauge("hometwin_monitoring_tick_seconds", "Duration of the last fan-out tick",
                                   registry=self.registry)
+        self.local_copy = Gauge("hometwin_monitoring_local_copy", "1 while the home's check runs on the local "
+                                "copy of its model or alert book (part), taken while the store did not answer",
+                                ["home", "part"], registry=self.registry)
+
+    def observe_local_copy(self, home_id: str, monitor: HomeMonitor) -> None:
+        for part, in_use in monitor.local_copy_in_use().items():
+            self.local_copy.labels(home_id, part).set(1 if in_use else 0)
 
 
 class FleetMonitor:
@@ -117,6 +126,7 @@ class FleetMonitor:
         seconds = time.monotonic() - entry.started
         self.metrics.checks.labels(home_id, result["status"]).inc()
         self.metrics.seconds.labels(home_id).set(seconds)
+        self.metrics.observe_local_copy(home_id, monitor)
         book = monitor.book.book
         if book is not None:
             self.metrics.open_alerts.labels(home_id).set(len(book.open_alerts()))

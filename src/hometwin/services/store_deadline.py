@@ -1,0 +1,84 @@
+"""An ObjectStore whose calls give up after a deadline, for the monitoring's check path.
+
+Why: a store that hangs (accepts the connection, never answers) makes each S3 call wait the
+client's timeout (`HOMETWIN_S3_TIMEOUT_SECONDS`, 30 s) times its retries, minutes per check, while
+the check holds the emergency it found. Behind this wrapper a call that has not answered within
+`deadline` seconds raises `Unavailable` at once (the monitoring then goes on with the model and the
+book it holds, and its local copy); the call itself goes on in its own thread until the client
+gives up. While it does, the store counts as hanging: later calls fail at once instead of
+stacking one thread per call behind it, so a hanging store holds one thread per wrapper at most.
+
+Calls run one at a time per wrapper (one home's monitor makes them one at a time anyway), so a
+late write can never overtake a newer one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import TypeVar
+
+from hometwin.ports import ObjectStore, StoredObject, Unavailable
+
+T = TypeVar("T")
+
+
+class DeadlineStore:
+    """Delegates to `inner`; raises Unavailable when a call takes longer than `deadline` seconds."""
+
+    def __init__(self, inner: ObjectStore, deadline: float) -> None:
+        if deadline <= 0:
+            raise ValueError(f"the store deadline must be positive, got {deadline!r}")
+        self.inner, self.deadline = inner, deadline
+        self._lock = threading.Lock()
+        self._hanging: tuple[Future[object], str, float] | None = None  # the call still running, what, since
+
+    def put(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None,
+            *, overwrite: bool = True) -> str | None:
+        return self._run(f"put {key}", lambda: self.inner.put(key, data, metadata, overwrite=overwrite))
+
+    def get(self, key: str, version_id: str | None = None) -> StoredObject:
+        return self._run(f"get {key}", lambda: self.inner.get(key, version_id))
+
+    def versions(self, key: str) -> list[str]:
+        return self._run(f"versions of {key}", lambda: self.inner.versions(key))
+
+    def list(self, prefix: str) -> list[str]:
+        return self._run(f"list {prefix}", lambda: self.inner.list(prefix))
+
+    @property
+    def hanging(self) -> bool:
+        """A call that timed out is still waiting for the store."""
+        with self._lock:
+            return self._hanging is not None and not self._hanging[0].done()
+
+    def _run(self, what: str, call: Callable[[], T]) -> T:
+        with self._lock:
+            if self._hanging is not None:
+                future, earlier, since = self._hanging
+                if not future.done():
+                    raise Unavailable(f"{self.inner!r} has not answered {earlier} for "
+                                      f"{time.monotonic() - since:.0f} s")
+                self._hanging = None
+            done: Future[T] = Future()
+            thread = threading.Thread(target=_settle, args=(done, call), name="hometwin-store-call", daemon=True)
+            thread.start()
+            try:
+                # Held while waiting: calls stay in order (a late write never overtakes a newer one).
+                return done.result(timeout=self.deadline)
+            except TimeoutError:
+                self._hanging = (done, what, time.monotonic())  # type: ignore[assignment]  # any result
+                raise Unavailable(f"{self.inner!r} did not answer {what} within {self.deadline:g} s "
+                                  "(it hangs; the call goes on in the background)") from None
+
+    def __repr__(self) -> str:
+        return f"DeadlineStore({self.inner!r}, {self.deadline:g} s)"
+
+
+def _settle(future: Future[T], call: Callable[[], T]) -> None:
+    try:
+        future.set_result(call())
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller, who raises it
+        future.set_exception(exc)
