@@ -8,8 +8,8 @@ book it holds, and its local copy); the call itself goes on in its own thread un
 gives up. While it does, the store counts as hanging: later calls fail at once instead of
 stacking one thread per call behind it, so a hanging store holds one thread per wrapper at most.
 
-Calls run one at a time per wrapper (one home's monitor makes them one at a time anyway), so a
-late write can never overtake a newer one.
+Calls of several threads run side by side as without the wrapper; after one timed out, none starts
+until it has ended, so a late write never overtakes a later one.
 """
 
 from __future__ import annotations
@@ -62,16 +62,16 @@ class DeadlineStore:
                     raise Unavailable(f"{self.inner!r} has not answered {earlier} for "
                                       f"{time.monotonic() - since:.0f} s")
                 self._hanging = None
-            done: Future[T] = Future()
-            thread = threading.Thread(target=_settle, args=(done, call), name="hometwin-store-call", daemon=True)
-            thread.start()
-            try:
-                # Held while waiting: calls stay in order (a late write never overtakes a newer one).
-                return done.result(timeout=self.deadline)
-            except TimeoutError:
-                self._hanging = (done, what, time.monotonic())  # type: ignore[assignment]  # any result
-                raise Unavailable(f"{self.inner!r} did not answer {what} within {self.deadline:g} s "
-                                  "(it hangs; the call goes on in the background)") from None
+        done: Future[T] = Future()
+        threading.Thread(target=_settle, args=(done, call), name="hometwin-store-call", daemon=True).start()
+        try:
+            return done.result(timeout=self.deadline)
+        except TimeoutError:
+            with self._lock:
+                if self._hanging is None or self._hanging[0].done():
+                    self._hanging = (done, what, time.monotonic())  # type: ignore[assignment]  # any result
+            raise Unavailable(f"{self.inner!r} did not answer {what} within {self.deadline:g} s "
+                              "(it hangs; the call goes on in the background)") from None
 
     def __repr__(self) -> str:
         return f"DeadlineStore({self.inner!r}, {self.deadline:g} s)"

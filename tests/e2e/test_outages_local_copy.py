@@ -1,0 +1,150 @@
+"""The object store hanging, and the monitoring SIGKILLed while the store is down: the monitoring
+goes on from its local copy (docs/reliability.md, "Outages").
+
+The whole alerting path as real processes (tests/e2e/alerting_stack.py: scheduler, monitoring,
+actuation, SeaweedFS, aiosmtpd, the event source), 30 simulated seconds per real second, an
+unacknowledged emergency reminded every 2 minutes of the home's clock. In order:
+
+1. The store hangs for 6 minutes: SeaweedFS is stopped and a listener that accepts connections and
+   never answers takes its port (tests/hanging_server.py, a real socket server). Every check still
+   finds the emergency, and every reminder comes within 2 minutes of falling due, as if nothing
+   were wrong (before, each check waited the S3 client's timeout times its retries).
+2. The store is stopped for 6 minutes; a minute in, the monitoring is SIGKILLed and started again
+   while the store is still down. It detects and alerts from its local copy; once the store is back
+   its book (with the e-mails of the outage) is the one saved: no reminder is missing, none is sent
+   twice, no id is reused.
+3. The caregiver acknowledges (as the dashboard records it): the reminders stop, the episode is the
+   one the e-mails named.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from tests.e2e.alerting_stack import AlertingStack, Scale, running_stack
+from tests.e2e.outage_plan import MARGIN_MINUTES, Window, _last_check_after, _watch_findings, judge, reminder_gaps
+from tests.hanging_server import HangingServer
+from tests.servers import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+SCALE = Scale(speed=30.0)
+MINUTES = 6.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertingStack]:
+    yield from running_stack(tmp_path_factory.mktemp("local-copy"), SCALE, first_mails=2,
+                             what="the emergency e-mail and a reminder")
+
+
+@pytest.fixture(scope="module")
+def windows() -> list[Window]:
+    return []  # the outages of this module, in order, for the verdicts
+
+
+def settle(stack: AlertingStack, window: Window, watch: bool, seen: set[str]) -> None:
+    """Wait for the check in flight when the store came back to end (as outage_plan.run_outage)."""
+    deadline = time.time() + 15.0
+    while time.time() < deadline and not _last_check_after(stack, window.back):
+        if watch:
+            _watch_findings(stack, window, seen)
+        time.sleep(0.3)
+    window.settled = time.time()
+
+
+def created_between(stack: AlertingStack, start: float, end: float) -> list[str]:
+    return [i for i, at in stack.notifications() if stack.sim(start) <= at <= stack.sim(end)]
+
+
+def test_a_hanging_store_delays_neither_detection_nor_the_emails(stack: AlertingStack,
+                                                                  windows: list[Window]) -> None:
+    port = int(stack.s3.endpoint.rsplit(":", 1)[1])
+    window = Window(("store",), MINUTES, time.time())
+    stack.stop("store")
+    seen: set[str] = set()
+    with HangingServer(port) as hang:
+        until = window.down + SCALE.real(MINUTES)
+        while time.time() < until:
+            _watch_findings(stack, window, seen)
+            time.sleep(0.5)
+        accepted = hang.accepted
+    stack.start_again("store")
+    window.back = time.time()
+    settle(stack, window, True, seen)
+    windows.append(window)
+    time.sleep(SCALE.real(MARGIN_MINUTES) + 1.0)
+
+    assert accepted >= 1, "nobody called the hanging store: the test proves nothing"
+    assert window.detection_went_on(), window
+    assert window.checks_seen >= 0.6 * MINUTES, f"checks stalled: {window.checks_seen} in {MINUTES:g} min"
+    verdict = judge(stack, windows)
+    print(f"store hanging {MINUTES:g} min: {verdict.summary()}")
+    assert verdict.ok, f"{verdict.summary()}\n{stack.logs(15)}"
+    assert len(created_between(stack, window.down, window.back)) >= 2, "no reminder fell due while it hung"
+    # Judged as if nothing were down: every reminder within 2 minutes of falling due.
+    late = [i for i in reminder_gaps(stack, []) if not i.on_time(MARGIN_MINUTES)]
+    assert not late, f"reminders delayed by the hanging store: {late}"
+
+
+def test_a_monitoring_killed_while_the_store_is_down_goes_on_from_its_local_copy(
+        stack: AlertingStack, windows: list[Window]) -> None:
+    window = Window(("store",), MINUTES, time.time())
+    stack.stop("store")
+    time.sleep(SCALE.real(1.0))  # a check or two on the book in memory (and on disk)
+    killed = time.time()
+    stack.stop("monitoring", kill=True)
+    stack.start_again("monitoring")
+    restarted = time.time()
+
+    def runs_on_its_local_copy() -> bool:
+        status = stack.status("monitoring")
+        last = status.get("last_check") or {}
+        return (status["local_copy"]["in_use"] == {"model": True, "book": True} and last.get("status") == "ok"
+                and len(last.get("findings") or []) >= 1)
+
+    wait_until(runs_on_its_local_copy, timeout=20, interval=0.3, what="checks from the local copy")
+    time.sleep(max(0.0, window.down + SCALE.real(MINUTES) - time.time()))
+    stack.start_again("store")
+    window.back = time.time()
+    settle(stack, window, False, set())
+    windows.append(window)
+    time.sleep(SCALE.real(MARGIN_MINUTES) + 1.0)
+
+    status = stack.status("monitoring")
+    assert status["local_copy"]["in_use"] == {"model": False, "book": False}, status["local_copy"]
+    assert status["alert_state"]["ok"] and not status["alert_state"]["unsaved"], status["alert_state"]
+    verdict = judge(stack, windows)
+    print(f"store down {MINUTES:g} min, monitoring killed in it: {verdict.summary()}; "
+          f"actuation {stack.status('actuation')['counts']}")
+    assert verdict.ok, f"{verdict.summary()}\n{stack.logs(15)}"
+    assert verdict.copies == 0, verdict.summary()  # nothing mailed twice
+    during = created_between(stack, window.down, window.back)
+    assert len(during) >= 2, f"the stored book lacks the outage's e-mails: {during}"
+    # No emergency unreminded: late only by the time the monitoring was starting again.
+    monitoring_down = Window(("monitoring",), 0.0, killed, restarted)
+    late = [i for i in reminder_gaps(stack, [monitoring_down]) if not i.on_time(MARGIN_MINUTES)]
+    assert not late, f"reminders missing or late after the restart from the local copy: {late}"
+
+
+def test_an_acknowledgement_after_the_outage_stops_the_reminders_of_its_episode(stack: AlertingStack) -> None:
+    book = stack.alerts.load()
+    (alert,) = book.open_alerts()
+    episode = alert.episode
+    named = {e["episode"] for e in alert.log if e.get("event") == "notification"}
+    assert named == {episode}, named  # every e-mail of this incident named the episode now acknowledged
+    acked = time.time()
+    assert stack.alerts.record_ack(alert.id, "anna@example.org", stack.sim(acked))
+    wait_until(lambda: stack.alerts.load().get(alert.id).acknowledged_at is not None,  # type: ignore[union-attr]
+               timeout=20, interval=0.3, what="the acknowledgement merged")
+    merged = time.time()
+    time.sleep(SCALE.real(2 * SCALE.repeat_minutes + 1))
+    after = [i for i, at in stack.notifications() if at > stack.sim(merged) + (stack.sim(merged) - stack.sim(acked))]
+    assert after == [], f"reminded after the acknowledgement: {after}"
+    stored = stack.alerts.load().get(alert.id)
+    assert stored is not None and stored.episode == episode and stored.acknowledged_by == "anna@example.org"
+    assert isinstance(stored.acknowledged_at, datetime)
