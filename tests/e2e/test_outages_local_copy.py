@@ -20,6 +20,7 @@ unacknowledged emergency reminded every 2 minutes of the home's clock. In order:
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -83,11 +84,16 @@ def test_a_hanging_store_delays_neither_detection_nor_the_emails(stack: Alerting
     assert window.detection_went_on(), window
     assert window.checks_seen >= 0.6 * MINUTES, f"checks stalled: {window.checks_seen} in {MINUTES:g} min"
     verdict = judge(stack, windows)
-    print(f"store hanging {MINUTES:g} min: {verdict.summary()}")
-    assert verdict.ok, f"{verdict.summary()}\n{stack.logs(15)}"
+    # On time judged as if nothing were down: every e-mail within 2 minutes of its creation. (Copies,
+    # counted, are allowed as with any store outage: the exactly-once check needs the store.)
+    strict = judge(stack, [])
+    print(f"store hanging {MINUTES:g} min: {strict.summary()}; actuation {stack.status('actuation')['counts']}")
+    assert verdict.ok and not strict.missing and not strict.late, f"{strict.summary()}\n{stack.logs(15)}"
     assert len(created_between(stack, window.down, window.back)) >= 2, "no reminder fell due while it hung"
     # Judged as if nothing were down: every reminder within 2 minutes of falling due.
-    late = [i for i in reminder_gaps(stack, []) if not i.on_time(MARGIN_MINUTES)]
+    gaps = reminder_gaps(stack, [])
+    print(f"reminders: {len(gaps)}, at most {max(i.after_due for i in gaps):.1f} min after falling due")
+    late = [i for i in gaps if not i.on_time(MARGIN_MINUTES)]
     assert not late, f"reminders delayed by the hanging store: {late}"
 
 
@@ -99,7 +105,6 @@ def test_a_monitoring_killed_while_the_store_is_down_goes_on_from_its_local_copy
     killed = time.time()
     stack.stop("monitoring", kill=True)
     stack.start_again("monitoring")
-    restarted = time.time()
 
     def runs_on_its_local_copy() -> bool:
         status = stack.status("monitoring")
@@ -108,6 +113,7 @@ def test_a_monitoring_killed_while_the_store_is_down_goes_on_from_its_local_copy
                 and len(last.get("findings") or []) >= 1)
 
     wait_until(runs_on_its_local_copy, timeout=20, interval=0.3, what="checks from the local copy")
+    checks_back = time.time()  # the checks run again: the first one from the local copy has ended
     time.sleep(max(0.0, window.down + SCALE.real(MINUTES) - time.time()))
     stack.start_again("store")
     window.back = time.time()
@@ -122,12 +128,19 @@ def test_a_monitoring_killed_while_the_store_is_down_goes_on_from_its_local_copy
     print(f"store down {MINUTES:g} min, monitoring killed in it: {verdict.summary()}; "
           f"actuation {stack.status('actuation')['counts']}")
     assert verdict.ok, f"{verdict.summary()}\n{stack.logs(15)}"
-    assert verdict.copies == 0, verdict.summary()  # nothing mailed twice
     during = created_between(stack, window.down, window.back)
     assert len(during) >= 2, f"the stored book lacks the outage's e-mails: {during}"
-    # No emergency unreminded: late only by the time the monitoring was starting again.
-    monitoring_down = Window(("monitoring",), 0.0, killed, restarted)
-    late = [i for i in reminder_gaps(stack, [monitoring_down]) if not i.on_time(MARGIN_MINUTES)]
+    # Nothing the restarted monitoring worked out again from its local copy was mailed twice. (An e-mail
+    # sent just before the outage may be: it is re-driven while nothing can confirm it, and the
+    # actuation cannot check its marker: at least once, counted, docs/alerts.md.)
+    mailed = Counter(m.notification_id for m in stack.mails())
+    assert all(mailed[i] == 1 for i in during), {i: mailed[i] for i in during}
+    # No emergency unreminded: late only by the time from the kill to the first check from the local copy.
+    monitoring_down = Window(("monitoring",), 0.0, killed, checks_back)
+    gaps = reminder_gaps(stack, [monitoring_down])
+    print(f"kill to the first check from the local copy: {stack.scale.speed * (checks_back - killed) / 60:.1f} min; "
+          f"reminders at most {max(i.after_due - i.checks_down for i in gaps):.1f} min after due (less the downtime)")
+    late = [i for i in gaps if not i.on_time(MARGIN_MINUTES)]
     assert not late, f"reminders missing or late after the restart from the local copy: {late}"
 
 

@@ -17,9 +17,9 @@ saved when the store is back.
 With a remote store (S3) the monitoring also keeps a local copy of its model and book under
 `<data dir>/monitoring/<home id>/` (`services.local_copy`): a monitoring started, or restarted,
 while the store is down detects and alerts from it, and /status (`local_copy`) and /metrics
-(`hometwin_monitoring_local_copy`) say so. Each store call of a check gives up after a third of
-`HOMETWIN_MONITORING_HOME_TIMEOUT_S` (`services.store_deadline`), so a store that hangs instead of
-refusing delays a check by seconds, not by the S3 client's timeout times its retries.
+(`hometwin_monitoring_local_copy`) say so. Each S3 call of a check gives up after
+`HOMETWIN_S3_WAIT_SECONDS` (`services.store_deadline`), so a store that hangs instead of refusing
+delays a check by seconds, not by the S3 client's timeout times its retries.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from hometwin.adapters.filesystem import FileSystemStore
-from hometwin.adapters.memory_store import MemoryStore
 from hometwin.backoff import Backoff
 from hometwin.clock import Clock
 from hometwin.components.common import Emitter, Named, add_health, every
@@ -49,7 +47,7 @@ from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding
 from hometwin.domain.model import MODEL_KIND, BehaviourModel
-from hometwin.ports import ObjectStore, PortError, SensorSource
+from hometwin.ports import PortError, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
 from hometwin.services.alert_store import AlertStore
@@ -57,7 +55,7 @@ from hometwin.services.book_keeper import BookKeeper, Delivered
 from hometwin.services.homes import replica_of, share
 from hometwin.services.latest_model import LatestModel
 from hometwin.services.local_copy import LocalCopy
-from hometwin.services.store_deadline import DeadlineStore
+from hometwin.services.store_deadline import DeadlineStore, remote
 
 log = logging.getLogger(__name__)
 
@@ -275,17 +273,14 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
         raise ValueError(f"HOMETWIN_MONITORING_REPLICA={settings.monitoring_replica}: several monitoring replicas "
                          "need a homes file (HOMETWIN_HOMES_FILE) to share; one home is checked by one replica")
 
-    # A check must end within the home timeout even with both stores hanging: a third for each.
-    store_wait = settings.monitoring_home_timeout_s / 3
-
     def monitor_of(source: SensorSource, registry: ModelRegistry, alerts: AlertStore, home_policy: AlertPolicy,
                    home_id: str) -> Monitor:
         local = LocalCopy(settings.data_dir / "monitoring", home_id)
-        models_remote, state_remote = _remote(registry.store), _remote(alerts.store)
+        models_remote, state_remote = remote(registry.store), remote(alerts.store)
         if models_remote:
-            registry = ModelRegistry(DeadlineStore(registry.store, store_wait), registry.home_id)
+            registry = ModelRegistry(DeadlineStore(registry.store, ports.store_wait), registry.home_id)
         if state_remote:
-            alerts = AlertStore(DeadlineStore(alerts.store, store_wait), alerts.home_id)
+            alerts = AlertStore(DeadlineStore(alerts.store, ports.store_wait), alerts.home_id)
         return Monitor(source=source, registry=registry, alerts=alerts, clock=ports.clock, emit=emitter,
                        params=params, policy=home_policy, redrive=redrive, home_id=home_id,
                        model_poll=timedelta(seconds=settings.monitoring_model_poll_s),
@@ -346,11 +341,6 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
     # again. How the last check went is on /status.
     add_health(app)
     return app
-
-
-def _remote(store: ObjectStore) -> bool:
-    """A store elsewhere on the network (S3), not on this machine's disk or in its memory."""
-    return not isinstance(store, (MemoryStore, FileSystemStore))
 
 
 def add_metrics(app: FastAPI, registry: CollectorRegistry) -> None:

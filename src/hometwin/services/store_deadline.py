@@ -1,10 +1,11 @@
-"""An ObjectStore whose calls give up after a deadline, for the monitoring's check path.
+"""An ObjectStore whose calls give up after a deadline, for the monitoring's check and the e-mail send.
 
 Why: a store that hangs (accepts the connection, never answers) makes each S3 call wait the
 client's timeout (`HOMETWIN_S3_TIMEOUT_SECONDS`, 30 s) times its retries, minutes per check, while
 the check holds the emergency it found. Behind this wrapper a call that has not answered within
-`deadline` seconds raises `Unavailable` at once (the monitoring then goes on with the model and the
-book it holds, and its local copy); the call itself goes on in its own thread until the client
+`deadline` seconds (`HOMETWIN_S3_WAIT_SECONDS`) raises `Unavailable` (the monitoring then goes on
+with the model and the book it holds, and its local copy; the actuation sends without the
+exactly-once check, as with a store that refuses); the call itself goes on in its own thread until the client
 gives up. While it does, the store counts as hanging: later calls fail at once instead of
 stacking one thread per call behind it, so a hanging store holds one thread per wrapper at most.
 
@@ -23,6 +24,19 @@ from typing import TypeVar
 from hometwin.ports import ObjectStore, StoredObject, Unavailable
 
 T = TypeVar("T")
+
+
+def remote(store: ObjectStore) -> bool:
+    """A store elsewhere on the network (S3), not on this machine's disk or in its memory."""
+    from hometwin.adapters.filesystem import FileSystemStore
+    from hometwin.adapters.memory_store import MemoryStore
+
+    return not isinstance(store, (MemoryStore, FileSystemStore))
+
+
+def bounded(store: ObjectStore, deadline: float) -> ObjectStore:
+    """`store` behind a deadline if it is remote; an embedded store as it is (nothing to hang on)."""
+    return DeadlineStore(store, deadline) if remote(store) else store
 
 
 class DeadlineStore:
