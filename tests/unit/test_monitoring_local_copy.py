@@ -8,15 +8,21 @@ new `Monitor` on the same local folder: what the killed process held in memory i
 
 from __future__ import annotations
 
+import socket
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from hometwin.adapters.memory_source import MemoryEventStore
-from hometwin.components.monitoring import Monitor, Redrive
-from hometwin.domain.alerts import AlertPolicy
+from hometwin.adapters.s3 import S3Options, S3Store
+from hometwin.components.monitoring import Monitor, Redrive, create_app
+from hometwin.components.wiring import Ports
+from hometwin.config import MonitoringSettings
+from hometwin.domain.alerts import AlertBook, AlertPolicy
 from hometwin.domain.detection import DetectionParams
 from hometwin.domain.model import MODEL_KIND
 from hometwin.registry import ModelRegistry
@@ -173,3 +179,38 @@ def test_the_stores_newer_model_wins_over_the_local_copy(home: dict[str, Any],
     monitor.check()
     assert monitor.model_version == version != held and not monitor.models.from_local
     assert LocalCopy(tmp_path, "home").load_model().version == version  # type: ignore[union-attr]
+
+
+def test_the_monitoring_service_on_an_unreachable_s3_starts_from_its_local_copy(home: dict[str, Any],
+                                                                                 tmp_path: Path) -> None:
+    """The whole service as `hometwin component monitoring` builds it, on a real S3 client whose server
+    is gone (a closed port): the copy an earlier run left under the data dir carries the first check."""
+    earlier = LocalCopy(tmp_path / "monitoring", "home")
+    version = home["registry"].latest_name(MODEL_KIND)
+    assert earlier.save_model(version, home["registry"].get(MODEL_KIND, version).document)
+    assert earlier.save_book(AlertBook().to_dict(), base=None, unsaved=False, now=home["fall"].at)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    options = S3Options(endpoint=gone, access_key="key", secret_key="secret", timeout_seconds=1)
+    models, state = S3Store.open("models", "", options), S3Store.open("state", "", options)
+    source = MemoryEventStore()
+    source.append(home["events"])
+    emit = Recorder()
+    ports = Ports(source, ModelRegistry(models, "home"), state, AlertStore(state, "home"),  # type: ignore[arg-type]
+                  FrozenClock(home["fall"].at + timedelta(hours=4)), store_wait=1.0)
+    app = create_app(MonitoringSettings(data_dir=tmp_path, home_id="home"), ports=ports, params=DetectionParams(),
+                     policy=AlertPolicy(escalation=("anna@example.org",)), emit=emit)
+    client = TestClient(app)
+    began = time.monotonic()
+    result = client.post("/api/check_emergency").json()
+    assert result["status"] == "ok" and len(result["notifications"]) == 1, result
+    assert time.monotonic() - began < 10  # two store waits of 1 s, not the client's retries per call
+    assert [d["notification_id"] for d in emit.named("EmergencyEvent")] == result["notifications"]
+    status = client.get("/status").json()
+    assert status["local_copy"]["in_use"] == {"model": True, "book": True}, status["local_copy"]
+    assert status["local_copy"]["folder"] == str(tmp_path / "monitoring" / "home")
+    metrics = client.get("/metrics").text
+    assert 'hometwin_monitoring_local_copy{home="home",part="book"} 1.0' in metrics, metrics
+    kept = LocalCopy(tmp_path / "monitoring", "home").load_book()
+    assert kept is not None and kept.unsaved  # the first alert is on disk, for the store when it is back
