@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from hometwin.config import MonitoringSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy
 from hometwin.domain.detection import DetectionParams
 from hometwin.domain.model import MODEL_KIND
+from hometwin.ports import Unavailable
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
 from hometwin.services.local_copy import LocalCopy
@@ -214,3 +216,42 @@ def test_the_monitoring_service_on_an_unreachable_s3_starts_from_its_local_copy(
     assert 'hometwin_monitoring_local_copy{home="home",part="book"} 1.0' in metrics, metrics
     kept = LocalCopy(tmp_path / "monitoring", "home").load_book()
     assert kept is not None and kept.unsaved  # the first alert is on disk, for the store when it is back
+
+
+class LostAnswerStore(FakeOutageStore):
+    """The outage fake, plus writes that land while their answer is lost (a put that timed out at the
+    client after the server had stored it): what a store that hangs mid-request can do."""
+
+    lose_answers = False
+
+    def put(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None,
+            *, overwrite: bool = True) -> str | None:
+        version = super().put(key, data, metadata, overwrite=overwrite)
+        if self.lose_answers:
+            raise Unavailable("fake: the write landed, its answer did not")
+        return version
+
+
+def test_a_write_that_landed_unanswered_does_not_make_the_local_book_lose(home: dict[str, Any],
+                                                                          tmp_path: Path) -> None:
+    models, state = FakeOutageStore(home["registry"].store), LostAnswerStore()
+    clock, emit = FrozenClock(home["fall"].at + 10 * MINUTE), Recorder()
+    monitor = start(home, models, state, clock, emit, tmp_path)
+    monitor.check()
+    state.lose_answers = True
+    clock.at = home["fall"].at + timedelta(hours=4)
+    first = monitor.check().notifications  # stored, but the monitoring cannot know
+    state.down = True
+    clock.at += REPEAT
+    reminded_at = clock.at
+    reminder = monitor.check().notifications  # on disk only
+    assert len(first) == 1 and len(reminder) == 1
+
+    state.down = state.lose_answers = False
+    clock.at += MINUTE
+    restarted = start(home, models, state, clock, emit, tmp_path)  # after a SIGKILL
+    restarted.check()
+    (alert,) = AlertStore(state, "home").load().history()
+    sent = [(e["id"], e["at"]) for e in alert.log if e.get("event") == "notification"]
+    assert [i for i, _ in sent] == first + reminder
+    assert sent[-1][1] == reminded_at.isoformat()  # the reminder that went out, not one worked out anew

@@ -113,7 +113,7 @@ class AlertStore:
 
     def save(self, book: AlertBook) -> bool:
         """Store the book; False when it was unchanged since the last load or save."""
-        data = json.dumps(book.to_dict(), sort_keys=True, separators=(",", ":")).encode("utf-8")
+        data = encode_book(book)
         if data == self._last_saved:
             return False
         try:
@@ -205,6 +205,11 @@ class AlertStore:
                 log.warning("cannot tell the episode of alert %s: %s", alert_id, exc)
         known = self._known.get(alert_id)
         return known[0] if known is not None else None
+
+
+def encode_book(book: AlertBook) -> bytes:
+    """The stored form of a book (its digest is what a local copy compares, `services.local_copy`)."""
+    return json.dumps(book.to_dict(), sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def _episodes(book: AlertBook) -> dict[str, tuple[int, datetime]]:

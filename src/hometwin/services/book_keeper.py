@@ -30,9 +30,9 @@ from datetime import datetime
 
 from hometwin.domain.alerts import AlertBook
 from hometwin.ports import PortError
-from hometwin.services.alert_store import AlertStore, upgrade_document
+from hometwin.services.alert_store import AlertStore, encode_book, upgrade_document
 from hometwin.services.errors import CorruptAlertState
-from hometwin.services.local_copy import LocalCopy
+from hometwin.services.local_copy import LocalCopy, digest
 from hometwin.services.outbox import delivered
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class BookKeeper:
         self.unsaved = False  # the book in memory has changes only it holds
         self.base: str | None = None  # digest of the stored book `book` descends from
         self.on_local = False  # `book` came from the local copy; the store has not been compared yet
+        self.tried: tuple[str, ...] = ()  # digests of books whose store write failed since `base` (may have landed)
         self._restored = False
         self.store_error: str | None = None
         self.store_down_since: datetime | None = None
@@ -109,11 +110,13 @@ class BookKeeper:
                 self.alerts.save(book)
             except PortError as exc:
                 self._down(exc, now)
+                # A write that timed out may still land: a later comparison must know it as ours.
+                self.tried = (*self.tried, digest(encode_book(book)) or "")[-8:]
             else:
                 if self.unsaved:
                     log.info("alert book saved again after the state store outage")
                 self.unsaved = False
-                self.base = self.alerts.stored_digest
+                self.base, self.tried = self.alerts.stored_digest, ()
                 self._keep_local(book, now)
                 return True
         self.unsaved = True
@@ -122,7 +125,7 @@ class BookKeeper:
 
     def _keep_local(self, book: AlertBook, now: datetime) -> None:
         if self.local is not None:
-            self.local.save_book(book.to_dict(), base=self.base, unsaved=self.unsaved, now=now)
+            self.local.save_book(book.to_dict(), base=self.base, unsaved=self.unsaved, now=now, tried=self.tried)
 
     def _restore_local(self) -> None:
         """Take the local book as the one held (before the store was asked: it may be down)."""
@@ -136,6 +139,7 @@ class BookKeeper:
             log.error("ignoring the local alert book %s: unreadable: %s", self.local.book_path, exc)
             return
         self.book, self.base, self.unsaved, self.on_local = book, copy.base, copy.unsaved, True
+        self.tried = copy.tried
         log.warning("alert book taken from the local copy %s (written %s%s)", self.local.book_path,
                     copy.written_at.isoformat() if copy.written_at else "?",
                     ", with changes the state store has not got" if copy.unsaved else "")
@@ -144,13 +148,14 @@ class BookKeeper:
         """The store answers again after the book came from the local copy: which one goes on."""
         assert self.book is not None
         self.on_local = False
-        if self.unsaved and self.base == self.alerts.stored_digest:
+        stored_digest = self.alerts.stored_digest
+        if self.unsaved and (stored_digest == self.base or stored_digest in self.tried):
             log.info("alert book: the local copy's changes made while the state store was away are kept and saved")
             return self.book
         if self.unsaved:
             log.warning("the stored alert book changed since the local copy was written (another monitoring "
                         "wrote it): the stored one goes on, the local changes are dropped")
-        self.unsaved = False
+        self.unsaved, self.tried = False, ()
         return stored
 
     def _down(self, exc: BaseException, now: datetime) -> None:

@@ -6,13 +6,15 @@ one killed during an outage would lose the alert book's changes made meanwhile. 
 keeps, per home, under `<data dir>/monitoring/<home id>/`:
 
     model.json   {"format", "version", "document"}: the model version it last took from the registry
-    book.json    {"format", "book", "base", "unsaved", "written_at"}: its alert book after every check
-                 that changed it, written before the book goes to the store
+    book.json    {"format", "book", "base", "tried", "unsaved", "written_at"}: its alert book after
+                 every check that changed it
 
-`base` is the SHA-256 of the stored book this one descends from (None: the store had none), and
-`unsaved` says whether the book holds changes the store has not got. On start, and when the store
-answers again, `BookKeeper` compares: a local book with unsaved changes wins only while the store
-still holds its base (nobody else wrote the book meanwhile); otherwise the store's book wins.
+`base` is the SHA-256 of the stored book this one descends from (None: the store had none),
+`tried` those of the books whose write to the store failed since (a write that timed out may still
+have landed), and `unsaved` says whether the book holds changes the store has not got. On start,
+and when the store answers again, `BookKeeper` compares: a local book with unsaved changes wins
+only while the store holds its base or one of the books it tried to write (nobody else wrote the
+book meanwhile); otherwise the store's book wins.
 
 Every write is atomic and durable: a temporary file in the same folder, fsync, rename, fsync of the
 folder; a crash leaves the old file or the new one, never half of one. A local file that cannot be
@@ -50,6 +52,7 @@ class LocalBook:
     base: str | None  # digest() of the stored book it descends from
     unsaved: bool  # holds changes the store has not got
     written_at: datetime | None = None
+    tried: tuple[str, ...] = ()  # digest() of books whose store write failed since `base` (may have landed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +97,15 @@ class LocalCopy:
 
     # -- the alert book --------------------------------------------------------------------------
 
-    def save_book(self, book: dict[str, Any], *, base: str | None, unsaved: bool, now: datetime) -> bool:
+    def save_book(self, book: dict[str, Any], *, base: str | None, unsaved: bool, now: datetime,
+                  tried: tuple[str, ...] = ()) -> bool:
         """Write the book; False when the disk refused (logged; the store and memory go on)."""
-        body = json.dumps({"book": book, "base": base, "unsaved": unsaved}, sort_keys=True,
-                          separators=(",", ":")).encode("utf-8")
+        fields = {"book": book, "base": base, "unsaved": unsaved, "tried": list(tried)}
+        body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
         if body == self._last_book:
             return True  # unchanged: no write, no fsync
-        data = json.dumps({"format": FORMAT, "book": book, "base": base, "unsaved": unsaved,
-                           "written_at": now.isoformat()}, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        data = json.dumps({"format": FORMAT, **fields, "written_at": now.isoformat()}, sort_keys=True,
+                          separators=(",", ":")).encode("utf-8")
         if not self._write(self.book_path, data, "alert book"):
             return False
         self._last_book = body
@@ -118,10 +122,11 @@ class LocalCopy:
                 raise TypeError("book, base or unsaved has the wrong type")
             written = document.get("written_at")
             written_at = datetime.fromisoformat(written) if isinstance(written, str) else None
+            tried = tuple(str(t) for t in document.get("tried", []))
         except (KeyError, TypeError, ValueError) as exc:
             log.error("ignoring the local alert book %s: %s", self.book_path, exc)
             return None
-        return LocalBook(book, base, unsaved, written_at)
+        return LocalBook(book, base, unsaved, written_at, tried)
 
     # -- the model -------------------------------------------------------------------------------
 
