@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,8 +39,6 @@ class HomeMonitor(Protocol):
     book: BookKeeper
 
     def check(self) -> CheckResult: ...
-
-    def local_copy_in_use(self) -> dict[str, bool]: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -71,8 +69,12 @@ class FleetMetrics:
                                 ["home", "part"], registry=self.registry)
 
     def observe_local_copy(self, home_id: str, monitor: HomeMonitor) -> None:
-        for part, in_use in monitor.local_copy_in_use().items():
-            self.local_copy.labels(home_id, part).set(1 if in_use else 0)
+        # Optional for a HomeMonitor (a wrapper such as benchmarks/fleet.py's need not have it).
+        in_use: Callable[[], dict[str, bool]] | None = getattr(monitor, "local_copy_in_use", None)
+        if in_use is None:
+            return
+        for part, on in in_use().items():
+            self.local_copy.labels(home_id, part).set(1 if on else 0)
 
 
 class FleetMonitor:
