@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
@@ -31,7 +32,7 @@ def test_the_book_and_the_model_come_back_as_written(tmp_path: Path) -> None:
     model = LocalCopy(tmp_path, "oma").load_model()
     assert model is not None and model.version == "20260301T000000Z-abcdef"
     assert model.document == {"rooms": {"bathroom": 1}}
-    assert sorted(p.name for p in (tmp_path / "oma").iterdir()) == ["book.json", "model.json"]  # no temporary left
+    assert sorted(p.name for p in (tmp_path / "oma").iterdir()) == ["book.json", "model.json.gz"]  # no temporary left
 
 
 def test_an_unchanged_book_is_not_written_again(tmp_path: Path) -> None:
@@ -52,8 +53,10 @@ def test_an_unreadable_local_file_is_ignored_not_a_crash(tmp_path: Path, content
     local = LocalCopy(tmp_path, "oma")
     local.folder.mkdir(parents=True)
     local.book_path.write_bytes(content)
-    local.model_path.write_bytes(content)
+    local.model_path.write_bytes(gzip.compress(content))
     assert local.load_book() is None and local.load_model() is None
+    local.model_path.write_bytes(content)  # not even gzip
+    assert local.load_model() is None
 
 
 def test_a_disk_that_refuses_is_reported_not_raised(tmp_path: Path) -> None:

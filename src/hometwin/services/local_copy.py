@@ -5,9 +5,11 @@ store is down (a power cut after which the Pi is up before MinIO) would otherwis
 one killed during an outage would lose the alert book's changes made meanwhile. So the monitoring
 keeps, per home, under `<data dir>/monitoring/<home id>/`:
 
-    model.json   {"format", "version", "document"}: the model version it last took from the registry
-    book.json    {"format", "book", "base", "tried", "unsaved", "written_at"}: its alert book after
-                 every check that changed it
+    model.json.gz {"format", "version", "document"}, gzipped (a model is hundreds of KiB of JSON,
+                  and a fleet replica keeps one per home on a size-limited pod volume): the model
+                  version it last took from the registry
+    book.json     {"format", "book", "base", "tried", "unsaved", "written_at"}: its alert book after
+                  every check that changed it
 
 `base` is the SHA-256 of the stored book this one descends from (None: the store had none),
 `tried` those of the books whose write to the store failed since (a write that timed out may still
@@ -24,6 +26,7 @@ read is logged and ignored (the store's state is then the only one), never a cra
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import logging
@@ -91,7 +94,7 @@ class LocalCopy:
         self.folder = Path(root) / home_id
         self.home_id = home_id
         self.book_path = self.folder / "book.json"
-        self.model_path = self.folder / "model.json"
+        self.model_path = self.folder / "model.json.gz"
         self.error: str | None = None  # the last failed write, until one succeeds
         self._last_book: bytes | None = None
 
@@ -133,10 +136,10 @@ class LocalCopy:
     def save_model(self, version: str, document: dict[str, Any]) -> bool:
         data = json.dumps({"format": FORMAT, "version": version, "document": document},
                           separators=(",", ":")).encode("utf-8")
-        return self._write(self.model_path, data, f"model {version}")
+        return self._write(self.model_path, gzip.compress(data, 6, mtime=0), f"model {version}")
 
     def load_model(self) -> LocalModel | None:
-        document = self._read(self.model_path, "model")
+        document = self._read(self.model_path, "model", gzipped=True)
         if document is None:
             return None
         version, model = document.get("version"), document.get("document")
@@ -158,7 +161,7 @@ class LocalCopy:
         self.error = None
         return True
 
-    def _read(self, path: Path, what: str) -> dict[str, Any] | None:
+    def _read(self, path: Path, what: str, *, gzipped: bool = False) -> dict[str, Any] | None:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -167,8 +170,8 @@ class LocalCopy:
             log.error("cannot read the local %s %s: %s", what, path, exc)
             return None
         try:
-            document = json.loads(data)
-        except ValueError as exc:
+            document = json.loads(gzip.decompress(data) if gzipped else data)
+        except (ValueError, OSError, EOFError) as exc:  # gzip: BadGzipFile is an OSError
             log.error("ignoring the local %s %s: not JSON: %s", what, path, exc)
             return None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
