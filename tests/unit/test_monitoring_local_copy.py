@@ -212,6 +212,7 @@ def test_the_monitoring_service_on_an_unreachable_s3_starts_from_its_local_copy(
     status = client.get("/status").json()
     assert status["local_copy"]["in_use"] == {"model": True, "book": True}, status["local_copy"]
     assert status["local_copy"]["folder"] == str(tmp_path / "monitoring" / "home")
+    assert status["local_copy"]["kept"] == {"model": True, "book": True} and status["local_copy"]["error"] is None
     metrics = client.get("/metrics").text
     assert 'hometwin_monitoring_local_copy{home="home",part="book"} 1.0' in metrics, metrics
     kept = LocalCopy(tmp_path / "monitoring", "home").load_book()

@@ -241,12 +241,12 @@ class Monitor:
         return {"model": self.models.from_local, "book": self.book.on_local}
 
     def local_copy_status(self) -> dict[str, Any]:
-        local = self.book.local or self.models.local
+        copies = [c for c in (self.book.local, self.models.local) if c is not None]
+        errors = [c.error for c in copies if c.error]  # the disk refused the last write
         return {"in_use": self.local_copy_in_use(),
-                "folder": str(local.folder) if local is not None else None,
+                "folder": str(copies[0].folder) if copies else None,
                 "kept": {"model": self.models.local is not None, "book": self.book.local is not None},
-                "error": (self.book.local and self.book.local.error) or (self.models.local and self.models.local.error)
-                or None}
+                "error": errors[0] if errors else None}
 
     def _done(self, result: CheckResult) -> CheckResult:
         self.last_result = result
