@@ -210,6 +210,9 @@ class StoreSettings(CommonSettings):
     s3_retention_days: int = Field(36500, ge=1, description="How long the retention lasts, in days.")
     s3_legal_hold: bool = Field(True, description="Also put a legal hold on each model (lasts until lifted).")
     s3_timeout_seconds: float = Field(30.0, gt=0, description="Connect and read timeout of S3 requests.")
+    s3_wait_seconds: float = Field(
+        3.0, gt=0, description="How long a monitoring check or an e-mail send waits for one S3 call; a store "
+                               "that takes longer counts as down (docs/reliability.md). Others wait the timeout.")
 
     @model_validator(mode="after")
     def _default_stores(self) -> StoreSettings:

@@ -115,6 +115,9 @@ class Scale:
             "HOMETWIN_SMTP_TIMEOUT": "1", "HOMETWIN_MAIL_LEASE_SECONDS": "6",
             # Stores: a refused connection fails fast anyway; a hung one should not block a check long.
             "HOMETWIN_S3_TIMEOUT_SECONDS": "5", "INFLUXDB_TIMEOUT_SECONDS": "5", "INFLUXDB_RETRIES": "1",
+            # How long a check or a send waits for one S3 call: 1 s, not 3/30 (too short for a loaded
+            # machine's healthy S3), so a hanging store delays each by 30 s of the home's clock per store.
+            "HOMETWIN_S3_WAIT_SECONDS": "1",
             # Alerts, on the home's clock (so not divided): remind often, escalate through three people.
             "HOMETWIN_ALERT_REPEAT_MINUTES": f"{self.repeat_minutes:g}",
             "HOMETWIN_ALERT_ESCALATE_MINUTES": f"{self.escalate_minutes:g}",

@@ -39,9 +39,11 @@ def build_app(name: Component) -> Any:
         from hometwin.components.wiring import open_mail, open_store
         from hometwin.config import ActuationSettings, AlertSettings, MailSettings, StoreSettings
         from hometwin.services.outbox import Notifier
+        from hometwin.services.store_deadline import bounded
 
         mail, stores = MailSettings(), StoreSettings()
-        notifier = Notifier(open_mail(mail), open_store(stores.state_store, stores), mail,
+        state = bounded(open_store(stores.state_store, stores), stores.s3_wait_seconds)  # a hanging S3 delays no send
+        notifier = Notifier(open_mail(mail), state, mail,
                             ack_link_lifetime=AlertSettings().ack_link_lifetime)
         return actuation(ActuationSettings(), notifier=notifier)
     if name is Component.ingest:

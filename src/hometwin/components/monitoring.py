@@ -13,6 +13,13 @@ notifications were emitted; a check whose new notifications the scheduler refuse
 and is simply run again (the ids are stable). With the object store down the check still detects
 on the model it holds and alerts from the book kept in memory (`services.book_keeper`), which is
 saved when the store is back.
+
+With a remote store (S3) the monitoring also keeps a local copy of its model and book under
+`<data dir>/monitoring/<home id>/` (`services.local_copy`): a monitoring started, or restarted,
+while the store is down detects and alerts from it, and /status (`local_copy`) and /metrics
+(`hometwin_monitoring_local_copy`) say so. Each S3 call of a check gives up after
+`HOMETWIN_S3_WAIT_SECONDS` (`services.store_deadline`), so a store that hangs instead of refusing
+delays a check by seconds, not by the S3 client's timeout times its retries.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from prometheus_client import CollectorRegistry
 from hometwin.backoff import Backoff
 from hometwin.clock import Clock
 from hometwin.components.common import Emitter, Named, add_health, every
-from hometwin.components.monitoring_fleet import FleetMonitor
+from hometwin.components.monitoring_fleet import FleetMetrics, FleetMonitor
 from hometwin.components.wiring import HomePorts, Ports, build_home_ports, homes_from_settings
 from hometwin.config import MonitoringSettings
 from hometwin.domain.alerts import AlertBook, AlertPolicy, Delivery, Notification
@@ -47,6 +54,8 @@ from hometwin.services.alert_store import AlertStore
 from hometwin.services.book_keeper import BookKeeper, Delivered
 from hometwin.services.homes import replica_of, share
 from hometwin.services.latest_model import LatestModel
+from hometwin.services.local_copy import LocalCopy
+from hometwin.services.store_deadline import DeadlineStore, remote
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +101,17 @@ class Monitor:
                  emit: Emit, params: DetectionParams, policy: AlertPolicy,
                  model_poll: timedelta = timedelta(minutes=1), train_retry: timedelta = timedelta(hours=1),
                  redrive: Redrive | None = None, delivered: Delivered | None = None,
-                 detector: Callable[..., list[Finding]] = detect, home_id: str | None = None):
+                 detector: Callable[..., list[Finding]] = detect, home_id: str | None = None,
+                 local_models: LocalCopy | None = None, local_book: LocalCopy | None = None):
         self.home_id = home_id  # carried on every emitted event, so the actuation mails this home's caregivers
         self.source, self.registry, self.alerts, self.clock = source, registry, alerts, clock
         self.emit, self.params, self.policy = emit, params, policy
         self.train_retry = train_retry
         self.detector = detector  # `detect`; a seam for tests that script the findings
         self.redrive = redrive or Redrive()
-        self.models = LatestModel(registry, MODEL_KIND, BehaviourModel.from_dict, poll=model_poll)
-        self.book = BookKeeper(alerts, sent=delivered)
+        # The local copies (None: no copy, e.g. an embedded store already on this disk).
+        self.models = LatestModel(registry, MODEL_KIND, BehaviourModel.from_dict, poll=model_poll, local=local_models)
+        self.book = BookKeeper(alerts, sent=delivered, local=local_book)
         self._lock = threading.Lock()  # one check at a time, even if the scheduler overlaps two
         self._train_requested: datetime | None = None
         self._source_error_since: datetime | None = None
@@ -158,6 +169,8 @@ class Monitor:
                                                                           f"unusable: {failure.reason}"))
                 degraded.append(f"model registry: {failure.reason}" if failure.what == "registry" else
                                 f"model version {failure.version} unreadable: {failure.reason}")
+            if self.models.from_local:
+                degraded.append(f"model: the local copy of version {self.model_version}")
             if model is None:
                 self.request_training(now, "no model yet")
                 return self._done(CheckResult("no-model", now, detail="no model yet: training first"))
@@ -192,7 +205,8 @@ class Monitor:
             return CheckResult("retry", now, findings, sent, self.model_version,
                                "scheduler did not accept every notification", redriven, degraded)
         if not self.book.save(book, now):
-            degraded.append(f"alert state store: {self.book.store_error} (book kept in memory)")
+            kept = "in memory and on disk" if self.book.local is not None else "in memory"
+            degraded.append(f"alert state store: {self.book.store_error} (book kept {kept})")
         elif self.book.store_error is not None:
             degraded.append(f"alert state store: {self.book.store_error}")
         return CheckResult("ok", now, findings, sent, self.model_version, "; ".join(degraded), redriven, degraded)
@@ -214,12 +228,25 @@ class Monitor:
             "alert_state": {"ok": self.book.store_ok, "error": self.book.store_error,
                             "down_since": self.book.store_down_since.isoformat() if self.book.store_down_since
                             else None, "unsaved": self.book.unsaved},
+            "local_copy": self.local_copy_status(),
             "undelivered": [{"id": d.notification.id, "kind": d.notification.kind.value,
                              "alert_id": d.notification.alert_id, "created_at": d.notification.at.isoformat(),
                              "emitted_at": d.emitted_at.isoformat() if d.emitted_at else None, "emits": d.emits}
                             for d in (book.undelivered() if book is not None else [])],
             "last_check": last.to_dict() if last else None,
         }
+
+    def local_copy_in_use(self) -> dict[str, bool]:
+        """Which parts run on the local copy: taken from disk, and the store has not answered since."""
+        return {"model": self.models.from_local, "book": self.book.on_local}
+
+    def local_copy_status(self) -> dict[str, Any]:
+        copies = [c for c in (self.book.local, self.models.local) if c is not None]
+        errors = [c.error for c in copies if c.error]  # the disk refused the last write
+        return {"in_use": self.local_copy_in_use(),
+                "folder": str(copies[0].folder) if copies else None,
+                "kept": {"model": self.models.local is not None, "book": self.book.local is not None},
+                "error": errors[0] if errors else None}
 
     def _done(self, result: CheckResult) -> CheckResult:
         self.last_result = result
@@ -248,9 +275,16 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
 
     def monitor_of(source: SensorSource, registry: ModelRegistry, alerts: AlertStore, home_policy: AlertPolicy,
                    home_id: str) -> Monitor:
+        local = LocalCopy(settings.data_dir / "monitoring", home_id)
+        models_remote, state_remote = remote(registry.store), remote(alerts.store)
+        if models_remote:
+            registry = ModelRegistry(DeadlineStore(registry.store, ports.store_wait), registry.home_id)
+        if state_remote:
+            alerts = AlertStore(DeadlineStore(alerts.store, ports.store_wait), alerts.home_id)
         return Monitor(source=source, registry=registry, alerts=alerts, clock=ports.clock, emit=emitter,
                        params=params, policy=home_policy, redrive=redrive, home_id=home_id,
-                       model_poll=timedelta(seconds=settings.monitoring_model_poll_s))
+                       model_poll=timedelta(seconds=settings.monitoring_model_poll_s),
+                       local_models=local if models_remote else None, local_book=local if state_remote else None)
 
     fleet: FleetMonitor | None = None
     if homes is None:
@@ -283,19 +317,25 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
 
     if fleet is None:
         app.state.monitor = monitor
+        metrics = FleetMetrics()
 
         def check_emergency() -> dict[str, Any]:
-            return monitor.check().to_dict()
+            result = monitor.check().to_dict()
+            metrics.observe_local_copy(settings.home_id, monitor)
+            return result
 
         def status() -> dict[str, Any]:
             return monitor.status()
     else:
         app.state.fleet = fleet
         check_emergency, status = fleet.check, fleet.status
-        add_metrics(app, fleet.metrics.registry)
 
     app.deploy(check_emergency, "check_emergency" + suffix, "CheckEmergencyEvent" + suffix, method="POST",
                path="/check_emergency" + suffix)
+    if fleet is not None:
+        add_metrics(app, fleet.metrics.registry)
+    elif monitor.models.local is not None or monitor.book.local is not None:
+        add_metrics(app, metrics.registry)  # one home: only the local-copy gauge says anything
     app.add_api_route("/status", status, methods=["GET"])
     # Always ready: an unready monitor would no longer receive the check that makes it ready
     # again. How the last check went is on /status.

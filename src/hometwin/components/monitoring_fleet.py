@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -64,6 +64,17 @@ class FleetMetrics:
                                  ["home"], registry=self.registry)
         self.tick_seconds = Gauge("hometwin_monitoring_tick_seconds", "Duration of the last fan-out tick",
                                   registry=self.registry)
+        self.local_copy = Gauge("hometwin_monitoring_local_copy", "1 while the home's check runs on the local "
+                                "copy of its model or alert book (part), taken while the store did not answer",
+                                ["home", "part"], registry=self.registry)
+
+    def observe_local_copy(self, home_id: str, monitor: HomeMonitor) -> None:
+        # Optional for a HomeMonitor (a wrapper such as benchmarks/fleet.py's need not have it).
+        in_use: Callable[[], dict[str, bool]] | None = getattr(monitor, "local_copy_in_use", None)
+        if in_use is None:
+            return
+        for part, on in in_use().items():
+            self.local_copy.labels(home_id, part).set(1 if on else 0)
 
 
 class FleetMonitor:
@@ -117,6 +128,7 @@ class FleetMonitor:
         seconds = time.monotonic() - entry.started
         self.metrics.checks.labels(home_id, result["status"]).inc()
         self.metrics.seconds.labels(home_id).set(seconds)
+        self.metrics.observe_local_copy(home_id, monitor)
         book = monitor.book.book
         if book is not None:
             self.metrics.open_alerts.labels(home_id).set(len(book.open_alerts()))

@@ -40,6 +40,7 @@ class Ports:
     state: ObjectStore
     alerts: AlertStore
     clock: Clock
+    store_wait: float = 3.0  # HOMETWIN_S3_WAIT_SECONDS: the longest a monitoring check waits for one S3 call
 
 
 def influx_options(settings: SourceSettings) -> InfluxOptions:
@@ -105,7 +106,8 @@ def build_ports(clock_spec: str = "real") -> Ports:
     source = open_events("", SourceSettings())
     state = open_store(stores.state_store, stores)
     registry = ModelRegistry(open_store(stores.model_store, stores), stores.home_id)
-    return Ports(source, registry, state, AlertStore(state, stores.home_id), Clock.parse(clock_spec))
+    return Ports(source, registry, state, AlertStore(state, stores.home_id), Clock.parse(clock_spec),
+                 stores.s3_wait_seconds)
 
 
 @dataclass

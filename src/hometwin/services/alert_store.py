@@ -19,8 +19,8 @@ before they were given (`AlertBook.acknowledge`).
 Books are upgraded on load: version 1 (before episodes) by `upgrade_document`.
 
 When the store fails, every method raises `PortError` naming the key. The stored book is still
-the last good one; the monitoring goes on with the copy it holds in memory and saves it when the
-store is back (`hometwin.services.book_keeper`).
+the last good one; the monitoring goes on with the copy it holds in memory and on its disk, and
+saves it when the store is back (`hometwin.services.book_keeper`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import Any
 from hometwin.domain.alerts import AlertBook
 from hometwin.ports import AlreadyExists, NotFound, ObjectStore, PortError
 from hometwin.services.errors import CorruptAlertState, EpisodeOver
+from hometwin.services.local_copy import digest
 
 log = logging.getLogger(__name__)
 _ALERT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -86,6 +87,7 @@ class AlertStore:
             data = self._store.get(self.book_key).data
         except NotFound:
             self._known = {}
+            self._last_saved = None
             return AlertBook()
         except (PortError, OSError) as exc:
             raise PortError(f"cannot read the alert state {self.book_key}: {exc}") from exc
@@ -99,13 +101,19 @@ class AlertStore:
         return book
 
     @property
+    def stored_digest(self) -> str | None:
+        """SHA-256 of the book as last loaded or saved (None: the store holds none), so a local copy
+        can tell whether the stored book changed since it was taken (`services.local_copy`)."""
+        return digest(self._last_saved)
+
+    @property
     def store(self) -> ObjectStore:
         """The state store (the e-mail outbox's `sent` markers live there too)."""
         return self._store
 
     def save(self, book: AlertBook) -> bool:
         """Store the book; False when it was unchanged since the last load or save."""
-        data = json.dumps(book.to_dict(), sort_keys=True, separators=(",", ":")).encode("utf-8")
+        data = encode_book(book)
         if data == self._last_saved:
             return False
         try:
@@ -197,6 +205,11 @@ class AlertStore:
                 log.warning("cannot tell the episode of alert %s: %s", alert_id, exc)
         known = self._known.get(alert_id)
         return known[0] if known is not None else None
+
+
+def encode_book(book: AlertBook) -> bytes:
+    """The stored form of a book (its digest is what a local copy compares, `services.local_copy`)."""
+    return json.dumps(book.to_dict(), sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def _episodes(book: AlertBook) -> dict[str, tuple[int, datetime]]:

@@ -4,6 +4,10 @@ The monitoring detects on it (an unreachable object store must not stop detectio
 had keeps working) and the dashboard shows it. `get(now)` asks the registry at most every `poll`
 (zero: at every call), parses a new version once, and keeps the model it has when the registry
 fails or the new version cannot be read; `failure` says what went wrong, until the next success.
+
+With a `local` copy (the monitoring's, `services.local_copy`) each new version is also written to
+disk, and when the registry cannot be reached and no model is held (a start during a store outage)
+the local one is used (`from_local`) until the registry answers: then its latest version wins.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from hometwin.registry import ModelRegistry, ModelVersion
+from hometwin.services.local_copy import LocalCopy
 
 log = logging.getLogger(__name__)
 Model = TypeVar("Model")
@@ -39,8 +44,9 @@ class LatestModel(Generic[Model]):
     """The latest `kind` model of `registry`, parsed by `parse` (e.g. `BehaviourModel.from_dict`)."""
 
     def __init__(self, registry: ModelRegistry, kind: str, parse: Callable[[dict[str, Any]], Model], *,
-                 poll: timedelta = timedelta(minutes=1)) -> None:
-        self.registry, self.kind, self.parse, self.poll = registry, kind, parse, poll
+                 poll: timedelta = timedelta(minutes=1), local: LocalCopy | None = None) -> None:
+        self.registry, self.kind, self.parse, self.poll, self.local = registry, kind, parse, poll, local
+        self.from_local = False  # `model` is the local copy's; the registry has not answered since
         self.model: Model | None = None
         self.version: ModelVersion | None = None  # the registry's newest version, as last seen
         self.model_version: str | None = None  # the version `model` was parsed from
@@ -64,6 +70,8 @@ class LatestModel(Generic[Model]):
                 latest = self.registry.get(self.kind, name)
         except Exception as exc:  # noqa: BLE001 - whatever the store does, the model held keeps working
             self._fail(ModelFailure("registry", _reason(exc), now), "the model registry is unreachable")
+            if self.model is None and self.local is not None:
+                self._restore_local()
             return self.model
         self.version = latest
         if latest is None or latest.version == self.model_version:
@@ -77,6 +85,8 @@ class LatestModel(Generic[Model]):
             return self.model
         self.model, self.model_version = model, latest.version
         log.info("using %s model %s", self.kind, latest.version)
+        if self.local is not None:
+            self.local.save_model(latest.version, latest.document)
         self._recovered()
         return model
 
@@ -92,7 +102,21 @@ class LatestModel(Generic[Model]):
         else:
             self.failure = ModelFailure(failure.what, failure.reason, self.failure.since, failure.version)
 
+    def _restore_local(self) -> None:
+        assert self.local is not None
+        copy = self.local.load_model()
+        if copy is None:
+            return
+        try:
+            self.model = self.parse(copy.document)
+        except Exception as exc:  # noqa: BLE001 - an unreadable local copy is only no copy
+            log.error("the local copy of %s model %s cannot be read: %s", self.kind, copy.version, _reason(exc))
+            return
+        self.model_version, self.from_local = copy.version, True
+        log.warning("the model registry is unreachable: using the local copy of %s model %s", self.kind, copy.version)
+
     def _recovered(self) -> None:
+        self.from_local = False
         if self.failure is not None:
             log.info("model registry answers again (%s since %s)", self.failure.what, self.failure.since.isoformat())
             self.failure = None
