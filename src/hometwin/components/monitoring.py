@@ -40,6 +40,7 @@ from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding
 from hometwin.domain.model import MODEL_KIND, BehaviourModel
+from hometwin.domain.packed_events import PackedEvents
 from hometwin.ports import PortError, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
@@ -104,7 +105,7 @@ class Monitor:
         self._lock = threading.Lock()  # one check at a time, even if the scheduler overlaps two
         self._train_requested: datetime | None = None
         self._source_error_since: datetime | None = None
-        self._last_events: list[SensorEvent] = []
+        self._last_events = PackedEvents()  # packed: a fleet keeps one per home (domain/packed_events.py)
         self.last_result: CheckResult | None = None
 
     @property
@@ -136,11 +137,11 @@ class Monitor:
             if self._source_error_since is None:
                 self._source_error_since = now
                 log.error("sensor source unavailable: %s", exc)
-            return [e for e in self._last_events if e.time <= now]
+            return [e for e in self._last_events.events() if e.time <= now]
         if self._source_error_since is not None:
             log.info("sensor source is back after %s", now - self._source_error_since)
         self._source_error_since = None
-        self._last_events = events
+        self._last_events = PackedEvents(events)
         return events
 
     def check(self) -> CheckResult:
