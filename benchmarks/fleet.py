@@ -16,15 +16,21 @@
    lateness (from the tick's start until its check ended), and the process's resident memory
    (VmRSS of /proc/self/status) after the ticks, giving KiB per home between sizes.
 Prints a table; docs/fleet.md "Measured" explains the figures and the arithmetic.
+
+`--trace-memory`: also what holds the memory added per home between the first two sizes
+(tracemalloc, grouped by where it was allocated). Tracing slows every allocation: the CPU and
+lateness figures of such a run are not the monitoring's; run it apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import statistics
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,6 +184,18 @@ def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: i
             "rss_mib": rss_kib() / 1024}
 
 
+def print_memory_sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, homes: int) -> None:
+    """The allocation sites that grew, per home added (the innermost frames of HomeTwin's code)."""
+    grown = [d for d in after.compare_to(before, "traceback") if d.size_diff > 0]
+    total = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    print(f"\ntraced memory added: {total / 1024 / homes:.1f} KiB per home; the largest sites:")
+    for diff in grown[:12]:
+        frames = [f"{Path(f.filename).name}:{f.lineno}" for f in reversed(diff.traceback)
+                  if "hometwin" in f.filename or "benchmarks" in f.filename][:4]
+        print(f"  {diff.size_diff / 1024 / homes:7.1f} KiB  {diff.count_diff / homes:7.0f} blocks  "
+              f"{' <- '.join(frames) or diff.traceback[0]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--homes", default="100,1000,5000", help="fleet sizes, ascending (comma-separated)")
@@ -186,6 +204,8 @@ def main() -> None:
     parser.add_argument("--window-days", type=int, default=56, help="HOMETWIN_MODELING_WINDOW_DAYS")
     parser.add_argument("--workers", type=int, default=8, help="HOMETWIN_MONITORING_WORKERS")
     parser.add_argument("--ticks", type=int, default=3, help="warm ticks per fleet size")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="print what holds the memory per home between the first two sizes (slow)")
     args = parser.parse_args()
     sizes = sorted(int(n) for n in args.homes.split(","))
 
@@ -198,12 +218,20 @@ def main() -> None:
         base = rss_kib() / 1024
         print(f"resident memory before the homes: {base:.0f} MiB", flush=True)
         rows = []
-        for n in sizes:
+        for i, n in enumerate(sizes):
+            if args.trace_memory and i == 1:
+                gc.collect()
+                tracemalloc.start(12)
+                before = tracemalloc.take_snapshot()
             t0 = time.monotonic()
             add_homes(monitors, n, root, documents, templates, clock)
             print(f"{n} homes set up in {time.monotonic() - t0:.0f} s", flush=True)
             rows.append((n, measure(monitors, clock, args.workers, args.ticks)))
             print(f"{n} homes measured", flush=True)
+            if args.trace_memory and i == 1:
+                gc.collect()
+                print_memory_sites(before, tracemalloc.take_snapshot(), n - sizes[0])
+                tracemalloc.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
