@@ -261,7 +261,7 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
                                                     dataclasses.replace(policy, escalation=h.home.caregivers),
                                                     h.home.id) for h in homes},
                              workers=settings.monitoring_workers, timeout=settings.monitoring_home_timeout_s,
-                             replica=(index, count))
+                             replica=(index, count), slots=settings.monitoring_slots)
     # Each replica has its own tick event and function, so the scheduler invokes every replica once a
     # minute for its own share of the homes (one shared name would reach whichever pod the Service picks).
     suffix = f"_{index}of{count}" if count > 1 else ""
