@@ -11,20 +11,29 @@
    N x the training time) and its own alert book, on the local file-system object store. One
    `Monitor` per home inside one `FleetMonitor` (the pool of `HOMETWIN_MONITORING_WORKERS`), as the
    monitoring's `create_app` builds it; the scheduler is a function that accepts every event.
-   Per N: one cold tick (every home loads its model), then `--ticks` ticks one simulated minute
-   apart: CPU time of each home's check (thread CPU time), the tick's wall time, each home's
-   lateness (from the tick's start until its check ended), and the process's resident memory
-   (VmRSS of /proc/self/status) after the ticks, giving KiB per home between sizes.
+   Per N: one cold round (every home loads its model), then `--ticks` simulated minutes, each one
+   tick (or `--slots` ticks 60/slots s apart, each checking one slot of the homes, as with
+   HOMETWIN_MONITORING_SLOTS): CPU time of each home's check (thread CPU time), the tick's wall
+   time (median and longest: with slots it must stay under 60/slots s to hold the cadence), each
+   home's lateness (from its tick's start until its check ended), and the process's resident
+   memory (VmRSS of /proc/self/status) after the ticks, giving KiB per home between sizes.
+   The ticks run back to back; the simulated clock advances between them.
 Prints a table; docs/fleet.md "Measured" explains the figures and the arithmetic.
+
+`--trace-memory`: also what holds the memory added per home between the first two sizes
+(tracemalloc, grouped by where it was allocated). Tracing slows every allocation: the CPU and
+lateness figures of such a run are not the monitoring's; run it apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import shutil
 import statistics
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,29 +162,44 @@ def add_homes(monitors: dict[str, Timed], upto: int, root: Path, documents: list
                                           policy=policy, home_id=home_id))
 
 
-def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: int) -> dict[str, float]:
-    fleet = FleetMonitor(monitors, workers=workers, timeout=600.0)
+def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: int, slots: int) -> dict[str, float]:
+    """With `slots` > 1 a simulated minute is `slots` ticks 60/slots s apart, each checking one slot;
+    a home's lateness counts from the start of its slot's tick."""
+    fleet = FleetMonitor(monitors, workers=workers, timeout=600.0, slots=slots)
     try:
         began = time.monotonic()
-        cold = fleet.check()
+        for _ in range(slots):  # one round: every home loads its model
+            cold = fleet.check()
+            assert all(r["status"] == "ok" for r in cold["homes"].values()), "a home's check did not answer ok"
         cold_s = time.monotonic() - began
-        assert all(r["status"] == "ok" for r in cold["homes"].values()), "a home's check did not answer ok"
         for timed in monitors.values():
             timed.cpu.clear()
         walls: list[float] = []
         lateness: list[float] = []
-        for _ in range(ticks):
-            clock.advance(timedelta(minutes=1))
+        for _ in range(ticks * slots):
+            clock.advance(timedelta(minutes=1) / slots)
             began = time.monotonic()
-            fleet.check()
+            tick = fleet.check()
             walls.append(time.monotonic() - began)
-            lateness.extend(t.ended - began for t in monitors.values())
+            lateness.extend(monitors[home].ended - began for home in tick["homes"])
     finally:
         fleet.close()
     cpu = [c for t in monitors.values() for c in t.cpu]
-    return {"cold_s": cold_s, "tick_s": statistics.median(walls), "late_p99_s": pct(lateness, 0.99),
-            "cpu_med_ms": statistics.median(cpu) * 1000, "cpu_p99_ms": pct(cpu, 0.99) * 1000,
-            "rss_mib": rss_kib() / 1024}
+    return {"cold_s": cold_s, "tick_s": statistics.median(walls), "tick_max_s": max(walls),
+            "late_p99_s": pct(lateness, 0.99), "cpu_med_ms": statistics.median(cpu) * 1000,
+            "cpu_p99_ms": pct(cpu, 0.99) * 1000, "rss_mib": rss_kib() / 1024}
+
+
+def print_memory_sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, homes: int) -> None:
+    """The allocation sites that grew, per home added (the innermost frames of HomeTwin's code)."""
+    grown = [d for d in after.compare_to(before, "traceback") if d.size_diff > 0]
+    total = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    print(f"\ntraced memory added: {total / 1024 / homes:.1f} KiB per home; the largest sites:")
+    for diff in grown[:12]:
+        frames = [f"{Path(f.filename).name}:{f.lineno}" for f in reversed(diff.traceback)
+                  if "hometwin" in f.filename or "benchmarks" in f.filename][:4]
+        print(f"  {diff.size_diff / 1024 / homes:7.1f} KiB  {diff.count_diff / homes:7.0f} blocks  "
+              f"{' <- '.join(frames) or diff.traceback[0]}")
 
 
 def main() -> None:
@@ -185,7 +209,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--window-days", type=int, default=56, help="HOMETWIN_MODELING_WINDOW_DAYS")
     parser.add_argument("--workers", type=int, default=8, help="HOMETWIN_MONITORING_WORKERS")
-    parser.add_argument("--ticks", type=int, default=3, help="warm ticks per fleet size")
+    parser.add_argument("--ticks", type=int, default=3, help="warm minutes per fleet size")
+    parser.add_argument("--slots", type=int, default=1, help="HOMETWIN_MONITORING_SLOTS (ticks a minute)")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="print what holds the memory per home between the first two sizes (slow)")
     args = parser.parse_args()
     sizes = sorted(int(n) for n in args.homes.split(","))
 
@@ -198,24 +225,34 @@ def main() -> None:
         base = rss_kib() / 1024
         print(f"resident memory before the homes: {base:.0f} MiB", flush=True)
         rows = []
-        for n in sizes:
+        for i, n in enumerate(sizes):
+            if args.trace_memory and i == 1:
+                gc.collect()
+                tracemalloc.start(12)
+                before = tracemalloc.take_snapshot()
             t0 = time.monotonic()
             add_homes(monitors, n, root, documents, templates, clock)
             print(f"{n} homes set up in {time.monotonic() - t0:.0f} s", flush=True)
-            rows.append((n, measure(monitors, clock, args.workers, args.ticks)))
+            rows.append((n, measure(monitors, clock, args.workers, args.ticks, args.slots)))
             print(f"{n} homes measured", flush=True)
+            if args.trace_memory and i == 1:
+                gc.collect()
+                print_memory_sites(before, tracemalloc.take_snapshot(), n - sizes[0])
+                tracemalloc.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"\nmonitoring: {args.workers} workers, {args.ticks} warm ticks per size, one check = one home")
-    print(f"{'homes':>6} {'check CPU med':>14} {'p99':>8} {'cold tick':>10} {'warm tick':>10} "
+    print(f"\nmonitoring: {args.workers} workers, {args.ticks} warm minutes per size, {args.slots} slot(s): "
+          f"a tick every {60 / args.slots:.0f} s checks 1/{args.slots} of the homes; one check = one home")
+    print(f"{'homes':>6} {'check CPU med':>14} {'p99':>8} {'cold round':>11} {'warm tick':>10} {'longest':>8} "
           f"{'lateness p99':>13} {'RSS':>8} {'KiB/home':>9}")
     previous = (0, base)
     for n, r in rows:
         per_home = (r["rss_mib"] - previous[1]) * 1024 / (n - previous[0])
         previous = (n, r["rss_mib"])
-        print(f"{n:>6} {r['cpu_med_ms']:>11.2f} ms {r['cpu_p99_ms']:>5.2f} ms {r['cold_s']:>8.1f} s "
-              f"{r['tick_s']:>8.2f} s {r['late_p99_s']:>11.2f} s {r['rss_mib']:>4.0f} MiB {per_home:>9.0f}")
+        print(f"{n:>6} {r['cpu_med_ms']:>11.2f} ms {r['cpu_p99_ms']:>5.2f} ms {r['cold_s']:>9.1f} s "
+              f"{r['tick_s']:>8.2f} s {r['tick_max_s']:>6.2f} s {r['late_p99_s']:>11.2f} s {r['rss_mib']:>4.0f} MiB "
+              f"{per_home:>9.0f}")
     per_year = statistics.median(train_cpu)
     print(f"\ntraining: {per_year:.1f} s CPU per home-year (median of {len(train_cpu)}, calibration included)")
     print(f"retraining 1,000 home-years on 2 cores: 1000 x {per_year:.1f} s / 2 = "

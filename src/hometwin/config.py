@@ -482,6 +482,10 @@ class MonitoringSettings(CommonSettings):
                                 "re-driven this many hours more, then given up (logged).")
     monitoring_workers: int = Field(
         8, ge=1, le=256, description="Homes checked at the same time (a fleet: docs/fleet.md).")
+    monitoring_slots: int = Field(
+        1, ge=1, le=60, description="A fleet's homes are checked in this many slots, one slot a tick: with the tick "
+                                    "every 60/slots s (HOMETWIN_MONITORING_CHECK_EVERY) each home once a minute, "
+                                    "the checks spread over the minute (docs/fleet.md).")
     monitoring_home_timeout_s: float = Field(
         8.0, gt=0, description="A home's check taking longer is reported as late on /status and skipped "
                                "until it ends; the other homes' checks do not wait for it.")

@@ -79,3 +79,40 @@ def test_a_poll_reads_only_the_alias_until_a_new_version_is_named() -> None:
     assert latest.get(T0 + timedelta(minutes=6)) == {"n": 2} and latest.model_version == second.version
     registry.promote("behaviour", first.version if first else "")  # a rollback is a new name for the poller
     assert latest.get(T0 + timedelta(minutes=7)) == {"n": 1}
+
+
+def test_holds_the_model_and_the_metadata_but_not_the_document() -> None:
+    # The registry's document as Python objects is several times the parsed model (docs/fleet.md):
+    # a fleet monitoring holding one per home ran out of memory first.
+    store = CountingStore()
+    registry = ModelRegistry(store, "home")
+    latest = LatestModel(registry, "behaviour", parse, poll=timedelta(0))
+    registered = registry.register("behaviour", {"n": 1, "training": {"n_events": 5}}, META)
+    assert latest.get(T0) == {"n": 1, "training": {"n_events": 5}}
+    assert latest.version is not None and latest.version.document == {}
+    assert latest.version.metadata == registered.metadata and latest.version.version == registered.version
+    reads = store.document_reads
+    assert latest.get(T0 + timedelta(minutes=1)) == {"n": 1, "training": {"n_events": 5}}
+    assert store.document_reads == reads  # still only the alias at each poll
+    assert latest.document() == {"n": 1, "training": {"n_events": 5}}  # read on demand
+    assert store.document_reads == reads + 1
+
+
+def test_an_unreadable_newest_version_stays_reported_after_a_registry_outage() -> None:
+    store = FakeOutageStore()
+    registry = ModelRegistry(store, "home")
+    latest = LatestModel(registry, "behaviour", parse, poll=timedelta(0))
+    registry.register("behaviour", {"n": 1}, META)
+    latest.get(T0)
+    bad = registry.register("behaviour", {"broken": True}, META)
+    for minute in (1, 2):  # polled twice: the document is not held, so it is read and refused again
+        assert latest.get(T0 + timedelta(minutes=minute)) == {"n": 1}
+        failure = latest.failure
+        assert failure is not None and (failure.what, failure.version) == ("unreadable", bad.version)
+    store.down = True
+    latest.get(T0 + timedelta(minutes=3))
+    assert latest.failure is not None and latest.failure.what == "registry"
+    store.down = False
+    assert latest.get(T0 + timedelta(minutes=4)) == {"n": 1}
+    assert latest.failure is not None and (latest.failure.what, latest.failure.version) == ("unreadable", bad.version)
+    assert "not a model" in latest.failure.reason

@@ -1,5 +1,9 @@
 """`hometwin train` (learn the routine from a sensor source and register the model) and
-`hometwin models list|show|promote` (the registry: every version ever trained, none deleted)."""
+`hometwin models list|show|promote` (the registry: every version ever trained, none deleted).
+
+With a homes file (HOMETWIN_HOMES_FILE, docs/fleet.md) `--home ID` names one of its homes: an id
+the file does not declare is refused, and `train` reads that home's events in its time zone, as
+the modeling does."""
 
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ if TYPE_CHECKING:
     from hometwin.domain.events import SensorEvent
     from hometwin.ports import SensorSource
     from hometwin.registry import ModelRegistry, ModelVersion
+    from hometwin.services.homes import Home
 
 DEFAULT_WEEKS = 8
 models_app = typer.Typer(help="The model registry: every trained version, kept forever.",
                          no_args_is_help=True)
 
 STORE = typer.Option("", "--store", help="Model store URL (default: HOMETWIN_MODEL_STORE).")
-HOME = typer.Option("", "--home", help="Home id (default: HOMETWIN_HOME_ID).")
+HOME = typer.Option("", "--home", help="Home id (default: HOMETWIN_HOME_ID); with HOMETWIN_HOMES_FILE, one "
+                    "of its homes.")
 KIND = typer.Option(MODEL_KIND, "--kind", help="Model kind.")
 
 
@@ -32,15 +38,36 @@ def _fail(message: str) -> typer.Exit:
 
 
 def store_settings(store: str, home: str) -> StoreSettings:
+    """The settings for `--store` and `--home`; a home the homes file does not declare is refused."""
+    return home_settings(store, home)[0]
+
+
+def home_settings(store: str, home: str) -> tuple[StoreSettings, Home | None]:
+    """The settings, and the homes file's home they name (None without a homes file)."""
     from pydantic import ValidationError
 
     from hometwin.config import StoreSettings
+    from hometwin.services.homes import HomesFileError, load_homes
 
     overrides: dict[str, Any] = {k: v for k, v in {"model_store": store, "home_id": home}.items() if v}
     try:
-        return StoreSettings(**overrides)
+        settings = StoreSettings(**overrides)
     except ValidationError as exc:
         raise _fail(f"bad setting: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+    if settings.homes_file is None:
+        return settings, None
+    try:
+        homes = load_homes(settings.homes_file, default_tz=settings.tz)
+    except HomesFileError as exc:
+        raise _fail(str(exc)) from None
+    found = homes.get(settings.home_id)
+    if found is None:
+        ids = homes.ids()
+        listed = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        named = "--home" if home else "HOMETWIN_HOME_ID (give --home)"
+        raise _fail(f"{named} {settings.home_id!r} is not a home of the homes file {settings.homes_file} "
+                    f"(HOMETWIN_HOMES_FILE); its homes: {listed}")
+    return settings, found
 
 
 def open_registry(settings: StoreSettings) -> ModelRegistry:
@@ -97,20 +124,23 @@ def train(
     """Train the behaviour model on a period of sensor data and register it as a new version."""
     from zoneinfo import ZoneInfoNotFoundError
 
-    from hometwin.components.wiring import open_events
+    from hometwin.components.wiring import home_events, open_events
     from hometwin.config import SourceSettings
     from hometwin.ports import PortError
     from hometwin.services.training import train_and_register
 
-    settings = store_settings(store, home)
-    zone = tz or settings.tz
+    settings, fleet_home = home_settings(store, home)
+    zone = tz or (fleet_home.tz if fleet_home is not None else settings.tz)
     try:
         start, end = _when(start_text, zone, "--from"), _when(end_text, zone, "--to")  # bad input first
-        events_source = open_events(source, SourceSettings())
+        if fleet_home is not None and not source:  # the home's own selection, as the modeling reads it
+            events_source, named = home_events(fleet_home, SourceSettings()), f"of home {fleet_home.id}"
+        else:
+            events_source, named = open_events(source, SourceSettings()), source or "HOMETWIN_EVENTS"
         if end is None:
             newest = events_source.latest()
             if newest is None:
-                raise _fail(f"the source {source or 'HOMETWIN_EVENTS'} holds no events")
+                raise _fail(f"the source {named} holds no events")
             end = newest.time + timedelta(microseconds=1)
         start = start or end - timedelta(weeks=DEFAULT_WEEKS)
         if start >= end:
@@ -128,7 +158,7 @@ def train(
     version, meta = trained.version, trained.version.metadata
     typer.echo(f"registered {version.version}  period {meta['training_start']} .. {meta['training_end']}  "
                f"events {meta.get('n_events', len(events))}  stays {meta.get('n_stays', '?')}  "
-               f"store {settings.model_store}")
+               f"store {settings.model_store}" + (f"  home {fleet_home.id}" if fleet_home is not None else ""))
     for line in (trained.change or {}).get("lines", []):
         typer.echo(f"  change since {trained.previous}: {line}")
 

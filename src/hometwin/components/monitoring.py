@@ -47,6 +47,7 @@ from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding
 from hometwin.domain.model import MODEL_KIND, BehaviourModel
+from hometwin.domain.packed_events import PackedEvents
 from hometwin.ports import PortError, SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.sdk import LocalGateway, PeriodicTrigger
@@ -115,7 +116,7 @@ class Monitor:
         self._lock = threading.Lock()  # one check at a time, even if the scheduler overlaps two
         self._train_requested: datetime | None = None
         self._source_error_since: datetime | None = None
-        self._last_events: list[SensorEvent] = []
+        self._last_events = PackedEvents()  # packed: a fleet keeps one per home (domain/packed_events.py)
         self.last_result: CheckResult | None = None
 
     @property
@@ -147,11 +148,11 @@ class Monitor:
             if self._source_error_since is None:
                 self._source_error_since = now
                 log.error("sensor source unavailable: %s", exc)
-            return [e for e in self._last_events if e.time <= now]
+            return [e for e in self._last_events.events() if e.time <= now]
         if self._source_error_since is not None:
             log.info("sensor source is back after %s", now - self._source_error_since)
         self._source_error_since = None
-        self._last_events = events
+        self._last_events = PackedEvents(events)
         return events
 
     def check(self) -> CheckResult:
@@ -294,7 +295,7 @@ def create_app(settings: MonitoringSettings, *, ports: Ports, params: DetectionP
                                                     dataclasses.replace(policy, escalation=h.home.caregivers),
                                                     h.home.id) for h in homes},
                              workers=settings.monitoring_workers, timeout=settings.monitoring_home_timeout_s,
-                             replica=(index, count))
+                             replica=(index, count), slots=settings.monitoring_slots)
     # Each replica has its own tick event and function, so the scheduler invokes every replica once a
     # minute for its own share of the homes (one shared name would reach whichever pod the Service picks).
     suffix = f"_{index}of{count}" if count > 1 else ""

@@ -10,6 +10,11 @@ one home never waits for another:
   ends. While it runs, later ticks skip that home (`busy`) instead of piling up threads behind it,
   so a hanging store holds at most one worker.
 The tick returns once every home answered or `timeout` passed. /status and /metrics show each home.
+
+With `slots` > 1 a tick checks one slot of the homes, the next tick the next slot, and so on: with
+the tick every 60/slots seconds (HOMETWIN_MONITORING_CHECK_EVERY) each home is still checked once a
+minute, but the checks no longer all start at the top of the minute, so a home waits behind a
+slot's checks rather than behind the whole fleet's (lateness: docs/fleet.md "Measured").
 """
 
 from __future__ import annotations
@@ -81,9 +86,15 @@ class FleetMonitor:
     """Runs the checks of many homes, concurrently with a bound; `check()` is one tick."""
 
     def __init__(self, monitors: Mapping[str, HomeMonitor], *, workers: int = 8, timeout: float = 8.0,
-                 replica: tuple[int, int] = (0, 1)) -> None:
+                 replica: tuple[int, int] = (0, 1), slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be 1 or more, got {slots}")
         self.monitors = dict(monitors)
-        self.timeout, self.replica = timeout, replica
+        self.timeout, self.replica, self.slots = timeout, replica, slots
+        # Round robin over the sorted ids: slots differ by one home at most, and a home keeps its slot
+        # while the homes file is unchanged.
+        self._slot_homes = [sorted(self.monitors)[slot::slots] for slot in range(slots)]
+        self._next_slot = 0
         self.metrics = FleetMetrics()
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(self.monitors) or 1)),
                                         thread_name_prefix="hometwin-check")
@@ -92,12 +103,16 @@ class FleetMonitor:
         self._outcome: dict[str, dict[str, Any]] = {}  # home -> status, detail, seconds, finished_at
 
     def check(self) -> dict[str, Any]:
-        """One tick over every home: {"status", "homes": {id: result}}; never raises for one home."""
+        """One tick over every home of the next slot: {"status", "homes": {id: result}} (and "slot": "i/n"
+        with several slots); never raises for one home."""
         began = time.monotonic()
         results: dict[str, dict[str, Any]] = {}
         started: dict[str, _Running] = {}
         with self._lock:
-            for home_id in self.monitors:
+            slot = self._next_slot
+            self._next_slot = (slot + 1) % self.slots
+            homes = self._slot_homes[slot] if self.slots > 1 else self.monitors
+            for home_id in homes:
                 running = self._running.get(home_id)
                 if running is not None and not running.future.done():
                     results[home_id] = self._not_answered(home_id, "busy", running)
@@ -115,7 +130,10 @@ class FleetMonitor:
             else:
                 results[home_id] = self._not_answered(home_id, "late", entry)
         self.metrics.tick_seconds.set(time.monotonic() - began)
-        return {"status": _overall(results), "homes": results}
+        answer: dict[str, Any] = {"status": _overall(results), "homes": results}
+        if self.slots > 1:
+            answer["slot"] = f"{slot}/{self.slots}"
+        return answer
 
     def _check_one(self, home_id: str, entry: _Running) -> dict[str, Any]:
         entry.started = time.monotonic()
@@ -157,7 +175,7 @@ class FleetMonitor:
                               "checking_for_s": round(time.monotonic() - running.started, 1)
                               if busy and running is not None and running.started is not None else None}
         index, count = self.replica
-        return {"replica": f"{index}/{count}", "homes": homes}
+        return {"replica": f"{index}/{count}", "slots": self.slots, "homes": homes}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -43,6 +43,7 @@ from hometwin.domain.distributions import (
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.model_params import Levels, ModelParams
 from hometwin.domain.model_training import learn
+from hometwin.domain.packed_cells import packed_levels
 from hometwin.domain.silence import SilenceModel
 from hometwin.domain.stay_hazard import StayHazard
 from hometwin.domain.stays import (
@@ -238,7 +239,7 @@ def _levels_json(levels: Levels) -> dict[str, dict[str, Any]]:
 
 
 def _levels_from(d: dict[str, dict[str, Any]], parse: Any) -> Levels:
-    return {lv: {k: parse(v) for k, v in cells.items()} for lv, cells in d.items()}
+    return packed_levels(d, parse)  # a fleet monitoring holds thousands of models: domain/packed_cells.py
 
 
 # ---------------------------------------------------------------------------------------- training

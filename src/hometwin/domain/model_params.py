@@ -3,13 +3,14 @@ itself share, so none of them has to import the model to name its parameters."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hometwin.domain.silence import SilenceParams
 from hometwin.domain.stays import StayParams
 
-Levels = dict[str, dict[str, Any]]  # level name -> cell key -> Sketch | CountStats
+Levels = dict[str, Mapping[str, Any]]  # level name -> cell key -> Sketch | CountStats (a parsed model's packed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,15 @@ fails or the new version cannot be read; `failure` says what went wrong, until t
 With a `local` copy (the monitoring's, `services.local_copy`) each new version is also written to
 disk, and when the registry cannot be reached and no model is held (a start during a store outage)
 the local one is used (`from_local`) until the registry answers: then its latest version wins.
+
+Only the parsed model and the version's metadata are held, not the registry's document: as Python
+dicts and lists a document takes several times the memory of the model parsed from it (about
+1 MiB a home, most of a fleet monitoring's memory: docs/fleet.md). `document()` reads it again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +53,8 @@ class LatestModel(Generic[Model]):
         self.registry, self.kind, self.parse, self.poll, self.local = registry, kind, parse, poll, local
         self.from_local = False  # `model` is the local copy's; the registry has not answered since
         self.model: Model | None = None
-        self.version: ModelVersion | None = None  # the registry's newest version, as last seen
+        # The registry's newest version as last seen: metadata only, its document is {} (see `document`).
+        self.version: ModelVersion | None = None
         self.model_version: str | None = None  # the version `model` was parsed from
         self.failure: ModelFailure | None = None
         self._checked: datetime | None = None
@@ -61,11 +67,12 @@ class LatestModel(Generic[Model]):
         try:
             # The alias alone (a few bytes) each poll; the document (hundreds of KiB of JSON) only when
             # the name changed. Reading it every minute was most of a check's time (benchmarks/fleet.py).
+            # An unreadable newest version is read again at each poll, as its document is not kept.
             name = self.registry.latest_name(self.kind)
             if name is None:
                 latest = None
-            elif self.version is not None and self.version.version == name:
-                latest = self.version
+            elif self.version is not None and self.version.version == name == self.model_version:
+                latest = self.version  # metadata only: its document is parsed in `model` already
             else:
                 latest = self.registry.get(self.kind, name)
         except Exception as exc:  # noqa: BLE001 - whatever the store does, the model held keeps working
@@ -73,7 +80,7 @@ class LatestModel(Generic[Model]):
             if self.model is None and self.local is not None:
                 self._restore_local()
             return self.model
-        self.version = latest
+        self.version = latest if latest is None else dataclasses.replace(latest, document={})
         if latest is None or latest.version == self.model_version:
             self._recovered()
             return self.model
@@ -89,6 +96,10 @@ class LatestModel(Generic[Model]):
             self.local.save_model(latest.version, latest.document)
         self._recovered()
         return model
+
+    def document(self) -> dict[str, Any] | None:
+        """The document of `version`, read from the registry now (it is not held); None without a version."""
+        return None if self.version is None else self.registry.get(self.kind, self.version.version).document
 
     @property
     def registry_down(self) -> bool:
