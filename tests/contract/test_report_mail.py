@@ -51,6 +51,7 @@ def test_weekly_report_arrives_with_inline_trend_charts_and_the_sentences(
     assert "Time in the kitchen: not measurable in this home, needs a kitchen room" in text
     images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     assert len(images) == 9  # eleven indicators, two without a kitchen sensor
+    assert len(raw.as_bytes()) < 160_000  # palette PNGs: was 314 KB (benchmarks/weekly_mail.py)
     related = [p for p in msg.walk() if p.get_content_type() == "multipart/related"]
     assert len(related) == 1 and all(p in related[0].iter_parts() for p in images)  # type: ignore[attr-defined]
     for image in images:

@@ -163,9 +163,11 @@ def trend_section(digest: Any, zone: ZoneInfo) -> tuple[dict[str, Any] | None, t
         return None, ()
     from hometwin.domain.trends_wording import band_text, change_sentence, change_summary, value_text
     from hometwin.services.trend_digest import RECENT_CHANGE_DAYS, read_trend_digest
-    from hometwin.services.trend_images import trend_png
+    from hometwin.services.trend_images import mail_charts
 
     trends = read_trend_digest(digest)
+    drawable = [t for t in trends.trends if not t.unsupported and t.last_index is not None]
+    drawn = mail_charts(drawable)  # never raises: a chart it cannot draw is left out and named
     charts, unmeasurable, images = [], [], []
     for trend in trends.trends:
         spec = trend.spec
@@ -175,17 +177,20 @@ def trend_section(digest: Any, zone: ZoneInfo) -> tuple[dict[str, Any] | None, t
         last = trend.last_index
         if last is None:
             continue  # no usable day in the period: nothing to draw
-        cid = f"trend-{spec.key.replace('_', '-')}@hometwin"
+        cid: str | None = f"trend-{spec.key.replace('_', '-')}@hometwin"
         latest, normal = value_text(spec, float(trend.values[last])), band_text(spec, trend.low[-1], trend.high[-1])
         normal = "still being learned" if normal == "learning" else normal
-        images.append(InlineImage(cid, trend_png(trend, title=False, height_px=160), f"{spec.key}.png"))
+        if spec.key in drawn.pngs:
+            images.append(InlineImage(str(cid), drawn.pngs[spec.key], f"{spec.key}.png"))
+        else:
+            cid = None  # the text still has its figures; the template says the chart is missing
         charts.append({"label": spec.label, "cid": cid, "latest": latest, "latest_day": f"{trend.days[last]:%a %d %b}",
                        "normal": normal, "changes": [change_summary(c) for c in trend.changes],
                        "alt": f"{spec.label} over the last weeks: latest {latest}, normal {normal}"})
     return {
         "weeks": int(digest.get("weeks") or 0) if isinstance(digest, Mapping) else 0,
         "sentences": [change_sentence(c) for c in trends.recent_changes(RECENT_CHANGE_DAYS)],
-        "charts": charts, "unmeasurable": unmeasurable,
+        "charts": charts, "unmeasurable": unmeasurable, "charts_missing": len(drawn.missing),
         "unvisited": [{"room": u.room, "last": u.last_visit.astimezone(zone).strftime("%a %d %b %H:%M")}
                       for u in trends.unvisited],
     }, tuple(images)

@@ -10,8 +10,11 @@ span from the day it began to the day it was detected. Thread-safe: each call ha
 from __future__ import annotations
 
 import io
+import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -27,6 +30,8 @@ from hometwin.domain.trends_wording import value_text
 
 from .trend_digest import last_weeks
 
+log = logging.getLogger(__name__)
+
 # The dashboard's colours (dashboard.css and charts.py), so the e-mail looks like the page.
 LINE = "#1d4ed8"
 BAND = "#cfe0fb"
@@ -34,6 +39,14 @@ CHANGE = "#c2410c"
 CHANGE_SPAN = "#fde2cc"
 TEXT = "#333333"
 CLOCK_STEPS = (15, 30, 60, 120, 180, 240, 360)  # minutes between the ticks of a clock-time axis
+# A chart has five colours and their anti-aliased blends: 64 palette entries keep the edges smooth
+# at about a third of the bytes of a full-colour PNG (benchmarks/weekly_mail.py).
+PALETTE_COLOURS = 64
+# The weekly e-mail's charts are drawn inside the scheduler's invocation (10 s timeout by default):
+# drawing stops after this long and the e-mail goes out with the charts drawn so far (the text has
+# every figure). All nine charts took 1.6-3.8 s (median) on a loaded 2-core x86 server, so a machine
+# 2-3x slower (a Raspberry Pi 4) may reach it; the send and the store writes keep the other 5 s.
+MAIL_CHARTS_BUDGET_S = 5.0
 
 
 def _figure(width_px: int, height_px: int, dpi: int) -> Figure:
@@ -46,9 +59,17 @@ def _figure(width_px: int, height_px: int, dpi: int) -> Figure:
 
 
 def _png(fig: Figure, dpi: int) -> bytes:
+    """The figure as a palette PNG: the same trend gives the same bytes (a resent e-mail is identical)."""
+    from PIL import Image
+
+    canvas = fig.canvas
+    canvas.draw()
+    rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)  # type: ignore[attr-defined]
+    # The figure is opaque (white), so RGB loses nothing; median cut keeps the few chart colours exact.
+    paletted = rgba.convert("RGB").quantize(PALETTE_COLOURS, method=Image.Quantize.MEDIANCUT,
+                                            dither=Image.Dither.NONE)
     buffer = io.BytesIO()
-    # No "Software" metadata: the same trend gives the same bytes (a resent e-mail is identical).
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    paletted.save(buffer, format="PNG", optimize=True)  # PIL writes no "Software" or time chunk
     return buffer.getvalue()
 
 
@@ -106,6 +127,40 @@ def trend_png(trend: IndicatorTrend, *, weeks: int | None = None, title: bool = 
     draw_trend(fig.add_subplot(), shown, title=title)
     fig.tight_layout(pad=0.4)
     return _png(fig, dpi)
+
+
+@dataclass(frozen=True, slots=True)
+class MailCharts:
+    """The weekly e-mail's charts: PNG bytes by indicator key, and the indicators left without one."""
+
+    pngs: dict[str, bytes]
+    missing: tuple[str, ...]  # drawing failed, or the time budget ran out before them
+
+
+def mail_charts(trends: Sequence[IndicatorTrend], *, budget_s: float = MAIL_CHARTS_BUDGET_S,
+                draw: Callable[[IndicatorTrend], bytes] | None = None,
+                clock: Callable[[], float] = time.monotonic) -> MailCharts:
+    """Each trend's e-mail chart, drawn one after another until `budget_s` is spent. A chart that
+    fails to draw (or matplotlib failing to load) is logged and left out, never the e-mail: the
+    caller says in the text which charts are missing. `draw` defaults to the e-mail's chart size."""
+    draw = draw or (lambda t: trend_png(t, title=False, height_px=160))
+    deadline = clock() + budget_s
+    pngs: dict[str, bytes] = {}
+    missing: list[str] = []
+    late = 0
+    for trend in trends:
+        if clock() >= deadline:
+            missing.append(trend.spec.key)
+            late += 1
+            continue
+        try:
+            pngs[trend.spec.key] = draw(trend)
+        except Exception:  # any drawing bug costs a picture, never the caregiver's e-mail
+            log.exception("cannot draw the e-mail chart of %s; the e-mail goes without it", trend.spec.key)
+            missing.append(trend.spec.key)
+    if late:
+        log.warning("weekly e-mail: stopped drawing charts after %.1f s; %d left out", budget_s, late)
+    return MailCharts(pngs, tuple(missing))
 
 
 def trends_png(trends: Sequence[IndicatorTrend], *, weeks: int | None = None, columns: int = 2,
