@@ -118,9 +118,15 @@ def test_a_latest_model_that_cannot_be_read_is_a_warning(fleet: Fleet) -> None:
     version = registry.latest_name(MODEL_KIND)
     assert version is not None
     fleet.models.put(registry._key(MODEL_KIND, version), b"{not json", overwrite=True)
-    with serve(fleet.app()) as url, httpx.Client(base_url=url) as client:
-        fred = client.get("/api/homes", params={"q": "fred"}).json()["homes"][0]
+    with serve(fleet.app(dashboard_refresh_seconds=3600)) as url, httpx.Client(base_url=url) as client:
+        first = client.get("/api/homes", params={"q": "fred"}).json()["homes"][0]
+        # The version is read in the background (once per version); then the home is read again.
+        deadline = time.monotonic() + 10
+        while (fred := client.get("/api/homes", params={"q": "fred"}).json()["homes"][0])["status"] != "warning":
+            assert time.monotonic() < deadline, f"fred is still {fred['status']}"
+            time.sleep(0.05)
         others = client.get("/api/homes").json()["homes"]
+    assert first["status"] in ("well", "warning")  # whether the check was done before the first load ended
     assert fred["status"] == "warning" and fred["model_version"] == version
     assert any(f"version {version} cannot be read" in p for p in fred["problems"])
     assert {h["id"]: h["status"] for h in others} == {**STATUS, "fred": "warning"}

@@ -5,13 +5,19 @@ alias), so a list of thousands of homes cannot redo them on every load. A snapsh
 and taken again on a load that finds it older than `max_age` (the list page's refresh interval):
 a load never shows a status older than that, so an alert open for longer than `max_age` always shows,
 never a stale "All well". An acknowledgement through the dashboard drops the home's snapshot, so the
-nurse sees its effect at once. The latest model is read once per version (versions are write-once):
-a version that cannot be read makes the home a "Warning", as its own pages say.
+nurse sees its effect at once.
+
+Whether a home's latest model can be read is asked once per version (versions are write-once), by
+one background thread: reading a model costs ~15 ms of CPU, which thousands of homes must not add
+to a load (after the weekly retrain every home has a new version). Until its check is done a home
+shows by its other reads; a version that cannot be read then makes it a "Warning", as its own pages
+say, from the next load on.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -65,6 +71,14 @@ class StatusSnapshots:
         self._timer = timer
         self._snapshots: dict[str, _Snapshot] = {}
         self._readable: dict[str, tuple[str, str | None]] = {}  # home -> (version, why it cannot be read)
+        self._checks: queue.SimpleQueue[tuple[DashboardService, str]] = queue.SimpleQueue()
+        self._pending: set[tuple[str, str]] = set()
+        self._checker: threading.Thread | None = None
+        self._checker_lock = threading.Lock()
+        # Homes to read again on the next load whatever their snapshot's age; marked, not dropped, so
+        # a mark made while a refresh is running is not lost when that refresh stores its snapshot.
+        self._changed: set[str] = set()
+        self._changed_lock = threading.Lock()
         # One refresh at a time: a second load waits and then finds the snapshots fresh, instead of
         # reading every stale home a second time.
         self._refreshing = threading.Lock()
@@ -74,7 +88,12 @@ class StatusSnapshots:
         with self._refreshing:
             at = self._timer()
             limit = self.max_age.total_seconds()
-            stale = [h for h in homes if (s := self._snapshots.get(h.id)) is None or at - s.taken >= limit]
+            with self._changed_lock:
+                changed, self._changed = self._changed, set()
+            stale = [h for h in homes if h.id in changed or (s := self._snapshots.get(h.id)) is None
+                     or at - s.taken >= limit]
+            with self._changed_lock:  # the changed homes this load does not list wait for the next one
+                self._changed |= changed - {h.id for h in homes}
             if stale:
                 with ThreadPoolExecutor(max_workers=min(_WORKERS, len(stale)),
                                         thread_name_prefix="home-status") as pool:
@@ -85,8 +104,10 @@ class StatusSnapshots:
             return [self._snapshots[h.id].summary for h in homes]
 
     def forget(self, home_id: str) -> None:
-        """The home changed through this dashboard (an acknowledgement): read it again on the next load."""
-        self._snapshots.pop(home_id, None)
+        """The home changed (an acknowledgement through this dashboard, its model found unreadable):
+        read it again on the next load."""
+        with self._changed_lock:
+            self._changed.add(home_id)
 
     def _summary(self, home: HomeRef, now: datetime, data_missing_after: timedelta) -> HomeSummary:
         try:
@@ -97,18 +118,44 @@ class StatusSnapshots:
                                status_label=STATES["warning"], problems=[_reason(exc)], url=home.url, checked_at=now)
 
     def _model_problem(self, service: DashboardService, version: str) -> str | None:
-        """Why the home's `version` cannot be read, or None; asked of the registry once per version."""
+        """Why the home's `version` cannot be read, None when it can or is not checked yet (then the
+        check is queued)."""
         home_id = service.settings.home_id
         known = self._readable.get(home_id)
         if known is not None and known[0] == version:
             return known[1]
-        try:
-            service.registry.get(MODEL_KIND, version)
-            problem = None
-        except Exception as exc:  # noqa: BLE001 - missing, damaged or unreachable: the home shows why
-            problem = f"version {version} cannot be read: {_reason(exc)}"
-        self._readable[home_id] = (version, problem)
-        return problem
+        with self._checker_lock:
+            if (home_id, version) not in self._pending:
+                self._pending.add((home_id, version))
+                self._checks.put((service, version))
+                if self._checker is None:
+                    self._checker = threading.Thread(target=self._check_models, name="model-check", daemon=True)
+                    self._checker.start()
+        return None
+
+    def _check_models(self) -> None:
+        """Reads the queued versions; ends when the queue stays empty for a second (a new version
+        starts it again), so an idle dashboard holds no thread."""
+        while True:
+            try:
+                service, version = self._checks.get(timeout=1.0)
+            except queue.Empty:
+                with self._checker_lock:
+                    if self._checks.empty():
+                        self._checker = None
+                        return
+                continue
+            home_id = service.settings.home_id
+            try:
+                service.registry.get(MODEL_KIND, version)
+                problem = None
+            except Exception as exc:  # noqa: BLE001 - missing, damaged or unreachable: the home shows why
+                problem = f"version {version} cannot be read: {_reason(exc)}"
+            self._readable[home_id] = (version, problem)
+            with self._checker_lock:
+                self._pending.discard((home_id, version))
+            if problem is not None:
+                self.forget(home_id)  # its snapshot says nothing of it yet
 
 
 def home_summary(home: HomeRef, now: datetime, data_missing_after: timedelta,
