@@ -63,6 +63,7 @@ def test_filter_by_status_and_search_by_name(fleet: Fleet) -> None:
         by_id = client.get("/api/homes", params={"q": "FRED"}).json()
         none = client.get("/api/homes", params={"q": "zoe", "status": "well"}).json()
         html = client.get("/homes", params={"status": "data_missing"}).text
+        form = client.get("/homes", params={"sort": "name", "q": "wag", "status": ""})  # the form's "any"
         empty = client.get("/homes", params={"q": "zoe"}).text
         bad = client.get("/api/homes", params={"status": "fine"})
         long = client.get("/api/homes", params={"q": "x" * 101})
@@ -73,6 +74,7 @@ def test_filter_by_status_and_search_by_name(fleet: Fleet) -> None:
     assert none["homes"] == [] and none["total"] == 0 and none["pages"] == 1
     assert re.findall(r'data-home="([a-z]+)"', html) == ["dora"]
     assert '<option value="data_missing" selected>' in html and 'id="home-filter"' in html
+    assert form.status_code == 200 and re.findall(r'data-home="([a-z]+)"', form.text) == ["fred"]
     assert "No home matches." in empty and "Your login sees no home" not in empty
     assert bad.status_code == 422 and "status" in bad.text
     assert long.status_code == 422

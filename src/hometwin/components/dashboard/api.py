@@ -155,11 +155,12 @@ def homes_query(
         sort: Literal["status", "name"] = Query(
             "status", description="`status`: open alerts first, then warnings, data missing, no model, well; "
                                   "`name`. Over all the homes, not per page."),
-        status: HomeState | None = Query(None, description="Only the homes in this status."),
+        status: HomeState | Literal[""] | None = Query(
+            None, description="Only the homes in this status (empty: any, as the page's form sends it)."),
         q: str = Query("", max_length=100, description="Only the homes whose name or id contains this (any case)."),
         page: int = Query(1, ge=1, le=1_000_000, description="Page number, from 1 (past the end: the last page)."),
         limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Homes per page.")) -> HomesQuery:
-    return HomesQuery(sort=sort, status=status, q=q, page=page, limit=limit)
+    return HomesQuery(sort=sort, status=status or None, q=q, page=page, limit=limit)
 
 
 @site_router.get("/homes", response_model=HomesView)
