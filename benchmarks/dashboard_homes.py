@@ -130,29 +130,26 @@ def main() -> None:
     args = parser.parse_args()
     sizes = sorted(int(n) for n in args.homes.split(","))
     root = Path(tempfile.mkdtemp(prefix="hometwin-dashboard-homes-"))
-    rows = []
     try:
         db, model, end = template(root)
         homes: list[HomePorts] = []
         base = rss_kib() / 1024
         print(f"resident memory before the homes: {base:.0f} MiB", flush=True)
+        print(f"\nhome list over real HTTP, {args.loads} loads per figure, median / p95 in ms, 50 rows per page")
+        print(f"{'homes':>6} {'cold':>8} {'/api/homes':>13} {'/homes':>13} {'last page':>13} {'?status=alert':>14} "
+              f"{'?q=':>13} {'every load reads':>17} {'RSS':>8} {'KiB/home':>9}", flush=True)
+        previous = (0, base)
         for n in sizes:
             add_homes(homes, n, root, db, model, end)
-            rows.append((n, measure(homes, root, end, args.loads)))
-            print(f"{n} homes measured", flush=True)
+            r = measure(homes, root, end, args.loads)
+            per_home = (r["rss_mib"] - previous[1]) * 1024 / (n - previous[0])
+            previous = (n, r["rss_mib"])
+            cells = " ".join(f"{r[k][0]:>6.0f}/{r[k][1]:<6.0f}"
+                             for k in ("api", "page", "last_page", "filter", "search"))
+            print(f"{n:>6} {r['cold_ms']:>8.0f} {cells} {r['refresh'][0]:>8.0f}/{r['refresh'][1]:<8.0f} "
+                  f"{r['rss_mib']:>4.0f} MiB {per_home:>9.0f}", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
-    print(f"\nhome list over real HTTP, {args.loads} loads per figure, median / p95 in ms, 50 rows per page")
-    print(f"{'homes':>6} {'cold':>8} {'/api/homes':>13} {'/homes':>13} {'last page':>13} {'?status=alert':>14} "
-          f"{'?q=':>13} {'every load reads':>17} {'RSS':>8} {'KiB/home':>9}")
-    previous = (0, base)
-    for n, r in rows:
-        per_home = (r["rss_mib"] - previous[1]) * 1024 / (n - previous[0])
-        previous = (n, r["rss_mib"])
-        cells = " ".join(f"{r[k][0]:>6.0f}/{r[k][1]:<6.0f}" for k in ("api", "page", "last_page", "filter", "search"))
-        print(f"{n:>6} {r['cold_ms']:>8.0f} {cells} {r['refresh'][0]:>8.0f}/{r['refresh'][1]:<8.0f} "
-              f"{r['rss_mib']:>4.0f} MiB {per_home:>9.0f}")
 
 
 if __name__ == "__main__":
