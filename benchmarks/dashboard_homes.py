@@ -14,7 +14,9 @@ uvicorn on 127.0.0.1 and loaded over real HTTP (httpx). Per N:
 - refresh: loads that read every home again (the interval set to 0): what each load cost before the
   snapshots, and what the first load after each interval costs;
 median and p95 of `--loads` loads each, and the process's resident memory (VmRSS) after the loads,
-giving KiB per home between sizes. docs/fleet.md "The dashboard for a service" explains the figures.
+giving KiB per home between sizes, and how much of it the list added (VmRSS after the loads minus
+before the first one: the kept snapshots and the reads' caches). docs/fleet.md "The dashboard for a
+service" explains the figures.
 """
 
 from __future__ import annotations
@@ -106,11 +108,12 @@ def measure(homes: list[HomePorts], root: Path, end: Any, loads: int) -> dict[st
     settings = DashboardSettings(data_dir=root, dashboard_refresh_seconds=3600, home_id=homes[0].home.id)
     app = create_app(settings, homes=homes, clock=Clock(end, 1.0, time.time()))
     with serve(app) as url, httpx.Client(base_url=url, timeout=600) as client:
+        before_list = rss_kib() / 1024  # every home's service and stores, before the list read any
         t0 = time.perf_counter()
         first = client.get("/api/homes")
         cold = (time.perf_counter() - t0) * 1000
         assert first.json()["total"] == len(homes) and first.json()["homes"][0]["status"] == "alert"
-        r: dict[str, Any] = {"cold_ms": cold}
+        r: dict[str, Any] = {"cold_ms": cold, "before_list_mib": before_list}
         r["api"] = timed(lambda: client.get("/api/homes"), loads)
         r["page"] = timed(lambda: client.get("/homes"), loads)
         r["last_page"] = timed(lambda: client.get("/homes", params={"page": 1_000_000}), loads)
@@ -137,7 +140,7 @@ def main() -> None:
         print(f"resident memory before the homes: {base:.0f} MiB", flush=True)
         print(f"\nhome list over real HTTP, {args.loads} loads per figure, median / p95 in ms, 50 rows per page")
         print(f"{'homes':>6} {'cold':>8} {'/api/homes':>13} {'/homes':>13} {'last page':>13} {'?status=alert':>14} "
-              f"{'?q=':>13} {'every load reads':>17} {'RSS':>8} {'KiB/home':>9}", flush=True)
+              f"{'?q=':>13} {'every load reads':>17} {'RSS':>8} {'KiB/home':>9} {'list MiB':>9}", flush=True)
         previous = (0, base)
         for n in sizes:
             add_homes(homes, n, root, db, model, end)
@@ -147,7 +150,7 @@ def main() -> None:
             cells = " ".join(f"{r[k][0]:>6.0f}/{r[k][1]:<6.0f}"
                              for k in ("api", "page", "last_page", "filter", "search"))
             print(f"{n:>6} {r['cold_ms']:>8.0f} {cells} {r['refresh'][0]:>8.0f}/{r['refresh'][1]:<8.0f} "
-                  f"{r['rss_mib']:>4.0f} MiB {per_home:>9.0f}", flush=True)
+                  f"{r['rss_mib']:>4.0f} MiB {per_home:>9.0f} {r['rss_mib'] - r['before_list_mib']:>9.0f}", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
