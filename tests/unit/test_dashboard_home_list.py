@@ -16,6 +16,7 @@ from hometwin.components.dashboard.accounts import hash_password
 from hometwin.domain.alerts import AlertBook, AlertPolicy
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.model import MODEL_KIND
+from hometwin.services.homes import save_homes
 from tests.dashboard_fleet import STATUS, Fleet, make_fleet
 from tests.dashboard_helpers import NOW, serve
 
@@ -161,3 +162,16 @@ accounts:
     assert all(v["homes"] == [] and v["total"] == 0 for v in others.values())
     for name in ("Ben Fischer", "Dora", "Eve", "Fred", "ben", "dora", "fred"):
         assert name not in html, name
+
+
+def test_a_home_declared_anew_is_listed_anew_at_once(fleet: Fleet) -> None:
+    save_homes(fleet.tmp / "homes.yaml", [h.home for h in fleet.homes])
+    fred = {"id": "fred", "name": "Fred Wagner-Stein", "tz": "Europe/Berlin"}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    app = fleet.app(homes_file=fleet.tmp / "homes.yaml", dashboard_token=TOKEN)
+    with serve(app) as url, httpx.Client(base_url=url, headers=auth) as client:
+        before = client.get("/api/homes", params={"q": "fred"}).json()["homes"][0]
+        declared = client.put("/api/homes/fred", json=fred)
+        after = client.get("/api/homes", params={"q": "fred"}).json()["homes"][0]
+    assert declared.status_code == 200, declared.text
+    assert before["name"] == "Fred Wagner" and after["name"] == "Fred Wagner-Stein"  # within the 60 s

@@ -61,6 +61,7 @@ class HomeRef:
 class _Snapshot:
     summary: HomeSummary
     taken: float  # monotonic seconds
+    service: DashboardService  # a home declared anew (PUT /api/homes/<id>) has a new one: read it again
 
 
 class StatusSnapshots:
@@ -91,7 +92,7 @@ class StatusSnapshots:
             with self._changed_lock:
                 changed, self._changed = self._changed, set()
             stale = [h for h in homes if h.id in changed or (s := self._snapshots.get(h.id)) is None
-                     or at - s.taken >= limit]
+                     or at - s.taken >= limit or s.service is not h.service]
             with self._changed_lock:  # the changed homes this load does not list wait for the next one
                 self._changed |= changed - {h.id for h in homes}
             if stale:
@@ -100,7 +101,7 @@ class StatusSnapshots:
                     fresh = list(pool.map(lambda h: self._summary(h, now, data_missing_after), stale))
                 taken = self._timer()
                 for home, summary in zip(stale, fresh, strict=True):
-                    self._snapshots[home.id] = _Snapshot(summary, taken)
+                    self._snapshots[home.id] = _Snapshot(summary, taken, home.service)
             return [self._snapshots[h.id].summary for h in homes]
 
     def forget(self, home_id: str) -> None:
