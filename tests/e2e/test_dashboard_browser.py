@@ -181,6 +181,27 @@ def test_service_sees_its_homes_with_open_alerts_first(browser: Any, tmp_path: P
         names = [page.locator("#homes tbody tr th a").nth(i).inner_text() for i in range(len(FLEET))]
         assert names == sorted(name for _, name, _, _ in FLEET)
 
+        # A nurse finds a client: by status, by a part of the name, and page by page.
+        page.locator("#home-filter select[name=status]").select_option("alert")
+        page.locator("#home-filter button").click()
+        page.wait_for_url(f"{url}/homes?sort=name&q=&status=alert")
+        assert [rows.nth(i).get_attribute("data-home") for i in range(rows.count())] == ["anna", "ben"]
+        page.locator("#home-filter select[name=status]").select_option("")
+        page.locator("#home-filter input[name=q]").fill("wag")
+        page.locator("#home-filter button").click()
+        page.wait_for_url(f"{url}/homes?sort=name&q=wag&status=")
+        assert rows.count() == 1 and "Fred Wagner" in rows.first.inner_text()
+        page.get_by_role("link", name="all homes", exact=True).click()
+        page.wait_for_url(f"{url}/homes?sort=name")
+        assert rows.count() == len(FLEET)
+        page.goto(f"{url}/homes?limit=4")
+        assert [rows.nth(i).get_attribute("data-home") for i in range(rows.count())] == order[:4]
+        page.locator("#home-pages").get_by_role("link", name="next").click()
+        page.wait_for_url(f"{url}/homes?sort=status&page=2&limit=4")
+        assert [rows.nth(i).get_attribute("data-home") for i in range(rows.count())] == order[4:]
+        assert "page 2 of 2" in page.locator("#home-pages").inner_text()
+        page.goto(f"{url}/homes")
+
         page.get_by_role("link", name="Anna Berger").click()
         page.wait_for_url(f"{url}/h/anna/")
         assert page.locator("article.alert").count() == 1 and "bathroom" in page.locator("article.alert").inner_text()

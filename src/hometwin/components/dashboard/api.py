@@ -2,7 +2,7 @@
 
 Each home's API is under `/api/h/<home id>/`; without a homes file the old paths (`/api/now`, ...)
 are the one home's, and with one they mean the legacy home (fleet.py). `GET /api/homes` lists the
-homes the caller may see with their status.
+homes the caller may see with their status, a page at a time (`?page=&limit=`, `?status=`, `?q=`).
 
 Reads need a session or `Authorization: Bearer <token>` when a token or password is set (the
 guard in app.py); the acknowledge POST additionally needs the bearer token or the session's CSRF
@@ -14,18 +14,19 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from hometwin.services.errors import EpisodeOver
 from hometwin.services.trend_digest import TREND_WEEKS
 
 from .auth import Gate
 from .errors import AlertStoreUnavailable, RegistryUnavailable, UnknownAlert, UnknownModelVersion
-from .fleet import DashboardHomes, UnknownHome
+from .fleet import MAX_PAGE_SIZE, PAGE_SIZE, DashboardHomes, HomesQuery, UnknownHome
 from .schemas import (
     AckResult,
     AlertsView,
     Comparison,
+    HomeState,
     HomesView,
     MailView,
     ModelsView,
@@ -133,12 +134,15 @@ def acknowledge(request: Request, alert_id: str = Path(..., pattern=ALERT_ID)) -
     g = gate(request)
     if not g.may_mutate_api(request):
         raise HTTPException(403, "acknowledging needs the bearer token or the X-CSRF-Token of the session")
-    return do_acknowledge(service(request), alert_id, g.who(request))
+    return do_acknowledge(request, service(request), alert_id, g.who(request))
 
 
-def do_acknowledge(svc: DashboardService, alert_id: str, by: str, episode: int | None = None) -> AckResult:
+def do_acknowledge(request: Request, svc: DashboardService, alert_id: str, by: str,
+                   episode: int | None = None) -> AckResult:
     try:
-        return svc.acknowledge(alert_id, by, episode=episode)
+        result = svc.acknowledge(alert_id, by, episode=episode)
+        homes(request).snapshots.forget(svc.settings.home_id)  # the home list shows the ack at once
+        return result
     except UnknownAlert as exc:
         raise HTTPException(404, str(exc)) from None
     except EpisodeOver as exc:  # the alert came back between the link's check and the record
@@ -147,18 +151,28 @@ def do_acknowledge(svc: DashboardService, alert_id: str, by: str, episode: int |
         raise HTTPException(503, f"the alert store is unavailable, try again: {exc}") from None
 
 
+def homes_query(
+        sort: Literal["status", "name"] = Query(
+            "status", description="`status`: open alerts first, then warnings, data missing, no model, well; "
+                                  "`name`. Over all the homes, not per page."),
+        status: HomeState | Literal[""] | None = Query(
+            None, description="Only the homes in this status (empty: any, as the page's form sends it)."),
+        q: str = Query("", max_length=100, description="Only the homes whose name or id contains this (any case)."),
+        page: int = Query(1, ge=1, le=1_000_000, description="Page number, from 1 (past the end: the last page)."),
+        limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Homes per page.")) -> HomesQuery:
+    return HomesQuery(sort=sort, status=status or None, q=q, page=page, limit=limit)
+
+
 @site_router.get("/homes", response_model=HomesView)
-def home_list(request: Request, sort: Literal["status", "name"] = Query(
-        "status", description="`status`: open alerts first, then warnings, data missing, no model, well; `name`.")
-        ) -> HomesView:
-    """The homes this login may see, each with its status at a glance."""
-    return homes_view(request, sort)
+def home_list(request: Request, query: HomesQuery = Depends(homes_query)) -> HomesView:
+    """One page of the homes this login may see, each with its status at a glance."""
+    return homes_view(request, query)
 
 
-def homes_view(request: Request, sort: Literal["status", "name"]) -> HomesView:
+def homes_view(request: Request, query: HomesQuery) -> HomesView:
     h, g = homes(request), gate(request)
     hours = request.app.state.settings.dashboard_data_missing_hours
-    return h.view(lambda home_id: g.sees(request, home_id), sort, h.get(None).now(), timedelta(hours=hours))
+    return h.view(lambda home_id: g.sees(request, home_id), query, h.get(None).now(), timedelta(hours=hours))
 
 
 @site_router.get("/mail", response_model=MailView)

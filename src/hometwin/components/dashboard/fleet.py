@@ -8,32 +8,31 @@ is `/homes`, and the old URLs (the e-mail links sent before homes existed) mean 
 
 from __future__ import annotations
 
-import logging
+import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from hometwin.domain.model import MODEL_KIND
+from .home_status import STATES, HomeRef, StatusSnapshots
+from .schemas import HomeState, HomeSummary, HomesView
+from .service import DashboardService
 
-from .schemas import AlertView, HomeState, HomeSummary, HomesView, Status
-from .service import DashboardService, _reason
-
-log = logging.getLogger(__name__)
-
-# Sorted by this rank: what needs someone first.
-STATES: dict[HomeState, str] = {
-    "alert": "Open alert",
-    "warning": "Warning",
-    "data_missing": "Data missing",
-    "no_model": "No model yet",
-    "well": "All well",
-}
 _RANK = {state: rank for rank, state in enumerate(STATES)}
 SortKey = Literal["status", "name"]
-# The home list reads every home's alert book, newest event and latest alias: a few at a time.
-_WORKERS = 8
+PAGE_SIZE = 50  # rows per page of the home list unless `limit` says otherwise
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class HomesQuery:
+    """Which part of the home list: sorted over all the visible homes first, then filtered and paged."""
+
+    sort: SortKey = "status"
+    status: HomeState | None = None
+    q: str = ""  # part of the name or id, any case
+    page: int = 1
+    limit: int = PAGE_SIZE
 
 
 class UnknownHome(LookupError):
@@ -54,10 +53,14 @@ class DashboardHomes:
     names: dict[str, str]
     fleet: bool
     legacy: str
+    snapshots: StatusSnapshots = field(init=False)
 
     def __post_init__(self) -> None:
         if not self.services:
             raise ValueError("a dashboard needs at least one home")
+        # A snapshot is at most as old as the page's own refresh interval (0: read on every load).
+        refresh = next(iter(self.services.values())).settings.dashboard_refresh_seconds
+        self.snapshots = StatusSnapshots(timedelta(seconds=refresh))
         if self.legacy not in self.services:
             self.legacy = next(iter(self.services))
 
@@ -76,70 +79,25 @@ class DashboardHomes:
     def url(self, home_id: str) -> str:
         return f"/h/{home_id}/" if self.fleet else "/"
 
-    def view(self, visible: Callable[[str], bool], sort: SortKey, now: datetime,
+    def view(self, visible: Callable[[str], bool], query: HomesQuery, now: datetime,
              data_missing_after: timedelta) -> HomesView:
-        """The visible homes with their status, sorted."""
-        shown = [s for home_id, s in self.services.items() if visible(home_id)]
-        with ThreadPoolExecutor(max_workers=max(1, min(_WORKERS, len(shown))),
-                                thread_name_prefix="home-status") as pool:
-            summaries = list(pool.map(lambda s: self._summary(s, now, data_missing_after), shown))
-        summaries.sort(key=_by_status if sort == "status" else _by_name)
+        """One page of the visible homes with their status. The counts, the sort and the filter cover
+        every visible home (the open alerts come first across pages), never a home the login cannot see."""
+        shown = [HomeRef(s, self.names.get(home_id, home_id), self.url(home_id))
+                 for home_id, s in self.services.items() if visible(home_id)]
+        summaries = self.snapshots.summaries(shown, now, data_missing_after)
         counts = {state: sum(1 for h in summaries if h.status == state) for state in STATES}
-        return HomesView(at=now, sort=sort, homes=summaries, counts=counts)
-
-    def _summary(self, service: DashboardService, now: datetime, data_missing_after: timedelta) -> HomeSummary:
-        home_id = service.settings.home_id
-        try:
-            return home_summary(service, self.names.get(home_id, home_id), self.url(home_id), now,
-                                data_missing_after)
-        except Exception as exc:  # noqa: BLE001 - one broken home must not hide the others
-            log.warning("status of home %s: %s", home_id, exc)
-            return HomeSummary(id=home_id, name=self.names.get(home_id, home_id), tz=service.settings.tz,
-                               status="warning", status_label=STATES["warning"], problems=[_reason(exc)],
-                               url=self.url(home_id))
-
-
-def home_summary(service: DashboardService, name: str, url: str, now: datetime,
-                 data_missing_after: timedelta) -> HomeSummary:
-    """One home's status from its alert book, its newest sensor event and its latest model alias."""
-    status = Status()
-    alerts = [a for a in service.alerts_view(status).alerts if a.status != "resolved"]
-    last: datetime | None = None
-    try:
-        event = service.source.latest()
-        last = event.time if event is not None else None
-    except Exception as exc:  # noqa: BLE001 - the source is down: that is the status
-        status.source_ok, status.source_error = False, _reason(exc)
-    version = None
-    try:
-        version = service.registry.latest_name(MODEL_KIND)
-    except Exception as exc:  # noqa: BLE001
-        status.model_error = _reason(exc)
-    state = home_state(alerts, status, last, version, now, data_missing_after)
-    problems = list(status.problems)
-    if state == "data_missing" and status.source_ok:
-        since = f"{last.astimezone(service.tz):%a %d %b %H:%M}" if last else ""
-        problems.append("No sensor event yet." if last is None else
-                        f"No sensor event for {_hours(now - last)} (since {since}).")
-    return HomeSummary(id=service.settings.home_id, name=name, tz=service.settings.tz, status=state,
-                       status_label=STATES[state], open_alerts=alerts,
-                       last_activity=last.astimezone(service.tz) if last else None, model_version=version,
-                       problems=problems, url=url)
-
-
-def home_state(alerts: Sequence[AlertView], status: Status, last: datetime | None, version: str | None,
-               now: datetime, data_missing_after: timedelta) -> HomeState:
-    """The worst that applies, in the order of STATES."""
-    unacknowledged = [a for a in alerts if a.open]
-    if any(a.severity == "emergency" for a in unacknowledged):
-        return "alert"
-    if alerts or not status.alerts_ok or status.model_error:
-        return "warning"
-    if not status.source_ok or last is None or now - last > data_missing_after:
-        return "data_missing"
-    if version is None:
-        return "no_model"
-    return "well"
+        needle = query.q.strip().lower()
+        matching = [h for h in summaries if (query.status is None or h.status == query.status)
+                    and (not needle or needle in h.name.lower() or needle in h.id.lower())]
+        matching.sort(key=_by_status if query.sort == "status" else _by_name)
+        pages = max(1, math.ceil(len(matching) / query.limit))
+        page = min(query.page, pages)  # past the end (the list got shorter): its last page
+        rows = matching[(page - 1) * query.limit:page * query.limit]
+        oldest = min((h.checked_at for h in rows if h.checked_at), default=now)
+        return HomesView(at=now, sort=query.sort, homes=rows, counts=counts, total=len(matching), page=page,
+                         pages=pages, limit=query.limit, status=query.status, q=query.q, oldest=oldest,
+                         max_age_s=self.snapshots.max_age.total_seconds())
 
 
 def _by_status(home: HomeSummary) -> tuple[int, float, str, str]:
@@ -149,11 +107,6 @@ def _by_status(home: HomeSummary) -> tuple[int, float, str, str]:
 
 def _by_name(home: HomeSummary) -> tuple[str, str]:
     return home.name.lower(), home.id
-
-
-def _hours(gap: timedelta) -> str:
-    hours = gap.total_seconds() / 3600
-    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
 
 def build_homes(services: Sequence[tuple[DashboardService, str]], legacy: str) -> DashboardHomes:

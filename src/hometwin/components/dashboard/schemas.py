@@ -251,12 +251,24 @@ class HomeSummary(BaseModel):
     model_version: str | None = None
     problems: list[str] = Field(default_factory=list)
     url: str = Field(description="The home's pages on this dashboard.")
+    checked_at: datetime | None = Field(None, description="When this status was read from the home's stores "
+                                                          "(kept at most `max_age_s`).")
 
 
 class HomesView(BaseModel):
-    """The homes this login sees, sorted as asked (`status`: open alerts first; `name`)."""
+    """One page of the homes this login sees, sorted as asked (`status`: open alerts first; `name`)
+    over all of them, then filtered by `status` and `q`."""
 
     at: datetime
     sort: Literal["status", "name"]
-    homes: list[HomeSummary]
-    counts: dict[str, int] = Field(default_factory=dict, description="Homes per status.")
+    homes: list[HomeSummary] = Field(description="This page's homes.")
+    counts: dict[str, int] = Field(default_factory=dict, description="Homes per status, of all the homes this "
+                                                                     "login sees (before the filter).")
+    total: int = Field(0, description="Homes that match the filter, on all pages.")
+    page: int = 1
+    pages: int = 1
+    limit: int = 50
+    status: HomeState | None = Field(None, description="The status filter, if any.")
+    q: str = Field("", description="The search in names and ids, if any.")
+    oldest: datetime | None = Field(None, description="The oldest status on this page was read then.")
+    max_age_s: float = Field(0.0, description="No status shown is older than this (the page's refresh interval).")

@@ -11,9 +11,10 @@ import math
 from datetime import date, datetime, timedelta
 from pathlib import Path as FilePath
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
@@ -26,11 +27,11 @@ from hometwin.domain.wording import finding_wording
 from hometwin.services.trend_digest import TREND_WEEKS
 
 from . import charts
-from .api import ALERT_ID, do_acknowledge, gate, homes, homes_view, service
+from .api import ALERT_ID, do_acknowledge, gate, homes, homes_query, homes_view, service
 from .auth import safe_next
 from .errors import AlertStoreUnavailable, UnknownModelVersion
-from .fleet import STATES, UnknownHome
-from .schemas import IndicatorTrendView
+from .fleet import PAGE_SIZE, STATES, HomesQuery, UnknownHome
+from .schemas import HomesView, IndicatorTrendView
 
 router = APIRouter(include_in_schema=False)
 site_router = APIRouter(include_in_schema=False)
@@ -113,9 +114,22 @@ def healthz() -> PlainTextResponse:
 
 
 @site_router.get("/homes", response_class=HTMLResponse)
-def homes_page(request: Request, sort: str = Query("status", pattern="^(status|name)$")) -> HTMLResponse:
-    view = homes_view(request, "name" if sort == "name" else "status")
-    return render(request, "homes.html", "homes", view=view, states=STATES)
+def homes_page(request: Request, query: HomesQuery = Depends(homes_query)) -> HTMLResponse:
+    view = homes_view(request, query)
+    refresh = homes(request).get(None).settings.dashboard_refresh_seconds
+    return render(request, "homes.html", "homes", view=view, states=STATES, refresh=refresh,
+                  link=lambda **change: _homes_link(view, **change))
+
+
+def _homes_link(view: HomesView, **change: object) -> str:
+    """The home list's URL with the view's sort, filter and search, `change`d (a new filter: page 1)."""
+    params: dict[str, object] = {"sort": view.sort, "status": view.status or "", "q": view.q, "page": view.page}
+    if view.limit != PAGE_SIZE:
+        params["limit"] = view.limit
+    params.update(change)
+    if params["page"] == 1:
+        del params["page"]
+    return "/homes?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
 
 
 @site_router.get("/h/{home_id}")
@@ -227,7 +241,7 @@ def acknowledge_form(request: Request, alert_id: str = Path(..., pattern=ALERT_I
     g = gate(request)
     if not g.signer.csrf_ok(g.session(request), csrf):
         raise HTTPException(403, "the form has expired; reload the page and try again")
-    result = do_acknowledge(service(request), alert_id, g.who(request))
+    result = do_acknowledge(request, service(request), alert_id, g.who(request))
     target = safe_next(next)
     sep = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{sep}acked={alert_id if result.acknowledged else ''}", status_code=303)
@@ -289,7 +303,7 @@ def ack_link_confirm(request: Request, token: str = Form("", max_length=256)) ->
     alert_id = target.alert_id if target is not None else None
     done = None
     if target is not None:
-        done = do_acknowledge(service(request), target.alert_id, "e-mail link", episode=target.episode)
+        done = do_acknowledge(request, service(request), target.alert_id, "e-mail link", episode=target.episode)
     return render(request, "ack.html", "ack", token=token, alert_id=alert_id, alert=None, problem=problem,
                   done=done, status_code=200 if problem is None else 400)
 
