@@ -97,7 +97,8 @@ class DashboardSettings(CommonSettings):
     dashboard_login_window_minutes: float = Field(
         15.0, gt=0, description="The sliding window of the two login limits, in minutes.")
     dashboard_refresh_seconds: int = Field(
-        60, ge=0, description="The 'now' page reloads itself this often (0: never).")
+        60, ge=0, description="The 'now' page and the home list reload themselves this often, and no home's "
+                              "status on the list is older (0: never reload; the list reads every home at each load).")
     dashboard_history_hours: float = Field(
         24.0, gt=0, description="How far back the 'now' page reads events to find the current stay.")
     dashboard_data_missing_hours: float = Field(
