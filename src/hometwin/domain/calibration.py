@@ -65,9 +65,6 @@ Margins = dict[str, list[np.ndarray]]
 # (`HOMETWIN_MODELING_WINDOW_DAYS`): the home's current habits, and a year of history costs no more
 # time than the window (4 trainings on 6 weeks instead of on 9 months).
 HISTORY = timedelta(days=56)  # per detector: one row of check margins per replayed day
-# A history of 5 to 7 whole days (the first week) is cross-validated day by day; fewer days keep
-# the prior's limits.
-FIRST_WEEK_DAYS = 5
 
 
 def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
@@ -81,10 +78,7 @@ def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: 
     if replayed is None:
         return None
     margins, days = replayed
-    # A history too short for the folds was cross-validated day by day: its models are first-week
-    # models, and so is the prior its counts are shrunk toward.
-    first_week = _whole_days(sorted(events), history) < 2 * folds
-    return _calibration(margins, days, budget, folds, prior_days, first_week=first_week)
+    return _calibration(margins, days, budget, folds, prior_days)
 
 
 def calibrate_or_prior(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
@@ -113,13 +107,13 @@ def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: M
     if not evs:
         return None
     evs = evs[bisect.bisect_left([e.time for e in evs], evs[-1].time - history):]
-    first = evs[0].time
-    n_days = _whole_days(evs, history)
-    times = [e.time for e in evs]
-    plain = replace(detection, sensitivity=0.0)
+    first, last = evs[0].time, evs[-1].time
+    n_days = int((last - first).total_seconds() // 86400)
     if n_days < 2 * folds:
-        return _day_by_day(evs, times, n_days, tz, params, cadence, plain) if n_days >= FIRST_WEEK_DAYS else None
+        return None
+    times = [e.time for e in evs]
     per_fold = max(1, min(max_days // folds, n_days // folds))
+    plain = replace(detection, sensitivity=0.0)
     margins: Margins = {name: [] for name in ALARM_DETECTORS}
     replayed = 0.0
     for k in range(folds):
@@ -141,32 +135,6 @@ def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: M
                 margins[name].append(row)
             replayed += 1.0
     return (margins, replayed) if replayed > 0 else None
-
-
-def _day_by_day(evs: list[SensorEvent], times: list[datetime], n_days: int, tz: str, params: ModelParams,
-                cadence: timedelta, plain: DetectionParams) -> tuple[Margins, float] | None:
-    """The first week, too short for folds of several days: each whole day but the first (its check
-    window needs a history) is replayed with a model trained on all the other days."""
-    first = evs[0].time
-    margins: Margins = {name: [] for name in ALARM_DETECTORS}
-    replayed = 0.0
-    for k in range(1, n_days):
-        lo, hi = first + timedelta(days=k), first + timedelta(days=k + 1)
-        try:
-            model = train_model([e for e in evs if e.time < lo or e.time >= hi], tz=tz, params=params)
-        except ValueError:
-            continue
-        for name, row in replay_day(model, evs, times, lo, cadence, plain).items():
-            margins[name].append(row)
-        replayed += 1.0
-    return (margins, replayed) if replayed > 0 else None
-
-
-def _whole_days(evs: Sequence[SensorEvent], history: timedelta) -> int:
-    """Whole days the last `history` of the sorted events spans."""
-    if not evs:
-        return 0
-    return int((min(evs[-1].time - evs[0].time, history)).total_seconds() // 86400)
 
 
 def _calibration(margins: Mapping[str, list[np.ndarray]], days: float, budget: float, folds: int,
