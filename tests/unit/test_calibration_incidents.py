@@ -99,8 +99,11 @@ def test_the_search_spends_the_budget_on_the_detectors_that_notice_falls() -> No
     per_detector = sum(episodes(d[n], float(SHIFTS[k])) for d in days for n, k in zip(ALARM_DETECTORS, ks,
                                                                                           strict=True)) / 28
     assert per_detector > 1.1
-    # Nothing lower than the floor, whatever the budget.
+    # Nothing lower than the floor, whatever the budget; "not back home" notices no fall at home: it
+    # stays at the top.
     ks, _ = cheapest_shifts(home, no_prior, 0.0, 100.0, ZERO)
+    assert ks == [ZERO, ZERO, ZERO, TOP]
+    ks, _ = cheapest_shifts(home, no_prior, 0.0, 100.0, ZERO, {name: 1.0 for name in ALARM_DETECTORS})
     assert ks == [ZERO] * 4
 
 
