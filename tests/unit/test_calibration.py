@@ -1,5 +1,5 @@
 """Per-home calibration to a false-alarm budget (domain/calibration.py) on a simulated home: trained
-and calibrated on five weeks, replayed on the next three with the check the monitoring runs."""
+and calibrated on five weeks, replayed on the next five with the check the monitoring runs."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ BUDGET = 0.1
 
 @pytest.fixture(scope="module")
 def home() -> tuple[list[SensorEvent], datetime]:
-    events = sorted(simulate(days=56, seed=11, start=datetime(2024, 3, 4, tzinfo=UTC)).events)
+    events = sorted(simulate(days=70, seed=11, start=datetime(2024, 3, 4, tzinfo=UTC)).events)
     return events, events[0].time + timedelta(days=35)
 
 
@@ -57,7 +57,9 @@ def test_a_calibrated_home_meets_its_budget_on_held_out_days(home: tuple[list[Se
     # 28 replayed days cannot show a rate below 0.025 a day: no detector becomes more eager than its default
     assert all(0.0 <= s <= MAX_SHIFT for s in calibration.shifts.values())
     model = train_model(train, tz=TZ)
-    days = 19  # whole days after the cut, inside the data
+    # whole days after the cut, inside the data: enough that a rate of 0.07 a day (what the
+    # calibration estimates) is not taken for one above the budget by chance (3 weeks were not)
+    days = 33
     plain = _false_alarms(model, events, cut + timedelta(hours=12), days)
     calibrated = _false_alarms(replace(model, calibration=calibration), events, cut + timedelta(hours=12), days)
     assert plain > BUDGET * days  # the default limits miss the budget in this home ...
