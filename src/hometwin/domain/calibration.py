@@ -1,28 +1,26 @@
 """Per-home calibration of the alarm limits to a false-alarm budget, by cross-validation over days.
 
-One setting for every home, the budget (alerts a day, `false_alarm_budget`). The days are cut into
-`folds` blocks; for each block a model is trained on the other days and the block's days are
-replayed at the monitoring's pace with the very check the monitoring runs (`detection.assess`);
-every alarm there is false (nothing happened, as far as anybody knows). What is counted is what a
-family receives: one alert per incident however many person-level detectors show it, as the
-monitoring merges them (domain/calibration_incidents.py), not each detector's episodes. The limit
-shifts of the four alarm detectors are chosen together: the vector that buys the most delay (lower
-limits for the detectors that notice falls) while the home's estimated alerts a day stay within
-the budget.
+One setting for every home, the budget (alarms per day, `false_alarm_budget`), shared out equally
+over the detectors that raise alarms about the person. For each, the limit shift that this home's
+own history says meets its share: the days are cut into `folds` blocks; for each block a model is
+trained on the other days and the block's days are replayed at the monitoring's pace with the very
+check the monitoring runs (`detection.assess`); every alarm there is false (nothing happened, as far
+as anybody knows).
 
-A few weeks of replayed days say little about a rate of 0.1 alerts a day, so the home's own count
-is shrunk toward a prior (domain/calibration_prior_rows.py: the replayed days of development homes
-of the simulated population, kept whole so that incidents are counted the same way there): the
-estimated rate at a vector is (alerts here + `prior_days` x the prior's alerts a day) / (days here +
-`prior_days`). With no replayed day at all (a model learned from the first week, too short to
-cross-validate) the limits are those the first-week prior alone allows (`prior_calibration`); as
-days accumulate, the home's own alerts count more. Only the last 8 weeks are cross-validated
-(`HISTORY`, the modeling window). A shift is below zero (more eager than the defaults, down to
-`MIN_SHIFT`) only when the home's own days are enough to show a detector's even share at all: no
-alarm in n days bounds the rate by 3 / n (the rule of three).
+A few weeks of replayed days say little about a rate of 0.025 alarms a day ("no alarm at all in
+these days"), so the home's own counts are shrunk toward a prior (domain/calibration_prior.py: what
+a model learned from three weeks does on the week after them, pooled over development homes of the
+simulated population): the estimated rate at a shift is (alarms here + `prior_days` x the prior
+rate) / (days here + `prior_days`), and the shift is the smallest one (up to `MAX_SHIFT`) whose
+estimate is at most the detector's share. With no replayed day at all (a model learned from the
+first week, too short to cross-validate) the limits are those of the first-week prior
+(`prior_calibration`); as days accumulate, the home's own alarms count more. Only the last 8 weeks
+are cross-validated (`HISTORY`, the modeling window). A shift is below zero (more eager than the defaults,
+down to `MIN_SHIFT`) only when the home's own days are enough to show a rate below the share at all:
+no alarm in n days bounds the rate by 3 / n (the rule of three).
 
-The figures (days replayed, prior weight, alarms and alerts at the defaults and at the chosen
-shifts) are kept with the shifts so that `hometwin model show` can say how much to trust them.
+The figures (days replayed, prior weight, alarms at the defaults and at the chosen shifts) are kept
+with the shifts so that `hometwin model show` can say how much to trust them.
 
 Pure: no I/O, no clock.
 """
@@ -37,14 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from hometwin.domain.calibration_incidents import cheapest_shifts, levels_of, prior_levels
-from hometwin.domain.calibration_prior import (
-    ALARM_DETECTORS,
-    PRIOR_DAYS,
-    SHIFTS,
-    episodes,
-    prior_rate,
-)
+from hometwin.domain.calibration_prior import ALARM_DETECTORS, PRIOR_DAYS, SHIFTS, episodes, prior_rate
 from hometwin.domain.calibration_result import Calibration
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, assess
 from hometwin.domain.detectors import DETECTORS
@@ -54,7 +45,7 @@ from hometwin.domain.model import train_model
 from hometwin.domain.model_params import ModelParams
 
 __all__ = ["ALARM_DETECTORS", "MAX_SHIFT", "MIN_SHIFT", "SHIFTS", "calibrate", "calibrate_or_prior",
-           "episodes", "prior_calibration", "replay_day"]
+           "choose_shift", "episodes", "fill_shares", "prior_calibration", "replay_day"]
 
 MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
 # What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
@@ -137,29 +128,56 @@ def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: M
     return (margins, replayed) if replayed > 0 else None
 
 
+def choose_shift(counts: Sequence[int], days: float, share: float, prior: Sequence[float], prior_days: float,
+                 lowest: float) -> float:
+    """The smallest shift (of `SHIFTS`, at least `lowest`) whose shrunk rate, (counts + prior_days x
+    prior) / (days + prior_days), is at most `share`; `MAX_SHIFT` when none is."""
+    weight = days + prior_days
+    for s, c, p in zip(SHIFTS.tolist(), counts, prior, strict=True):
+        if s >= lowest and weight > 0 and (c + prior_days * p) / weight <= share:
+            return float(s)
+    return MAX_SHIFT
+
+
+def fill_shares(at_floor: Mapping[str, float], budget: float) -> dict[str, float]:
+    """The budget shared out over the detectors, spent where it buys delay: a detector whose
+    estimated rate at its floor (its most eager allowed limit) is within an even share of what is
+    left keeps only that rate, and the rest goes to the others (water-filling, from the quietest
+    detector up). What the detectors can spend adds up to at most the budget."""
+    shares: dict[str, float] = {}
+    left = budget
+    order = sorted(at_floor, key=lambda name: at_floor[name])
+    for k, name in enumerate(order):
+        even = left / (len(order) - k)
+        shares[name] = even
+        left -= min(at_floor[name], even)
+    return shares
+
+
 def _calibration(margins: Mapping[str, list[np.ndarray]], days: float, budget: float, folds: int,
                  prior_days: float, *, first_week: bool = False) -> Calibration:
     share = budget / len(margins)  # an even share: what the rule of three must be able to show
     # "No false alarm in n days" bounds the rate by 3 / n (95 %, the rule of three): only a history
     # long enough to show a rate below the share may make a detector more eager than its default.
     lowest = MIN_SHIFT if days >= 3.0 / share else 0.0
-    floor = int(np.searchsorted(SHIFTS, lowest - 1e-9))
-    home = levels_of({name: margins.get(name, []) for name in ALARM_DETECTORS}, days)
-    prior = prior_levels(first_week=first_week)
-    ks, rate = cheapest_shifts(home, prior, prior_days, budget, floor)
-    shifts = {name: float(SHIFTS[k]) for name, k in zip(ALARM_DETECTORS, ks, strict=True)}
+    shifts: dict[str, float] = {}
+    at_default: dict[str, int] = {}
+    at_shift: dict[str, int] = {}
+    floor = float(SHIFTS[int(np.searchsorted(SHIFTS, lowest - 1e-9))])
     weight = max(days + prior_days, 1e-9)
-    # Each detector's own estimated false alarms a day at its shift, for `hometwin model show`.
-    shares = {name: round((sum(episodes(r, shifts[name]) for r in margins.get(name, []))
-                           + prior_days * prior_rate(name, shifts[name], first_week=first_week)) / weight, 5)
-              for name in ALARM_DETECTORS}
-    zero = int(np.searchsorted(SHIFTS, -1e-9))
-
-    def count(at: Mapping[str, float]) -> dict[str, int]:
-        return {name: sum(episodes(r, at[name]) for r in margins.get(name, [])) for name in ALARM_DETECTORS}
-
-    return Calibration(budget, shifts, days, folds, count(dict.fromkeys(ALARM_DETECTORS, 0.0)), count(shifts),
-                       prior_days, shares, home.alerts([zero] * len(ALARM_DETECTORS)), home.alerts(ks), round(rate, 5))
+    at_floor = {name: (sum(episodes(r, floor) for r in rows)
+                       + prior_days * prior_rate(name, floor, first_week=first_week)) / weight
+                for name, rows in margins.items()}
+    shares = fill_shares(at_floor, budget)
+    for name, rows in margins.items():
+        counts = [sum(episodes(r, s) for r in rows) for s in SHIFTS.tolist()]
+        prior = [prior_rate(name, s, first_week=first_week) for s in SHIFTS.tolist()]
+        chosen = choose_shift(counts, days, shares[name], prior, prior_days, lowest)
+        shifts[name] = chosen
+        at_default[name] = sum(episodes(r, 0.0) for r in rows)
+        at_shift[name] = sum(episodes(r, chosen) for r in rows)
+    return Calibration(budget, shifts, days, folds, at_default, at_shift, prior_days,
+                       {name: round(v, 5) for name, v in shares.items()})
 
 
 def _check_budget(budget: float) -> None:

@@ -17,20 +17,13 @@ class Calibration:
     at_default: dict[str, int] = field(default_factory=dict)  # false-alarm episodes at shift 0
     at_shift: dict[str, int] = field(default_factory=dict)  # ... at the chosen shifts
     prior_days: float = 0.0  # the weight of the prior (domain/calibration_prior.py), in days
-    shares: dict[str, float] = field(default_factory=dict)  # each detector's estimated alarms a day
-    # Alerts (one per incident, as the monitoring sends them) in the held-out days at shift 0 and at
-    # the chosen shifts, and the estimated alerts a day at the shifts (shrunk toward the prior).
-    alerts_at_default: int = 0
-    alerts_at_shift: int = 0
-    rate: float = 0.0
+    shares: dict[str, float] = field(default_factory=dict)  # each detector's part of the budget
 
     def to_dict(self) -> dict[str, Any]:
         return {"budget": self.budget, "shifts": dict(self.shifts), "days": round(self.days, 2),
                 "folds": self.folds, "false_alarms_at_default": dict(self.at_default),
                 "false_alarms_at_shift": dict(self.at_shift),
-                "prior_days": self.prior_days, "shares": dict(self.shares),
-                "alerts_at_default": self.alerts_at_default, "alerts_at_shift": self.alerts_at_shift,
-                "rate": self.rate}
+                "prior_days": self.prior_days, "shares": dict(self.shares)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibration:
@@ -39,5 +32,4 @@ class Calibration:
                    {str(k): int(v) for k, v in d.get("false_alarms_at_default", {}).items()},
                    {str(k): int(v) for k, v in d.get("false_alarms_at_shift", {}).items()},
                    float(d.get("prior_days", 0.0)),
-                   {str(k): float(v) for k, v in d.get("shares", {}).items()},
-                   int(d.get("alerts_at_default", 0)), int(d.get("alerts_at_shift", 0)), float(d.get("rate", 0.0)))
+                   {str(k): float(v) for k, v in d.get("shares", {}).items()})

@@ -18,7 +18,6 @@ from datetime import timedelta
 import numpy as np
 
 from hometwin.domain.calibration import replay_day
-from hometwin.domain.calibration_incidents import Levels, encode_blocks, levels_of
 from hometwin.domain.calibration_prior import ALARM_DETECTORS, SHIFTS, pooled_rates
 from hometwin.domain.detection import DetectionParams
 from hometwin.domain.model import train_model
@@ -34,9 +33,6 @@ def main() -> None:
     parser.add_argument("--train-days", type=float, default=7.0)
     parser.add_argument("--replay-days", type=float, default=7.0)
     parser.add_argument("--budget", type=float, default=0.1)
-    parser.add_argument("--rows-out", help="write the replayed days' levels (the incident prior) to this file, "
-                                           "as the assignment to paste into domain/calibration_prior_rows.py")
-    parser.add_argument("--rows-name", default="FIRST_WEEK_ROWS")
     args = parser.parse_args()
     if args.seed not in DEVELOPMENT_SEEDS:
         raise SystemExit(f"seed {args.seed} is not a development seed: the held-out homes must stay unseen")
@@ -67,8 +63,6 @@ def main() -> None:
         days += n
         print(f"{home.name}: {n} days replayed", flush=True)
     rates = pooled_rates(margins, days)
-    if args.rows_out:
-        write_rows(args.rows_out, args.rows_name, levels_of(margins, days), args)
     share = args.budget / len(ALARM_DETECTORS)
     print(f"\n{days:g} days replayed in {args.homes} homes (population seed {args.seed})")
     print("PRIOR_RATES: dict[str, tuple[float, ...]] = {")
@@ -79,18 +73,6 @@ def main() -> None:
         ok = [float(s) for s, r in zip(SHIFTS.tolist(), rate_row, strict=True) if r <= share]
         print(f"{name}: {rate_row[int(np.searchsorted(SHIFTS, 0.0))]:.3f} a day at the default limit; "
               f"share {share:g} met from shift {ok[0] if ok else '> ' + str(SHIFTS[-1])}")
-
-
-def write_rows(path: str, name: str, levels: Levels, args: argparse.Namespace) -> None:
-    """The levels as a Python assignment (days, text), the text cut into lines that ruff accepts."""
-    text = encode_blocks(levels)
-    lines = [text[i:i + 100] for i in range(0, len(text), 100)]
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(f"# --seed {args.seed} --homes {args.homes} --days {args.days} --train-days {args.train_days:g} "
-                  f"--replay-days {args.replay_days:g}: {levels.days:g} days, {len(levels.levels)} checks kept\n")
-        out.write(f"{name} = ({levels.days:g}, (\n")
-        out.writelines(f'    "{line}"\n' for line in lines)
-        out.write("))\n")
 
 
 if __name__ == "__main__":
