@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
-from .accounts import Accounts
+from .accounts import Account, Accounts
 from .login_throttle import LoginThrottle, client_key
 from .revocations import RevokedSessions
 
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 COOKIE = "hometwin_session"
 ANONYMOUS = ""
 ACCOUNT = "account:"  # a session user of a caregiver account is "account:<name>"
+SERVICE = object()  # the login of the service's own token or password: every home
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,13 +175,17 @@ class Gate:
         token and password, every home; an account only its own."""
         if not self.required:
             return True
+        login = self._login(request)
+        return login is SERVICE or (isinstance(login, Account) and login.sees(home_id))
+
+    def _login(self, request: Request) -> Account | object | None:
+        """Who is logged in: SERVICE (the service's own token or password), an account, or nobody."""
         user = self.user(request)
         if user is None:
-            return False
+            return None
         if not user.startswith(ACCOUNT):
-            return True
-        account = self.accounts.get(user.removeprefix(ACCOUNT)) if self.accounts else None
-        return account is not None and account.sees(home_id)
+            return SERVICE
+        return self.accounts.get(user.removeprefix(ACCOUNT)) if self.accounts else None
 
     def session(self, request: Request) -> Session | None:
         """The request's session, unless it is missing, forged, expired or logged out."""
@@ -200,13 +205,8 @@ class Gate:
 
     def admin(self, request: Request) -> bool:
         """A service admin: the service's own token or password, or an account with `homes: all`."""
-        user = self.user(request)
-        if user is None:
-            return False
-        if not user.startswith(ACCOUNT):
-            return True
-        account = self.accounts.get(user.removeprefix(ACCOUNT)) if self.accounts else None
-        return account is not None and account.admin
+        login = self._login(request)
+        return login is SERVICE or (isinstance(login, Account) and login.admin)
 
     def allowed(self, request: Request) -> bool:
         """May this request see the dashboard?"""
