@@ -47,6 +47,7 @@ from hometwin.components.monitoring_fleet import FleetMonitor
 from hometwin.domain.alerts import AlertPolicy
 from hometwin.domain.detection import DetectionParams
 from hometwin.domain.model import MODEL_KIND
+from hometwin.ports import SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
 from hometwin.services.book_keeper import BookKeeper
@@ -78,9 +79,10 @@ class Timed:
     cpu: list[float] = field(default_factory=list)
     ended: float = 0.0
     book: BookKeeper = field(init=False)  # the fleet reads the home's open alerts from it
+    source: SensorSource = field(init=False)  # the fleet releases its idle connection after a check
 
     def __post_init__(self) -> None:
-        self.book = self.monitor.book
+        self.book, self.source = self.monitor.book, self.monitor.source
 
     def check(self) -> CheckResult:
         t0 = time.thread_time()
@@ -162,7 +164,8 @@ def add_homes(monitors: dict[str, Timed], upto: int, root: Path, documents: list
                                           policy=policy, home_id=home_id))
 
 
-def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: int, slots: int) -> dict[str, float]:
+def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: int, slots: int,
+            gc_freeze: bool = False) -> dict[str, float]:
     """With `slots` > 1 a simulated minute is `slots` ticks 60/slots s apart, each checking one slot;
     a home's lateness counts from the start of its slot's tick."""
     fleet = FleetMonitor(monitors, workers=workers, timeout=600.0, slots=slots)
@@ -172,6 +175,9 @@ def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: i
             cold = fleet.check()
             assert all(r["status"] == "ok" for r in cold["homes"].values()), "a home's check did not answer ok"
         cold_s = time.monotonic() - began
+        if gc_freeze:  # what survived the cold round (models, stores) leaves the collector's generations
+            gc.collect()
+            gc.freeze()
         for timed in monitors.values():
             timed.cpu.clear()
         walls: list[float] = []
@@ -211,6 +217,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="HOMETWIN_MONITORING_WORKERS")
     parser.add_argument("--ticks", type=int, default=3, help="warm minutes per fleet size")
     parser.add_argument("--slots", type=int, default=1, help="HOMETWIN_MONITORING_SLOTS (ticks a minute)")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() after each cold round (tried for the p99 CPU per check)")
     parser.add_argument("--trace-memory", action="store_true",
                         help="print what holds the memory per home between the first two sizes (slow)")
     args = parser.parse_args()
@@ -233,7 +241,7 @@ def main() -> None:
             t0 = time.monotonic()
             add_homes(monitors, n, root, documents, templates, clock)
             print(f"{n} homes set up in {time.monotonic() - t0:.0f} s", flush=True)
-            rows.append((n, measure(monitors, clock, args.workers, args.ticks, args.slots)))
+            rows.append((n, measure(monitors, clock, args.workers, args.ticks, args.slots, args.gc_freeze)))
             print(f"{n} homes measured", flush=True)
             if args.trace_memory and i == 1:
                 gc.collect()

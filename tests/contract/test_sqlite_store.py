@@ -101,6 +101,28 @@ def test_sqlite_store_survives_reopen_and_concurrent_writers(tmp_path: Path) -> 
         assert got == {("kitchen", SensorKind.MOTION), ("hall", SensorKind.CONTACT)}
 
 
+def test_release_closes_an_idle_connection_and_the_next_use_reopens_it(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.sqlite")
+    assert store.release() is False and not store.is_open  # never opened: nothing to close
+    store.append([ev(1), ev(2, "door", "hall", SensorKind.DOOR)])
+    assert store.is_open and store.release() is True and not store.is_open
+    # Another process adds a channel while the connection is closed: the reopen reads it too.
+    with SQLiteEventStore(tmp_path / "events.sqlite") as other:
+        other.append([ev(3, "bed", "bedroom", SensorKind.PRESSURE)])
+    assert [e.sensor for e in store.read(T0, T0 + timedelta(hours=1))] == ["pir-kitchen", "door", "bed"]
+    assert store.is_open and store.latest() == ev(3, "bed", "bedroom", SensorKind.PRESSURE)
+    assert store.release() is True and store.append([ev(2, "door", "hall", SensorKind.DOOR), ev(4)]) == 1
+    store.close()
+
+
+def test_release_never_waits_for_a_connection_in_use(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.sqlite")
+    store.append([ev(1)])
+    with store._lock:  # another thread's read holds the store
+        assert store.release() is False and store.is_open
+    store.close()
+
+
 def test_failed_append_leaves_store_unchanged(tmp_path: Path) -> None:
     store = SQLiteEventStore(tmp_path / "e.sqlite")
     store.append([ev(0)])

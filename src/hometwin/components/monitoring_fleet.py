@@ -143,6 +143,8 @@ class FleetMonitor:
         except Exception as exc:  # noqa: BLE001 - one home's failure must not reach the others
             log.exception("home %s: the check failed", home_id)
             result = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+        finally:
+            _release_source(home_id, monitor)
         seconds = time.monotonic() - entry.started
         self.metrics.checks.labels(home_id, result["status"]).inc()
         self.metrics.seconds.labels(home_id).set(seconds)
@@ -179,6 +181,20 @@ class FleetMonitor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _release_source(home_id: str, monitor: HomeMonitor) -> None:
+    """Close the home's idle store connection until its next check (`SQLiteEventStore.release`): an open
+    embedded SQLite connection holds some 145 KiB of caches, and with a thousand homes per process
+    that was a third of each home's memory, while reopening costs a fraction of a check
+    (docs/fleet.md "Measured"). Optional for a source, like `local_copy_in_use` for a monitor."""
+    release: Callable[[], object] | None = getattr(getattr(monitor, "source", None), "release", None)
+    if release is None:
+        return
+    try:
+        release()
+    except Exception:  # noqa: BLE001 - closing is housekeeping: the check's answer stands
+        log.exception("home %s: closing the idle store connection failed", home_id)
 
 
 def _overall(results: Mapping[str, Mapping[str, Any]]) -> str:
