@@ -213,10 +213,9 @@ def check_home(row: Mapping[str, Any], *, default_tz: str = "Europe/Berlin") -> 
 def save_homes(path: Path, homes: Sequence[Home]) -> None:
     """Write `homes` as a homes file that `load_homes` reads back as they are. Atomic: a reader sees the
     old file or the new one, never half of it. Comments in the old file are not kept."""
-    import os
-    import tempfile
-
     import yaml
+
+    from hometwin.services.local_copy import write_atomically
 
     rows = []
     for home in homes:
@@ -224,18 +223,8 @@ def save_homes(path: Path, homes: Sequence[Home]) -> None:
         rows.append({"id": home.id, "name": home.name, "tz": home.tz, **row})  # tz: the default may differ
     text = "# Written by the HomeTwin dashboard (PUT /api/homes/<id>); see docs/fleet.md.\n" + yaml.safe_dump(
         {"homes": rows}, sort_keys=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)  # readable by whoever could read the old one
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Readable by whoever could read the old file.
+    write_atomically(path, text.encode("utf-8"), mode=path.stat().st_mode & 0o777 if path.exists() else None)
 
 
 def _homes_node(root: Any, name: str) -> Any:

@@ -64,11 +64,14 @@ class LocalModel:
     document: dict[str, Any]
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` by `data` so that a crash or power cut leaves either the old or the new file."""
+def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace `path` by `data` so that a crash or power cut leaves either the old or the new file.
+    `mode`: the new file's permissions (default: mkstemp's 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if mode is not None:
+            os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
