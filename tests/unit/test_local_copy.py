@@ -13,8 +13,9 @@ import pytest
 
 from hometwin.adapters.memory_store import MemoryStore
 from hometwin.adapters.s3 import S3Options, S3Store
+from hometwin.atomic_file import write_atomically
 from hometwin.ports import NotFound, Unavailable
-from hometwin.services.local_copy import LocalCopy, digest, write_atomically
+from hometwin.services.local_copy import LocalCopy, digest
 from hometwin.services.store_deadline import DeadlineStore
 from tests.hanging_server import HangingServer
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hometwin.atomic_file import write_atomically
 from hometwin.domain.addresses import check_address
 from hometwin.domain.localtime import known_zone
 
@@ -214,8 +215,6 @@ def save_homes(path: Path, homes: Sequence[Home]) -> None:
     """Write `homes` as a homes file that `load_homes` reads back as they are. Atomic: a reader sees the
     old file or the new one, never half of it. Comments in the old file are not kept."""
     import yaml
-
-    from hometwin.services.local_copy import write_atomically
 
     rows = []
     for home in homes:

@@ -25,18 +25,17 @@ read is logged and ignored (the store's state is then the only one), never a cra
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from hometwin.atomic_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -62,30 +61,6 @@ class LocalBook:
 class LocalModel:
     version: str
     document: dict[str, Any]
-
-
-def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace `path` by `data` so that a crash or power cut leaves either the old or the new file.
-    `mode`: the new file's permissions (default: mkstemp's 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        if mode is not None:
-            os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a power cut only once the folder is synced
-    finally:
-        os.close(directory)
 
 
 class LocalCopy:

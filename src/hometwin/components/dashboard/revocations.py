@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from hometwin.atomic_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +75,7 @@ class RevokedSessions:
             return
         body = json.dumps({"not_before": self.not_before, "revoked": self._revoked})
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    out.write(body)
-                os.replace(tmp, self._path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(self._path, body.encode("utf-8"))
         except OSError as exc:
             log.warning("cannot write the record of dashboard logouts to %s (%s): it is kept in memory, "
                         "so a restart logs everyone out", self._path, exc)
