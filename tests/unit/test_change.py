@@ -13,6 +13,7 @@ from hometwin.domain.change import (
     Change,
     ChangeParams,
     normal_score,
+    tells_same_story,
     track_indicator,
     trend_report,
     trimmed_mean,
@@ -192,6 +193,33 @@ def test_a_change_two_indicators_tell_is_reported_once() -> None:
     stopped = Change("outings", "down", date(2024, 3, 5), date(2024, 3, 12), 1.0, 0.0, 0, 8)
     assert change_sentence(stopped) == ("Since Tuesday 5 March the resident no longer goes out (usually once a day); "
                                         "that happened in no week of the last 8 weeks.")
+
+
+def test_the_night_times_tell_one_story() -> None:
+    n = 100
+    wiggle = np.tile([0.0, 10.0, -10.0, 5.0, -5.0], n // 5)
+    values = {s.key: np.full(n, np.nan) for s in INDICATORS}
+    values["getting_up"] = 420.0 + wiggle
+    values["getting_up"][80:] += 90.0
+    values["time_in_bed"] = 8.0 + wiggle / 20
+    values["time_in_bed"][80:] += 1.5
+    daily = DailyIndicators("Europe/Berlin", days(n), values)
+    report = trend_report(daily, now=datetime(2024, 4, 10, 8, tzinfo=ZoneInfo("Europe/Berlin")))
+    assert report.trend("getting_up").changes and report.trend("time_in_bed").changes  # both charts marked
+    [told] = report.changes
+    assert told.indicator in ("getting_up", "time_in_bed") and told.direction == "up"
+
+    def change(indicator: str, direction: str, since: int, detected: int) -> Change:
+        return Change(indicator, direction, date(2024, 3, since), date(2024, 3, detected), 0.0, 1.0, 0, 8)
+
+    later_up, longer_in_bed = change("getting_up", "up", 5, 9), change("time_in_bed", "up", 5, 15)
+    assert tells_same_story(longer_in_bed, later_up) and tells_same_story(later_up, longer_in_bed)
+    earlier_to_bed = change("going_to_bed", "down", 4, 8)
+    assert tells_same_story(longer_in_bed, earlier_to_bed) and tells_same_story(earlier_to_bed, longer_in_bed)
+    assert not tells_same_story(change("time_in_bed", "down", 5, 15), later_up)  # shorter nights: another story
+    assert not tells_same_story(change("going_to_bed", "up", 5, 12), later_up)  # a later rhythm: both are told
+    assert not tells_same_story(change("time_in_bed", "up", 20, 28), later_up)  # weeks apart: another story
+    assert not tells_same_story(change("night_toilet_visits", "up", 5, 9), change("bed_exits", "up", 5, 8))
 
 
 def test_charts_render_every_indicator_even_without_data() -> None:

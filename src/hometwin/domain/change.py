@@ -64,8 +64,15 @@ from hometwin.domain.indicators import (
 )
 from hometwin.domain.stays import StayParams
 
-# An indicator's change that the primary indicator's change already tells (secondary -> primary).
-SAME_STORY = {"bed_exits": "night_toilet_visits", "time_out": "outings"}
+# Changes that tell one story: (later change's indicator, earlier change's indicator) -> whether the
+# two move the same way (True) or opposite ways (False). Times out of bed after more toilet visits,
+# time out after outings; the night's three times are peers: whichever is told first tells the story
+# (later up or earlier to bed is longer in bed, and longer in bed is later up or earlier to bed).
+SAME_STORY: dict[tuple[str, str], bool] = {
+    ("bed_exits", "night_toilet_visits"): True, ("time_out", "outings"): True,
+    ("time_in_bed", "getting_up"): True, ("getting_up", "time_in_bed"): True,
+    ("time_in_bed", "going_to_bed"): False, ("going_to_bed", "time_in_bed"): False,
+}
 SAME_STORY_DAYS = 3
 BAND = (0.05, 0.95)  # the normal band: the middle 90 % of the baseline days
 SCORE_LIMIT = 3.0  # the most one day can weigh, in standard deviations
@@ -200,16 +207,16 @@ class TrendReport:
 
     @property
     def changes(self) -> list[Change]:
-        """Every change found, oldest detection first; a change that tells the same story as one of
-        a primary indicator noticed no later (`SAME_STORY`: same direction, begun within
-        `SAME_STORY_DAYS` or noticed within a week after it) is left out, so a nurse reads "goes to
-        the toilet twice a night" once, not also "gets out of bed"."""
-        found = sorted((c for t in self.trends for c in t.changes), key=lambda c: (c.detected, c.indicator))
-        return [c for c in found if not any(
-            o.indicator == SAME_STORY.get(c.indicator) and o.direction == c.direction
-            and o.detected <= c.detected  # told already (a secondary noticed first is not taken back)
-            and (abs((o.since - c.since).days) <= SAME_STORY_DAYS or (c.detected - o.detected).days <= 7)
-            for o in found)]
+        """Every change found, oldest detection first; a change that tells the same story as one
+        noticed no later (`SAME_STORY`: the related indicator, moving the consistent way, begun within
+        `SAME_STORY_DAYS` or noticed within a week before it) is left out, so a nurse reads "goes to
+        the toilet twice a night" once, not also "gets out of bed", and "gets up later" once, not a
+        week later also "spends longer in bed"."""
+        # Noticed the same day, a primary (one-way pairs) goes first, then the order of the names.
+        secondary = {later for (later, earlier) in SAME_STORY if (earlier, later) not in SAME_STORY}
+        found = sorted((c for t in self.trends for c in t.changes),
+                       key=lambda c: (c.detected, c.indicator in secondary, c.indicator))
+        return [c for i, c in enumerate(found) if not any(tells_same_story(c, o) for o in found[:i])]
 
     def recent_changes(self, days: int = 14) -> list[Change]:
         """Changes detected in the last `days` days before `now` (what a weekly report shows)."""
@@ -221,6 +228,15 @@ class TrendReport:
                 "changes": [c.to_dict() for c in self.changes],
                 "unvisited": [{"room": u.room, "last_visit": u.last_visit.isoformat(), "days": round(u.days, 1),
                                "usual_share": round(u.usual_share, 2)} for u in self.unvisited]}
+
+
+def tells_same_story(later: Change, earlier: Change) -> bool:
+    """`later` tells again the story of `earlier` (told before it, in the report's order)."""
+    same_way = SAME_STORY.get((later.indicator, earlier.indicator))
+    if same_way is None or (later.direction == earlier.direction) != same_way:
+        return False
+    return (abs((earlier.since - later.since).days) <= SAME_STORY_DAYS
+            or (later.detected - earlier.detected).days <= 7)
 
 
 def trend_report(daily: DailyIndicators, *, now: datetime, params: ChangeParams = ChangeParams(),
