@@ -20,6 +20,12 @@
    The ticks run back to back; the simulated clock advances between them.
 Prints a table; docs/fleet.md "Measured" explains the figures and the arithmetic.
 
+`--replica i/n --paced`: one monitoring replica of n (HOMETWIN_MONITORING_REPLICA=i/n): the process
+sets up and checks only its share of the homes, and its warm ticks are due at wall-clock multiples
+of 60/slots s, so n processes started together tick together as replicas fed by one scheduler do:
+
+    for i in 0 1; do nice .venv/bin/python benchmarks/fleet.py --homes 5000 --slots 6 --replica $i/2 --paced & done
+
 `--trace-memory`: also what holds the memory added per home between the first two sizes
 (tracemalloc, grouped by where it was allocated). Tracing slows every allocation: the CPU and
 lateness figures of such a run are not the monitoring's; run it apart.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import shutil
 import statistics
 import tempfile
@@ -51,6 +58,7 @@ from hometwin.ports import SensorSource
 from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
 from hometwin.services.book_keeper import BookKeeper
+from hometwin.services.homes import replica_of
 from hometwin.services.training import train_and_register
 from hometwin.sim import simulate
 
@@ -146,12 +154,15 @@ def train_distinct(count: int, days: int, window: int, root: Path
 
 
 def add_homes(monitors: dict[str, Timed], upto: int, root: Path, documents: list[dict[str, Any]],
-              templates: list[Path], clock: TickClock) -> None:
-    """Homes `len(monitors)`..`upto`-1, each with its own database, registry entries and alert book."""
+              templates: list[Path], clock: TickClock, replica: tuple[int, int] = (0, 1), first: int = 0) -> int:
+    """Homes `first`..`upto`-1 that replica `replica` = (i, n) serves (as HOMETWIN_MONITORING_REPLICA=i/n
+    assigns them), each with its own database, registry entries and alert book; returns `upto`."""
     models, state = FileSystemStore(root / "models"), FileSystemStore(root / "state")
     policy = AlertPolicy(escalate_after=timedelta(minutes=30))
-    for i in range(len(monitors), upto):
+    for i in range(first, upto):
         home_id = f"home{i:05d}"
+        if replica_of(home_id, replica[1]) != replica[0]:
+            continue
         which = i % len(templates)
         db = root / "homes" / f"{home_id}.sqlite"
         db.parent.mkdir(exist_ok=True)
@@ -162,12 +173,15 @@ def add_homes(monitors: dict[str, Timed], upto: int, root: Path, documents: list
                                           alerts=AlertStore(state, home_id), clock=clock,
                                           emit=lambda name, data: True, params=DetectionParams(),
                                           policy=policy, home_id=home_id))
+    return upto
 
 
 def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: int, slots: int,
-            gc_freeze: bool = False) -> dict[str, float]:
+            gc_freeze: bool = False, paced: bool = False) -> dict[str, float]:
     """With `slots` > 1 a simulated minute is `slots` ticks 60/slots s apart, each checking one slot;
-    a home's lateness counts from the start of its slot's tick."""
+    a home's lateness counts from the start of its slot's tick. `paced`: each warm tick is due at the
+    next multiple of 60/slots s of the wall clock, as the scheduler's ticks are (so replicas started
+    as separate processes tick together), and lateness counts from when it was due."""
     fleet = FleetMonitor(monitors, workers=workers, timeout=600.0, slots=slots)
     try:
         began = time.monotonic()
@@ -182,9 +196,17 @@ def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: i
             timed.cpu.clear()
         walls: list[float] = []
         lateness: list[float] = []
+        period = 60.0 / slots
         for _ in range(ticks * slots):
             clock.advance(timedelta(minutes=1) / slots)
             began = time.monotonic()
+            if paced:  # due at the next boundary; a tick that overran its period makes the next one late
+                wait = math.ceil(time.time() / period) * period - time.time()
+                if wait < period - 0.001:  # not the boundary just passed: sleep until the next one
+                    time.sleep(wait)
+                    began += wait
+                else:
+                    began = time.monotonic()
             tick = fleet.check()
             walls.append(time.monotonic() - began)
             lateness.extend(monitors[home].ended - began for home in tick["homes"])
@@ -217,12 +239,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="HOMETWIN_MONITORING_WORKERS")
     parser.add_argument("--ticks", type=int, default=3, help="warm minutes per fleet size")
     parser.add_argument("--slots", type=int, default=1, help="HOMETWIN_MONITORING_SLOTS (ticks a minute)")
+    parser.add_argument("--replica", default="0/1",
+                        help="i/n: set up and check only the homes replica i of n serves (run n processes at once)")
+    parser.add_argument("--paced", action="store_true",
+                        help="warm ticks due at wall-clock multiples of 60/slots s (for replicas run at once)")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() after each cold round (tried for the p99 CPU per check)")
     parser.add_argument("--trace-memory", action="store_true",
                         help="print what holds the memory per home between the first two sizes (slow)")
     args = parser.parse_args()
     sizes = sorted(int(n) for n in args.homes.split(","))
+    index, _, count = args.replica.partition("/")
+    replica = (int(index), int(count or 1))
+    if not 0 <= replica[0] < replica[1]:
+        parser.error(f"--replica {args.replica!r}: expected i/n with 0 <= i < n")
 
     root = Path(tempfile.mkdtemp(prefix="hometwin-fleet-"))
     try:
@@ -230,6 +260,7 @@ def main() -> None:
                                                                          args.window_days, root)
         clock = TickClock(end)
         monitors: dict[str, Timed] = {}
+        added = 0
         base = rss_kib() / 1024
         print(f"resident memory before the homes: {base:.0f} MiB", flush=True)
         rows = []
@@ -239,9 +270,11 @@ def main() -> None:
                 tracemalloc.start(12)
                 before = tracemalloc.take_snapshot()
             t0 = time.monotonic()
-            add_homes(monitors, n, root, documents, templates, clock)
-            print(f"{n} homes set up in {time.monotonic() - t0:.0f} s", flush=True)
-            rows.append((n, measure(monitors, clock, args.workers, args.ticks, args.slots, args.gc_freeze)))
+            added = add_homes(monitors, n, root, documents, templates, clock, replica, added)
+            print(f"{n} homes set up in {time.monotonic() - t0:.0f} s ({len(monitors)} of them this replica's)",
+                  flush=True)
+            figures = measure(monitors, clock, args.workers, args.ticks, args.slots, args.gc_freeze, args.paced)
+            rows.append((n, len(monitors), figures))
             print(f"{n} homes measured", flush=True)
             if args.trace_memory and i == 1:
                 gc.collect()
@@ -251,13 +284,15 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     print(f"\nmonitoring: {args.workers} workers, {args.ticks} warm minutes per size, {args.slots} slot(s): "
-          f"a tick every {60 / args.slots:.0f} s checks 1/{args.slots} of the homes; one check = one home")
+          f"a tick every {60 / args.slots:.0f} s checks 1/{args.slots} of the homes; one check = one home"
+          + (f"; replica {replica[0]} of {replica[1]}: this process checks its share of the homes, "
+             "RSS and KiB/home are its own" if replica[1] > 1 else "") + ("; paced ticks" if args.paced else ""))
     print(f"{'homes':>6} {'check CPU med':>14} {'p99':>8} {'cold round':>11} {'warm tick':>10} {'longest':>8} "
           f"{'lateness p99':>13} {'RSS':>8} {'KiB/home':>9}")
     previous = (0, base)
-    for n, r in rows:
-        per_home = (r["rss_mib"] - previous[1]) * 1024 / (n - previous[0])
-        previous = (n, r["rss_mib"])
+    for n, held, r in rows:
+        per_home = (r["rss_mib"] - previous[1]) * 1024 / (held - previous[0])
+        previous = (held, r["rss_mib"])
         print(f"{n:>6} {r['cpu_med_ms']:>11.2f} ms {r['cpu_p99_ms']:>5.2f} ms {r['cold_s']:>9.1f} s "
               f"{r['tick_s']:>8.2f} s {r['tick_max_s']:>6.2f} s {r['late_p99_s']:>11.2f} s {r['rss_mib']:>4.0f} MiB "
               f"{per_home:>9.0f}")
