@@ -219,6 +219,9 @@ def test_the_night_times_tell_one_story() -> None:
     assert not tells_same_story(change("time_in_bed", "down", 5, 15), later_up)  # shorter nights: another story
     assert not tells_same_story(change("going_to_bed", "up", 5, 12), later_up)  # a later rhythm: both are told
     assert not tells_same_story(change("time_in_bed", "up", 20, 28), later_up)  # weeks apart: another story
+    told_before_it_began = change("getting_up", "up", 12, 14)
+    assert not tells_same_story(told_before_it_began, change("time_in_bed", "up", 2, 9))  # began after the report
+    assert tells_same_story(change("getting_up", "up", 8, 14), change("time_in_bed", "up", 2, 9))  # began before it
     assert not tells_same_story(change("night_toilet_visits", "up", 5, 9), change("bed_exits", "up", 5, 8))
 
 

@@ -216,7 +216,11 @@ class TrendReport:
         secondary = {later for (later, earlier) in SAME_STORY if (earlier, later) not in SAME_STORY}
         found = sorted((c for t in self.trends for c in t.changes),
                        key=lambda c: (c.detected, c.indicator in secondary, c.indicator))
-        return [c for i, c in enumerate(found) if not any(tells_same_story(c, o) for o in found[:i])]
+        told: list[Change] = []
+        for c in found:  # compared with what was told, not with what was left out: no chains of stories
+            if not any(tells_same_story(c, o) for o in told):
+                told.append(c)
+        return told
 
     def recent_changes(self, days: int = 14) -> list[Change]:
         """Changes detected in the last `days` days before `now` (what a weekly report shows)."""
@@ -235,8 +239,10 @@ def tells_same_story(later: Change, earlier: Change) -> bool:
     same_way = SAME_STORY.get((later.indicator, earlier.indicator))
     if same_way is None or (later.direction == earlier.direction) != same_way:
         return False
+    # Begun about together, or noticed within a week after it, but not begun after it was told: a
+    # change that began once the earlier one was already reported is a new story.
     return (abs((earlier.since - later.since).days) <= SAME_STORY_DAYS
-            or (later.detected - earlier.detected).days <= 7)
+            or ((later.detected - earlier.detected).days <= 7 and later.since <= earlier.detected))
 
 
 def trend_report(daily: DailyIndicators, *, now: datetime, params: ChangeParams = ChangeParams(),
