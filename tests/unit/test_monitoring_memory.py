@@ -3,7 +3,7 @@
 The model's hazard curves are cached as a check asks for them (domain/silence.py, stay_hazard.py);
 with the default limit of 4096 curves a held model gathered some 100 KiB a day of checks, up to
 about 2 MiB a home. The monitoring keeps a handful (`MONITORING_CURVE_CACHE`), and its findings
-are those of a model with the default cache, check for check.
+are those of a model with the default cache, check for check. It holds no version metadata either.
 """
 
 from __future__ import annotations
@@ -37,5 +37,7 @@ def test_a_day_of_checks_keeps_a_handful_of_curves_and_finds_the_same(home: dict
     assert checks > 24 * 12 and fired > 0  # a day of checks, the fall among them
     assert len(held.silence._cache) <= MONITORING_CURVE_CACHE + 1
     assert len(held.stay_hazard._cache) <= MONITORING_CURVE_CACHE + 1
+    # Nor does it hold the version's metadata (some 25 KiB a home), which it never shows.
+    assert monitor.models.version is not None and monitor.models.version.metadata == {}
     # What the default would have held by now: many times more (it is what grew by the day).
     assert len(reference.silence._cache) + len(reference.stay_hazard._cache) > 4 * (MONITORING_CURVE_CACHE + 1)

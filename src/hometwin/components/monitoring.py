@@ -125,7 +125,8 @@ class Monitor:
         self.detector = detector  # `detect`; a seam for tests that script the findings
         self.redrive = redrive or Redrive()
         # The local copies (None: no copy, e.g. an embedded store already on this disk).
-        self.models = LatestModel(registry, MODEL_KIND, monitoring_model, poll=model_poll, local=local_models)
+        self.models = LatestModel(registry, MODEL_KIND, monitoring_model, poll=model_poll, local=local_models,
+                                  metadata=False)  # /status shows the version's name only
         self.book = BookKeeper(alerts, sent=delivered, local=local_book)
         self._lock = threading.Lock()  # one check at a time, even if the scheduler overlaps two
         self._train_requested: datetime | None = None
