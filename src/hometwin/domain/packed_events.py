@@ -66,5 +66,6 @@ class PackedEvents:
         seconds, numbers = self._seconds.tolist(), self._number.tolist()
         if self._values is None:
             return [trusted(at(t, UTC), *keys[k]) for t, k in zip(seconds, numbers, strict=True)]
-        return [trusted(at(t, UTC), *keys[k][:3], v)
-                for t, k, v in zip(seconds, numbers, self._values.tolist(), strict=True)]
+        return [trusted(at(t, UTC), sensor, room, kind, v)
+                for t, (sensor, room, kind, _), v in zip(seconds, map(keys.__getitem__, numbers),
+                                                         self._values.tolist(), strict=True)]
