@@ -1,8 +1,8 @@
 """What a monitoring holds per home stays small however long it runs (issue 16, memory).
 
 The model's hazard curves are cached as a check asks for them (domain/silence.py, stay_hazard.py);
-with the default limit of 4096 curves a held model gathered some 100 KiB a day of checks, up to
-about 2 MiB a home. The monitoring keeps a handful (`MONITORING_CURVE_CACHE`), and its findings
+with the default limit of 4096 curves a held model gathered some 100 KiB a day of checks (two
+caches of up to 4,097 curves of ~0.5 KiB each). The monitoring keeps a handful (`MONITORING_CURVE_CACHE`), and its findings
 are those of a model with the default cache, check for check. It holds no version metadata either.
 """
 

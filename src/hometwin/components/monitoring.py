@@ -62,9 +62,9 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[str, Any], bool]
 # Hazard curves a held model keeps (SilenceModel / StayHazard `cache_limit`). With the default
-# 4096, each home's model gathered some 100 KiB of curves a day of checks, up to about 2 MiB;
-# a check reuses only the few of the current silence and stay, and computing one again costs
-# microseconds (docs/fleet.md "Where the memory per home goes now").
+# 4096 a home's model gathered some 100 KiB of curves a day of checks (two caches of up to 4,097
+# curves of ~0.5 KiB); a check reuses only the few of the current silence and stay, and computing
+# one again costs microseconds (docs/fleet.md "Where the memory per home goes now").
 MONITORING_CURVE_CACHE = 8
 
 
