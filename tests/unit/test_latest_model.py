@@ -119,7 +119,7 @@ def test_an_unreadable_newest_version_stays_reported_after_a_registry_outage() -
 
 
 def test_without_metadata_it_holds_the_versions_name_only() -> None:
-    # The monitoring's holder: it never shows the metadata, some 25 KiB a home in a fleet (docs/fleet.md).
+    # The monitoring's holder: it never shows the metadata, about 3 KiB a home in a fleet (docs/fleet.md).
     store = CountingStore()
     registry = ModelRegistry(store, "home")
     latest = LatestModel(registry, "behaviour", parse, poll=timedelta(0), metadata=False)

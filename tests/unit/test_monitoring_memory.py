@@ -37,7 +37,7 @@ def test_a_day_of_checks_keeps_a_handful_of_curves_and_finds_the_same(home: dict
     assert checks > 24 * 12 and fired > 0  # a day of checks, the fall among them
     assert len(held.silence._cache) <= MONITORING_CURVE_CACHE + 1
     assert len(held.stay_hazard._cache) <= MONITORING_CURVE_CACHE + 1
-    # Nor does it hold the version's metadata (some 25 KiB a home), which it never shows.
+    # Nor does it hold the version's metadata (about 3 KiB a home), which it never shows.
     assert monitor.models.version is not None and monitor.models.version.metadata == {}
     # What the default would have held by now: many times more (it is what grew by the day).
     assert len(reference.silence._cache) + len(reference.stay_hazard._cache) > 4 * (MONITORING_CURVE_CACHE + 1)

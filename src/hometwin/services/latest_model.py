@@ -13,7 +13,7 @@ Only the parsed model and the version's metadata are held, not the registry's do
 dicts and lists a document takes several times the memory of the model parsed from it (about
 1 MiB a home, most of a fleet monitoring's memory: docs/fleet.md). `document()` reads it again.
 With `metadata=False` (the monitoring, which never shows it) the metadata is not held either:
-some 25 KiB of small dicts and strings a home.
+about 3 KiB of small dicts and strings a home (tracemalloc, a trained model's metadata).
 """
 
 from __future__ import annotations
