@@ -2,8 +2,9 @@
 
 The model's hazard curves are cached as a check asks for them (domain/silence.py, stay_hazard.py);
 with the default limit of 4096 curves a held model gathered some 100 KiB a day of checks (two
-caches of up to 4,097 curves of ~0.5 KiB each). The monitoring keeps a handful (`MONITORING_CURVE_CACHE`), and its findings
-are those of a model with the default cache, check for check. It holds no version metadata either.
+caches of up to 4,097 curves of ~0.5 KiB each). The monitoring keeps a handful
+(`MONITORING_CURVE_CACHE`), and its findings are those of a model with the default cache, check
+for check. It holds no version metadata either.
 """
 
 from __future__ import annotations
