@@ -100,7 +100,7 @@ class PackedCells(Mapping[str, Cell]):
         rows = np.array([layout.row(cells[key]) for key in keys], dtype=np.float64).reshape(len(keys), layout.width)
         packed = scaled_int32(rows, layout.scales)
         if packed is None:
-            self._layout, self._rows = _FLOAT64_LAYOUTS[id(layout)], rows
+            self._layout, self._rows = _FLOAT64_LAYOUTS.get(id(layout)) or layout.as_float64(), rows
         else:
             self._layout, self._rows = layout, packed
 
