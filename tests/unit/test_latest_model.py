@@ -116,3 +116,19 @@ def test_an_unreadable_newest_version_stays_reported_after_a_registry_outage() -
     assert latest.get(T0 + timedelta(minutes=4)) == {"n": 1}
     assert latest.failure is not None and (latest.failure.what, latest.failure.version) == ("unreadable", bad.version)
     assert "not a model" in latest.failure.reason
+
+
+def test_without_metadata_it_holds_the_versions_name_only() -> None:
+    # The monitoring's holder: it never shows the metadata, about 3 KiB a home in a fleet (docs/fleet.md).
+    store = CountingStore()
+    registry = ModelRegistry(store, "home")
+    latest = LatestModel(registry, "behaviour", parse, poll=timedelta(0), metadata=False)
+    registered = registry.register("behaviour", {"n": 1}, META)
+    assert latest.get(T0) == {"n": 1}
+    assert latest.version is not None and latest.version.version == registered.version
+    assert latest.version.metadata == {} and latest.version.document == {}
+    assert registered.metadata["training_start"] == META["training_start"]  # there was metadata to drop
+    reads = store.document_reads
+    assert latest.get(T0 + timedelta(minutes=1)) == {"n": 1} and store.document_reads == reads  # polls as before
+    newer = registry.register("behaviour", {"n": 2}, META)
+    assert latest.get(T0 + timedelta(minutes=2)) == {"n": 2} and latest.model_version == newer.version

@@ -53,3 +53,44 @@ def test_every_microsecond_of_a_second_comes_back_exactly() -> None:
     base = [datetime(2024, 3, 31, 0, 59, 59, tzinfo=UTC), datetime(2105, 12, 31, 23, 59, 59, tzinfo=UTC)]
     events = [SensorEvent(b + timedelta(microseconds=us), "pir", "hall") for b in base for us in range(0, 10**6, 7)]
     assert PackedEvents(events).events() == events
+
+
+def _traced_bytes(build) -> int:  # type: ignore[no-untyped-def]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = build()
+        size = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    del kept
+    return int(size)
+
+
+def test_a_homes_events_take_nine_bytes_each() -> None:
+    # A time (8 bytes) and one byte numbering the few distinct (sensor, room, kind, value) of a home.
+    events = drawn_events(2)
+    assert len({(e.sensor, e.room, e.kind, e.value) for e in events}) < 256
+    assert _traced_bytes(lambda: PackedEvents(events)) < 9 * len(events) + 3000  # + the arrays' and keys' headers
+
+
+def test_every_value_comes_back_with_its_very_bits() -> None:
+    # 0.0 and -0.0 are equal (one dict key): the values must still come back bit for bit (NaN is refused
+    # by SensorEvent, infinities are not).
+    at = datetime(2024, 1, 10, 3, tzinfo=UTC)
+    values = [1.0, 0.0, -0.0, 0.0, 21.375, -0.0, 5e-324, float("inf"), -float("inf")]
+    events = [SensorEvent(at + timedelta(seconds=i), "temp", "kitchen", SensorKind.OTHER, v)
+              for i, v in enumerate(values)]
+    for some in (events, events[:2] + events[3:5], events[2:3] + events[:2], [e for e in events if e.value != 0.0]):
+        back = PackedEvents(some).events()
+        assert back == some and [e.value.hex() for e in back] == [e.value.hex() for e in some]
+
+
+def test_many_distinct_readings_are_numbered_in_more_bytes_and_come_back_equal() -> None:
+    at = datetime(2024, 1, 10, 3, tzinfo=UTC)
+    events = [SensorEvent(at + timedelta(minutes=i), "temp", "kitchen", SensorKind.OTHER, 18 + i / 64)
+              for i in range(2000)] + drawn_events(1)
+    packed = PackedEvents(events)
+    assert packed.events() == events
+    assert _traced_bytes(lambda: PackedEvents(events)) < 10 * len(events) + 2000 * 120  # keys: one tuple a reading

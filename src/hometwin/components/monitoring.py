@@ -61,6 +61,20 @@ from hometwin.services.store_deadline import DeadlineStore, remote
 log = logging.getLogger(__name__)
 
 Emit = Callable[[str, Any], bool]
+# Hazard curves a held model keeps (SilenceModel / StayHazard `cache_limit`). With the default
+# 4096 a home's model gathered some 100 KiB of curves a day of checks (two caches of up to 4,097
+# curves of ~0.5 KiB); a check reuses only the few of the current silence and stay, and computing
+# one again costs microseconds (docs/fleet.md "Where the memory per home goes now").
+MONITORING_CURVE_CACHE = 8
+
+
+def monitoring_model(document: dict[str, Any]) -> BehaviourModel:
+    """`BehaviourModel.from_dict`, with the small curve caches a fleet can hold per home."""
+    model = BehaviourModel.from_dict(document)
+    model.silence.cache_limit = MONITORING_CURVE_CACHE
+    if model.stay_hazard is not None:
+        model.stay_hazard.cache_limit = MONITORING_CURVE_CACHE
+    return model
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +125,8 @@ class Monitor:
         self.detector = detector  # `detect`; a seam for tests that script the findings
         self.redrive = redrive or Redrive()
         # The local copies (None: no copy, e.g. an embedded store already on this disk).
-        self.models = LatestModel(registry, MODEL_KIND, BehaviourModel.from_dict, poll=model_poll, local=local_models)
+        self.models = LatestModel(registry, MODEL_KIND, monitoring_model, poll=model_poll, local=local_models,
+                                  metadata=False)  # /status shows the version's name only
         self.book = BookKeeper(alerts, sent=delivered, local=local_book)
         self._lock = threading.Lock()  # one check at a time, even if the scheduler overlaps two
         self._train_requested: datetime | None = None

@@ -165,6 +165,12 @@ class RoomOverride:
         event = self.source.latest()
         return self._mapped(event) if event is not None else None
 
+    def release(self) -> bool:
+        """The wrapped store's `release` (closing an idle connection), so a fleet's homes with a
+        `rooms:` override keep no connection open either; False when it has none."""
+        release = getattr(self.source, "release", None)
+        return bool(release()) if release is not None else False
+
 
 def build_home_ports(homes: Homes, ports: Ports, sources: SourceSettings | None = None) -> list[HomePorts]:
     """Every home's ports over the shared stores of `ports`. The implicit home uses `ports` as they are,

@@ -3,10 +3,12 @@
 The monitoring keeps the events of each home's last check, to detect on them while the event
 store does not answer. As `SensorEvent` objects (each with its datetime and value objects) 36 h of
 a home took about 210 KiB, the second largest part of a fleet monitoring's memory per home
-(docs/fleet.md); packed they take 20 bytes an event: the time as float seconds, the
-(sensor, room, kind) as an index into the home's few distinct sources, the value as float64.
-`events()` gives back events equal to those packed (same time to the microsecond, same strings
-and value), so detection on them does not change.
+(docs/fleet.md). Packed they take 9 bytes an event: the time as float seconds (8 bytes) and one
+byte numbering the event's (sensor, room, kind, value) among the home's few distinct ones (a motion
+sensor always says 1.0, a door 0.0 or 1.0); a home with more than 256 of them (a thermometer's
+readings) takes 2 or 4 bytes for the number. `events()` gives back events equal to those packed
+(same time to the microsecond, same strings and the value's very bits), so detection on them does
+not change.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ import numpy as np
 
 from hometwin.domain.events import SensorEvent, SensorKind
 
-_SOURCE = attrgetter("sensor", "room", "kind")
+_KEY = attrgetter("sensor", "room", "kind", "value")
 _TIME = attrgetter("time")
 _VALUE = attrgetter("value")
+Key = tuple[str, str, SensorKind, float]
 
 
-class _Numbering(dict[tuple[str, str, SensorKind], int]):
+class _Numbering(dict[Key, int]):
     """Numbers each new key in order of first appearance."""
 
-    def __missing__(self, key: tuple[str, str, SensorKind]) -> int:
+    def __missing__(self, key: Key) -> int:
         self[key] = number = len(self)
         return number
 
@@ -39,21 +42,30 @@ class PackedEvents:
     every check): below 2**32 s (the year 2106) a float64 is within 0.48 us of the exact time, so
     `datetime.fromtimestamp`, rounding to the nearest microsecond, gives the very time back."""
 
-    __slots__ = ("_seconds", "_source", "_sources", "_values")
+    __slots__ = ("_keys", "_number", "_seconds", "_values")
 
     def __init__(self, events: Sequence[SensorEvent] = ()) -> None:
         count = len(events)
         numbering = _Numbering()
         self._seconds = np.fromiter((t.timestamp() for t in map(_TIME, events)), dtype=np.float64, count=count)
-        self._source = np.fromiter(map(numbering.__getitem__, map(_SOURCE, events)), dtype=np.int32, count=count)
-        self._values = np.fromiter(map(_VALUE, events), dtype=np.float64, count=count)
-        self._sources = tuple(numbering)
+        number = np.fromiter(map(numbering.__getitem__, map(_KEY, events)), dtype=np.int64, count=count)
+        self._keys: tuple[Key, ...] = tuple(numbering)
+        self._number = number.astype(np.min_scalar_type(max(len(self._keys) - 1, 0)))
+        # A dict key of 0.0 also finds -0.0 (they are equal), so an event's value may differ in its
+        # sign bit from its key's: then, and only then, the values are kept as they were, apart.
+        values = np.fromiter(map(_VALUE, events), dtype=np.float64, count=count)
+        keyed = np.fromiter((key[3] for key in self._keys), dtype=np.float64, count=len(self._keys))[number]
+        self._values = None if np.array_equal(keyed.view(np.uint64), values.view(np.uint64)) else values
 
     def __len__(self) -> int:
         return len(self._seconds)
 
     def events(self) -> list[SensorEvent]:
         """The events, rebuilt (store-validated when packed, so built without validating again)."""
-        sources, trusted, at = self._sources, SensorEvent.trusted, datetime.fromtimestamp
-        return [trusted(at(t, UTC), *sources[s], v)
-                for t, s, v in zip(self._seconds.tolist(), self._source.tolist(), self._values.tolist(), strict=True)]
+        keys, trusted, at = self._keys, SensorEvent.trusted, datetime.fromtimestamp
+        seconds, numbers = self._seconds.tolist(), self._number.tolist()
+        if self._values is None:
+            return [trusted(at(t, UTC), *keys[k]) for t, k in zip(seconds, numbers, strict=True)]
+        return [trusted(at(t, UTC), sensor, room, kind, v)
+                for t, (sensor, room, kind, _), v in zip(seconds, map(keys.__getitem__, numbers),
+                                                         self._values.tolist(), strict=True)]

@@ -168,6 +168,9 @@ class SilenceModel:
     mat_sensors: list[str] = field(default_factory=list)  # pressure sensors seen in training (rest)
     _cache: dict[tuple[tuple[str, ...], int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
+    # Curves kept for reuse (a replay asks for the same ones day after day); a monitoring holding
+    # thousands of homes' models keeps fewer (components/monitoring.py: MONITORING_CACHE_LIMIT).
+    cache_limit: int = field(default=4096, repr=False, compare=False)
 
     # ---------------------------------------------------------------- training
     @classmethod
@@ -241,7 +244,7 @@ class SilenceModel:
             w = 1.0 / max(self.n_silences, 1)
             own = self.hazard.cumulative(lv, int(hour * 12) / 12.0, since=MIN_SECONDS)
             hit = mix([own, scale_free_tail(own)], [1.0 - w, w])
-            if len(self._cache) > 4096:
+            if len(self._cache) > self.cache_limit:
                 self._cache.clear()
             self._cache[key] = hit
         return hit

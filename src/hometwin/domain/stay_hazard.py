@@ -40,6 +40,9 @@ class StayHazard:
     n_stays: int
     _cache: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
+    # Curves kept for reuse (a replay asks for the same ones day after day); a monitoring holding
+    # thousands of homes' models keeps fewer (components/monitoring.py: MONITORING_CACHE_LIMIT).
+    cache_limit: int = field(default=4096, repr=False, compare=False)
 
     @classmethod
     def train(cls, timeline: Timeline, tz: str, complete: np.ndarray, prior_sd: float = 1.0) -> StayHazard | None:
@@ -77,7 +80,7 @@ class StayHazard:
             w = 1.0 / max(self.n_stays, 1)  # one stay in n may fit no context (see silence.py)
             own = self.hazard.cumulative({"room": key[0], "prev": key[1]}, slot / 12.0)
             hit = mix([own, scale_free_tail(own)], [1.0 - w, w])
-            if len(self._cache) > 4096:
+            if len(self._cache) > self.cache_limit:
                 self._cache.clear()
             self._cache[key] = hit
         return hit

@@ -12,6 +12,8 @@ the local one is used (`from_local`) until the registry answers: then its latest
 Only the parsed model and the version's metadata are held, not the registry's document: as Python
 dicts and lists a document takes several times the memory of the model parsed from it (about
 1 MiB a home, most of a fleet monitoring's memory: docs/fleet.md). `document()` reads it again.
+With `metadata=False` (the monitoring, which never shows it) the metadata is not held either:
+about 3 KiB of small dicts and strings a home (tracemalloc, a trained model's metadata).
 """
 
 from __future__ import annotations
@@ -49,11 +51,13 @@ class LatestModel(Generic[Model]):
     """The latest `kind` model of `registry`, parsed by `parse` (e.g. `BehaviourModel.from_dict`)."""
 
     def __init__(self, registry: ModelRegistry, kind: str, parse: Callable[[dict[str, Any]], Model], *,
-                 poll: timedelta = timedelta(minutes=1), local: LocalCopy | None = None) -> None:
+                 poll: timedelta = timedelta(minutes=1), local: LocalCopy | None = None, metadata: bool = True) -> None:
         self.registry, self.kind, self.parse, self.poll, self.local = registry, kind, parse, poll, local
+        self.keep_metadata = metadata
         self.from_local = False  # `model` is the local copy's; the registry has not answered since
         self.model: Model | None = None
-        # The registry's newest version as last seen: metadata only, its document is {} (see `document`).
+        # The registry's newest version as last seen: its document is {} (see `document`), its metadata
+        # too unless `keep_metadata`.
         self.version: ModelVersion | None = None
         self.model_version: str | None = None  # the version `model` was parsed from
         self.failure: ModelFailure | None = None
@@ -80,7 +84,8 @@ class LatestModel(Generic[Model]):
             if self.model is None and self.local is not None:
                 self._restore_local()
             return self.model
-        self.version = latest if latest is None else dataclasses.replace(latest, document={})
+        self.version = latest if latest is None else dataclasses.replace(
+            latest, document={}, metadata=latest.metadata if self.keep_metadata else {})
         if latest is None or latest.version == self.model_version:
             self._recovered()
             return self.model

@@ -171,6 +171,8 @@ def home_summary(home: HomeRef, now: datetime, data_missing_after: timedelta,
         last = event.time if event is not None else None
     except Exception as exc:  # noqa: BLE001 - the source is down: that is the status
         status.source_ok, status.source_error = False, _reason(exc)
+    finally:
+        release_idle_source(home.id, service.source)
     version = None
     try:
         version = service.registry.latest_name(MODEL_KIND)
@@ -188,6 +190,20 @@ def home_summary(home: HomeRef, now: datetime, data_missing_after: timedelta,
                        status_label=STATES[state], open_alerts=alerts,
                        last_activity=last.astimezone(service.tz) if last else None, model_version=version,
                        problems=problems, url=home.url, checked_at=now)
+
+
+def release_idle_source(home_id: str, source: object) -> None:
+    """Close the home's idle store connection after the list read its newest event
+    (`SQLiteEventStore.release`, as the monitoring's fleet does after a check): an open embedded
+    SQLite connection holds some 145 KiB of caches, so a list of N homes kept N of them, most of the
+    dashboard's memory per home (docs/fleet.md). The home's pages open it again when they read."""
+    release = getattr(source, "release", None)
+    if release is None:  # a source without connections to close (memory, InfluxDB over HTTP)
+        return
+    try:
+        release()
+    except Exception:  # noqa: BLE001 - closing is housekeeping: the status read stands
+        log.exception("home %s: closing the idle store connection failed", home_id)
 
 
 def home_state(alerts: Sequence[AlertView], status: Status, last: datetime | None, version: str | None,
