@@ -8,6 +8,7 @@ document stays exactly what `BehaviourModel.to_dict` wrote.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,13 +20,13 @@ from hometwin.domain.events import SensorEvent
 from hometwin.domain.model import MODEL_KIND, BehaviourModel, OutdatedModel, train_model
 from hometwin.domain.model_compare import compare_models
 from hometwin.domain.model_params import ModelParams
+from hometwin.ports import SensorSource
 from hometwin.registry import ModelRegistry, ModelVersion
 from hometwin.services.errors import NotEnoughData
 
+log = logging.getLogger(__name__)
 CHANGE_KIND = "behaviour-change"
 UNOBSERVED = timedelta(hours=12)
-
-
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,34 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
                           {"training_start": version.metadata["training_start"],
                            "training_end": version.metadata["training_end"], "model_version": version.version})
     return Trained(version, previous.version if previous else None, change)
+
+
+def report_trends(source: SensorSource, events: Sequence[SensorEvent], start: datetime, end: datetime, *,
+                  tz: str) -> dict[str, Any] | None:
+    """The weekly e-mail's trends (services/trend_digest.py), from the training events (`start` to
+    `end`) plus the older ones from `source` that the baselines of the first charted weeks need.
+    None when they cannot be computed: the report then goes out without them rather than not at all."""
+    from hometwin.domain.change import trend_report_from_events
+    from hometwin.services.trend_digest import history_days, trend_digest
+
+    try:
+        since = end - timedelta(days=history_days())
+        history = [*(source.read(since, start) if since < start else []), *events]
+        return trend_digest(trend_report_from_events(history, tz=tz, now=end))
+    except Exception:  # noqa: BLE001 - logged with its traceback; the model and its report stand
+        log.exception("the weekly report goes out without trends: they could not be computed")
+        return None
+
+
+def train_window(source: SensorSource, registry: ModelRegistry, *, tz: str, start: datetime, end: datetime,
+                 min_days: float, false_alarm_budget: float | None = None) -> dict[str, Any]:
+    """One home's training as the modeling component runs it, in its process or in a worker process:
+    read [start, end) from `source`, train and register, add the weekly report's trends. Returns the
+    `ModelTrainedEvent` data; raises NotEnoughData, and PortError or OSError when a store is down."""
+    events = source.read(start, end)
+    trained = train_and_register(events, registry, tz=tz, start=start, end=end, min_days=min_days,
+                                 false_alarm_budget=false_alarm_budget)
+    data = trained.event_data()
+    if "report" in data:
+        data["report"]["trends"] = report_trends(source, events, start, end, tz=tz)
+    return data
