@@ -9,10 +9,13 @@ document stays exactly what `BehaviourModel.to_dict` wrote.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 from hometwin.config import ModelingSettings
 from hometwin.domain.calibration import calibrate_or_prior
@@ -64,6 +67,19 @@ def model_metadata(model: BehaviourModel) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def numerics_on_one_thread() -> Iterator[None]:
+    """BLAS and OpenMP (scikit-learn's hazard fits, domain/hazard.py) on one thread while a model trains.
+
+    Their pools start a thread per core and spin while waiting for work: on the shared 2-core machine a
+    home-year took 4.9-5.7 s of CPU with them and 3.2 s without (benchmarks/retrain_fleet.py), for the
+    same model to the last digit (tests/unit/test_training_threads.py: the fits' per-sample work is
+    independent, the matrices small). Parallel homes come from the modeling's worker processes instead.
+    """
+    with threadpool_limits(limits=1):
+        yield
+
+
 def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *, tz: str, start: datetime,
                        end: datetime, params: ModelParams | None = None, min_days: float = 0.0,
                        false_alarm_budget: float | None = None) -> Trained:
@@ -80,12 +96,13 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
     # (half a day without any data is an unknown stretch, as in the stays).
     if first - start > UNOBSERVED:
         start = first
-    model = train_model(events, tz=tz, params=params or ModelParams(), start=start, end=end,
-                        home_id=registry.home_id)
     budget = ModelingSettings().detect_false_alarm_budget if false_alarm_budget is None else false_alarm_budget
-    if budget > 0:
-        window = [e for e in events if start <= e.time < end]
-        model.calibration = calibrate_or_prior(window, tz=tz, budget=budget, params=model.params)
+    with numerics_on_one_thread():
+        model = train_model(events, tz=tz, params=params or ModelParams(), start=start, end=end,
+                            home_id=registry.home_id)
+        if budget > 0:
+            window = [e for e in events if start <= e.time < end]
+            model.calibration = calibrate_or_prior(window, tz=tz, budget=budget, params=model.params)
     previous = registry.latest(MODEL_KIND)
     version = registry.register(MODEL_KIND, model.to_dict(), model_metadata(model))
     change = None
