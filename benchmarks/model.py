@@ -31,6 +31,7 @@ from hometwin.domain.model import BehaviourModel, fingerprint, train_model
 from hometwin.domain.model_training import learn
 from hometwin.domain.silence import SilenceModel
 from hometwin.domain.stays import event_arrays, timeline_from_arrays
+from hometwin.services.training import numerics_on_one_thread
 from hometwin.sim import simulate
 
 TZ = "Europe/Berlin"
@@ -122,4 +123,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with numerics_on_one_thread():  # as services/training.py trains: no spinning BLAS/OpenMP threads
+        main()

@@ -519,8 +519,9 @@ class ModelingSettings(CommonSettings):
     modeling_min_days: float = Field(
         3.0, gt=0, description="Refuse to train on less history than this (days with data).")
     modeling_workers: int = Field(
-        1, ge=1, le=64, description="Homes trained at the same time by the weekly retrain of a fleet "
-                                    "(each holds its window of events in memory).")
+        1, ge=1, le=64, description="Homes trained at the same time by the weekly retrain of a fleet, each "
+                                    "in its own worker process when above 1 (one core each; a worker costs "
+                                    "its own memory, docs/fleet.md); 1 trains in the component's process.")
     clock: str = Field("real", description="'real', or the demo's accelerated clock.")
     detect_false_alarm_budget: float = Field(
         0.1, ge=0, description="False alarms a day each home's alarm limits are calibrated to at training, "

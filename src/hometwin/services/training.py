@@ -8,10 +8,14 @@ document stays exactly what `BehaviourModel.to_dict` wrote.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 from hometwin.config import ModelingSettings
 from hometwin.domain.calibration import calibrate_or_prior
@@ -19,13 +23,13 @@ from hometwin.domain.events import SensorEvent
 from hometwin.domain.model import MODEL_KIND, BehaviourModel, OutdatedModel, train_model
 from hometwin.domain.model_compare import compare_models
 from hometwin.domain.model_params import ModelParams
+from hometwin.ports import SensorSource
 from hometwin.registry import ModelRegistry, ModelVersion
 from hometwin.services.errors import NotEnoughData
 
+log = logging.getLogger(__name__)
 CHANGE_KIND = "behaviour-change"
 UNOBSERVED = timedelta(hours=12)
-
-
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,19 @@ def model_metadata(model: BehaviourModel) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def numerics_on_one_thread() -> Iterator[None]:
+    """BLAS and OpenMP (scikit-learn's hazard fits, domain/hazard.py) on one thread while a model trains.
+
+    Their pools start a thread per core and spin while waiting for work: on the shared 2-core machine a
+    home-year took 4.9-5.7 s of CPU with them and 3.2 s without (benchmarks/retrain_fleet.py), for the
+    same model to the last digit (tests/unit/test_training_threads.py: the fits' per-sample work is
+    independent, the matrices small). Parallel homes come from the modeling's worker processes instead.
+    """
+    with threadpool_limits(limits=1):
+        yield
+
+
 def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *, tz: str, start: datetime,
                        end: datetime, params: ModelParams | None = None, min_days: float = 0.0,
                        false_alarm_budget: float | None = None) -> Trained:
@@ -79,12 +96,13 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
     # (half a day without any data is an unknown stretch, as in the stays).
     if first - start > UNOBSERVED:
         start = first
-    model = train_model(events, tz=tz, params=params or ModelParams(), start=start, end=end,
-                        home_id=registry.home_id)
     budget = ModelingSettings().detect_false_alarm_budget if false_alarm_budget is None else false_alarm_budget
-    if budget > 0:
-        window = [e for e in events if start <= e.time < end]
-        model.calibration = calibrate_or_prior(window, tz=tz, budget=budget, params=model.params)
+    with numerics_on_one_thread():
+        model = train_model(events, tz=tz, params=params or ModelParams(), start=start, end=end,
+                            home_id=registry.home_id)
+        if budget > 0:
+            window = [e for e in events if start <= e.time < end]
+            model.calibration = calibrate_or_prior(window, tz=tz, budget=budget, params=model.params)
     previous = registry.latest(MODEL_KIND)
     version = registry.register(MODEL_KIND, model.to_dict(), model_metadata(model))
     change = None
@@ -99,3 +117,34 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
                           {"training_start": version.metadata["training_start"],
                            "training_end": version.metadata["training_end"], "model_version": version.version})
     return Trained(version, previous.version if previous else None, change)
+
+
+def report_trends(source: SensorSource, events: Sequence[SensorEvent], start: datetime, end: datetime, *,
+                  tz: str) -> dict[str, Any] | None:
+    """The weekly e-mail's trends (services/trend_digest.py), from the training events (`start` to
+    `end`) plus the older ones from `source` that the baselines of the first charted weeks need.
+    None when they cannot be computed: the report then goes out without them rather than not at all."""
+    from hometwin.domain.change import trend_report_from_events
+    from hometwin.services.trend_digest import history_days, trend_digest
+
+    try:
+        since = end - timedelta(days=history_days())
+        history = [*(source.read(since, start) if since < start else []), *events]
+        return trend_digest(trend_report_from_events(history, tz=tz, now=end))
+    except Exception:  # noqa: BLE001 - logged with its traceback; the model and its report stand
+        log.exception("the weekly report goes out without trends: they could not be computed")
+        return None
+
+
+def train_window(source: SensorSource, registry: ModelRegistry, *, tz: str, start: datetime, end: datetime,
+                 min_days: float, false_alarm_budget: float | None = None) -> dict[str, Any]:
+    """One home's training as the modeling component runs it, in its process or in a worker process:
+    read [start, end) from `source`, train and register, add the weekly report's trends. Returns the
+    `ModelTrainedEvent` data; raises NotEnoughData, and PortError or OSError when a store is down."""
+    events = source.read(start, end)
+    trained = train_and_register(events, registry, tz=tz, start=start, end=end, min_days=min_days,
+                                 false_alarm_budget=false_alarm_budget)
+    data = trained.event_data()
+    if "report" in data:
+        data["report"]["trends"] = report_trends(source, events, start, end, tz=tz)
+    return data
