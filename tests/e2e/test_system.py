@@ -109,7 +109,10 @@ def test_fall_is_mailed_once_survives_restarts_and_ack_stops_reminders(
 
         def mails() -> list[email.message.EmailMessage]:
             # The SMTP server is shared by the session: this home's Message-IDs end in .e2e@hometwin.
-            return [m for m in _messages(smtp_server) if ".e2e@hometwin" in str(m["Message-ID"])]
+            # Alerts and reminders only: on a loaded machine a slow first training makes the monitoring
+            # ask again, and the second model's behaviour report (Message-ID <report-...>) is no alert.
+            return [m for m in _messages(smtp_server) if ".e2e@hometwin" in str(m["Message-ID"])
+                    and not str(m["Message-ID"]).startswith("<report-")]
 
         wait_until(lambda: len(mails()) >= 1, timeout=150, what="the alert e-mail")
         first = mails()[0]
