@@ -157,6 +157,8 @@ def create_app(settings: ModelingSettings, *, ports: Ports, homes: list[HomePort
                 return result
 
         outcomes = await asyncio.gather(*(one(t) for t in chosen), return_exceptions=True)
+        if pool is not None:  # the last retrain in flight stops the idle workers (their memory)
+            await asyncio.to_thread(pool.release_if_idle)
         results: dict[str, Any] = {}
         failed = []
         for trainee, outcome in zip(chosen, outcomes, strict=True):
