@@ -147,3 +147,34 @@ def test_a_worker_sends_no_exception_object(data_dir: Path) -> None:
     assert outcome["outcome"] == "error" and outcome["type"] == "ValueError"
     assert "Traceback" in outcome["traceback"] and isinstance(outcome["detail"], str)
 
+
+
+def test_a_home_whose_pool_went_away_is_answered_lost_not_error(data_dir: Path) -> None:
+    """A pool closed (shutdown) or shut down by another home's dead worker before this home's job was
+    submitted: `lost`, which the modeling answers 503 so that the scheduler's retry trains the home,
+    never `error` (a data error, not retried)."""
+    import asyncio
+
+    from hometwin.components.modeling_pool import HomeOpener, TrainingJob, TrainingPool
+    from hometwin.config import SourceSettings, StoreSettings
+    from hometwin.services.homes import Home
+
+    job = TrainingJob(Home(id="anna"), HomeOpener(StoreSettings(), SourceSettings()), NOW - timedelta(days=56), NOW,
+                      3.0, 0.0)
+    closed = TrainingPool(2)
+    closed.close()
+    assert asyncio.run(closed.train(job))["outcome"] == "lost"
+
+    pool = TrainingPool(2)
+
+    async def submitted_after_its_pool_was_shut_down() -> str:
+        executor = pool._current()  # what a job holds while another home's broken worker discards the pool
+        pool._discard(executor)
+        pool._executor = executor  # the job goes on with the executor it had taken
+        try:
+            return str((await pool.train(job))["outcome"])
+        finally:
+            pool.close()
+
+    assert asyncio.run(submitted_after_its_pool_was_shut_down()) == "lost"
+    assert latest("anna") is None

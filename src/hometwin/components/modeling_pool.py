@@ -136,10 +136,14 @@ class TrainingPool:
 
     async def train(self, job: TrainingJob) -> dict[str, Any]:
         """The worker's outcome for `job`; `lost` when its worker (or another one) died meanwhile."""
-        executor = self._current()
+        try:
+            executor = self._current()
+        except RuntimeError as exc:  # closing: answered like a lost worker, so the retry trains the home
+            return {"outcome": "lost", "detail": f"{exc}; the retry trains this home again"}
         try:
             outcome: dict[str, Any] = await asyncio.wrap_future(executor.submit(train_in_worker, job))
-        except BrokenProcessPool as exc:
+        except (BrokenProcessPool, RuntimeError) as exc:
+            # RuntimeError: submitted to a pool that another home's broken worker shut down meanwhile
             self._discard(executor)
             return {"outcome": "lost", "detail": f"a training worker process died ({exc}); the retry trains "
                                                  "this home again"}
