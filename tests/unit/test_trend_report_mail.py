@@ -97,6 +97,20 @@ def test_the_modeling_reads_the_older_history_the_first_charted_weeks_need(tmp_p
     assert next(t for t in alone["trends"] if t["indicator"] == "time_in_bed")["high"][0] is None
 
 
+def test_a_long_training_window_charts_what_the_dashboard_charts(tmp_path: Path) -> None:
+    """A home-year's training reports the trends of the dashboard's days, not of the whole year."""
+    events, now = trend_events(140, more_toilet_nights=10)
+    source = open_source(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    source.append(events)  # type: ignore[attr-defined]
+    start = now - timedelta(days=140)
+    trained_on = [e for e in events if e.time >= start]
+    since = now - timedelta(days=history_days())
+    as_the_dashboard = trend_digest(trend_report_from_events(source.read(since, now), tz=TZ, now=now))
+    from_the_year = trend_digest(trend_report_from_events(trained_on, tz=TZ, now=now))
+    assert from_the_year != as_the_dashboard  # the year's older days do change the online baselines
+    assert report_trends(source, trained_on, start, now, tz=TZ) == as_the_dashboard
+
+
 def test_the_report_goes_out_without_trends_when_they_cannot_be_computed(tmp_path: Path) -> None:
     broken = tmp_path / "broken.sqlite"
     broken.write_bytes(b"this is not a database" * 100)

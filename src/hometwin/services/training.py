@@ -8,11 +8,13 @@ document stays exactly what `BehaviourModel.to_dict` wrote.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from threadpoolctl import threadpool_limits
@@ -121,15 +123,19 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
 
 def report_trends(source: SensorSource, events: Sequence[SensorEvent], start: datetime, end: datetime, *,
                   tz: str) -> dict[str, Any] | None:
-    """The weekly e-mail's trends (services/trend_digest.py), from the training events (`start` to
-    `end`) plus the older ones from `source` that the baselines of the first charted weeks need.
-    None when they cannot be computed: the report then goes out without them rather than not at all."""
+    """The weekly e-mail's trends (services/trend_digest.py) from the same days of events as the
+    dashboard's Trends page: the charted weeks and the older days their baselines need, taken from
+    the training events (`start` to `end`, sorted) and from `source` before them. None when they
+    cannot be computed: the report then goes out without them rather than not at all."""
     from hometwin.domain.change import trend_report_from_events
     from hometwin.services.trend_digest import history_days, trend_digest
 
     try:
         since = end - timedelta(days=history_days())
-        history = [*(source.read(since, start) if since < start else []), *events]
+        # A longer training window (a home-year) would only cost time here and could make the e-mail's
+        # charts differ from the dashboard's, whose online baselines start at `since` too.
+        recent = events[bisect.bisect_left(events, since, key=attrgetter("time")):]
+        history = [*(source.read(since, start) if since < start else []), *recent]
         return trend_digest(trend_report_from_events(history, tz=tz, now=end))
     except Exception:  # noqa: BLE001 - logged with its traceback; the model and its report stand
         log.exception("the weekly report goes out without trends: they could not be computed")
