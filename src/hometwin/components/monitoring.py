@@ -69,11 +69,20 @@ MONITORING_CURVE_CACHE = 8
 
 
 def monitoring_model(document: dict[str, Any]) -> BehaviourModel:
-    """`BehaviourModel.from_dict`, with the small curve caches a fleet can hold per home."""
-    model = BehaviourModel.from_dict(document)
+    """`BehaviourModel.from_dict` with what a fleet can hold per home: small curve caches, and without
+    what no check reads: the training summary, the visit counts per time of day (the dashboard's
+    heat maps; the detectors read the daily counts) and, when the model has its stay model (what the
+    prolonged-stay detector asks then), the stay durations per time of day: about 78 of a 120-day
+    model's 86 KiB of cells (docs/fleet.md, "Where the memory per home goes now")."""
+    unread: dict[str, Any] = {"training": {}, "visits": {}}
+    if document.get("stay_hazard"):
+        unread["durations"] = {}
+    model = BehaviourModel.from_dict({**document, **unread})
     model.silence.cache_limit = MONITORING_CURVE_CACHE
+    model.silence.hazard.parts_limit = MONITORING_CURVE_CACHE
     if model.stay_hazard is not None:
         model.stay_hazard.cache_limit = MONITORING_CURVE_CACHE
+        model.stay_hazard.hazard.parts_limit = MONITORING_CURVE_CACHE
     return model
 
 

@@ -33,11 +33,14 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from hometwin.domain.packed_cells import shared_index
 
 # Bin edges in seconds: fine where transits end, hourly where rest ends, coarse beyond a day.
 EDGES = np.array([0, 20, 45, 90, 180, 300, 480, 720, 1080, 1500, 2100, 2700, 3600, 4800, 6000, 7200,
@@ -123,24 +126,39 @@ def _design_blocks(design: Design, index: dict[str, int], ctx_levels: Sequence[d
     return np.concatenate(r_all), np.concatenate(c_all), np.concatenate(v_all)
 
 
-@dataclass
+@dataclass(eq=False)
 class HazardModel:
     """A fitted hazard regression: named coefficients (log hazard per hour) and the design."""
 
     design: Design
     intercept: float
-    coef: dict[str, float]
+    coefficients: InitVar[Mapping[str, float]]  # name -> value; read back as `coef`
     n_durations: int
     prior_sd: float
-    _index: dict[str, int] = field(init=False, repr=False, compare=False)
-    _beta: np.ndarray = field(init=False, repr=False, compare=False)
-    _parts: dict[tuple[tuple[str, str], ...], tuple[np.ndarray, np.ndarray]] = field(
-        init=False, repr=False, compare=False)
+    _index: dict[str, int] = field(init=False, repr=False)
+    _beta: np.ndarray = field(init=False, repr=False)
+    _parts: dict[tuple[tuple[str, str], ...], tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
+    # Contexts whose parts are kept (about 2 KiB each): a monitoring holding thousands of homes'
+    # models keeps a handful (components/monitoring.py), as it does with the curves built from them.
+    parts_limit: int = field(default=1024, repr=False)
 
-    def __post_init__(self) -> None:
-        self._index = {name: i for i, name in enumerate(self.coef)}
-        self._beta = np.fromiter(self.coef.values(), np.float64, len(self.coef))
+    def __post_init__(self, coefficients: Mapping[str, float]) -> None:
+        # The names are alike from home to home (the same rooms and sensor kinds): a fleet holds the
+        # names and their index once per set of names, and per home only the values (docs/fleet.md).
+        self._index = shared_index(tuple(sys.intern(name) for name in coefficients))
+        self._beta = np.fromiter(coefficients.values(), np.float64, len(coefficients))
         self._parts = {}
+
+    @property
+    def coef(self) -> dict[str, float]:
+        return dict(zip(self._index, self._beta.tolist(), strict=True))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HazardModel):
+            return NotImplemented
+        return ((self.design, self.intercept, self.n_durations, self.prior_sd, list(self._index))
+                == (other.design, other.intercept, other.n_durations, other.prior_sd, list(other._index))
+                and bool(np.array_equal(self._beta, other._beta)))
 
     # ------------------------------------------------------------------------------ fitting
     @classmethod
@@ -203,7 +221,7 @@ class HazardModel:
         parts = self._parts.get(key)
         if parts is None:
             parts = self._context_parts(levels)
-            if len(self._parts) > 1024:
+            if len(self._parts) > self.parts_limit:
                 self._parts.clear()
             self._parts[key] = parts
         static, per_clock = parts
@@ -241,7 +259,7 @@ class HazardModel:
     def to_dict(self) -> dict[str, Any]:
         return {"groups": list(self.design.groups), "clock_groups": list(self.design.clock_groups),
                 "edges_s": EDGES.tolist(), "harmonics": HARMONICS, "intercept": self.intercept,
-                "coef": dict(self.coef), "n_durations": self.n_durations,
+                "coef": self.coef, "n_durations": self.n_durations,
                 "prior_sd": self.prior_sd}
 
     @classmethod

@@ -69,8 +69,8 @@ _FLOAT64_LAYOUTS: dict[int, Layout[Any]] = {id(SKETCH_LAYOUT): SKETCH_LAYOUT.as_
 
 
 @lru_cache(maxsize=4096)
-def _shared_index(keys: tuple[str, ...]) -> dict[str, int]:
-    """One key -> row dict per distinct key set, for every home (never mutated)."""
+def shared_index(keys: tuple[str, ...]) -> dict[str, int]:
+    """One key -> position dict per distinct key set, for every home (never mutated)."""
     return {key: row for row, key in enumerate(keys)}
 
 
@@ -96,7 +96,7 @@ class PackedCells(Mapping[str, Cell]):
 
     def __init__(self, cells: Mapping[str, Cell], layout: Layout[Cell]) -> None:
         keys = tuple(cells)
-        self._index = _shared_index(keys)
+        self._index = shared_index(keys)
         rows = np.array([layout.row(cells[key]) for key in keys], dtype=np.float64).reshape(len(keys), layout.width)
         packed = scaled_int32(rows, layout.scales)
         if packed is None:

@@ -167,6 +167,7 @@ class SilenceModel:
     sensor_days: dict[str, float] = field(default_factory=dict)
     mat_sensors: list[str] = field(default_factory=list)  # pressure sensors seen in training (rest)
     _cache: dict[tuple[tuple[str, ...], int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _by_context: dict[SilenceContext, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
     # Curves kept for reuse (a replay asks for the same ones day after day); a monitoring holding
     # thousands of homes' models keeps fewer (components/monitoring.py: MONITORING_CACHE_LIMIT).
@@ -236,6 +237,11 @@ class SilenceModel:
         median (hazard.scale_free_tail): one silence in n may fit no context, so no context claims
         more than log10(n) + log10(t / median) of surprise, however sure its fit is."""
         c = ctx if isinstance(ctx, SilenceContext) else SilenceContext(ctx)
+        # A check asks about the same few contexts many times (the pauses of a stay, the last
+        # presence): finding the context's curve by the context itself skips building its key.
+        known = self._by_context.get(c)
+        if known is not None:
+            return known
         lv = c.levels()
         hour = self.local_hour(c.time)
         key = (tuple(lv[g] for g in DESIGN.groups), int(hour * 12))  # 5-minute resolution of the start
@@ -247,6 +253,9 @@ class SilenceModel:
             if len(self._cache) > self.cache_limit:
                 self._cache.clear()
             self._cache[key] = hit
+        if len(self._by_context) > self.cache_limit:
+            self._by_context.clear()
+        self._by_context[c] = hit
         return hit
 
     def survival(self, ctx: SilenceContext | SensorEvent, seconds: float) -> float:
