@@ -72,6 +72,22 @@ def test_times_come_back_aware_utc_to_the_microsecond(store: SQLiteEventStore | 
     assert got.time == event.time and got.time.tzinfo == UTC and got.time.microsecond == 123456
 
 
+def test_every_microsecond_comes_back_exactly_in_any_year(store: SQLiteEventStore | MemoryEventStore) -> None:
+    """Reading turns stored microseconds into times through float seconds where that is exact
+    (1970-2100) and through exact arithmetic elsewhere: no time moves by a microsecond."""
+    rng = random.Random(7)
+    edges = [datetime(1970, 1, 1, tzinfo=UTC), datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+             datetime(2100, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+             datetime(1900, 6, 1, 0, 0, 0, 1, tzinfo=UTC), datetime(2400, 2, 29, 12, 0, 0, 999999, tzinfo=UTC)]
+    times = edges + [datetime(2020, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10 ** 15))
+                     for _ in range(5000)]
+    events = [SensorEvent(t, f"pir-{i}", "kitchen") for i, t in enumerate(times)]
+    store.append(events)
+    got = store.read(datetime(1800, 1, 1, tzinfo=UTC), datetime(2500, 1, 1, tzinfo=UTC))
+    assert sorted((e.time, e.sensor) for e in got) == sorted((e.time, e.sensor) for e in events)
+    assert all(e.time.tzinfo is UTC for e in got)
+
+
 def test_stream_pages_through_many_events(store: SQLiteEventStore | MemoryEventStore) -> None:
     events = [ev(m / 10) for m in range(45_000)]  # more than two of the SQLite store's pages
     assert store.append(events) == len(events)

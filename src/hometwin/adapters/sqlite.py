@@ -20,6 +20,7 @@ from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.ports import PortError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FLOAT_EXACT_MICROS = 4_102_444_800_000_000  # 2100-01-01 (see `_events`)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
     id INTEGER PRIMARY KEY,
@@ -175,11 +176,16 @@ class SQLiteEventStore:
     # -- SensorSource -------------------------------------------------------------------------
 
     def _events(self, rows: Iterable[tuple[Any, ...]]) -> list[SensorEvent]:
-        by_id, epoch, trusted = self._by_id, _EPOCH, SensorEvent.trusted
-        out = []
+        # Between 1970 and 2100, microseconds as float seconds are off by at most 0.25 us and
+        # fromtimestamp rounds to the nearest microsecond: the exact time, in half the time of
+        # `_EPOCH + timedelta(microseconds=t)` (reading a home-year: 285,000 events).
+        by_id, at, trusted = self._by_id, datetime.fromtimestamp, SensorEvent.trusted
+        out: list[SensorEvent] = []
+        append = out.append
         for t, cid, value in rows:
             sensor, room, kind = by_id[cid]
-            out.append(trusted(epoch + timedelta(microseconds=t), sensor, room, kind, value))
+            when = at(t / 1e6, UTC) if 0 <= t < _FLOAT_EXACT_MICROS else _EPOCH + timedelta(microseconds=t)
+            append(trusted(when, sensor, room, kind, value))
         return out
 
     def read(self, start: datetime, end: datetime) -> list[SensorEvent]:
