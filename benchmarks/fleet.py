@@ -222,8 +222,14 @@ def measure(monitors: dict[str, Timed], clock: TickClock, workers: int, ticks: i
 def print_memory_sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, homes: int) -> None:
     """The allocation sites that grew, per home added (the innermost frames of HomeTwin's code)."""
     grown = [d for d in after.compare_to(before, "traceback") if d.size_diff > 0]
-    total = sum(d.size_diff for d in after.compare_to(before, "filename"))
-    print(f"\ntraced memory added: {total / 1024 / homes:.1f} KiB per home; the largest sites:")
+    by_file = after.compare_to(before, "filename")
+    total = sum(d.size_diff for d in by_file)
+    print(f"\ntraced memory added: {total / 1024 / homes:.1f} KiB per home; by file:")
+    for diff in [d for d in by_file if d.size_diff > 0][:15]:
+        where = diff.traceback[0].filename
+        print(f"  {diff.size_diff / 1024 / homes:7.1f} KiB  {diff.count_diff / homes:7.0f} blocks  "
+              f"{'/'.join(Path(where).parts[-2:])}")
+    print("the largest sites:")
     for diff in grown[:12]:
         frames = [f"{Path(f.filename).name}:{f.lineno}" for f in reversed(diff.traceback)
                   if "hometwin" in f.filename or "benchmarks" in f.filename][:4]

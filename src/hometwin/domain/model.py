@@ -245,8 +245,13 @@ def _levels_from(d: dict[str, dict[str, Any]], parse: Any) -> Levels:
 # ---------------------------------------------------------------------------------------- training
 def train_model(events: Sequence[SensorEvent], *, tz: str, params: ModelParams = ModelParams(),
                 start: datetime | None = None, end: datetime | None = None,
-                home_id: str = "home") -> BehaviourModel:
-    """Learn the routine from `events` in [start, end) (default: all of them)."""
+                home_id: str = "home", checks_only: bool = False) -> BehaviourModel:
+    """Learn the routine from `events` in [start, end) (default: all of them).
+
+    `checks_only`: a model for checks alone (the calibration's replays): without the training
+    summary, the visit counts per time of day and, when the stay model could be learned, the stay
+    durations per time of day, which no detector reads (the dashboard and the reports do). Its checks
+    find what the whole model's find."""
     ZoneInfo(tz)  # fail early on an unknown zone
     evs = list(events)
     if start is not None or end is not None:
@@ -259,9 +264,9 @@ def train_model(events: Sequence[SensorEvent], *, tz: str, params: ModelParams =
         raise ValueError("no sensor events in the training period")
     t_start = start.timestamp() if start else float(arrays.t[0])
     t_end = end.timestamp() if end else float(arrays.t[-1])
-    stats = learn(arrays, timeline, tz, params, t_start, t_end)
+    stats = learn(arrays, timeline, tz, params, t_start, t_end, checks_only)
     silence = SilenceModel.train(evs, timeline, tz, params.silence, params.stays, arrays)
-    training = _training_info(arrays, timeline, params, t_start, t_end, home_id, tz)
+    training = {} if checks_only else _training_info(arrays, timeline, params, t_start, t_end, home_id, tz)
     return BehaviourModel(home_id=home_id, tz=tz, params=params, rooms=list(arrays.rooms),
                           training=training, silence=silence, **stats)
 

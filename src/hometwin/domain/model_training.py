@@ -26,7 +26,8 @@ STEP = 60.0  # seconds between exposure samples
 
 
 def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: float,
-          t_end: float) -> dict[str, Any]:
+          t_end: float, checks_only: bool = False) -> dict[str, Any]:
+    """The model's statistics; with `checks_only`, without the cells no check reads (see `train_model`)."""
     clock = LocalClock(tz, t_start, t_end)
     bin_s = params.bin_minutes * 60
     bins = params.bins
@@ -64,13 +65,13 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
                 complete[i] = False
     dur = st_end - st_start
     w_st, b_st = _weekday_bin(st_wall, bin_s)
+    stay_hazard = StayHazard.train(tl, tz, complete, params.silence.prior_sd)
     durations: dict[str, Levels] = {}
     for r, room in enumerate(rooms):
         m = complete & (st_room == r)
-        if m.any():
+        if m.any() and not (checks_only and stay_hazard is not None):
             durations[room] = _levels(w_st[m], b_st[m], dur[m], bins, "room", _sketcher(params))
     home_durations = Sketch.of(dur[complete], params.outlier_k) if complete.any() else None
-    stay_hazard = StayHazard.train(tl, tz, complete, params.silence.prior_sd)
 
     # ---- visits per (room, observed bin occurrence)
     occ = np.floor(wall / bin_s).astype(np.int64)
@@ -84,7 +85,7 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
     for r, room in enumerate(rooms):
         sel = (st_room == r) & (st_occ >= 0) & (st_occ < len(exposure))
         counts = np.bincount(st_occ[sel], minlength=len(exposure))[valid].astype(np.float64)
-        if len(valid):
+        if len(valid) and not checks_only:
             visits[room] = _levels(w_occ, b_occ, counts, bins, "room", CountStats.of)
             all_counts.append(counts)
     home_visits = CountStats.of(np.concatenate(all_counts)) if all_counts else None
