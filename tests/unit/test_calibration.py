@@ -186,18 +186,18 @@ def test_the_replay_skips_only_detectors_that_change_no_alarm(home: tuple[list[S
 
 def test_only_the_recent_history_is_cross_validated(home: tuple[list[SensorEvent], datetime]) -> None:
     """Older days than `history` take no part: a year costs the time of the modeling's window."""
-    from hometwin.domain.calibration import cross_validated_margins
+    from hometwin.domain.calibration import forward_margins
 
     events, _ = home
     history = timedelta(days=20)
     recent = [e for e in events if e.time >= events[-1].time - history]
     fast = {"folds": 2, "max_days": 2, "cadence": timedelta(hours=2), "history": history}
-    whole = cross_validated_margins(events, tz=TZ, **fast)  # type: ignore[arg-type]
-    cut = cross_validated_margins(recent, tz=TZ, **fast)  # type: ignore[arg-type]
+    whole = forward_margins(events, tz=TZ, **fast)  # type: ignore[arg-type]
+    cut = forward_margins(recent, tz=TZ, **fast)  # type: ignore[arg-type]
     assert whole is not None and cut is not None and whole[1] == cut[1] == 2.0
     for name in ALARM_DETECTORS:
         assert [r.tolist() for r in whole[0][name]] == [r.tolist() for r in cut[0][name]]
-    longer = cross_validated_margins(events, tz=TZ, **{**fast, "history": timedelta(days=40)})  # type: ignore[arg-type]
+    longer = forward_margins(events, tz=TZ, **{**fast, "history": timedelta(days=40)})  # type: ignore[arg-type]
     assert longer is not None and any(
         [r.tolist() for r in longer[0][n]] != [r.tolist() for r in cut[0][n]] for n in ALARM_DETECTORS)
 

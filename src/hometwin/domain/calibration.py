@@ -51,11 +51,14 @@ MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
 # What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
 # the informational ones (unusual frequency, a quarter of a check's time) change no alarm's margin.
 REPLAYED = tuple(d for d in DETECTORS if d.name in ALARM_DETECTORS or d.name in ("dead_sensors", "source_failing"))
-Margins = dict[str, list[np.ndarray]]
 # The calibration cross-validates over the last 8 weeks, the modeling component's window
 # (`HOMETWIN_MODELING_WINDOW_DAYS`): the home's current habits, and a year of history costs no more
 # time than the window (4 trainings on 6 weeks instead of on 9 months).
-HISTORY = timedelta(days=56)  # per detector: one row of check margins per replayed day
+HISTORY = timedelta(days=56)
+# The youngest model a forward fold trains: a week, the first model the monitoring runs (calibrated
+# by the prior alone); a shorter one would fire far more than any model the family gets.
+MIN_TRAIN = timedelta(days=7)
+Margins = dict[str, list[np.ndarray]]  # per detector: one row of check margins per replayed day
 
 
 def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
@@ -64,12 +67,12 @@ def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: 
               history: timedelta = HISTORY) -> Calibration | None:
     """The shifts for this home's `events` (sorted or not); None when there are too few days."""
     _check_budget(budget)
-    replayed = cross_validated_margins(events, tz=tz, params=params, detection=detection, folds=folds,
-                                       max_days=max_days, cadence=cadence, history=history)
+    replayed = forward_margins(events, tz=tz, params=params, detection=detection, folds=folds,
+                               max_days=max_days, cadence=cadence, history=history)
     if replayed is None:
         return None
-    margins, days = replayed
-    return _calibration(margins, days, budget, folds, prior_days)
+    margins, trained, days = replayed
+    return _calibration(margins, days, budget, trained, prior_days)
 
 
 def calibrate_or_prior(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
@@ -88,44 +91,42 @@ def prior_calibration(budget: float) -> Calibration:
     return _calibration({name: [] for name in ALARM_DETECTORS}, 0.0, budget, 0, PRIOR_DAYS, first_week=True)
 
 
-def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: ModelParams = ModelParams(),
-                            detection: DetectionParams = DetectionParams(), folds: int = 4, max_days: int = 28,
-                            cadence: timedelta = timedelta(minutes=10),
-                            history: timedelta = HISTORY) -> tuple[Margins, float] | None:
-    """Per detector, the check margins of the held-out days (and how many days): None when too few.
+def forward_margins(events: Sequence[SensorEvent], *, tz: str, params: ModelParams = ModelParams(),
+                    detection: DetectionParams = DetectionParams(), folds: int = 4, max_days: int = 28,
+                    cadence: timedelta = timedelta(minutes=10), history: timedelta = HISTORY,
+                    min_train: timedelta = MIN_TRAIN) -> tuple[Margins, int, float] | None:
+    """Per detector, the check margins of the replayed days, the models trained and the days
+    replayed: None when too few. Forward, as the monitoring faces them: the last `folds` blocks of
+    `max_days // folds` days (the last week, the week before, ...) are each replayed by a model
+    trained on every day before the block and none after; the earliest block starts no sooner than
+    `min_train` after the first event (the first week's model is the youngest the monitoring runs).
     Only the last `history` of the events takes part."""
     evs = sorted(events)
     if not evs:
         return None
     evs = evs[bisect.bisect_left([e.time for e in evs], evs[-1].time - history):]
     first, last = evs[0].time, evs[-1].time
-    n_days = int((last - first).total_seconds() // 86400)
-    if n_days < 2 * folds:
-        return None
     times = [e.time for e in evs]
-    per_fold = max(1, min(max_days // folds, n_days // folds))
+    block = timedelta(days=max(1, max_days // folds))
     plain = replace(detection, sensitivity=0.0)
     margins: Margins = {name: [] for name in ALARM_DETECTORS}
-    replayed = 0.0
+    trained, replayed = 0, 0.0
     for k in range(folds):
-        lo = first + timedelta(days=k * n_days / folds)
-        hi = first + timedelta(days=(k + 1) * n_days / folds)
-        train = [e for e in evs if e.time < lo or e.time >= hi]
+        hi = last - k * block
+        lo = max(hi - block, first + min_train)
+        whole_days = int((hi - lo) / timedelta(days=1))
+        if whole_days < 1:
+            break  # the blocks before this one start even sooner: no model old enough for them
         try:
-            model = train_model(train, tz=tz, params=params)
+            model = train_model(evs[:bisect.bisect_left(times, lo)], tz=tz, params=params)
         except ValueError:
             continue
-        # Replay whole days spread over the block (after its first day: the window needs a history).
-        block_days = max(1, int((hi - lo).total_seconds() // 86400) - 1)
-        picks = sorted({1 + round(i * (block_days - 1) / max(per_fold - 1, 1)) for i in range(per_fold)})
-        for d in picks:
-            day0 = lo + timedelta(days=d)
-            if day0 + timedelta(days=1) > hi:
-                continue
-            for name, row in replay_day(model, evs, times, day0, cadence, plain).items():
+        trained += 1
+        for d in range(whole_days):
+            for name, row in replay_day(model, evs, times, lo + timedelta(days=d), cadence, plain).items():
                 margins[name].append(row)
             replayed += 1.0
-    return (margins, replayed) if replayed > 0 else None
+    return (margins, trained, replayed) if replayed > 0 else None
 
 
 def choose_shift(counts: Sequence[int], days: float, share: float, prior: Sequence[float], prior_days: float,
