@@ -1,11 +1,13 @@
-"""Per-home calibration of the alarm limits to a false-alarm budget, by cross-validation over days.
+"""Per-home calibration of the alarm limits to a false-alarm budget, by forward replays of its history.
 
-One setting for every home, the budget (alarms per day, `false_alarm_budget`), shared out equally
-over the detectors that raise alarms about the person. For each, the limit shift that this home's
-own history says meets its share: the days are cut into `folds` blocks; for each block a model is
-trained on the other days and the block's days are replayed at the monitoring's pace with the very
-check the monitoring runs (`detection.assess`); every alarm there is false (nothing happened, as far
-as anybody knows).
+One setting for every home, the budget (alarms per day, `false_alarm_budget`), shared out over the
+detectors that raise alarms about the person (`fill_shares`). For each, the limit shift that this
+home's own history says meets its share, judged as the monitoring will face it: the last `folds`
+weeks are each replayed by a model trained only on the days before that week (`forward_blocks`;
+the form of the prior's replays), at the monitoring's pace with the very check the monitoring runs
+(`detection.assess`); every alarm there is false (nothing happened, as far as anybody knows). A
+model replaying an early week learned from fewer days than the one being calibrated and fires
+more: the error is on the side of fewer false alarms.
 
 A few weeks of replayed days say little about a rate of 0.025 alarms a day ("no alarm at all in
 these days"), so the home's own counts are shrunk toward a prior (domain/calibration_prior.py: what
@@ -13,9 +15,9 @@ a model learned from three weeks does on the week after them, pooled over develo
 simulated population): the estimated rate at a shift is (alarms here + `prior_days` x the prior
 rate) / (days here + `prior_days`), and the shift is the smallest one (up to `MAX_SHIFT`) whose
 estimate is at most the detector's share. With no replayed day at all (a model learned from the
-first week, too short to cross-validate) the limits are those of the first-week prior
-(`prior_calibration`); as days accumulate, the home's own alarms count more. Only the last 8 weeks
-are cross-validated (`HISTORY`, the modeling window). A shift is below zero (more eager than the defaults,
+first week, too short to replay a day after a week's model) the limits are those of the first-week
+prior (`prior_calibration`); as days accumulate, the home's own alarms count more. Only the last 8
+weeks take part (`HISTORY`, the modeling window). A shift is below zero (more eager than the defaults,
 down to `MIN_SHIFT`) only when the home's own days are enough to show a rate below the share at all:
 no alarm in n days bounds the rate by 3 / n (the rule of three).
 
@@ -45,7 +47,7 @@ from hometwin.domain.model import train_model
 from hometwin.domain.model_params import ModelParams
 
 __all__ = ["ALARM_DETECTORS", "MAX_SHIFT", "MIN_SHIFT", "SHIFTS", "calibrate", "calibrate_or_prior",
-           "choose_shift", "episodes", "fill_shares", "prior_calibration", "replay_day"]
+           "choose_shift", "episodes", "fill_shares", "forward_blocks", "forward_margins", "prior_calibration", "replay_day"]
 
 MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
 # What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
@@ -105,28 +107,40 @@ def forward_margins(events: Sequence[SensorEvent], *, tz: str, params: ModelPara
     if not evs:
         return None
     evs = evs[bisect.bisect_left([e.time for e in evs], evs[-1].time - history):]
-    first, last = evs[0].time, evs[-1].time
     times = [e.time for e in evs]
-    block = timedelta(days=max(1, max_days // folds))
     plain = replace(detection, sensitivity=0.0)
     margins: Margins = {name: [] for name in ALARM_DETECTORS}
     trained, replayed = 0, 0.0
-    for k in range(folds):
-        hi = last - k * block
-        lo = max(hi - block, first + min_train)
-        whole_days = int((hi - lo) / timedelta(days=1))
-        if whole_days < 1:
-            break  # the blocks before this one start even sooner: no model old enough for them
+    for origin, days in forward_blocks(evs[0].time, evs[-1].time, folds=folds, max_days=max_days,
+                                       min_train=min_train):
         try:
-            model = train_model(evs[:bisect.bisect_left(times, lo)], tz=tz, params=params)
+            model = train_model(evs[:bisect.bisect_left(times, origin)], tz=tz, params=params)
         except ValueError:
             continue
         trained += 1
-        for d in range(whole_days):
-            for name, row in replay_day(model, evs, times, lo + timedelta(days=d), cadence, plain).items():
+        for d in range(days):
+            for name, row in replay_day(model, evs, times, origin + timedelta(days=d), cadence, plain).items():
                 margins[name].append(row)
             replayed += 1.0
     return (margins, trained, replayed) if replayed > 0 else None
+
+
+def forward_blocks(first: datetime, last: datetime, *, folds: int = 4, max_days: int = 28,
+                   min_train: timedelta = MIN_TRAIN) -> list[tuple[datetime, int]]:
+    """The forward folds of a history from `first` to `last`, latest first: (origin, whole days to
+    replay from it); the fold's model learns from before its origin only. Blocks of `max_days //
+    folds` days back from `last`, none starting sooner than `min_train` after `first` (the earliest
+    is cut short there)."""
+    block = timedelta(days=max(1, max_days // folds))
+    out: list[tuple[datetime, int]] = []
+    for k in range(folds):
+        hi = last - k * block
+        lo = max(hi - block, first + min_train)
+        days = int((hi - lo) / timedelta(days=1))
+        if days < 1:
+            break  # the blocks before this one start even sooner: no model old enough for them
+        out.append((lo, days))
+    return out
 
 
 def choose_shift(counts: Sequence[int], days: float, share: float, prior: Sequence[float], prior_days: float,
