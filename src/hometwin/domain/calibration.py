@@ -47,7 +47,8 @@ from hometwin.domain.model import train_model
 from hometwin.domain.model_params import ModelParams
 
 __all__ = ["ALARM_DETECTORS", "MAX_SHIFT", "MIN_SHIFT", "SHIFTS", "calibrate", "calibrate_or_prior",
-           "choose_shift", "episodes", "fill_shares", "forward_blocks", "forward_margins", "prior_calibration", "replay_day"]
+           "choose_shift", "episodes", "fill_shares", "forward_blocks", "forward_margins", "prior_calibration",
+           "replay_day"]
 
 MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
 # What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
