@@ -186,18 +186,18 @@ def test_the_replay_skips_only_detectors_that_change_no_alarm(home: tuple[list[S
 
 def test_only_the_recent_history_is_cross_validated(home: tuple[list[SensorEvent], datetime]) -> None:
     """Older days than `history` take no part: a year costs the time of the modeling's window."""
-    from hometwin.domain.calibration import forward_margins
+    from hometwin.domain.calibration import cross_validated_margins
 
     events, _ = home
     history = timedelta(days=20)
     recent = [e for e in events if e.time >= events[-1].time - history]
     fast = {"folds": 2, "max_days": 2, "cadence": timedelta(hours=2), "history": history}
-    whole = forward_margins(events, tz=TZ, **fast)  # type: ignore[arg-type]
-    cut = forward_margins(recent, tz=TZ, **fast)  # type: ignore[arg-type]
-    assert whole is not None and cut is not None and whole[1:] == cut[1:] == (2, 2.0)
+    whole = cross_validated_margins(events, tz=TZ, **fast)  # type: ignore[arg-type]
+    cut = cross_validated_margins(recent, tz=TZ, **fast)  # type: ignore[arg-type]
+    assert whole is not None and cut is not None and whole[1] == cut[1] == 2.0
     for name in ALARM_DETECTORS:
         assert [r.tolist() for r in whole[0][name]] == [r.tolist() for r in cut[0][name]]
-    longer = forward_margins(events, tz=TZ, **{**fast, "history": timedelta(days=40)})  # type: ignore[arg-type]
+    longer = cross_validated_margins(events, tz=TZ, **{**fast, "history": timedelta(days=40)})  # type: ignore[arg-type]
     assert longer is not None and any(
         [r.tolist() for r in longer[0][n]] != [r.tolist() for r in cut[0][n]] for n in ALARM_DETECTORS)
 
@@ -223,48 +223,3 @@ def test_the_budget_goes_to_the_detectors_that_need_it_and_never_beyond_it() -> 
     even = choose_shift([sum(_episodes(r, s) for r in mixed["unusual_silence"]) for s in SHIFTS.tolist()], 56.0,
                         BUDGET / 4, [prior_rate("unusual_silence", s) for s in SHIFTS.tolist()], PRIOR_DAYS, 0.0)
     assert cal.shifts["unusual_silence"] < even
-
-
-def test_the_forward_folds_train_only_on_days_before_the_days_they_replay() -> None:
-    from hometwin.domain.calibration import MIN_TRAIN, forward_blocks
-
-    first = datetime(2024, 3, 4, 6, 30, tzinfo=UTC)
-    day = timedelta(days=1)
-    for span in (0.5, 7.9, 8.0, 10.5, 14.0, 20.0, 35.0, 56.0, 365.0):
-        last = first + span * day
-        blocks = forward_blocks(first, last)
-        assert len(blocks) <= 4 and sum(days for _, days in blocks) <= 28
-        ends = [origin + days * day for origin, days in blocks]
-        for (origin, days), end in zip(blocks, ends, strict=True):
-            assert days >= 1 and origin >= first + MIN_TRAIN and end <= last
-        # latest first, no two blocks overlap: each block's model has seen none of the days it replays
-        assert all(ends[k + 1] <= blocks[k][0] for k in range(len(blocks) - 1))
-    assert forward_blocks(first, first + 7.9 * day) == []  # a week and a bit: the first-week prior
-    assert forward_blocks(first, first + 10.5 * day) == [(first + MIN_TRAIN, 3)]  # cut short after a week
-    last = first + 56 * day  # the modeling window: the last four weeks, each after all the weeks before it
-    assert forward_blocks(first, last) == [(last - 7 * (k + 1) * day, 7) for k in range(4)]
-
-
-def test_a_forward_folds_margins_are_those_of_a_model_trained_before_its_days(
-        home: tuple[list[SensorEvent], datetime]) -> None:
-    from hometwin.domain.calibration import forward_blocks, forward_margins
-
-    events, cut = home
-    train = [e for e in events if e.time < cut]
-    fast = {"folds": 1, "max_days": 2, "cadence": timedelta(hours=1)}
-    found = forward_margins(train, tz=TZ, **fast)  # type: ignore[arg-type]
-    assert found is not None
-    margins, trained, days = found
-    [(origin, n)] = forward_blocks(train[0].time, train[-1].time, folds=1, max_days=2)
-    assert (trained, days, n) == (1, 2.0, 2) and origin == train[-1].time - timedelta(days=2)
-    model = train_model([e for e in train if e.time < origin], tz=TZ)
-    times = [e.time for e in train]
-    for d in range(n):
-        expected = _replay_day(model, train, times, origin + timedelta(days=d), timedelta(hours=1), DetectionParams())
-        for name in ALARM_DETECTORS:
-            assert margins[name][d].tolist() == expected[name].tolist()
-    # a model trained on every day, the replayed ones included, would judge those days differently
-    everything = train_model(train, tz=TZ)
-    seen = [_replay_day(everything, train, times, origin + timedelta(days=d), timedelta(hours=1), DetectionParams())
-            for d in range(n)]
-    assert any(margins[name][d].tolist() != seen[d][name].tolist() for d in range(n) for name in ALARM_DETECTORS)

@@ -1,13 +1,11 @@
-"""Per-home calibration of the alarm limits to a false-alarm budget, by forward replays of its history.
+"""Per-home calibration of the alarm limits to a false-alarm budget, by cross-validation over days.
 
-One setting for every home, the budget (alarms per day, `false_alarm_budget`), shared out over the
-detectors that raise alarms about the person (`fill_shares`). For each, the limit shift that this
-home's own history says meets its share, judged as the monitoring will face it: the last `folds`
-weeks are each replayed by a model trained only on the days before that week (`forward_blocks`;
-the form of the prior's replays), at the monitoring's pace with the very check the monitoring runs
-(`detection.assess`); every alarm there is false (nothing happened, as far as anybody knows). A
-model replaying an early week learned from fewer days than the one being calibrated and fires
-more: the error is on the side of fewer false alarms.
+One setting for every home, the budget (alarms per day, `false_alarm_budget`), shared out equally
+over the detectors that raise alarms about the person. For each, the limit shift that this home's
+own history says meets its share: the days are cut into `folds` blocks; for each block a model is
+trained on the other days and the block's days are replayed at the monitoring's pace with the very
+check the monitoring runs (`detection.assess`); every alarm there is false (nothing happened, as far
+as anybody knows).
 
 A few weeks of replayed days say little about a rate of 0.025 alarms a day ("no alarm at all in
 these days"), so the home's own counts are shrunk toward a prior (domain/calibration_prior.py: what
@@ -15,9 +13,9 @@ a model learned from three weeks does on the week after them, pooled over develo
 simulated population): the estimated rate at a shift is (alarms here + `prior_days` x the prior
 rate) / (days here + `prior_days`), and the shift is the smallest one (up to `MAX_SHIFT`) whose
 estimate is at most the detector's share. With no replayed day at all (a model learned from the
-first week, too short to replay a day after a week's model) the limits are those of the first-week
-prior (`prior_calibration`); as days accumulate, the home's own alarms count more. Only the last 8
-weeks take part (`HISTORY`, the modeling window). A shift is below zero (more eager than the defaults,
+first week, too short to cross-validate) the limits are those of the first-week prior
+(`prior_calibration`); as days accumulate, the home's own alarms count more. Only the last 8 weeks
+are cross-validated (`HISTORY`, the modeling window). A shift is below zero (more eager than the defaults,
 down to `MIN_SHIFT`) only when the home's own days are enough to show a rate below the share at all:
 no alarm in n days bounds the rate by 3 / n (the rule of three).
 
@@ -47,21 +45,17 @@ from hometwin.domain.model import train_model
 from hometwin.domain.model_params import ModelParams
 
 __all__ = ["ALARM_DETECTORS", "MAX_SHIFT", "MIN_SHIFT", "SHIFTS", "calibrate", "calibrate_or_prior",
-           "choose_shift", "episodes", "fill_shares", "forward_blocks", "forward_margins", "prior_calibration",
-           "replay_day"]
+           "choose_shift", "episodes", "fill_shares", "prior_calibration", "replay_day"]
 
 MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
 # What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
 # the informational ones (unusual frequency, a quarter of a check's time) change no alarm's margin.
 REPLAYED = tuple(d for d in DETECTORS if d.name in ALARM_DETECTORS or d.name in ("dead_sensors", "source_failing"))
+Margins = dict[str, list[np.ndarray]]
 # The calibration cross-validates over the last 8 weeks, the modeling component's window
 # (`HOMETWIN_MODELING_WINDOW_DAYS`): the home's current habits, and a year of history costs no more
 # time than the window (4 trainings on 6 weeks instead of on 9 months).
-HISTORY = timedelta(days=56)
-# The youngest model a forward fold trains: a week, the first model the monitoring runs (calibrated
-# by the prior alone); a shorter one would fire far more than any model the family gets.
-MIN_TRAIN = timedelta(days=7)
-Margins = dict[str, list[np.ndarray]]  # per detector: one row of check margins per replayed day
+HISTORY = timedelta(days=56)  # per detector: one row of check margins per replayed day
 
 
 def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
@@ -70,12 +64,12 @@ def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: 
               history: timedelta = HISTORY) -> Calibration | None:
     """The shifts for this home's `events` (sorted or not); None when there are too few days."""
     _check_budget(budget)
-    replayed = forward_margins(events, tz=tz, params=params, detection=detection, folds=folds,
-                               max_days=max_days, cadence=cadence, history=history)
+    replayed = cross_validated_margins(events, tz=tz, params=params, detection=detection, folds=folds,
+                                       max_days=max_days, cadence=cadence, history=history)
     if replayed is None:
         return None
-    margins, trained, days = replayed
-    return _calibration(margins, days, budget, trained, prior_days)
+    margins, days = replayed
+    return _calibration(margins, days, budget, folds, prior_days)
 
 
 def calibrate_or_prior(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
@@ -94,54 +88,44 @@ def prior_calibration(budget: float) -> Calibration:
     return _calibration({name: [] for name in ALARM_DETECTORS}, 0.0, budget, 0, PRIOR_DAYS, first_week=True)
 
 
-def forward_margins(events: Sequence[SensorEvent], *, tz: str, params: ModelParams = ModelParams(),
-                    detection: DetectionParams = DetectionParams(), folds: int = 4, max_days: int = 28,
-                    cadence: timedelta = timedelta(minutes=10), history: timedelta = HISTORY,
-                    min_train: timedelta = MIN_TRAIN) -> tuple[Margins, int, float] | None:
-    """Per detector, the check margins of the replayed days, the models trained and the days
-    replayed: None when too few. Forward, as the monitoring faces them: the last `folds` blocks of
-    `max_days // folds` days (the last week, the week before, ...) are each replayed by a model
-    trained on every day before the block and none after; the earliest block starts no sooner than
-    `min_train` after the first event (the first week's model is the youngest the monitoring runs).
+def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: ModelParams = ModelParams(),
+                            detection: DetectionParams = DetectionParams(), folds: int = 4, max_days: int = 28,
+                            cadence: timedelta = timedelta(minutes=10),
+                            history: timedelta = HISTORY) -> tuple[Margins, float] | None:
+    """Per detector, the check margins of the held-out days (and how many days): None when too few.
     Only the last `history` of the events takes part."""
     evs = sorted(events)
     if not evs:
         return None
     evs = evs[bisect.bisect_left([e.time for e in evs], evs[-1].time - history):]
+    first, last = evs[0].time, evs[-1].time
+    n_days = int((last - first).total_seconds() // 86400)
+    if n_days < 2 * folds:
+        return None
     times = [e.time for e in evs]
+    per_fold = max(1, min(max_days // folds, n_days // folds))
     plain = replace(detection, sensitivity=0.0)
     margins: Margins = {name: [] for name in ALARM_DETECTORS}
-    trained, replayed = 0, 0.0
-    for origin, days in forward_blocks(evs[0].time, evs[-1].time, folds=folds, max_days=max_days,
-                                       min_train=min_train):
+    replayed = 0.0
+    for k in range(folds):
+        lo = first + timedelta(days=k * n_days / folds)
+        hi = first + timedelta(days=(k + 1) * n_days / folds)
+        train = [e for e in evs if e.time < lo or e.time >= hi]
         try:
-            model = train_model(evs[:bisect.bisect_left(times, origin)], tz=tz, params=params)
+            model = train_model(train, tz=tz, params=params)
         except ValueError:
             continue
-        trained += 1
-        for d in range(days):
-            for name, row in replay_day(model, evs, times, origin + timedelta(days=d), cadence, plain).items():
+        # Replay whole days spread over the block (after its first day: the window needs a history).
+        block_days = max(1, int((hi - lo).total_seconds() // 86400) - 1)
+        picks = sorted({1 + round(i * (block_days - 1) / max(per_fold - 1, 1)) for i in range(per_fold)})
+        for d in picks:
+            day0 = lo + timedelta(days=d)
+            if day0 + timedelta(days=1) > hi:
+                continue
+            for name, row in replay_day(model, evs, times, day0, cadence, plain).items():
                 margins[name].append(row)
             replayed += 1.0
-    return (margins, trained, replayed) if replayed > 0 else None
-
-
-def forward_blocks(first: datetime, last: datetime, *, folds: int = 4, max_days: int = 28,
-                   min_train: timedelta = MIN_TRAIN) -> list[tuple[datetime, int]]:
-    """The forward folds of a history from `first` to `last`, latest first: (origin, whole days to
-    replay from it); the fold's model learns from before its origin only. Blocks of `max_days //
-    folds` days back from `last`, none starting sooner than `min_train` after `first` (the earliest
-    is cut short there)."""
-    block = timedelta(days=max(1, max_days // folds))
-    out: list[tuple[datetime, int]] = []
-    for k in range(folds):
-        hi = last - k * block
-        lo = max(hi - block, first + min_train)
-        days = int((hi - lo) / timedelta(days=1))
-        if days < 1:
-            break  # the blocks before this one start even sooner: no model old enough for them
-        out.append((lo, days))
-    return out
+    return (margins, replayed) if replayed > 0 else None
 
 
 def choose_shift(counts: Sequence[int], days: float, share: float, prior: Sequence[float], prior_days: float,
