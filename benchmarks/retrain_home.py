@@ -1,10 +1,11 @@
 """One home's weekly retrain as the modeling component runs it, phase by phase.
 
-    nice .venv/bin/python benchmarks/retrain_home.py [--days 365] [--repeat 5] [--seed 1]
+    nice .venv/bin/python benchmarks/retrain_home.py [--days 365] [--window-days N] [--repeat 5] [--seed 1]
 
 Setup: `--days` of the resident simulator (`hometwin.sim.simulate`) in the embedded SQLite store,
 and a file-system model registry holding the home's first model. Then `--repeat` weekly retrains of
-the whole period, each as `services.training.train_window` does it: read the events from the store,
+the whole period (or of its last `--window-days`, as HOMETWIN_MODELING_WINDOW_DAYS makes the
+component do), each as `services.training.train_window` does it: read the events from the store,
 train, calibrate and register the model (with the change summary against the previous one), and
 the weekly report's trends. Prints the CPU time of each phase (`time.process_time`, one numeric
 thread as in the component), median and range over the repeats, and what 1,000 such homes cost on
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--window-days", type=int, default=None, help="train on the last N days (default: all)")
     args = parser.parse_args()
 
     end = START + timedelta(days=args.days)
@@ -44,20 +46,23 @@ def main() -> None:
         store.append(simulate(days=args.days, seed=args.seed, start=START).events)
     source = SQLiteEventStore(root / "home.sqlite")
     registry = ModelRegistry(FileSystemStore(root / "registry"), "home0000", clock=lambda: end)
-    train_and_register(source.read(START, end), registry, tz=TZ, start=START, end=end)  # the first model
+    start = end - timedelta(days=args.window_days) if args.window_days else START
+    train_and_register(source.read(start, end), registry, tz=TZ, start=start, end=end)  # the first model
 
     phases: dict[str, list[float]] = {"read": [], "train, calibrate, register": [], "trends": []}
     for _ in range(args.repeat):
         t0 = time.process_time()
-        events = source.read(START, end)
+        events = source.read(start, end)
         t1 = time.process_time()
-        train_and_register(events, registry, tz=TZ, start=START, end=end)
+        train_and_register(events, registry, tz=TZ, start=start, end=end)
         t2 = time.process_time()
-        report_trends(source, events, START, end, tz=TZ)
+        report_trends(source, events, start, end, tz=TZ)
         t3 = time.process_time()
-        for name, seconds in zip(phases, (t1 - t0, t2 - t1, t3 - t2), strict=True):
-            phases[name].append(seconds)
-    print(f"one home of {args.days} days ({len(events):,} events), {args.repeat} weekly retrains, CPU seconds:")
+        for name, spent in zip(phases, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            phases[name].append(spent)
+    window = f", trained on the last {args.window_days}" if args.window_days else ""
+    print(f"one home of {args.days} days{window} ({len(events):,} events read), {args.repeat} weekly retrains, "
+          "CPU seconds:")
     total = 0.0
     for name, seconds in phases.items():
         med = statistics.median(seconds)
