@@ -15,7 +15,8 @@ A first round (with the most workers) registers every home's first model and is 
 measured rounds are then weekly retrains (each compares with the previous model), per worker count
 interleaved `--repeat` times, median reported: wall time of the invocation, CPU time of this process
 (the component) and of its worker processes (reaped at the app's shutdown), home-years per minute,
-the resident memory of the largest worker process (peak VmHWM, and VmRSS once idle after the round)
+the peak resident memory of the largest worker process so far (the workers stop after each
+retrain, so it is read from the reaped children's accounting), the workers left running after the round
 and of this process, and the extrapolation
 to 1,000 homes with its arithmetic. The load average is printed with every round: the machine is
 shared, read the figures with it. docs/fleet.md ("Retraining") has the results.
@@ -49,14 +50,6 @@ def cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def rss_mib(pid: int, field: str = "VmHWM") -> float:
-    """A process's peak (VmHWM) or current (VmRSS) resident memory."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def build_fleet(root: Path, homes: int, days: int) -> None:
     """`homes` homes of `days` simulated days each, in their own SQLite files, and the homes file."""
     (root / "homes").mkdir(parents=True)
@@ -88,9 +81,7 @@ def retrain(workers: int, key: str, days: int) -> dict[str, float]:
         answer = client.post("/api/train_occupancy_model", headers={"Idempotency-Key": key},
                              json={"TrainOccupancyModelEvent": {"data": {"reason": "schedule"}}})
         wall = time.monotonic() - began
-        pids = [p.pid for p in multiprocessing.active_children() if p.pid]
-        worker_peaks = [rss_mib(pid) for pid in pids]
-        worker_idle = [rss_mib(pid, "VmRSS") for pid in pids]  # what an idle worker keeps until next week
+        left = len(multiprocessing.active_children())  # the workers stop once no training is in flight
     # Out of the `with`: the app's shutdown stopped (and so reaped) the workers, their CPU is counted.
     component = cpu_seconds(resource.RUSAGE_SELF) - self0
     in_workers = cpu_seconds(resource.RUSAGE_CHILDREN) - children0
@@ -98,8 +89,8 @@ def retrain(workers: int, key: str, days: int) -> dict[str, float]:
     statuses = {r["status"] for r in answer.json()["homes"].values()}
     assert statuses == {"trained"}, f"not every home trained: {statuses}"
     return {"wall": wall, "component_cpu": component, "worker_cpu": in_workers, "load": load,
-            "worker_peak_mib": max(worker_peaks, default=float("nan")),
-            "worker_idle_mib": max(worker_idle, default=float("nan")), "self_rss_mib": rss_kib() / 1024}
+            "worker_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "workers_left": left, "self_rss_mib": rss_kib() / 1024}
 
 
 def show(label: str, homes: int, days: int, r: dict[str, float]) -> None:
@@ -107,7 +98,8 @@ def show(label: str, homes: int, days: int, r: dict[str, float]) -> None:
     years = homes * days / 365
     print(f"{label:<22} wall {r['wall']:7.1f} s  CPU {cpu:7.1f} s (component {r['component_cpu']:.1f}, workers "
           f"{r['worker_cpu']:.1f}) = {cpu / homes:.2f} s a home  {years / r['wall'] * 60:5.1f} home-years/min  "
-          f"load {r['load']:.1f}  worker RSS peak {r['worker_peak_mib']:.0f} MiB, idle {r['worker_idle_mib']:.0f} MiB",
+          f"load {r['load']:.1f}  largest worker's RSS peak {r['worker_peak_mib']:.0f} MiB, "
+          f"workers left running {r['workers_left']:.0f}",
           flush=True)
 
 
@@ -151,7 +143,7 @@ def main() -> None:
         print(f"{w} worker(s): wall {med['wall']:.1f} s (x{base / med['wall']:.2f}), CPU {cpu / args.homes:.2f} s a "
               f"home, {args.homes * trained_days / 365 / med['wall'] * 60:.1f} home-years/min; 1,000 homes: "
               f"1000 x {med['wall']:.1f} s / {args.homes} = {1000 * per_home / 60:.1f} min; "
-              f"worker RSS peak {med['worker_peak_mib']:.0f} / idle {med['worker_idle_mib']:.0f} MiB, component "
+              f"largest worker's RSS peak {med['worker_peak_mib']:.0f} MiB, component "
               f"{med['self_rss_mib']:.0f} MiB "
               f"(load {med['load']:.1f})")
 
