@@ -94,6 +94,10 @@ def test_password_login_session_and_logout(home: Home, tmp_path: Path) -> None:
         # The session cookie alone is not enough for the JSON API's writes: CSRF header needed.
         no_csrf = client.post(f"/api/alerts/{home.alert_id}/ack")
         assert no_csrf.status_code == 403
+        # A page's form that has expired tells a browser so on a page, not in JSON.
+        stale = client.post(f"/alerts/{home.alert_id}/ack", data={"csrf": "stale", "next": "/alerts"},
+                            headers={"accept": "text/html"})
+        assert stale.status_code == 403 and "<h1>Not allowed</h1>" in stale.text and "form has expired" in stale.text
         with_csrf = client.post(f"/api/alerts/{home.alert_id}/ack",
                                 headers={"X-CSRF-Token": _csrf(alerts.text)})
         assert with_csrf.status_code == 200 and with_csrf.json()["by"] == "dashboard (caregiver)"

@@ -76,6 +76,19 @@ def test_an_unknown_home_is_a_404_that_says_so(fleet: Fleet) -> None:
         assert response.status_code == 404 and "no home 'zoe' on this dashboard" in response.json()["detail"]
 
 
+def test_a_browser_gets_a_page_for_an_unknown_home_and_the_api_stays_json(fleet: Fleet) -> None:
+    html = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    with serve(fleet.app()) as url, httpx.Client(base_url=url, headers=html) as client:
+        page = client.get("/h/zoe/alerts")
+        ack = client.get("/h/zoe/ack", params={"token": "x"})
+        api = client.get("/api/h/zoe/now")
+    for response in (page, ack):
+        assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+        assert "<h1>Not found</h1>" in response.text and "no home &#39;zoe&#39; on this dashboard" in response.text
+        assert 'href="/homes"' in response.text  # the way back
+    assert api.status_code == 404 and "no home 'zoe' on this dashboard" in api.json()["detail"]
+
+
 def test_old_urls_mean_the_home_of_hometwin_home_id(fleet: Fleet) -> None:
     with serve(fleet.app(home_id="carl")) as url, httpx.Client(base_url=url) as client:
         alerts = client.get("/api/alerts").json()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hometwin.clock import Clock
 from hometwin.config import DashboardSettings
@@ -116,6 +117,7 @@ def create_app(settings: DashboardSettings, *, source: SensorSource | None = Non
     app.include_router(views.site_router)
     app.include_router(views.router)
     app.include_router(views.router, prefix=api.HOME_PATH, dependencies=per_home)
+    app.add_exception_handler(StarletteHTTPException, views.page_error)  # type: ignore[arg-type]
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

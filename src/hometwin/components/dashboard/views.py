@@ -7,6 +7,7 @@ the demo's e-mails.
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import date, datetime, timedelta
 from pathlib import Path as FilePath
@@ -15,11 +16,13 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hometwin.domain import ack_links
 from hometwin.domain.errors import ExpiredAckToken, InvalidAckToken
@@ -106,6 +109,23 @@ def render(request: Request, name: str, page: str, status_code: int = 200, **con
         "csrf": g.signer.csrf(session), "demo_mail": svc is not None and svc.mail_dir is not None,
         "status_labels": STATUS_LABELS, **context,
     }, status_code=status_code)
+
+
+log = logging.getLogger(__name__)
+ERROR_TITLES = {403: "Not allowed", 404: "Not found"}
+
+
+async def page_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """A refused or unknown page, as a page, for a browser (an old e-mail link to a home this login
+    does not see, a form that expired); the API and other clients keep FastAPI's JSON answer."""
+    browser = "text/html" in request.headers.get("accept", "")
+    if exc.status_code in ERROR_TITLES and browser and not request.url.path.startswith("/api"):
+        try:
+            return render(request, "error.html", "error", status_code=exc.status_code,
+                          title=ERROR_TITLES[exc.status_code], detail=str(exc.detail))
+        except Exception:  # noqa: BLE001 - a page that cannot be drawn still gets its answer, as JSON
+            log.exception("the %s page for %s could not be drawn", exc.status_code, request.url.path)
+    return await http_exception_handler(request, exc)
 
 
 @site_router.get("/healthz")
