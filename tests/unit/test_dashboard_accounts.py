@@ -200,3 +200,22 @@ def test_the_hash_tool_prints_a_line_to_paste_and_refuses_weak_passwords(
     assert main(["--token"]) == 0
     token_line, digest_line = capsys.readouterr().out.strip().splitlines()
     assert token_digest(token_line.rsplit(" ", 1)[1]) in digest_line
+
+
+def test_the_accounts_file_is_read_again_when_it_changes_and_a_broken_one_keeps_the_last(
+        fleet: Fleet, hashes: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    path = fleet.tmp / "accounts.yaml"
+    original = path.read_text(encoding="utf-8")
+    with serve(app(fleet)) as url, httpx.Client(base_url=url) as client:
+        assert log_in(client, "maria", MARIA).status_code == 303
+        assert client.get("/api/h/ben/now").status_code == 404  # not hers
+        # The service grants her ben's home too: no restart needed.
+        path.write_text(original.replace("homes: [anna]", "homes: [anna, ben]"), encoding="utf-8")
+        assert client.get("/api/h/ben/now").status_code == 200
+        # A slip while editing: the last good accounts stay in force, and the log says why.
+        path.write_text("accounts: [this is not, an account]\n", encoding="utf-8")
+        assert client.get("/api/h/ben/now").status_code == 200
+        assert any("accounts file" in r.getMessage() and "stay in force" in r.getMessage() for r in caplog.records)
+        # Removed from the file: her session opens nothing any more.
+        path.write_text(original.replace("  - name: maria", "  - name: maria-left"), encoding="utf-8")
+        assert client.get("/api/h/anna/now").status_code == 401

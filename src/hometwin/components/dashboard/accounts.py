@@ -23,9 +23,11 @@ import base64
 import functools
 import hashlib
 import hmac
+import logging
 import secrets
 import sys
-from collections.abc import Collection, Iterator, Mapping
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 ACCOUNT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$"
 ALL_HOMES = "all"
+log = logging.getLogger(__name__)
 # scrypt's cost: 16 MiB and ~50 ms per try on a Raspberry Pi 4 class CPU; the login throttle does the rest.
 _N, _R, _P, _LENGTH = 2**14, 8, 1, 32
 _MAX_N = 2**20  # a hash in the file cannot make one login allocate more than 1 GiB
@@ -201,6 +204,40 @@ def load_accounts(path: Path, home_ids: Collection[str]) -> Accounts:
                                     f"on this dashboard (homes: {', '.join(sorted(home_ids))})")
         accounts[account.name] = account
     return Accounts(accounts)
+
+
+class AccountsFile:
+    """The accounts file, read again when it changes (edited, or a Kubernetes Secret updated in
+    place), so that granting or removing a caregiver's homes needs no restart. A file that no longer
+    reads or validates keeps the last good accounts in force, with an error in the log: a slip while
+    editing neither opens the dashboard nor locks every caregiver out."""
+
+    def __init__(self, path: Path, home_ids: Callable[[], Collection[str]]) -> None:
+        self.path = path
+        self._home_ids = home_ids  # the homes served now (a fleet can gain homes through its API)
+        self._lock = threading.Lock()
+        self._seen = self._version()
+        self._accounts = load_accounts(path, home_ids())  # at start, an error stops the dashboard
+
+    def _version(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def current(self) -> Accounts:
+        version = self._version()
+        if version != self._seen:
+            with self._lock:
+                if version != self._seen:
+                    self._seen = version
+                    try:
+                        self._accounts = load_accounts(self.path, self._home_ids())
+                        log.info("accounts file %s read again: %d accounts", self.path, len(self._accounts))
+                    except AccountsFileError as exc:
+                        log.error("%s; the accounts read before stay in force until it is fixed", exc)
+        return self._accounts
 
 
 def main(argv: list[str] | None = None) -> int:

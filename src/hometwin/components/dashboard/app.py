@@ -21,7 +21,7 @@ from hometwin.registry import ModelRegistry
 from hometwin.services.alert_store import AlertStore
 
 from . import api, home_admin, login, views
-from .accounts import Accounts, load_accounts
+from .accounts import Accounts, AccountsFile
 from .auth import COOKIE, Gate, SessionSigner
 from .fleet import DashboardHomes, build_homes
 from .home_admin import HomePortsFactory
@@ -83,8 +83,9 @@ def create_app(settings: DashboardSettings, *, source: SensorSource | None = Non
     else:
         fleet = DashboardHomes.single(DashboardService(settings, source=source, registry=registry,
                                                        alert_store=alert_store, clock=clock, mail_dir=mail_dir))
+    logins: Accounts | AccountsFile | None = accounts
     if accounts is None and settings.dashboard_accounts_file is not None:
-        accounts = load_accounts(settings.dashboard_accounts_file, list(fleet.services))
+        logins = AccountsFile(settings.dashboard_accounts_file, lambda: list(fleet.services))
     key = settings.session_secret()
     # Logouts are kept on disk only when sessions can outlive the process (revocations.py).
     logouts = settings.data_dir / "dashboard" / f"logouts-{settings.home_id}.json" if key else None
@@ -96,7 +97,7 @@ def create_app(settings: DashboardSettings, *, source: SensorSource | None = Non
                              window_s=settings.dashboard_login_window_minutes * 60)
     gate = Gate(SessionSigner(key.encode(), settings.dashboard_session_hours * 3600),
                 token=settings.token(), password=settings.password(), revoked=RevokedSessions(logouts),
-                throttle=throttle, secure_cookie=settings.dashboard_secure_cookie, accounts=accounts)
+                throttle=throttle, secure_cookie=settings.dashboard_secure_cookie, accounts=logins)
     if not gate.required:
         log.warning("dashboard has no token or password: anyone who can reach it sees everything")
 

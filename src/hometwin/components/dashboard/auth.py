@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
-from .accounts import Account, Accounts
+from .accounts import Account, Accounts, AccountsFile
 from .login_throttle import LoginThrottle, client_key
 from .revocations import RevokedSessions
 
@@ -105,15 +105,21 @@ class Gate:
 
     def __init__(self, signer: SessionSigner, *, token: str | None, password: str | None,
                  revoked: RevokedSessions, throttle: LoginThrottle, secure_cookie: bool | None = None,
-                 accounts: Accounts | None = None) -> None:
+                 accounts: Accounts | AccountsFile | None = None) -> None:
         self.signer = signer
         self._token = token
         self._password = password
-        self.accounts = accounts if accounts else None  # the token and the password see every home
+        self._accounts = accounts
         self.secure_cookie = secure_cookie  # None: decided per request (cookie_secure)
         self.revoked = revoked
         self.throttle = throttle
         self._warned_plain_http = False
+
+    @property
+    def accounts(self) -> Accounts | None:
+        """The accounts in force (None: none declared; the token and the password see every home)."""
+        found = self._accounts.current() if isinstance(self._accounts, AccountsFile) else self._accounts
+        return found if found else None
 
     @property
     def required(self) -> bool:
