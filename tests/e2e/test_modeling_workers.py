@@ -64,6 +64,15 @@ def latest(home_id: str) -> ModelVersion | None:
     return ModelRegistry(build_ports().registry.store, home_id).latest(MODEL_KIND)
 
 
+def retrain_in_background(client: TestClient, key: str) -> tuple[threading.Thread, list[httpx.Response]]:
+    """The weekly retrain started on a thread (the test watches the workers meanwhile), and where its
+    answer will be."""
+    answers: list[httpx.Response] = []
+    call = threading.Thread(target=lambda: answers.append(retrain(client, key)))
+    call.start()
+    return call, answers
+
+
 def workers_alive() -> list[multiprocessing.process.BaseProcess]:
     return [p for p in multiprocessing.active_children() if p.is_alive()]
 
@@ -71,9 +80,7 @@ def workers_alive() -> list[multiprocessing.process.BaseProcess]:
 def test_the_workers_train_every_home_as_this_process_would(data_dir: Path) -> None:
     emit = Recorder()
     with modeling(2, emit) as client:
-        answers: list[httpx.Response] = []
-        call = threading.Thread(target=lambda: answers.append(retrain(client, "weekly-1")))
-        call.start()
+        call, answers = retrain_in_background(client, "weekly-1")
         seen: set[int | None] = set()
         while call.is_alive():
             seen.update(p.pid for p in workers_alive())
@@ -105,9 +112,7 @@ def test_the_workers_train_every_home_as_this_process_would(data_dir: Path) -> N
 def test_a_killed_worker_loses_no_home(data_dir: Path) -> None:
     emit = Recorder()
     with modeling(2, emit) as client:
-        answers: list[httpx.Response] = []
-        call = threading.Thread(target=lambda: answers.append(retrain(client, "weekly-1")))
-        call.start()
+        call, answers = retrain_in_background(client, "weekly-1")
         deadline = time.monotonic() + 60
         while not workers_alive() and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -9,7 +9,7 @@ import numpy as np
 
 from hometwin.domain.calibration import replay_day
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
-from hometwin.domain.model import train_model
+from hometwin.domain.model import checks_only_document, train_model
 from hometwin.sim import simulate
 from hometwin.sim.resident import Fall, Resident
 
@@ -25,6 +25,10 @@ def test_a_checks_only_model_replays_every_margin_of_the_whole_model() -> None:
     assert lean.stay_hazard is not None and lean.durations == {} and lean.visit_counts == {}
     assert lean.training == {} and whole.durations and whole.visit_counts and whole.training
     assert lean.daily == whole.daily and lean.first == whole.first and lean.away == whole.away
+    # What the training leaves out is what a monitoring drops from a whole model's document.
+    dropped = checks_only_document(whole.to_dict())
+    assert {k: dropped[k] for k in ("training", "visits", "durations")} == \
+        {k: lean.to_dict()[k] for k in ("training", "visits", "durations")}
     times = [e.time for e in events]
     plain = DetectionParams(sensitivity=0.0)
     for day in range(3):

@@ -46,7 +46,7 @@ from hometwin.domain.alerts import AlertBook, AlertPolicy, Delivery, Notificatio
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding
-from hometwin.domain.model import MODEL_KIND, BehaviourModel
+from hometwin.domain.model import MODEL_KIND, BehaviourModel, checks_only_document
 from hometwin.domain.packed_events import PackedEvents
 from hometwin.ports import PortError, SensorSource
 from hometwin.registry import ModelRegistry
@@ -70,14 +70,9 @@ MONITORING_CURVE_CACHE = 8
 
 def monitoring_model(document: dict[str, Any]) -> BehaviourModel:
     """`BehaviourModel.from_dict` with what a fleet can hold per home: small curve caches, and without
-    what no check reads: the training summary, the visit counts per time of day (the dashboard's
-    heat maps; the detectors read the daily counts) and, when the model has its stay model (what the
-    prolonged-stay detector asks then), the stay durations per time of day: about 78 of a 120-day
-    model's 86 KiB of cells (docs/fleet.md, "Where the memory per home goes now")."""
-    unread: dict[str, Any] = {"training": {}, "visits": {}}
-    if document.get("stay_hazard"):
-        unread["durations"] = {}
-    model = BehaviourModel.from_dict({**document, **unread})
+    what no check reads (`checks_only_document`): about 78 of a 120-day model's 86 KiB of cells
+    (docs/fleet.md, "Where the memory per home goes now")."""
+    model = BehaviourModel.from_dict(checks_only_document(document))
     model.silence.cache_limit = MONITORING_CURVE_CACHE
     model.silence.hazard.parts_limit = MONITORING_CURVE_CACHE
     if model.stay_hazard is not None:

@@ -242,16 +242,26 @@ def _levels_from(d: dict[str, dict[str, Any]], parse: Any) -> Levels:
     return packed_levels(d, parse)  # a fleet monitoring holds thousands of models: domain/packed_cells.py
 
 
+def checks_only_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The model document without what no detector reads: the training summary, the visit counts per
+    time of day (the dashboard's heat maps; the unusual-frequency detector reads the daily counts)
+    and, when the model has its stay model (what the prolonged-stay detector asks then), the stay
+    durations per time of day. What a fleet's monitoring holds, and what `train_model(checks_only=True)`
+    leaves out: its checks find what the whole model's find."""
+    unread: dict[str, Any] = {"training": {}, "visits": {}}
+    if document.get("stay_hazard"):
+        unread["durations"] = {}
+    return {**document, **unread}
+
+
 # ---------------------------------------------------------------------------------------- training
 def train_model(events: Sequence[SensorEvent], *, tz: str, params: ModelParams = ModelParams(),
                 start: datetime | None = None, end: datetime | None = None,
                 home_id: str = "home", checks_only: bool = False) -> BehaviourModel:
     """Learn the routine from `events` in [start, end) (default: all of them).
 
-    `checks_only`: a model for checks alone (the calibration's replays): without the training
-    summary, the visit counts per time of day and, when the stay model could be learned, the stay
-    durations per time of day, which no detector reads (the dashboard and the reports do). Its checks
-    find what the whole model's find."""
+    `checks_only`: a model for checks alone (the calibration's replays), without computing what
+    `checks_only_document` leaves out (the dashboard and the reports read it)."""
     ZoneInfo(tz)  # fail early on an unknown zone
     evs = list(events)
     if start is not None or end is not None:
