@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.packed_events import PackedEvents
+from hometwin.sim import simulate
 from tests.unit.drawn_home import drawn_events
 
 
@@ -56,11 +57,15 @@ def _traced_bytes(build) -> int:  # type: ignore[no-untyped-def]
     return int(size)
 
 
-def test_a_homes_events_take_nine_bytes_each() -> None:
-    # A time (8 bytes) and one byte numbering the few distinct (sensor, room, kind, value) of a home.
-    events = drawn_events(2)
-    assert len({(e.sensor, e.room, e.kind, e.value) for e in events}) < 256
-    assert _traced_bytes(lambda: PackedEvents(events)) < 9 * len(events) + 3000  # + the arrays' and keys' headers
+def test_a_homes_last_36_hours_take_under_five_bytes_an_event() -> None:
+    # Simulated times carry random microseconds, as real ones do: what is left to compress is the
+    # time's leading bytes (alike from event to event) and the key's number (one byte, few values).
+    events = simulate(days=4, seed=11, start=datetime(2024, 1, 1, tzinfo=UTC)).events
+    last = [e for e in events if e.time > events[-1].time - timedelta(hours=36)]
+    assert len(last) > 500 and len({e.time.microsecond for e in last}) > len(last) // 2
+    assert len({(e.sensor, e.room, e.kind, e.value) for e in last}) < 256
+    assert PackedEvents(last).events() == last
+    assert _traced_bytes(lambda: PackedEvents(last)) < 5 * len(last) + 2000  # + the keys and the object
 
 
 def test_every_value_comes_back_with_its_very_bits() -> None:
