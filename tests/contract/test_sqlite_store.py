@@ -131,6 +131,22 @@ def test_release_closes_an_idle_connection_and_the_next_use_reopens_it(tmp_path:
     store.close()
 
 
+def test_readers_of_many_homes_share_the_names_and_build_no_writing_maps(tmp_path: Path) -> None:
+    # A fleet's monitoring opens every home's store at each check and only reads: equal names of
+    # different homes are one string object, and the maps that only `append` needs are not built.
+    homes = [SQLiteEventStore(tmp_path / f"home{i}.sqlite") for i in range(2)]
+    for home in homes:
+        home.append([ev(1), ev(2, "door", "hall", SensorKind.DOOR)])
+        home.close()
+    read = [home.read(T0, T0 + timedelta(hours=1)) for home in homes]
+    assert read[0] == read[1] and all(a.sensor is b.sensor and a.room is b.room for a, b in zip(*read, strict=True))
+    assert all(home._by_key == {} and home._nid == {} for home in homes)
+    assert homes[0].append([ev(3), ev(4, "door", "hall", SensorKind.DOOR)]) == 2  # the same channels, found
+    assert homes[0]._by_key and len({cid for cid, _ in homes[0]._by_key.values()}) == 2
+    for home in homes:
+        home.close()
+
+
 def test_release_never_waits_for_a_connection_in_use(tmp_path: Path) -> None:
     store = SQLiteEventStore(tmp_path / "events.sqlite")
     store.append([ev(1)])

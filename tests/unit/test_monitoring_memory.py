@@ -10,6 +10,7 @@ for check. It holds no version metadata either.
 from __future__ import annotations
 
 import copy
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -68,3 +69,13 @@ def test_homes_with_the_same_rooms_share_the_hazard_models_names(home: dict[str,
     one, other = monitoring_model(copy.deepcopy(document)), monitoring_model(copy.deepcopy(document))
     assert one.silence.hazard._index is other.silence.hazard._index
     assert one.silence.hazard.coef == other.silence.hazard.coef
+
+
+def test_homes_with_the_same_names_hold_each_name_once(home: dict[str, Any]) -> None:  # noqa: F811
+    # Each home's document is parsed on its own (json gives each its own strings); the held models share them.
+    text = json.dumps(home["registry"].latest(MODEL_KIND).document)
+    one, other = monitoring_model(json.loads(text)), monitoring_model(json.loads(text))
+    assert one.rooms == other.rooms and all(a is b for a, b in zip(one.rooms, other.rooms, strict=True))
+    pairs = [(a, b) for r in one.daily for a, b in zip(one.daily[r], other.daily[r], strict=True)]
+    assert pairs and all(a is b for a, b in pairs)
+    assert one == other

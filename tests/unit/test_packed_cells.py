@@ -136,7 +136,7 @@ def test_every_packed_value_comes_back_bit_for_bit_as_the_document_has_it(docume
             assert _numbers(packed[key]) == _numbers(parse(value)), (key, value)
             numbers += len(_numbers(packed[key]))
     # 4 bytes a number: half of what float64 rows took
-    assert sum(packed._rows.nbytes for _, _, packed in levels) == 4 * numbers
+    assert sum(len(packed._rows) for _, _, packed in levels) == 4 * numbers
 
 
 def test_a_level_whose_numbers_do_not_fit_the_documents_rounding_keeps_them_in_float64() -> None:

@@ -10,6 +10,7 @@ index range scan. Millions of events fit comfortably (about 20 bytes each on dis
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -81,10 +82,19 @@ class SQLiteEventStore:
         return self._conn
 
     def _load_sensors(self) -> None:
+        # What reading needs, at every open. A fleet's monitoring opens each home's store at each check
+        # and only reads: the names are interned (homes share room and sensor names, so a fleet holds
+        # each once), and the writing side's maps are built at the first append (`_writing_maps`).
         assert self._conn is not None
-        rows = self._conn.execute("SELECT id, sensor, room, kind, nid FROM channels")
-        for cid, sensor, room, kind, nid in rows:
-            self._by_id[cid] = (sensor, room, SensorKind(kind))
+        self._by_key.clear()
+        self._nid.clear()
+        self._by_id = {cid: (sys.intern(sensor), sys.intern(room), SensorKind(kind))
+                       for cid, sensor, room, kind in self._conn.execute("SELECT id, sensor, room, kind FROM channels")}
+
+    def _writing_maps(self, conn: sqlite3.Connection) -> None:
+        if self._by_key or not self._by_id:
+            return
+        for cid, sensor, room, kind, nid in conn.execute("SELECT id, sensor, room, kind, nid FROM channels"):
             self._by_key[(sensor, room, kind)] = (cid, nid)
             self._nid[sensor] = nid
 
@@ -131,6 +141,7 @@ class SQLiteEventStore:
             conn = self._connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                self._writing_maps(conn)
                 for event in events:
                     key = (event.sensor, event.room, event.kind.value)
                     ids = self._by_key.get(key) or self._new_channel(conn, key)

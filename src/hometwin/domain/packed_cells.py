@@ -46,9 +46,10 @@ class Layout(Generic[Cell]):
     row: Callable[[Cell], list[float]]
     cell: Callable[[list[float]], Cell]
     scales: np.ndarray
+    dtype: np.dtype[Any] = np.dtype(np.int32)
 
     def as_float64(self) -> Layout[Cell]:
-        return dataclasses.replace(self, scales=np.ones(self.width))
+        return dataclasses.replace(self, scales=np.ones(self.width), dtype=np.dtype(np.float64))
 
 
 def _powers_of_ten(decimals: tuple[int, ...]) -> np.ndarray:
@@ -92,7 +93,9 @@ class PackedCells(Mapping[str, Cell]):
     __slots__ = ("_index", "_layout", "_rows")
     _index: dict[str, int]
     _layout: Layout[Cell]
-    _rows: np.ndarray  # int32 (scaled by the layout's powers of ten) or float64
+    # The rows' bytes, int32 (scaled by the layout's powers of ten) or float64 (the layout's dtype):
+    # most levels have a handful of cells, and an array object would cost twice their numbers.
+    _rows: bytes
 
     def __init__(self, cells: Mapping[str, Cell], layout: Layout[Cell]) -> None:
         keys = tuple(cells)
@@ -100,17 +103,20 @@ class PackedCells(Mapping[str, Cell]):
         rows = np.array([layout.row(cells[key]) for key in keys], dtype=np.float64).reshape(len(keys), layout.width)
         packed = scaled_int32(rows, layout.scales)
         if packed is None:
-            self._layout, self._rows = _FLOAT64_LAYOUTS.get(id(layout)) or layout.as_float64(), rows
+            self._layout, self._rows = _FLOAT64_LAYOUTS.get(id(layout)) or layout.as_float64(), rows.tobytes()
         else:
-            self._layout, self._rows = layout, packed
+            self._layout, self._rows = layout, packed.tobytes()
 
     @property
     def dtype(self) -> np.dtype[Any]:
         """How the numbers are held: int32 (scaled, exact) or float64 (the fallback)."""
-        return self._rows.dtype
+        return self._layout.dtype
 
     def __getitem__(self, key: str) -> Cell:
-        return self._layout.cell((self._rows[self._index[key]] / self._layout.scales).tolist())
+        layout = self._layout
+        offset = self._index[key] * layout.width * layout.dtype.itemsize
+        row = np.frombuffer(self._rows, layout.dtype, layout.width, offset)
+        return layout.cell((row / layout.scales).tolist())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
