@@ -65,7 +65,7 @@ Emit = Callable[[str, Any], bool]
 # Hazard curves a held model keeps (SilenceModel / StayHazard `cache_limit`). With the default
 # 4096 a home's model gathered some 100 KiB of curves a day of checks (two caches of up to 4,097
 # curves of ~0.5 KiB); a check reuses only the few of the current silence and stay, and computing
-# one again costs microseconds (docs/fleet.md "Where the memory per home goes now").
+# one again costs microseconds (docs/fleet.md "Where the memory per home went in session 6").
 MONITORING_CURVE_CACHE = 8
 
 
@@ -85,7 +85,7 @@ def _interned(value: Any) -> Any:
 def monitoring_model(document: dict[str, Any]) -> BehaviourModel:
     """`BehaviourModel.from_dict` with what a fleet can hold per home: small curve caches, and without
     what no check reads (`checks_only_document`): about 78 of a 120-day model's 86 KiB of cells
-    (docs/fleet.md, "Where the memory per home goes now")."""
+    (docs/fleet.md, "Where the memory per home went in session 6")."""
     model = BehaviourModel.from_dict(_interned(checks_only_document(document)))
     model.silence.cache_limit = MONITORING_CURVE_CACHE
     model.silence.hazard.parts_limit = MONITORING_CURVE_CACHE
