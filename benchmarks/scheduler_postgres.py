@@ -364,4 +364,8 @@ def print_medians(repeat: int, runs: dict[tuple[str, str], list[list[float]]], l
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # everything was stopped and removed on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
