@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/scheduler_postgres.py [--duration 6] [--concurrency 32]
         [--joins 1,3] [--repeat 3] [--setups sqlite,pg1,pg2] [--scheduler-cpu 0.25]
-        [--cpu-period-ms 100]
+        [--cpu-period-ms 100] [--sample-backends]
 
 Starts a real PostgreSQL 15 (tests/servers.py: Debian's server, its own data directory on
 127.0.0.1, default settings: fsync and synchronous_commit on) and a receiver (the aiohttp app of
