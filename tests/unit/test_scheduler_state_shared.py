@@ -23,10 +23,11 @@ from hometwin.scheduler.state import (
     EventAccepted,
     ListInvocations,
     Outcome,
+    Prune,
     Register,
     Status,
 )
-from tests.servers import PostgresServer
+from tests.servers import PostgresServer, wait_until
 
 
 def replica(url: str) -> tuple[PostgreSQLState, list]:
@@ -85,6 +86,62 @@ def test_concurrent_replicas_join_every_complete_set_exactly_once(db_url: str):
     check, _ = replica(db_url)
     assert check.counts()["queued"] == 0 and check.counts()["pending"] == 40
     check.close()
+
+
+def one_value(cursor: psycopg.Cursor) -> int:
+    row = cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+def flush_row(db_url: str, key: str) -> int | None:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT value FROM scheduler_meta WHERE key = %s", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def test_a_join_batch_frees_the_join_lock_before_its_wal_flush_and_is_acknowledged_after(db_url: str):
+    """FULL: a join batch commits without waiting for the disk, then writes its replica's own
+    `wal_flush:` row synchronously, which waits for the WAL flush up to it (so of the batch); only
+    then are its events acknowledged. Here another session holds that row: the acknowledgement
+    waits, while the other replica already takes the generation lock and joins with the event."""
+    one, _ = replica(db_url)
+    two, _ = replica(db_url)
+    one.apply([Register(FunctionSpec("f", ("A", "B"), "http://x/f", "POST"))])
+    assert flush_row(db_url, one.flush_key) is not None  # written by the registration's batch
+    blocker = psycopg.connect(db_url)  # a transaction stays open until rollback()
+    blocker.execute("UPDATE scheduler_meta SET value = value WHERE key = %s", (one.flush_key,))
+    acknowledged: list[EventAccepted] = []
+    post_a = threading.Thread(target=lambda: acknowledged.extend(one.apply([AddEvent("A", 1, 1.0)])))
+    post_a.start()
+    joined: list[EventAccepted] = []
+    post_b = threading.Thread(target=lambda: joined.extend(two.apply([AddEvent("B", 2, 2.0)])))
+    with psycopg.connect(db_url, autocommit=True) as conn:  # until one's batch is committed (not yet durable)
+        wait_until(lambda: one_value(conn.execute("SELECT count(*) FROM scheduler_queued")) == 1, 10,
+                   what="event A committed by the first replica")
+    post_b.start()
+    post_b.join(10)
+    try:
+        assert joined and len(joined[0].invocations) == 1, "the other replica could not join meanwhile"
+        assert post_a.is_alive() and not acknowledged, "acknowledged before its WAL flush was waited for"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    post_a.join(10)
+    assert acknowledged and joined[0].invocations[0].event_ids == (acknowledged[0].event_id, joined[0].event_id)
+    one.close(), two.close()
+    assert flush_row(db_url, one.flush_key) is None  # a graceful stop leaves no row behind
+
+
+def test_the_flush_row_of_a_replica_that_died_is_pruned(db_url: str):
+    state, _ = replica(db_url)
+    state.apply([Register(FunctionSpec("f", ("A",), "http://x/f"))])
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO scheduler_meta (key, value) VALUES ('wal_flush:gone:1:ab', 0)")
+    state.apply([Prune(delivered_before=0.0)])
+    assert flush_row(db_url, "wal_flush:gone:1:ab") is None
+    assert flush_row(db_url, state.flush_key) is not None  # a live replica's row stays
+    state.close()
 
 
 def test_each_pending_row_has_one_owner_and_a_dead_replicas_rows_come_back(db_url: str):

@@ -10,6 +10,12 @@ processes use the database at the same time:
   wrote last, another replica changed something and the ledger is reloaded from the tables
   before the batch. An event's 202 comes after COMMIT, so it is acknowledged only once its join
   work is stored, whichever replica completes the join later.
+- The WAL flush of a join batch happens after its lock is gone: the batch commits with
+  `synchronous_commit` off (the row lock is released without waiting for the disk), and a small
+  write of this replica's own `wal_flush:` row in `scheduler_meta`, committed synchronously right
+  after in the same pipeline, waits for the flush of the WAL up to it, which holds the batch. The
+  202s are released only after that. So the other replicas' join batches do not wait for this
+  one's fsync, and the flushes of several replicas can share one fsync.
 - Delivery: each outbox row carries `claimed_by` and `claimed_until` (a lease, in the database
   server's clock so replicas' clocks do not matter). A replica delivers the rows it created or
   replayed (claimed in the same transaction), renews its leases with `Claim` every third of the
@@ -69,6 +75,7 @@ from hometwin.scheduler.state import (
 from hometwin.scheduler.state_base import LedgerState
 
 DEFAULT_LEASE = 30.0
+_FLUSH_ROWS_KEPT = 86_400  # seconds: the `wal_flush:` row of a replica that died is pruned after a day
 # Commands that read or change the join state: their batch takes the generation lock.
 _JOIN_COMMANDS = (AddEvent, Register, Delete, Expire, Status)
 _PIPELINE = psycopg.Pipeline.is_supported()  # libpq 14+ (the binary wheel's is)
@@ -123,6 +130,8 @@ class PostgreSQLState(LedgerState):
         self._conn: psycopg.Connection[Any] | None = None
         self._generation = -1
         self._reloaded = False  # whether the last join batch found the join state changed by another
+        self._durable = False  # the open batch acknowledges a client and the operator chose FULL
+        self._flush_after_commit = False  # it is a durable join batch: made durable after its COMMIT
         self._pending = PendingRows()
 
     @property
@@ -165,6 +174,7 @@ class PostgreSQLState(LedgerState):
                 # Hand this replica's undelivered rows back now rather than after the lease.
                 conn.execute("UPDATE scheduler_invocations SET claimed_until = 0 "
                              "WHERE claimed_by = %s AND status = %s", (self.replica, PENDING))
+                conn.execute("DELETE FROM scheduler_meta WHERE key = %s", (self.flush_key,))
         except psycopg.Error:
             pass  # they come back after the lease
         finally:
@@ -182,6 +192,8 @@ class PostgreSQLState(LedgerState):
         else:
             self.conn.execute("BEGIN")
         self._pending = PendingRows()
+        self._durable = self.synchronous == "FULL" and durable
+        self._flush_after_commit = False
 
     def _sync(self, commands: Sequence[Command]) -> None:
         if not any(isinstance(c, _JOIN_COMMANDS) for c in commands):
@@ -191,9 +203,14 @@ class PostgreSQLState(LedgerState):
         # which costs them one reload. When the last batch had to reload (replicas taking turns),
         # the join state is read in the same round trip, in case.
         conn = self.conn
+        # A durable batch commits without waiting for the disk (`set_config(..., true)` is SET
+        # LOCAL, in the same statement: no round trip more); `_commit` then waits for the flush
+        # after the lock is released.
+        self._flush_after_commit = self._durable
+        relax = ", set_config('synchronous_commit', 'off', true)" if self._durable else ""
         with conn.pipeline() if _PIPELINE and self._reloaded else contextlib.nullcontext():
             lock = conn.execute("UPDATE scheduler_meta SET value = value + 1 WHERE key = 'generation' "
-                                "RETURNING value")
+                                f"RETURNING value{relax}")
             state = self._read_join_state() if self._reloaded else None
         generation = one(lock)
         self._reloaded = generation - 1 != self._generation  # another replica changed the join state
@@ -201,11 +218,22 @@ class PostgreSQLState(LedgerState):
             self.ledger = _ledger(*(state or self._read_join_state()))
         self._generation = generation
 
+    @property
+    def flush_key(self) -> str:
+        """This replica's row in scheduler_meta, written to make its join batches durable."""
+        return f"wal_flush:{self.replica}"
+
     def _commit(self) -> None:
         conn = self.conn
         with conn.pipeline() if _PIPELINE else contextlib.nullcontext():
             self._flush()
             conn.execute("COMMIT")
+            if self._flush_after_commit:
+                # Its own transaction (autocommit), committed with synchronous_commit on: its
+                # COMMIT waits until the WAL is flushed up to it, so up to the batch before it.
+                # A row of this replica's own: no other replica waits for it.
+                conn.execute(f"INSERT INTO scheduler_meta (key, value) VALUES (%s, {NOW}) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (self.flush_key,))
 
     def _rollback(self) -> None:
         conn = self._conn
@@ -340,6 +368,9 @@ class PostgreSQLState(LedgerState):
         cur = self.conn.execute("DELETE FROM scheduler_invocations WHERE (status = %s AND updated_at < %s) "
                                 "OR (status = %s AND updated_at < %s)",
                                 (DELIVERED, delivered_before, DEAD, dead_before))
+        # A replica that died without closing left its row; a live one writes it again at its next batch.
+        self.conn.execute(f"DELETE FROM scheduler_meta WHERE key LIKE 'wal_flush:%%' AND value < {NOW} - %s",
+                          (_FLUSH_ROWS_KEPT,))
         return cur.rowcount
 
     def _list(self, query: ListInvocations) -> list[Invocation]:
