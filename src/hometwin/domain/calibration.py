@@ -31,6 +31,7 @@ import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ Margins = dict[str, list[np.ndarray]]
 # (`HOMETWIN_MODELING_WINDOW_DAYS`): the home's current habits, and a year of history costs no more
 # time than the window (4 trainings on 6 weeks instead of on 9 months).
 HISTORY = timedelta(days=56)  # per detector: one row of check margins per replayed day
+_time = attrgetter("time")
 
 
 def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
@@ -94,10 +96,11 @@ def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: M
                             history: timedelta = HISTORY) -> tuple[Margins, float] | None:
     """Per detector, the check margins of the held-out days (and how many days): None when too few.
     Only the last `history` of the events takes part."""
-    evs = sorted(events)
-    if not evs:
+    if not events:
         return None
-    evs = evs[bisect.bisect_left([e.time for e in evs], evs[-1].time - history):]
+    # Only the last `history` is sorted (a home-year holds six times as many events as it).
+    since = max(map(_time, events)) - history
+    evs = sorted(e for e in events if e.time >= since)
     first, last = evs[0].time, evs[-1].time
     n_days = int((last - first).total_seconds() // 86400)
     if n_days < 2 * folds:
