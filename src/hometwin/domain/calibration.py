@@ -197,7 +197,7 @@ def replay_day(model: Any, evs: list[SensorEvent], times: list[datetime], day0: 
         now = day0 + i * cadence
         hi = bisect.bisect_right(times, now)
         lo = bisect.bisect_left(times, now - RECENT_WINDOW)
-        for a in assess(model, evs[lo:hi], now, params, detectors=REPLAYED):
+        for a in assess(model, evs[lo:hi], now, params, detectors=REPLAYED, scores_only=True):
             name = a.finding.kind.value
             if name in out and a.finding.severity in (Severity.EMERGENCY, Severity.WARNING):
                 out[name][i] = max(out[name][i], a.margin)

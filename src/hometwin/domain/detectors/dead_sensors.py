@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 
-from hometwin.domain.detectors.base import Assessment, Situation, knob
+from hometwin.domain.detectors.base import Assessment, Situation, knob, score_only
 from hometwin.domain.detectors.tails import plus
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding, FindingKind, Severity
@@ -57,6 +57,9 @@ class DeadSensors:
         k = max(1, math.ceil(p.dead_sensor_share * len(daily)))
         began = since[k - 1]  # at least k daily sensors have been silent since then
         hours = (now - began).total_seconds() / 3600
+        if situation.scores_only:
+            return [score_only(self.kind, Severity.WARNING, None, began, hours, limit,
+                               blocks=(FindingKind.PROLONGED_STAY,))]
         dead = [s for s in daily if seen.get(s, window) <= began]
         if began <= window:
             # silent for the whole window: anchor the incident to a day, not to the sliding window start
