@@ -113,7 +113,7 @@ def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: M
     for k in range(folds):
         lo = first + timedelta(days=k * n_days / folds)
         hi = first + timedelta(days=(k + 1) * n_days / folds)
-        train = [e for e in evs if e.time < lo or e.time >= hi]
+        train = evs[:bisect.bisect_left(times, lo)] + evs[bisect.bisect_left(times, hi):]  # (sorted)
         try:
             model = train_model(train, tz=tz, params=params, checks_only=True)
         except ValueError:
