@@ -80,3 +80,27 @@ def _bisect(times: list[datetime], at: datetime, *, right: bool = False) -> int:
     from bisect import bisect_left, bisect_right
 
     return (bisect_right if right else bisect_left)(times, at)
+
+
+def test_a_stay_is_judged_from_its_own_contexts_as_from_all_of_them() -> None:
+    """The prolonged-stay detector reads `Situation.stay_contexts` (from the stay's first event on),
+    not every recent event's context: the pauses and the room before are the same."""
+    from hometwin.domain.detectors.base import Situation
+    from hometwin.domain.detectors.prolonged_stay import quiet_evidence
+
+    model, events = home(8)
+    compared = 0
+    for i in range(0, DAYS * 144, 6):
+        now = START + timedelta(days=TRAIN_DAYS) + i * timedelta(minutes=10)
+        recent = [e for e in events if now - RECENT_WINDOW <= e.time <= now]
+        situation = Situation.at(model, recent, now, DetectionParams())
+        if not recent:
+            continue
+        start = situation.stay[1]
+        for limit in (3.5, math.inf):
+            assert (quiet_evidence(model.silence, situation.stay_contexts, start, now, 2.0, limit)
+                    == quiet_evidence(model.silence, situation.contexts, start, now, 2.0, limit))
+        first = [c for c in situation.contexts if c is not None and c.time >= start][:1]
+        assert [c for c in situation.stay_contexts if c is not None and c.time >= start][:1] == first
+        compared += len(situation.contexts) > len(situation.stay_contexts)
+    assert compared > 40  # the contexts before the stay were there to skip

@@ -150,6 +150,12 @@ class Situation:
         return presence_contexts(recent, stays, silence.params.rest_max_hours, start, silence.mat_sensors)
 
     @cached_property
+    def stay_contexts(self) -> list[SilenceContext | None]:
+        """`contexts` from the current stay's first event on: what is judged about the stay (the
+        events before it, mostly None there, need not be walked through at every check)."""
+        return self.contexts[bisect_left(self.recent, self.stay[1], key=attrgetter("time")):]
+
+    @cached_property
     def last_presence(self) -> SilenceContext:
         """The last sign of the person (the last event when none shows presence): silences start there."""
         return next((c for c in reversed(self.contexts) if c is not None), None) or SilenceContext(self.last)

@@ -48,11 +48,11 @@ class ProlongedStay:
         limit = p.effective_limit(p.stay_limit) + situation.shift(self.name)
         floor = p.room_floor_min.get(room, p.stay_floor_min) * 60
         if situation.scores_only:
-            quiet = quiet_evidence(model.silence, situation.contexts, start, now, p.stay_gap_slack, limit)[0]
+            quiet = quiet_evidence(model.silence, situation.stay_contexts, start, now, p.stay_gap_slack, limit)[0]
             score = max(_length_score(situation, room, start, seconds), quiet)
             return [score_only(self.kind, Severity.EMERGENCY, room, start, score, limit, seconds < floor)]
         long_score, typical, long_at, when = _length(situation, room, start, seconds, limit)
-        quiet, quiet_at = quiet_evidence(model.silence, situation.contexts, start, now, p.stay_gap_slack, limit)
+        quiet, quiet_at = quiet_evidence(model.silence, situation.stay_contexts, start, now, p.stay_gap_slack, limit)
         score = max(long_score, quiet)
         # From when on the stay is unusual: the earlier of the two crossings, fixed once crossed (so
         # the incident keeps its place among the person-level findings from check to check).
@@ -100,7 +100,7 @@ def _length_score(situation: Situation, room: str, start: datetime, seconds: flo
 
 def _room_before(situation: Situation, start: datetime) -> str:
     """Where the person came from into the stay that began at `start` ("" when unknown)."""
-    first = next((c for c in situation.contexts if c is not None and c.time >= start), None)
+    first = next((c for c in situation.stay_contexts if c is not None and c.time >= start), None)
     return first.prev_room if first is not None else ""
 
 
