@@ -122,3 +122,23 @@ def test_a_contexts_parts_are_those_of_seven_separate_evaluations() -> None:
                     assert zero.tobytes() == ref_zero.tobytes()
                     assert per_clock.tobytes() == ref_per_clock.tobytes()
                     assert per_clock.flags.c_contiguous
+
+
+def test_survival_at_finds_the_bin_numpy_finds() -> None:
+    """`survival_at` bisects a list of the edges: the same bin as numpy's searchsorted ("right"), at
+    the edges themselves, between them and beyond the last, so the same number to the bit."""
+    from hometwin.domain.hazard import _WIDTH, EDGES
+
+    def by_numpy(cum: np.ndarray, seconds: float) -> float:
+        s = max(seconds, 0.0)
+        if s >= EDGES[-1]:
+            return float(cum[N_BINS] + cum[N_BINS + 1] * (s - EDGES[-1]))
+        j = int(np.searchsorted(EDGES, s, side="right")) - 1
+        return float(cum[j] + (s - EDGES[j]) / _WIDTH[j] * (cum[j + 1] - cum[j]))
+
+    rng = np.random.default_rng(5)
+    cum = np.concatenate(([0.0], np.cumsum(rng.exponential(0.3, N_BINS)), [1e-5]))
+    seconds = [*EDGES.tolist(), *np.nextafter(EDGES, np.inf).tolist(), *np.nextafter(EDGES, -np.inf).tolist(),
+               *rng.uniform(0, 400_000, 2000).tolist(), -5.0, 0.0, 1e9]
+    for s in seconds:
+        assert survival_at(cum, s) == by_numpy(cum, s)

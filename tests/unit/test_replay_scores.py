@@ -104,3 +104,23 @@ def test_a_stay_is_judged_from_its_own_contexts_as_from_all_of_them() -> None:
         assert [c for c in situation.stay_contexts if c is not None and c.time >= start][:1] == first
         compared += len(situation.contexts) > len(situation.stay_contexts)
     assert compared > 40  # the contexts before the stay were there to skip
+
+
+def test_the_dead_sensor_check_finds_each_daily_sensors_last_event() -> None:
+    """It reads the events back only until every daily sensor is found: the same last times as a
+    pass over all of them, for drawn event lists where some sensors are missing."""
+    import random
+
+    from hometwin.domain.detectors.dead_sensors import _last_times
+
+    rng = random.Random(4)
+    sensors = [f"s{i}" for i in range(8)]
+    for _ in range(300):
+        t = START
+        recent = []
+        for _ in range(rng.randint(1, 60)):
+            t += timedelta(seconds=rng.choice([0, 1, 90]))
+            recent.append(SensorEvent(t, rng.choice(sensors[:rng.randint(1, 8)]), "hall"))
+        daily = rng.sample(sensors, rng.randint(1, 8))
+        everything = {e.sensor: e.time for e in recent}
+        assert _last_times(recent, daily) == {s: everything[s] for s in daily if s in everything}
