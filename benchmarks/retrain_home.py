@@ -9,7 +9,9 @@ component do), each as `services.training.train_window` does it: read the events
 train, calibrate and register the model (with the change summary against the previous one), and
 the weekly report's trends. Prints the CPU time of each phase (`time.process_time`, one numeric
 thread as in the component), median and range over the repeats, and what 1,000 such homes cost on
-2 cores by CPU time. Figures vary with the machine's load: compare runs made in the same minutes.
+2 cores by CPU time. Figures vary with the machine's load (30 % from run to run on a shared one):
+compare code versions in pairs, each run of the old code (a second checkout, e.g. `git worktree add`,
+run with `PYTHONPATH` at its `src`) followed by one of the new, and take the median of the ratios.
 docs/fleet.md ("Retraining a fleet") has the results.
 """
 

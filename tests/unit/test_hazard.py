@@ -80,3 +80,65 @@ def test_the_scale_free_tail_bounds_the_surprise(fitted: HazardModel) -> None:
     for t in (600.0, 3600.0, 86400.0):
         assert survival_at(mixed, t) / math.log(10) <= 3.0 + math.log10(t / median) + 1e-6
         assert survival_at(mixed, t) <= survival_at(own, t)
+
+
+def _parts_one_by_one(model: HazardModel, levels: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """The context parts as they were computed before they became one design: seven evaluations."""
+    bins = np.arange(N_BINS)
+
+    def eta(clock_values: np.ndarray) -> np.ndarray:
+        r, c, v = _design_blocks(model.design, model._index, [levels], np.zeros(N_BINS, dtype=np.int64), bins,
+                                 np.zeros(N_BINS), scaled=False, clock=clock_values)
+        out = np.full(N_BINS, model.intercept)
+        np.add.at(out, r, model._beta[c] * v)
+        return out
+
+    zero = eta(np.zeros((N_BINS, 6)))
+    per_clock = np.empty((N_BINS, 6))
+    for k in range(6):
+        unit = np.zeros((N_BINS, 6))
+        unit[:, k] = 1.0
+        per_clock[:, k] = eta(unit) - zero
+    return zero, per_clock
+
+
+def test_a_contexts_parts_are_those_of_seven_separate_evaluations() -> None:
+    """The parts (log hazard without and per clock term) come from one design of 7 x bins rows: the
+    same numbers to the bit as seven designs, for drawn coefficients and contexts with several groups,
+    clock interactions and levels the model does not know."""
+    rng = np.random.default_rng(11)
+    design = Design(groups=("room", "kind", "prev"), clock_groups=("room",))
+    levels = {"room": ["kitchen", "bedroom", "hall"], "kind": ["motion|on", "door|on"], "prev": ["kitchen", ""]}
+    columns = design.columns({g: [v for v in vs if v] for g, vs in levels.items()})
+    for _ in range(5):
+        model = HazardModel(design, float(rng.normal()), dict(zip(columns, rng.normal(0, 2, len(columns)).tolist(),
+                                                                  strict=True)), 100, 1.0)
+        for room in (*levels["room"], "attic"):
+            for kind in levels["kind"]:
+                for prev in levels["prev"]:
+                    ctx = {"room": room, "kind": kind, "prev": prev}
+                    zero, per_clock = model._context_parts(ctx)
+                    ref_zero, ref_per_clock = _parts_one_by_one(model, ctx)
+                    assert zero.tobytes() == ref_zero.tobytes()
+                    assert per_clock.tobytes() == ref_per_clock.tobytes()
+                    assert per_clock.flags.c_contiguous
+
+
+def test_survival_at_finds_the_bin_numpy_finds() -> None:
+    """`survival_at` bisects a list of the edges: the same bin as numpy's searchsorted ("right"), at
+    the edges themselves, between them and beyond the last, so the same number to the bit."""
+    from hometwin.domain.hazard import _WIDTH, EDGES
+
+    def by_numpy(cum: np.ndarray, seconds: float) -> float:
+        s = max(seconds, 0.0)
+        if s >= EDGES[-1]:
+            return float(cum[N_BINS] + cum[N_BINS + 1] * (s - EDGES[-1]))
+        j = int(np.searchsorted(EDGES, s, side="right")) - 1
+        return float(cum[j] + (s - EDGES[j]) / _WIDTH[j] * (cum[j + 1] - cum[j]))
+
+    rng = np.random.default_rng(5)
+    cum = np.concatenate(([0.0], np.cumsum(rng.exponential(0.3, N_BINS)), [1e-5]))
+    seconds = [*EDGES.tolist(), *np.nextafter(EDGES, np.inf).tolist(), *np.nextafter(EDGES, -np.inf).tolist(),
+               *rng.uniform(0, 400_000, 2000).tolist(), -5.0, 0.0, 1e9]
+    for s in seconds:
+        assert survival_at(cum, s) == by_numpy(cum, s)

@@ -4,9 +4,12 @@ model must come out the same to the last digit, calibration included."""
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,3 +52,21 @@ def test_one_thread_trains_the_same_model(monkeypatch: pytest.MonkeyPatch) -> No
     limited = trained_document()
     monkeypatch.setattr(training, "numerics_on_one_thread", contextlib.nullcontext)  # the pools as they come
     assert trained_document() == limited
+
+
+def test_a_process_s_first_training_is_on_one_thread_too() -> None:
+    """threadpoolctl limits only the runtimes loaded when it is entered: the first training of a fresh
+    process (a worker's first home) must not load scikit-learn's OpenMP runtime unlimited."""
+    script = ("import sys\n"
+              "from threadpoolctl import threadpool_info\n"
+              "from hometwin.services import training\n"
+              "assert 'sklearn' not in sys.modules\n"
+              "with training.numerics_on_one_thread():\n"
+              "    from hometwin.domain.hazard import HazardModel, Design\n"
+              "    import sklearn.linear_model\n"
+              "    pools = threadpool_info()\n"
+              "print(sorted({(p['internal_api'], p['num_threads']) for p in pools}))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    pools = ast.literal_eval(out.strip())
+    assert any(api == "openmp" for api, _ in pools), pools
+    assert all(threads == 1 for _, threads in pools), pools

@@ -31,6 +31,7 @@ import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ Margins = dict[str, list[np.ndarray]]
 # (`HOMETWIN_MODELING_WINDOW_DAYS`): the home's current habits, and a year of history costs no more
 # time than the window (4 trainings on 6 weeks instead of on 9 months).
 HISTORY = timedelta(days=56)  # per detector: one row of check margins per replayed day
+_time = attrgetter("time")
 
 
 def calibrate(events: Sequence[SensorEvent], *, tz: str, budget: float, params: ModelParams = ModelParams(),
@@ -94,10 +96,11 @@ def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: M
                             history: timedelta = HISTORY) -> tuple[Margins, float] | None:
     """Per detector, the check margins of the held-out days (and how many days): None when too few.
     Only the last `history` of the events takes part."""
-    evs = sorted(events)
-    if not evs:
+    if not events:
         return None
-    evs = evs[bisect.bisect_left([e.time for e in evs], evs[-1].time - history):]
+    # Only the last `history` is sorted (a home-year holds six times as many events as it).
+    since = max(map(_time, events)) - history
+    evs = sorted(e for e in events if e.time >= since)
     first, last = evs[0].time, evs[-1].time
     n_days = int((last - first).total_seconds() // 86400)
     if n_days < 2 * folds:
@@ -110,7 +113,7 @@ def cross_validated_margins(events: Sequence[SensorEvent], *, tz: str, params: M
     for k in range(folds):
         lo = first + timedelta(days=k * n_days / folds)
         hi = first + timedelta(days=(k + 1) * n_days / folds)
-        train = [e for e in evs if e.time < lo or e.time >= hi]
+        train = evs[:bisect.bisect_left(times, lo)] + evs[bisect.bisect_left(times, hi):]  # (sorted)
         try:
             model = train_model(train, tz=tz, params=params, checks_only=True)
         except ValueError:
@@ -194,7 +197,7 @@ def replay_day(model: Any, evs: list[SensorEvent], times: list[datetime], day0: 
         now = day0 + i * cadence
         hi = bisect.bisect_right(times, now)
         lo = bisect.bisect_left(times, now - RECENT_WINDOW)
-        for a in assess(model, evs[lo:hi], now, params, detectors=REPLAYED):
+        for a in assess(model, evs[lo:hi], now, params, detectors=REPLAYED, scores_only=True):
             name = a.finding.kind.value
             if name in out and a.finding.severity in (Severity.EMERGENCY, Severity.WARNING):
                 out[name][i] = max(out[name][i], a.margin)

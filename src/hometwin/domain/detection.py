@@ -51,10 +51,12 @@ def detect(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
 def assess(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,
            params: DetectionParams = DetectionParams(), *,
            source_error_since: datetime | None = None,
-           detectors: Sequence[Detector] = DETECTORS) -> list[Assessment]:
+           detectors: Sequence[Detector] = DETECTORS, scores_only: bool = False) -> list[Assessment]:
     """Every detector's score at `now`, firing or not. Events after `now` are ignored. (`detectors`:
-    a subset, for a caller that needs only some scores, e.g. the calibration's replay.)"""
-    situation = Situation.at(model, events, now, params, source_error_since)
+    a subset, for a caller that needs only some scores, e.g. the calibration's replay; `scores_only`:
+    for a caller that reads only the scores, limits, blocking and the findings' kind and severity,
+    which are then the same, while findings may come without words: `Situation.scores_only`.)"""
+    situation = Situation.at(model, events, now, params, source_error_since, scores_only=scores_only)
     out = [a for detector in detectors for a in detector.assess(situation)]
     return _one_person_finding(_blocked(out))
 

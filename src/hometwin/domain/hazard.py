@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import sys
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ EDGES = np.array([0, 20, 45, 90, 180, 300, 480, 720, 1080, 1500, 2100, 2700, 360
                   50400, 57600, 72000, 86400, 129600, 172800, 345600], dtype=np.float64)
 N_BINS = len(EDGES) - 1
 _WIDTH = np.diff(EDGES)
+_EDGE_LIST, _WIDTH_LIST = EDGES.tolist(), _WIDTH.tolist()
 _MID = np.concatenate(([10.0], np.sqrt(EDGES[1:-1] * EDGES[2:])))  # geometric middle (the first: 10 s)
 U = np.log10(_MID / 600.0)  # decades from 10 minutes: -1.8 .. 2.7
 # A level's effect along the duration: a shift, a tilt over the transit range (20 s .. 10 min) and one
@@ -67,6 +69,23 @@ def clock_terms(hours: np.ndarray) -> np.ndarray:
     a = 2.0 * math.pi * np.asarray(hours, dtype=np.float64)[..., None] / 24.0
     k = np.arange(1, HARMONICS + 1)
     return np.concatenate((np.cos(a * k), np.sin(a * k)), axis=-1)
+
+
+_ALONG_BINS: dict[float, np.ndarray] = {}
+
+
+def _clock_along_bins(start_hour: float) -> np.ndarray:
+    """`clock_terms` at the middle of every duration bin of a duration that began at `start_hour`
+    (bins, 6). The callers ask at 5-minute starts (288 a day, about 0.5 MiB for all, per process):
+    kept, as a curve is built for every new context and start (a calibration's replay builds thousands)."""
+    hit = _ALONG_BINS.get(start_hour)
+    if hit is None:
+        hit = clock_terms(start_hour + _MID / 3600.0)
+        hit.flags.writeable = False
+        if len(_ALONG_BINS) >= 1024:
+            _ALONG_BINS.clear()
+        _ALONG_BINS[start_hour] = hit
+    return hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,26 +244,30 @@ class HazardModel:
                 self._parts.clear()
             self._parts[key] = parts
         static, per_clock = parts
-        cl = clock_terms(start_hour + _MID / 3600.0)  # (bins, 6)
-        return static + np.einsum("jk,jk->j", cl, per_clock)
+        return static + np.einsum("jk,jk->j", _clock_along_bins(start_hour), per_clock)
 
     def _context_parts(self, levels: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-        """(log hazard without the clock terms, per bin; the coefficient of each clock term, per bin)."""
-        bins = np.arange(N_BINS)
+        """(log hazard without the clock terms, per bin; the coefficient of each clock term, per bin).
 
-        def eta(clock_values: np.ndarray) -> np.ndarray:
-            r, c, v = _design_blocks(self.design, self._index, [levels], np.zeros(N_BINS, dtype=np.int64), bins,
-                                     np.zeros(N_BINS), scaled=False, clock=clock_values)
-            out = np.full(N_BINS, self.intercept)
-            np.add.at(out, r, self._beta[c] * v)
-            return out
-
-        zero = eta(np.zeros((N_BINS, 2 * HARMONICS)))
+        The linear predictor at the clock terms' zero and at each unit vector, seven evaluations, as one
+        design of 7 x bins rows: a row's terms are summed in the same order as in a design of its own
+        (`np.add.at` adds in the order of the triplets, and every block lists its rows in order), so the
+        parts are those of seven separate evaluations to the bit (tests/unit/test_hazard.py)."""
+        settings = 1 + 2 * HARMONICS
+        clock = np.zeros((settings, N_BINS, 2 * HARMONICS))
+        for k in range(2 * HARMONICS):
+            clock[k + 1, :, k] = 1.0
+        n = settings * N_BINS
+        r, c, v = _design_blocks(self.design, self._index, [levels], np.zeros(n, dtype=np.int64),
+                                 np.tile(np.arange(N_BINS), settings), np.zeros(n), scaled=False,
+                                 clock=clock.reshape(n, 2 * HARMONICS))
+        flat = np.full(n, self.intercept)
+        np.add.at(flat, r, self._beta[c] * v)
+        eta = flat.reshape(settings, N_BINS)
+        zero = eta[0].copy()
         per_clock = np.empty((N_BINS, 2 * HARMONICS))
         for k in range(2 * HARMONICS):
-            unit = np.zeros((N_BINS, 2 * HARMONICS))
-            unit[:, k] = 1.0
-            per_clock[:, k] = eta(unit) - zero
+            per_clock[:, k] = eta[k + 1] - zero
         return zero, per_clock
 
     def cumulative(self, levels: dict[str, str], start_hour: float, since: float = 0.0) -> np.ndarray:
@@ -297,8 +320,10 @@ def survival_at(cum: np.ndarray, seconds: float) -> float:
     s = max(seconds, 0.0)
     if s >= EDGES[-1]:
         return float(cum[N_BINS] + cum[N_BINS + 1] * (s - EDGES[-1]))
-    j = int(np.searchsorted(EDGES, s, side="right")) - 1
-    f = (s - EDGES[j]) / _WIDTH[j]
+    # A check asks this tens of times: bisect on a list finds the bin numpy's searchsorted finds
+    # (the same doubles, side "right"), without the cost of a numpy call on one number.
+    j = bisect_right(_EDGE_LIST, s) - 1
+    f = (s - _EDGE_LIST[j]) / _WIDTH_LIST[j]
     return float(cum[j] + f * (cum[j + 1] - cum[j]))
 
 

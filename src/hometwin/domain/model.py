@@ -57,6 +57,7 @@ from hometwin.domain.stays import (
 
 SCHEMA_VERSION = 2  # 2: the silence model became a hazard regression (schema 1 must be retrained)
 MODEL_KIND = "behaviour"
+_time = attrgetter("time")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Part = Literal["night", "day"]
 
@@ -264,10 +265,11 @@ def train_model(events: Sequence[SensorEvent], *, tz: str, params: ModelParams =
     `checks_only_document` leaves out (the dashboard and the reports read it)."""
     ZoneInfo(tz)  # fail early on an unknown zone
     evs = list(events)
-    if start is not None or end is not None:
+    if (start is not None or end is not None) and evs:
         lo = start or datetime.min.replace(tzinfo=UTC)
         hi = end or datetime.max.replace(tzinfo=UTC)
-        evs = [e for e in evs if lo <= e.time < hi]
+        if not (lo <= min(map(_time, evs)) and max(map(_time, evs)) < hi):  # else all are in [lo, hi)
+            evs = [e for e in evs if lo <= e.time < hi]
     arrays = event_arrays(evs, params.stays)
     timeline = timeline_from_arrays(arrays, params.stays)
     if len(arrays) == 0:

@@ -28,6 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -77,6 +78,7 @@ def is_presence(event: SensorEvent, stays: StayParams) -> bool:
     return event.value != 0.0 or event.kind in stays.off_means_present
 
 
+@lru_cache(maxsize=4096)
 def is_sleeping_room(room: str) -> bool:
     """A bedroom (or a bed area): where a mat means lying in bed, and where the night is spent."""
     return "bed" in room_key(room)

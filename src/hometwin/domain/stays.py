@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from operator import attrgetter
 
 import numpy as np
@@ -126,8 +127,12 @@ class StayParams:
         )
 
 
+@lru_cache(maxsize=4096)
 def room_key(name: str) -> str:
-    """Normalised spelling: one room written several ways ("Living Room", "living  room") is one key."""
+    """Normalised spelling: one room written several ways ("Living Room", "living  room") is one key.
+
+    Kept per spelling (a home has a handful of rooms, a process a few thousand spellings at most):
+    every check asks it for the events it reads, a calibration's replay a hundred thousand times."""
     return " ".join(name.split()).casefold()
 
 

@@ -32,6 +32,7 @@ from hometwin.services.errors import NotEnoughData
 log = logging.getLogger(__name__)
 CHANGE_KIND = "behaviour-change"
 UNOBSERVED = timedelta(hours=12)
+_time = attrgetter("time")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,14 @@ def numerics_on_one_thread() -> Iterator[None]:
     home-year took 4.9-5.7 s of CPU with them and 3.2 s without (benchmarks/retrain_fleet.py), for the
     same model to the last digit (tests/unit/test_training_threads.py: the fits' per-sample work is
     independent, the matrices small). Parallel homes come from the modeling's worker processes instead.
+
+    The fits' libraries are imported first: threadpoolctl limits only the runtimes already loaded, and
+    scikit-learn loads its OpenMP runtime on import, so a process's first training (a worker's first
+    home) fitted on every core's threads otherwise: 1.5 s more CPU for a home-year's calibration.
     """
+    import scipy.sparse  # noqa: F401, PLC0415 - only to load the runtimes before they are limited
+    import sklearn.linear_model  # noqa: F401, PLC0415
+
     with threadpool_limits(limits=1):
         yield
 
@@ -90,8 +98,8 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
     register the model and its change summary."""
     if not events:
         raise NotEnoughData(f"no sensor events between {start.isoformat()} and {end.isoformat()}")
-    first = min(e.time for e in events)
-    covered_days = (max(e.time for e in events) - first).total_seconds() / 86400
+    first, last = min(map(_time, events)), max(map(_time, events))
+    covered_days = (last - first).total_seconds() / 86400
     if covered_days < min_days:
         raise NotEnoughData(f"only {covered_days:.1f} days of events, at least {min_days:g} are needed")
     # The metadata states the period the model learned from, not a window far wider than the data
@@ -103,7 +111,8 @@ def train_and_register(events: Sequence[SensorEvent], registry: ModelRegistry, *
         model = train_model(events, tz=tz, params=params or ModelParams(), start=start, end=end,
                             home_id=registry.home_id)
         if budget > 0:
-            window = [e for e in events if start <= e.time < end]
+            # Events read for [start, end) are all in it: no copy of a home-year to filter nothing out.
+            window = events if start <= first and last < end else [e for e in events if start <= e.time < end]
             model.calibration = calibrate_or_prior(window, tz=tz, budget=budget, params=model.params)
     previous = registry.latest(MODEL_KIND)
     version = registry.register(MODEL_KIND, model.to_dict(), model_metadata(model))

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from hometwin.domain.detectors.presence import current_stay, leaving
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.findings import Finding, FindingKind
+from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.silence import SilenceContext, is_presence, is_sleeping_room, presence_contexts
 
 if TYPE_CHECKING:
@@ -82,6 +82,16 @@ class Assessment:
         return -math.inf if self.blocked else self.score - self.limit
 
 
+def score_only(kind: FindingKind, severity: Severity, room: str | None, started_at: datetime, score: float,
+               limit: float, blocked: bool = False, blocks: tuple[FindingKind, ...] = ()) -> Assessment:
+    """An assessment for a `Situation.scores_only` caller: the score, limit and blocking a full one
+    has, a finding without words or thresholds (nan), and no crossing time (which only picks the
+    incident that suppresses the others, and suppression changes no margin)."""
+    finding = Finding(kind, severity, room, started_at, observed=math.nan, expected=math.nan, threshold=math.nan,
+                      percentile=math.nan, message="")
+    return Assessment(finding, score, limit, None, blocked, blocks=blocks)
+
+
 CONTEXT_EVENTS = 400  # the recent events whose silence context a check computes at most
 
 
@@ -89,23 +99,28 @@ class Situation:
     """What every detector sees at one check, with the facts several of them need, computed once.
 
     `recent` are the events up to `now` (sorted); stays and presence follow the model's
-    `StayParams`, night hours and day start its `ModelParams`.
+    `StayParams`, night hours and day start its `ModelParams`. `scores_only`: the caller reads only
+    each assessment's score, limit, blocking and the finding's kind and severity (the calibration's
+    replay), so a detector may skip the words and the thresholds it would compute for people
+    (`score_only`).
     """
 
     def __init__(self, model: BehaviourModel, recent: Sequence[SensorEvent], now: datetime,
-                 params: DetectionParams, source_error_since: datetime | None = None) -> None:
+                 params: DetectionParams, source_error_since: datetime | None = None, *,
+                 scores_only: bool = False) -> None:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.model, self.recent, self.now, self.params = model, recent, now, params
         self.source_error_since = source_error_since
+        self.scores_only = scores_only
 
     @classmethod
     def at(cls, model: BehaviourModel, events: Sequence[SensorEvent], now: datetime, params: DetectionParams,
-           source_error_since: datetime | None = None) -> Situation:
+           source_error_since: datetime | None = None, *, scores_only: bool = False) -> Situation:
         """The situation at `now`: events after `now` are ignored."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        return cls(model, _up_to(events, now), now, params, source_error_since)
+        return cls(model, _up_to(events, now), now, params, source_error_since, scores_only=scores_only)
 
     @property
     def last(self) -> SensorEvent:
@@ -133,6 +148,12 @@ class Situation:
         while start > 0 and not is_presence(recent[start], stays):
             start -= 1  # down to a presence event: the silence runs from there
         return presence_contexts(recent, stays, silence.params.rest_max_hours, start, silence.mat_sensors)
+
+    @cached_property
+    def stay_contexts(self) -> list[SilenceContext | None]:
+        """`contexts` from the current stay's first event on: what is judged about the stay (the
+        events before it, mostly None there, need not be walked through at every check)."""
+        return self.contexts[bisect_left(self.recent, self.stay[1], key=attrgetter("time")):]
 
     @cached_property
     def last_presence(self) -> SilenceContext:

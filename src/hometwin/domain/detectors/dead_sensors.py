@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 
-from hometwin.domain.detectors.base import Assessment, Situation, knob
+from hometwin.domain.detectors.base import Assessment, Situation, knob, score_only
 from hometwin.domain.detectors.tails import plus
+from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.wording import duration_text
 
@@ -46,7 +48,7 @@ class DeadSensors:
         limit = p.dead_sensor_after_h
         if len(daily) < 3 or limit <= 0 or (now - recent[-1].time).total_seconds() >= limit * 3600:
             return []
-        seen: dict[str, datetime] = {e.sensor: e.time for e in recent}  # each sensor's last event (sorted)
+        seen = _last_times(recent, daily)  # each daily sensor's last event
         # A sensor not in the recent events has been silent at least since the first of them (all we
         # can see: a monitoring that has just started, or a caller passing a short history, never
         # claims more).
@@ -55,6 +57,9 @@ class DeadSensors:
         k = max(1, math.ceil(p.dead_sensor_share * len(daily)))
         began = since[k - 1]  # at least k daily sensors have been silent since then
         hours = (now - began).total_seconds() / 3600
+        if situation.scores_only:
+            return [score_only(self.kind, Severity.WARNING, None, began, hours, limit,
+                               blocks=(FindingKind.PROLONGED_STAY,))]
         dead = [s for s in daily if seen.get(s, window) <= began]
         if began <= window:
             # silent for the whole window: anchor the incident to a day, not to the sliding window start
@@ -71,3 +76,17 @@ class DeadSensors:
                           expected=0.0, threshold=limit * 3600, percentile=100.0, message=message)
         return [Assessment(finding, hours, limit, plus(began, limit * 3600),
                            blocks=(FindingKind.PROLONGED_STAY,))]
+
+
+def _last_times(recent: Sequence[SensorEvent], sensors: Sequence[str]) -> dict[str, datetime]:
+    """When each of `sensors` last fired in `recent` (sorted); absent when it did not. Read from the
+    end and stopped once every sensor is found: the daily sensors of a home that is not failing all
+    fired in the last hours, so a check reads a few of the 36 h of events, not all of them."""
+    wanted = set(sensors)
+    seen: dict[str, datetime] = {}
+    for e in reversed(recent):
+        if e.sensor in wanted and e.sensor not in seen:
+            seen[e.sensor] = e.time
+            if len(seen) == len(wanted):
+                break
+    return seen

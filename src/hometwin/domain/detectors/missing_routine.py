@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from hometwin.domain.detectors.base import Assessment, Situation, knob
+from hometwin.domain.detectors.base import Assessment, Situation, knob, score_only
 from hometwin.domain.detectors.phrases import WEEKDAYS
 from hometwin.domain.detectors.tails import percentile_of, plus, tail_score, value_at
 from hometwin.domain.findings import Finding, FindingKind, Severity
@@ -47,6 +47,8 @@ class MissingRoutine:
         minutes = (local_now - midnight).total_seconds() / 60
         limit = p.effective_limit(p.routine_limit) + situation.shift(self.name)
         score = tail_score(dist, minutes, p.few_samples, clock=True)
+        if situation.scores_only:
+            return [score_only(self.kind, Severity.WARNING, None, day_start.astimezone(now.tzinfo), score, limit)]
         typical = float(dist.median)
         unusual = value_at(dist, limit, p.few_samples, clock=True) if score >= limit else math.nan
         day = WEEKDAYS[local_now.weekday()]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from hometwin.domain.detectors.base import Assessment, Situation, knob
+from hometwin.domain.detectors.base import Assessment, Situation, knob, score_only
 from hometwin.domain.detectors.phrases import when_text
 from hometwin.domain.detectors.tails import percentile_of, plus, tail_score, value_at
 from hometwin.domain.findings import Finding, FindingKind, Severity
@@ -46,10 +46,14 @@ class ProlongedStay:
         if seconds <= 0 or model.canonical_room(room) is None:
             return []
         limit = p.effective_limit(p.stay_limit) + situation.shift(self.name)
-        long_score, typical, long_at, when = _length(situation, room, start, seconds, limit)
-        quiet, quiet_at = quiet_evidence(model.silence, situation.contexts, start, now, p.stay_gap_slack, limit)
-        score = max(long_score, quiet)
         floor = p.room_floor_min.get(room, p.stay_floor_min) * 60
+        if situation.scores_only:
+            quiet = quiet_evidence(model.silence, situation.stay_contexts, start, now, p.stay_gap_slack, limit)[0]
+            score = max(_length_score(situation, room, start, seconds), quiet)
+            return [score_only(self.kind, Severity.EMERGENCY, room, start, score, limit, seconds < floor)]
+        long_score, typical, long_at, when = _length(situation, room, start, seconds, limit)
+        quiet, quiet_at = quiet_evidence(model.silence, situation.stay_contexts, start, now, p.stay_gap_slack, limit)
+        score = max(long_score, quiet)
         # From when on the stay is unusual: the earlier of the two crossings, fixed once crossed (so
         # the incident keeps its place among the person-level findings from check to check).
         crossings = [max(long_at, floor)] if long_score >= limit else []
@@ -78,13 +82,26 @@ def _length(situation: Situation, room: str, start: datetime, seconds: float, li
     local = start.astimezone(situation.zone)
     stays = model.stay_hazard
     if stays is not None:
-        first = next((c for c in situation.contexts if c is not None and c.time >= start), None)
-        prev = first.prev_room if first is not None else ""
+        prev = _room_before(situation, start)
         return (stays.surprise(room, prev, start, seconds), stays.quantile(room, prev, start, 0.5),
                 stays.seconds_at_surprise(room, prev, start, limit), f"when it starts around {local:%H}:00")
     dist = model.stay_duration(room, start)
     return (tail_score(dist, seconds, p.few_samples), float(dist.median), value_at(dist, limit, p.few_samples),
             when_text(start, model.tz, dist.level))
+
+
+def _length_score(situation: Situation, room: str, start: datetime, seconds: float) -> float:
+    """The first part of `_length` alone: how unusual the stay's length is (for `scores_only`)."""
+    model = situation.model
+    if model.stay_hazard is not None:
+        return model.stay_hazard.surprise(room, _room_before(situation, start), start, seconds)
+    return tail_score(model.stay_duration(room, start), seconds, situation.params.few_samples)
+
+
+def _room_before(situation: Situation, start: datetime) -> str:
+    """Where the person came from into the stay that began at `start` ("" when unknown)."""
+    first = next((c for c in situation.stay_contexts if c is not None and c.time >= start), None)
+    return first.prev_room if first is not None else ""
 
 
 def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | None], start: datetime,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from hometwin.domain.detectors.base import Assessment, Situation, knob
+from hometwin.domain.detectors.base import Assessment, Situation, knob, score_only
 from hometwin.domain.detectors.tails import percentile_of, plus
 from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.domain.wording import duration_text
@@ -41,6 +41,8 @@ class UnusualSilence:
         limit = p.effective_limit(p.silence_limit) + situation.shift(self.name)
         blocked = seconds < p.silence_floor_min * 60
         room = situation.stay[0]  # where the person is (presence), stable from check to check
+        if situation.scores_only:
+            return [score_only(self.kind, Severity.EMERGENCY, room, ctx.time, score, limit, blocked)]
         typical = silence.quantile(ctx, 0.5)
         unusual = max(silence.seconds_at_surprise(ctx, limit), p.silence_floor_min * 60)
         local = ctx.time.astimezone(ZoneInfo(silence.tz))
