@@ -25,6 +25,8 @@ Pure: no I/O, no clock. JSON via `to_dict`/`from_dict` (coefficients, never pick
 from __future__ import annotations
 
 import math
+from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -46,6 +48,10 @@ MAX_SECONDS = 4 * 24 * 3600.0  # a longer gap is a data outage, not a silence we
 # resolution): shorter gaps are bursts (a mat flickering on and off, a PIR re-triggering, a door
 # bouncing) whose rhythm says nothing about how long a real pause lasts.
 MIN_SECONDS = 60.0
+# Pause lengths at which a room's pauses are counted: a minute (shorter ones are bursts, as for the
+# silences) to a day, each 15 % longer than the last.
+PAUSE_GRID = np.geomspace(MIN_SECONDS, 86400.0, 53)
+_LOG_GRID = np.log(PAUSE_GRID).tolist()
 DESIGN = Design(groups=("state", "kind", "room", "prev", "rest"), clock_groups=("room", "rest"))
 _LN10 = math.log(10.0)
 
@@ -133,6 +139,29 @@ def presence_contexts(events: Sequence[SensorEvent], stays: StayParams = StayPar
     return out
 
 
+def room_pauses(a: EventArrays, pidx: np.ndarray, timeline: Timeline | None) -> dict[str, array[int]]:
+    """Per room: how many pauses between consecutive presence events (`pidx`, canonical order) both in
+    that room, outside away and unknown time, there were (a minute of pauses shorter than a minute
+    counting as one), and how many lasted at least each point of `PAUSE_GRID` (up to the first point
+    none reached)."""
+    t, room = a.t[pidx], a.room[pidx]
+    if len(t) < 2:
+        return {}
+    gap = np.diff(t)
+    same = (room[1:] == room[:-1]) & (gap <= MAX_SECONDS) & ~overlaps_gaps(t[:-1], t[1:], timeline)
+    out: dict[str, np.ndarray] = {}
+    for code in np.unique(room[:-1][same]).tolist():
+        g = np.sort(gap[same & (room[:-1] == code)])
+        at_least = len(g) - np.searchsorted(g, PAUSE_GRID, side="left")
+        # Bursts are not pauses (as for the silences): a motion sensor re-firing while someone moves,
+        # or a mat that flickers, counts once a minute, not once an event.
+        n = at_least[0] + round(float(g[g < MIN_SECONDS].sum()) / MIN_SECONDS)
+        counts = np.concatenate(([n], at_least)).astype(np.int64)
+        key = room_key(a.rooms[int(code)])
+        out[key] = out[key] + counts if key in out else counts
+    return {k: array("i", v[: int(np.count_nonzero(v))].tolist()) for k, v in out.items()}
+
+
 def _state_before(events: Sequence[SensorEvent], start: int, stays: StayParams, limit: float,
                   mat_sensors: set[str]) -> tuple[dict[str, tuple[bool, datetime, bool]], str, str]:
     """The mats' last states, the current room and the room before it, just before `start`."""
@@ -168,6 +197,10 @@ class SilenceModel:
     # every day and then stays silent for a day while others fire is probably dead)
     sensor_days: dict[str, float] = field(default_factory=dict)
     mat_sensors: list[str] = field(default_factory=list)  # pressure sensors seen in training (rest)
+    # Per room: how many pauses between two of its presence events (the person still there) there
+    # were, then how many lasted at least each point of PAUSE_GRID (`pause_surprise`). An integer
+    # array, not a list of Python ints, for a fleet holding thousands of models.
+    room_pauses: dict[str, array[int]] = field(default_factory=dict)
     _cache: dict[tuple[tuple[str, ...], int], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _by_context: dict[SilenceContext, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     _zone: ZoneInfo | None = field(default=None, repr=False, compare=False)
@@ -199,7 +232,7 @@ class SilenceModel:
         hazard = HazardModel.fit(DESIGN, levels, ctx_all[idx], hours, gap[idx], np.ones(len(idx), dtype=bool),
                                  prior_sd=params.prior_sd, entry=MIN_SECONDS)
         return cls(tz=tz, params=params, hazard=hazard, n_silences=len(idx), sensor_days=sensor_days(a, tz),
-                   mat_sensors=mat_sensors(a))
+                   mat_sensors=mat_sensors(a), room_pauses=room_pauses(a, pidx, timeline))
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +243,7 @@ class SilenceModel:
             "n_silences": self.n_silences,
             "sensor_days": dict(sorted(self.sensor_days.items())),
             "mat_sensors": list(self.mat_sensors),
+            "room_pauses": {k: v.tolist() for k, v in sorted(self.room_pauses.items())},
             "hazard": self.hazard.to_dict(),
         }
 
@@ -221,7 +255,8 @@ class SilenceModel:
         return cls(tz=d["tz"], params=SilenceParams.from_dict(d.get("params", {})),
                    hazard=HazardModel.from_dict(d["hazard"]), n_silences=int(d.get("n_silences", 0)),
                    sensor_days={str(k): float(v) for k, v in d.get("sensor_days", {}).items()},
-                   mat_sensors=[str(m) for m in d.get("mat_sensors", [])])
+                   mat_sensors=[str(m) for m in d.get("mat_sensors", [])],
+                   room_pauses={str(k): array("i", map(int, v)) for k, v in d.get("room_pauses", {}).items()})
 
     # ---------------------------------------------------------------- queries
     def daily_sensors(self, share: float) -> list[str]:
@@ -275,3 +310,28 @@ class SilenceModel:
     def quantile(self, ctx: SilenceContext | SensorEvent, q: float) -> float:
         """Silence length (seconds) that a fraction `q` of silences in this context stay below."""
         return seconds_at(self._cum(ctx), -math.log(max(1e-300, 1.0 - q)))
+
+    def pause_surprise(self, ctx: SilenceContext, seconds: float) -> float:
+        """-log10 P(a silence after `ctx` lasts longer than `seconds` and ends in its room), at least:
+        how unusual a pause between two movements in one room is.
+
+        Both the silence's surprise and that of the pause among this home's n pauses in that room
+        (`room_pauses`; (count + 1/2) / (n + 1), log-linear between the grid's points) are lower
+        bounds of it, so it is the larger of the two. A pause longer than every one seen is half a
+        pause in n + 1: no claim beyond what n pauses can show (log10(2 (n + 1)), 3.3 for a thousand).
+        Where the bathroom sensor fires every half minute while someone is there, 15 minutes between
+        two movements there is that unusual even if a silence after the bathroom (back to a bed no
+        sensor sees) often lasts that long. A model from before the pauses were kept: the silence."""
+        silence = self.surprise(ctx, seconds)
+        counts = self.room_pauses.get(room_key(ctx.room))
+        if counts is None or len(counts) == 0 or seconds < PAUSE_GRID[0]:
+            return silence
+        n = float(counts[0])
+        x = math.log(seconds)
+        j = bisect_right(_LOG_GRID, x) - 1  # PAUSE_GRID[j] <= seconds
+        if j + 1 >= len(counts):
+            return max(silence, math.log10(2.0 * (n + 1.0)))
+        lo = math.log10((counts[j + 1] + 0.5) / (n + 1.0))
+        hi = math.log10((counts[j + 2] + 0.5) / (n + 1.0)) if j + 2 < len(counts) else math.log10(0.5 / (n + 1.0))
+        f = (x - _LOG_GRID[j]) / (_LOG_GRID[j + 1] - _LOG_GRID[j]) if j + 1 < len(_LOG_GRID) else 0.0
+        return max(silence, -(lo + f * (hi - lo)))

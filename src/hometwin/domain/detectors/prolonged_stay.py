@@ -112,7 +112,10 @@ def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | No
     Someone stuck in a room still moves a little now and then: each pause alone may be only mildly
     unusual, but many in a row are not. A pause runs from one sign of presence to the next (a motion
     sensor timing out is not the person) and contributes its surprise above `slack`, the ongoing
-    pause included, so the sum only grows while the stay goes on. The crossing moment depends only
+    pause included, so the sum only grows while the stay goes on. A pause the person ended in the
+    room is judged with that knowledge (`SilenceModel.pause_surprise`: where a silence of 15 minutes
+    after the bathroom is ordinary because it ends in bed, one that ends back in the bathroom is
+    not); the ongoing one may still end elsewhere, so it is judged as a silence. The crossing moment depends only
     on the pauses before it, so later checks (and later movements) do not move it. The last
     `QUIET_EVENTS` presence events of the stay are considered, to bound the work per check.
     """
@@ -128,9 +131,16 @@ def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | No
     stay.reverse()
     total, crossed = 0.0, None
     for a, b in zip(stay, [*stay[1:], None], strict=True):
-        end = now if b is None else b.time
-        gain = max(0.0, silence.surprise(a, (end - a.time).total_seconds()) - slack)
-        if crossed is None and total + gain >= limit:
-            crossed = a.time + timedelta(seconds=silence.seconds_at_surprise(a, limit - total + slack))
+        # A pause the person ended in the room is judged against this home's pauses between
+        # movements there; the ongoing one may still end elsewhere, so it is a silence.
+        if b is None:
+            gain = max(0.0, silence.surprise(a, (now - a.time).total_seconds()) - slack)
+            if crossed is None and total + gain >= limit:
+                crossed = a.time + timedelta(seconds=silence.seconds_at_surprise(a, limit - total + slack))
+        else:
+            # That the pause ended in the room is known when it ended: it counts from then on.
+            gain = max(0.0, silence.pause_surprise(a, (b.time - a.time).total_seconds()) - slack)
+            if crossed is None and total + gain >= limit:
+                crossed = b.time
         total += gain
     return total, crossed
