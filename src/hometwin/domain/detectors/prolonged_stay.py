@@ -115,9 +115,10 @@ def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | No
     pause included, so the sum only grows while the stay goes on. A pause the person ended in the
     room is judged with that knowledge (`SilenceModel.pause_surprise`: where a silence of 15 minutes
     after the bathroom is ordinary because it ends in bed, one that ends back in the bathroom is
-    not); the ongoing one may still end elsewhere, so it is judged as a silence. The crossing moment depends only
-    on the pauses before it, so later checks (and later movements) do not move it. The last
-    `QUIET_EVENTS` presence events of the stay are considered, to bound the work per check.
+    not); the ongoing one may still end elsewhere, so it is judged as a silence. The crossing
+    moment depends only on the pauses before it, so later checks (and later movements) do not move
+    it. The last `QUIET_EVENTS` presence events of the stay are considered, to bound the work per
+    check.
     """
     if slack <= 0:
         return 0.0, None
@@ -131,8 +132,6 @@ def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | No
     stay.reverse()
     total, crossed = 0.0, None
     for a, b in zip(stay, [*stay[1:], None], strict=True):
-        # A pause the person ended in the room is judged against this home's pauses between
-        # movements there; the ongoing one may still end elsewhere, so it is a silence.
         if b is None:
             gain = max(0.0, silence.surprise(a, (now - a.time).total_seconds()) - slack)
             if crossed is None and total + gain >= limit:
