@@ -126,8 +126,8 @@ def test_a_flickering_mat_counts_its_minutes_not_its_events() -> None:
     # Every night the bed mat flickers on and off every 2 seconds for 10 minutes (kasteren-C's mat
     # does): 300 pauses a night, but 10 minutes of bursts, so the bedroom's pause count grows by 10.
     events = drawn_events(14)
-    flicker = [SensorEvent(at(d, 23, 30) + timedelta(seconds=2 * i), "bed_mat", "bedroom", kind, float(i % 2 == 0))
-               for d in range(13) for i in range(300) for kind in [SensorKind.PRESSURE]]
+    flicker = [SensorEvent(at(d, 23, 30) + timedelta(seconds=2 * i), "bed_mat", "bedroom", SensorKind.PRESSURE,
+                           float(i % 2 == 0)) for d in range(13) for i in range(300)]
     plain = train_model(events, tz=TZ).silence.room_pauses["bedroom"]
     busy = train_model(sorted(events + flicker), tz=TZ).silence.room_pauses["bedroom"]
     assert 13 * 8 <= busy[0] - plain[0] <= 13 * 12
