@@ -210,3 +210,20 @@ def test_several_homes_get_leave_one_home_out_figures_and_the_worst_home() -> No
     assert "Leave one home out" in text and "| worst home |" in text and "| pool |" in text
     plain = result_of(runs, EvalConfig(injections=6, stuck=2, seed=2, selection="pooled", counting="plain"))
     assert plain["loho"] is None and "| method | FA/day | median |" in markdown(plain)
+
+
+def test_homes_replayed_in_several_processes_give_the_same_result() -> None:
+    from hometwin.evaluation.report import evaluate
+
+    cfg = EvalConfig(injections=4, stuck=2, seed=5)
+    homes = [HomeData(f"drawn-{seed}", drawn_events(10, seed=seed), TZ) for seed in (7, 8, 9)]
+    seen: list[tuple[str, int, int]] = []
+    alone = evaluate(homes, cfg)
+    together = evaluate(homes, cfg, lambda *step: seen.append(step), jobs=2)
+    assert json.dumps(together, sort_keys=True, default=str) == json.dumps(alone, sort_keys=True, default=str)
+    assert [h["name"] for h in together["homes"]] == ["drawn-7", "drawn-8", "drawn-9"]
+    assert sorted(s for s in seen if s[1] == 1) == [("drawn-7", 1, 1), ("drawn-8", 1, 1), ("drawn-9", 1, 1)]
+    with pytest.raises(ValueError, match="jobs"):
+        evaluate(homes, cfg, jobs=0)
+    res = CliRunner().invoke(app, ["evaluate", "--format", "sim", "--jobs", "0"])
+    assert res.exit_code != 0 and "--jobs" in res.output

@@ -46,6 +46,8 @@ def register(app: typer.Typer) -> None:
         sim_homes: int = typer.Option(1, help="--format sim: simulated homes (seeds seed, seed+1, ...); "
                                                  "--format population: homes drawn from population --seed."),
         out: Path = typer.Option(None, help="Write result.json, result.md and sweep.png into this folder."),
+        jobs: int = typer.Option(1, help="Homes replayed at once, each in its own process (the result is the "
+                                         "same for any value)."),
         trends: bool = typer.Option(False, "--trends", help="Evaluate the change detector instead (docs/trends.md): "
                                     "behaviour changes injected into simulated populations, false change reports "
                                     "on them unchanged and on the --dataset homes."),
@@ -82,6 +84,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("--min-train-days and --retrain-days must be positive")
         if budget is not None and budget < 0:
             raise typer.BadParameter("must not be negative", param_hint="--budget")
+        if jobs < 1:
+            raise typer.BadParameter("must be at least 1", param_hint="--jobs")
         if cadence_min <= 0 or injections < 0 or stuck < 0 or target_rate < 0:
             raise typer.BadParameter("cadence must be positive, counts and the target rate not negative")
         try:
@@ -97,14 +101,14 @@ def register(app: typer.Typer) -> None:
                          cadence=timedelta(minutes=cadence_min), params=params,
                          false_alarm_budget=ModelingSettings().detect_false_alarm_budget if budget is None else budget)
         try:
-            result = _run(homes, cfg, console)
+            result = _run(homes, cfg, console, jobs)
         except ValueError as exc:  # e.g. a home shorter than the minimum training span
             typer.echo(f"hometwin evaluate: {exc}", err=True)
             raise typer.Exit(2) from None
         _show(result, out)
 
 
-def _run(homes: list[HomeData], cfg: EvalConfig, console: Console) -> dict[str, Any]:
+def _run(homes: list[HomeData], cfg: EvalConfig, console: Console, jobs: int) -> dict[str, Any]:
     """Replay every home with a progress bar (one task per home)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -119,7 +123,7 @@ def _run(homes: list[HomeData], cfg: EvalConfig, console: Console) -> dict[str, 
                 tasks[home] = bar.add_task(f"replaying {home}", total=None)
             bar.update(tasks[home], completed=done, total=total)
 
-        return run(homes, cfg, progress)
+        return run(homes, cfg, progress, jobs)
 
 
 def _show(result: dict[str, Any], out: Path | None) -> None:
