@@ -117,8 +117,8 @@ def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | No
     after the bathroom is ordinary because it ends in bed, one that ends back in the bathroom is
     not); the ongoing one may still end elsewhere, so it is judged as a silence. The crossing
     moment depends only on the pauses before it, so later checks (and later movements) do not move
-    it. The last `QUIET_EVENTS` presence events of the stay are considered, to bound the work per
-    check.
+    it: a pause that crossed while it went on keeps that moment once it ends. The last
+    `QUIET_EVENTS` presence events of the stay are considered, to bound the work per check.
     """
     if slack <= 0:
         return 0.0, None
@@ -137,9 +137,12 @@ def quiet_evidence(silence: SilenceModel, contexts: Sequence[SilenceContext | No
             if crossed is None and total + gain >= limit:
                 crossed = a.time + timedelta(seconds=silence.seconds_at_surprise(a, limit - total + slack))
         else:
-            # That the pause ended in the room is known when it ended: it counts from then on.
-            gain = max(0.0, silence.pause_surprise(a, (b.time - a.time).total_seconds()) - slack)
+            # That the pause ended in the room is known when it ended: it counts from then on, unless
+            # it crossed already as the ongoing silence it was (the moment the checks then reported).
+            seconds = (b.time - a.time).total_seconds()
+            gain = max(0.0, silence.pause_surprise(a, seconds) - slack)
             if crossed is None and total + gain >= limit:
-                crossed = b.time
+                early = silence.seconds_at_surprise(a, limit - total + slack)
+                crossed = a.time + timedelta(seconds=early) if early <= seconds else b.time
         total += gain
     return total, crossed
