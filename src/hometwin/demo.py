@@ -31,6 +31,7 @@ from hometwin.launcher import ChildProcess, Stack, free_port
 from hometwin.sim import Fall, HomeLayout, Resident
 
 CAREGIVERS = "caregiver@example.org,neighbour@example.org"
+HOME_FOR = timedelta(minutes=15)  # the demo's fall comes once the person has been home this long
 
 
 @dataclass
@@ -51,10 +52,15 @@ class DemoPlan:
         self.live_start = datetime(today.year, today.month, today.day, 7, 30, tzinfo=zone)
 
     def fall(self, resident: Resident) -> tuple[Fall, SensorEvent]:
-        """The fall: half a minute after the first indoor motion once `inject_after` has passed."""
+        """The fall: half a minute after the first indoor motion once `inject_after` has passed and
+        the person has been home for a quarter of an hour. A fall within a minute of coming home is
+        a known gap (docs/detection.md, "coming home after an outing"): the demo shows a fall at home."""
         after = self.live_start + self.inject_after * self.speed
+        door: datetime | None = None
         for event in resident.events(after, after + timedelta(hours=12)):
-            if event.kind is SensorKind.MOTION:
+            if event.kind is SensorKind.DOOR:
+                door = event.time
+            elif event.kind is SensorKind.MOTION and (door is None or event.time - door >= HOME_FOR):
                 return Fall(at=event.time + timedelta(seconds=30)), event
         raise RuntimeError("the simulated person never moves after the injection time")
 
