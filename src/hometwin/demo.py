@@ -134,8 +134,9 @@ def run(plan: DemoPlan, *, duration: float | None = None, console: Console | Non
         console.print(f"\n[bold]Dashboard:[/] {stack.url('dashboard')}    (Ctrl-C stops everything)")
         console.print(f"The home runs {plan.speed:g}x faster than real time from "
                       f"{plan.live_start:%A %H:%M}. At {fall.at.astimezone(zone):%H:%M} simulated time "
-                      f"(about {plan.inject_after.total_seconds() / 60:g} min from now) the person falls in the "
-                      f"{anchor.room}.\nE-mails land in {maildir} and on the dashboard's mail page.\n")
+                      f"(about {(fall.at - plan.live_start).total_seconds() / plan.speed / 60:.0f} min from now) "
+                      f"the person falls in the {anchor.room}.\n"
+                      f"E-mails land in {maildir} and on the dashboard's mail page.\n")
         feed(live, store, clock, stack, maildir, console, duration)
     except KeyboardInterrupt:
         console.print("\nstopping ...")
