@@ -627,6 +627,10 @@ class AlertSettings(CommonSettings):
         10.0, ge=0, description="A warning must last this long before anyone is told.")
     alert_warning_repeat_minutes: float = Field(
         60.0, gt=0, description="Repeat (and escalate) an unacknowledged warning this often.")
+    alert_clear_after_minutes: float = Field(
+        10.0, ge=0, description="Send the all clear once the finding has been gone this long; if it (or, for "
+                                "someone still in the same room, another finding about the person) comes "
+                                "back before, the alert goes on.")
     alert_keep_resolved_days: float = Field(90.0, gt=0, description="Forget resolved alerts after this long.")
     ack_link_hours: float = Field(48.0, gt=0, description="How long an acknowledge link in an e-mail works.")
 
@@ -638,7 +642,8 @@ class AlertSettings(CommonSettings):
                            escalate_after=timedelta(minutes=self.alert_escalate_minutes),
                            warning_delay=timedelta(minutes=self.alert_warning_delay_minutes),
                            warning_repeat_every=timedelta(minutes=self.alert_warning_repeat_minutes),
-                           keep_resolved=timedelta(days=self.alert_keep_resolved_days))
+                           keep_resolved=timedelta(days=self.alert_keep_resolved_days),
+                           clear_after=timedelta(minutes=self.alert_clear_after_minutes))
 
     @property
     def ack_link_lifetime(self) -> timedelta:

@@ -8,6 +8,7 @@ monitoring (load, merge acknowledgements, advance, save) and the dashboard (load
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -26,8 +27,13 @@ from hometwin.domain.findings import Finding, FindingKind, Severity
 from hometwin.ports import ObjectStore
 from hometwin.services.alert_store import AlertStore, upgrade_document
 from hometwin.services.errors import EpisodeOver
-from tests.unit.test_alerts import CONTACTS, POLICY, T0, at, kinds
+from tests.unit.test_alerts import CONTACTS, T0, at, kinds
+from tests.unit.test_alerts import POLICY as HELD
 from tests.unit.test_alerts import finding as alerts_finding
+
+# About episodes: an incident resolves at the first check without its finding (no hold before the
+# all clear; test_alerts.py checks the hold, and the last test here episodes with it).
+POLICY = replace(HELD, clear_after=timedelta(0))
 
 
 def finding(room: str = "bathroom", severity: Severity = Severity.EMERGENCY,
@@ -311,3 +317,19 @@ def test_episode_properties_over_random_histories(steps: list[tuple[dict[str, in
                 assert (alert.id, alert.episode) in acked
             if (alert.id, alert.episode) not in acked:
                 assert alert.acknowledged_by is None
+
+
+def test_with_the_hold_an_incident_back_after_its_all_clear_is_a_new_episode() -> None:
+    # The default hold (10 min): back within it, the acknowledged episode goes on, still quiet;
+    # back after its all clear, it is episode 2, which Anna's acknowledgement does not silence.
+    book = AlertBook()
+    [note] = book.advance([finding()], at(0), HELD)
+    assert book.acknowledge(note.alert_id, "anna", at(1), episode=1)
+    assert book.advance([], at(5), HELD) == []
+    assert book.advance([finding()], at(14), HELD) == []
+    assert book.get(note.alert_id).state is AlertState.ACKNOWLEDGED  # type: ignore[union-attr]
+    assert book.advance([], at(20), HELD) == []
+    assert kinds(book.advance([], at(24), HELD)) == ["all_clear"]
+    [again] = book.advance([finding()], at(25), HELD)
+    assert again.kind is NotificationKind.ALERT and again.episode == 2
+    assert kinds(book.advance([finding()], at(40), HELD)) == ["reminder"]

@@ -4,6 +4,7 @@ acknowledged, all clear when the finding disappears."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -92,30 +93,119 @@ def test_acknowledgement_stops_reminders_and_all_clear_still_goes_to_everyone_to
     assert book.acknowledge(alert_id, "anna@example.org", at(31)) is True
     assert book.acknowledge(alert_id, "ben@example.org", at(32)) is False  # already acknowledged
     assert book.get(alert_id).acknowledged_by == "anna@example.org"  # type: ignore[union-attr]
-    for minute in range(32, 200, 5):
+    for minute in range(32, 200, 5):  # last seen at 197
         assert book.advance([finding()], at(minute), POLICY) == []
-    notes = book.advance([], at(200), POLICY)
+    assert book.advance([], at(200), POLICY) == []  # gone for less than clear_after: held
+    notes = book.advance([], at(207), POLICY)
     assert kinds(notes) == ["all_clear"]
     assert notes[0].recipients == CONTACTS[:2]
     assert book.get(alert_id).state is AlertState.RESOLVED  # type: ignore[union-attr]
     assert book.open_alerts() == []
 
 
-def test_all_clear_when_the_finding_disappears() -> None:
+def test_all_clear_once_the_finding_has_been_gone_for_clear_after() -> None:
     book = AlertBook()
     book.advance([finding()], at(0), POLICY)
-    notes = book.advance([], at(5), POLICY)
+    assert POLICY.clear_after == timedelta(minutes=10)  # the default
+    for minute in (1, 5, 9):  # held: no all clear, and no reminder either
+        assert book.advance([], at(minute), POLICY) == []
+        assert book.open_alerts()[0].state is AlertState.NOTIFIED
+    notes = book.advance([], at(10), POLICY)
     assert kinds(notes) == ["all_clear"]
     assert notes[0].finding == finding()  # it says what was resolved
-    assert book.advance([], at(6), POLICY) == []  # only once
+    assert book.get(notes[0].alert_id).resolved_at == at(10)  # type: ignore[union-attr]
+    assert book.advance([], at(11), POLICY) == []  # only once
+
+
+def test_without_a_hold_the_all_clear_goes_at_once() -> None:
+    book = AlertBook()
+    policy = replace(POLICY, clear_after=timedelta(0))
+    book.advance([finding()], at(0), policy)
+    assert kinds(book.advance([], at(1), policy)) == ["all_clear"]
+
+
+def test_a_finding_back_within_the_hold_continues_the_episode() -> None:
+    # A detector wavering at its limit: gone at one check, back at the next.
+    book = AlertBook()
+    book.advance([finding()], at(0), POLICY)
+    assert book.advance([], at(5), POLICY) == []
+    assert book.advance([finding()], at(9), POLICY) == []  # same episode: nothing new to say
+    assert kinds(book.advance([finding()], at(15), POLICY)) == ["reminder"]
+    [alert] = book.history()
+    assert alert.episode == 1 and "resolved" not in [e["event"] for e in alert.log]
+
+
+def test_an_alert_never_told_resolves_without_a_hold() -> None:
+    book = AlertBook()
+    warning = finding(Severity.WARNING)
+    book.advance([warning], at(0), POLICY)
+    assert book.advance([], at(1), POLICY) == []
+    assert book.history()[0].state is AlertState.RESOLVED
+
+
+def _stuck_in_the_bathroom() -> tuple[Finding, Finding]:
+    """Someone in the bathroom since T0 who moves now and then: first a silence since the last
+    movement (T0 + 5) is unusual, then the stay with its rare movement."""
+    silence = finding(kind=FindingKind.UNUSUAL_SILENCE, started=at(5))
+    return silence, finding(kind=FindingKind.PROLONGED_STAY, started=at(0))
+
+
+@pytest.mark.parametrize("gap", [0, 4, 7])
+def test_a_stay_that_began_before_the_alert_continues_it(gap: int) -> None:
+    # The silence alarm at 25 (last seen at 26); the person moves at 27 (the silence ends) but
+    # stays: `gap` minutes later, within the 10 minutes' hold, the long stay is unusual. One alert,
+    # one episode: no "all clear", no second alert.
+    silence, stay = _stuck_in_the_bathroom()
+    book = AlertBook()
+    assert kinds(book.advance([silence], at(25), POLICY)) == ["alert"]
+    assert book.advance([silence], at(26), POLICY) == []
+    for minute in range(27, 27 + gap):
+        assert book.advance([], at(minute), POLICY) == []
+    assert book.advance([stay], at(27 + gap), POLICY) == []
+    [alert] = book.history()
+    assert alert.id == alert_id_for(silence.incident_key) and alert.episode == 1
+    assert alert.incident_key == stay.incident_key and alert.earlier_keys == [silence.incident_key]
+    assert alert.finding == stay and alert.state is AlertState.NOTIFIED
+    assert [e["event"] for e in alert.log] == ["opened", "notification", "continued"]
+    notes = book.advance([stay], at(40), POLICY)  # reminders go on, now with the stay's words
+    assert kinds(notes) == ["reminder"] and notes[0].finding == stay and notes[0].id == f"{alert.id}-1-2"
+    # the book keeps the link across a restart
+    copy = AlertBook.from_dict(json.loads(json.dumps(book.to_dict())))
+    assert copy.advance([stay], at(55), POLICY) == book.advance([stay], at(55), POLICY)
+    assert len(copy.history()) == 1
+    assert kinds(book.advance([], at(65), POLICY)) == ["all_clear"]  # the person left the room
+
+
+@pytest.mark.parametrize("other", [
+    finding(kind=FindingKind.PROLONGED_STAY, room="kitchen", started=at(0)),  # another room
+    finding(kind=FindingKind.UNUSUAL_SILENCE, started=at(27)),  # began after the alert: a new one
+    finding(kind=FindingKind.SENSOR_DATA_MISSING, started=at(0), severity=Severity.WARNING),  # not the person
+], ids=["other room", "began later", "sensor"])
+def test_only_the_same_situation_continues_an_alert(other: Finding) -> None:
+    silence, _ = _stuck_in_the_bathroom()
+    book = AlertBook()
+    book.advance([silence], at(25), POLICY)
+    book.advance([other], at(28), POLICY)
+    assert len(book.history()) == 2
+    assert book.get(alert_id_for(silence.incident_key)).incident_key == silence.incident_key  # type: ignore[union-attr]
+    assert kinds(book.advance([other], at(35), POLICY)) == ["all_clear"] + (
+        [] if other.severity is Severity.WARNING else [])
+
+
+def test_an_alert_nobody_was_told_about_is_not_continued() -> None:
+    silence, stay = _stuck_in_the_bathroom()
+    book = AlertBook()
+    book.advance([replace(silence, severity=Severity.WARNING)], at(25), POLICY)  # not yet told
+    book.advance([stay], at(27), POLICY)
+    assert len(book.history()) == 2
 
 
 def test_acknowledging_unknown_or_resolved_alert_changes_nothing() -> None:
     book = AlertBook()
     assert book.acknowledge("a-unknown", "x", at(0)) is False
     book.advance([finding()], at(0), POLICY)
-    book.advance([], at(1), POLICY)
-    assert book.acknowledge(book.history()[0].id, "x", at(2)) is False
+    book.advance([], at(10), POLICY)
+    assert book.acknowledge(book.history()[0].id, "x", at(11)) is False
 
 
 def test_warning_waits_for_its_confirmation_delay() -> None:
@@ -186,8 +276,8 @@ def test_two_incidents_two_alerts_and_duplicate_findings_one() -> None:
 def test_reappearing_incident_reopens_its_alert() -> None:
     book = AlertBook()
     book.advance([finding()], at(0), POLICY)
-    book.advance([], at(5), POLICY)
-    notes = book.advance([finding()], at(6), POLICY)
+    assert kinds(book.advance([], at(10), POLICY)) == ["all_clear"]
+    notes = book.advance([finding()], at(11), POLICY)
     assert kinds(notes) == ["alert"]
     assert len(book.history()) == 1
     ids = [e["id"] for e in book.history()[0].log if e["event"] == "notification"]
@@ -267,7 +357,8 @@ def test_no_contacts_still_tracks_the_alert() -> None:
 # -- invariants over random histories ---------------------------------------------------------
 
 step = st.tuples(
-    st.sets(st.sampled_from(["bathroom:emergency", "bathroom:warning", "kitchen:info", "hall:warning"])),
+    st.sets(st.sampled_from(["bathroom:emergency", "bathroom:warning", "kitchen:info", "hall:warning",
+                             "bathroom:emergency:silence", "hall:emergency:silence"])),
     st.integers(min_value=1, max_value=40),  # minutes to the next check
     st.booleans(),  # acknowledge the oldest open alert before this check
 )
@@ -283,7 +374,7 @@ def test_invariants_over_random_histories(steps: list[tuple[set[str], int, bool]
         now += timedelta(minutes=gap)
         if ack and book.open_alerts():
             book.acknowledge(book.open_alerts()[0].id, "someone", now)
-        findings = [finding(Severity(s.split(":")[1]), room=s.split(":")[0]) for s in sorted(present)]
+        findings = [_drawn(s) for s in sorted(present)]
         notes = book.advance(findings, now, POLICY)
         assert len({n.alert_id for n in notes}) == len(notes)  # at most one message per alert per check
         for note in notes:
@@ -294,12 +385,26 @@ def test_invariants_over_random_histories(steps: list[tuple[set[str], int, bool]
             assert alert is not None
             if note.kind is NotificationKind.ALL_CLEAR:
                 assert alert.state is AlertState.RESOLVED
+                assert now - alert.last_seen >= POLICY.clear_after
             else:
                 assert alert.state is AlertState.NOTIFIED
                 assert note.severity is not Severity.INFO
-        for alert in book.open_alerts():
-            assert alert.incident_key in {f.incident_key for f in findings}
+        keys = {f.incident_key for f in findings}
+        for alert in book.open_alerts():  # seen now, or told and gone for less than clear_after
+            assert alert.incident_key in keys or (
+                alert.notified_at is not None and now - alert.last_seen < POLICY.clear_after)
+        carried = {k for a in book.open_alerts() for k in (a.incident_key, *a.earlier_keys)}
+        assert keys <= carried  # every finding has its alert (one continued carries its earlier keys)
         assert AlertBook.from_dict(json.loads(json.dumps(book.to_dict()))).to_dict() == book.to_dict()
+
+
+def _drawn(spec: str) -> Finding:
+    """"room:severity" is a stay that began at T0; "room:severity:silence" a silence since an hour
+    before (a candidate to continue the stay's alert, and to be continued by it)."""
+    room, severity, *silence = spec.split(":")
+    if silence:
+        return finding(Severity(severity), room=room, kind=FindingKind.UNUSUAL_SILENCE, started=at(-60))
+    return finding(Severity(severity), room=room)
 
 
 # -- persistence (alert_store.py) on the real memory and file stores ----------------------------

@@ -393,7 +393,8 @@ def test_email_link_of_an_earlier_episode_acknowledges_nothing(home: Home) -> No
 
     book = home.alerts.load()
     finding = Finding.from_dict(book.history()[0].finding.to_dict())
-    policy = AlertPolicy(escalation=("carer@example.org",))
+    # No hold before the all clear, so that the second episode begins before NOW.
+    policy = AlertPolicy(escalation=("carer@example.org",), clear_after=timedelta(0))
     book.advance([], NOW - timedelta(minutes=4), policy)  # resolved ...
     [again] = book.advance([finding], NOW - timedelta(minutes=3), policy)  # ... and back: episode 2
     home.alerts.save(book)

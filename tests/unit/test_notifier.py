@@ -46,7 +46,8 @@ def notes(room: str | None = "bathroom", severity: Severity = Severity.EMERGENCY
     out = []
     for minute in (52, 67, 82):
         out += book.advance([finding], T0 + timedelta(minutes=minute), policy)
-    out += book.advance([], T0 + timedelta(minutes=90), policy)
+    out += book.advance([], T0 + timedelta(minutes=90), policy)  # the all clear waits 10 min
+    out += book.advance([], T0 + timedelta(minutes=92), policy)
     assert [n.kind.value for n in out] == ["alert", "reminder", "escalation", "all_clear"]
     return out
 

@@ -18,7 +18,14 @@ Rules (docs/alerts.md explains them for a newcomer):
   for warnings) and every `escalate_after` one more contact of the ordered `escalation` list is
   added (for a warning no faster than it repeats). An alert that grows from warning to emergency
   is escalated at once.
-- When a notified alert resolves (acknowledged or not) everyone told gets an "all clear".
+- When a notified alert resolves (acknowledged or not) everyone told gets an "all clear", once its
+  finding has been gone for `clear_after`: until then it is held (no reminders), and a finding that
+  returns continues the episode. Someone stuck who moves once, or a detector wavering at its limit,
+  then gets no "all clear" followed by a new alert minutes later.
+- A notified person-level alert is *continued* by a new person-level finding in the same room whose
+  situation began before the alert did (a silence in the bathroom, then the long stay it was part
+  of): the alert carries the new finding under the same id and episode (`earlier_keys` keeps the
+  incident keys it carried before).
 - Notification ids are `<alert id>-<episode>-<n>` (the n-th notification of that episode): a check
   that is re-run because the book was not saved produces the same ids again, so the mailer can
   drop the duplicate, and no episode can reuse an id of an earlier one (the mailer would drop it).
@@ -37,7 +44,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from hometwin.domain.findings import Finding, Severity
+from hometwin.domain.findings import PERSON_KINDS, Finding, Severity
 
 # 2: episodes (hometwin.services.alert_store upgrades version-1 books). The optional top-level
 # "deliveries" list was added within version 2: a book without it has nothing undelivered.
@@ -69,14 +76,16 @@ class AlertPolicy:
     warning_delay: timedelta = timedelta(minutes=10)
     warning_repeat_every: timedelta = timedelta(hours=1)
     keep_resolved: timedelta = timedelta(days=90)
+    clear_after: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "escalation", tuple(self.escalation))
         for name in ("repeat_every", "escalate_after", "warning_repeat_every", "keep_resolved"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"AlertPolicy.{name} must be positive")
-        if self.warning_delay < timedelta(0):
-            raise ValueError("AlertPolicy.warning_delay must not be negative")
+        for name in ("warning_delay", "clear_after"):
+            if getattr(self, name) < timedelta(0):
+                raise ValueError(f"AlertPolicy.{name} must not be negative")
         if len(set(self.escalation)) != len(self.escalation):
             raise ValueError("AlertPolicy.escalation lists a contact twice")
 
@@ -174,6 +183,7 @@ class Alert:
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
     log: list[dict[str, Any]] = field(default_factory=list)  # what happened, for the dashboard
+    earlier_keys: list[str] = field(default_factory=list)  # incident keys carried before (continued)
 
     def recipients(self, policy: AlertPolicy) -> tuple[str, ...]:
         return policy.escalation[: self.level + 1]
@@ -192,7 +202,7 @@ class Alert:
             "notified_at": _iso(self.notified_at), "last_notified_at": _iso(self.last_notified_at),
             "escalated_at": _iso(self.escalated_at), "acknowledged_at": _iso(self.acknowledged_at),
             "acknowledged_by": self.acknowledged_by, "resolved_at": _iso(self.resolved_at),
-            "log": [dict(entry) for entry in self.log],
+            "log": [dict(entry) for entry in self.log], "earlier_keys": list(self.earlier_keys),
         }
 
     @classmethod
@@ -210,6 +220,7 @@ class Alert:
             acknowledged_at=_parse_opt(d.get("acknowledged_at")),
             acknowledged_by=d.get("acknowledged_by"), resolved_at=_parse_opt(d.get("resolved_at")),
             log=[dict(entry) for entry in d.get("log", [])],
+            earlier_keys=[str(k) for k in d.get("earlier_keys", [])],
         )
 
 
@@ -219,6 +230,10 @@ class AlertBook:
     def __init__(self, alerts: Iterable[Alert] = (), deliveries: Iterable[Delivery] = ()) -> None:
         self._alerts: dict[str, Alert] = {a.id: a for a in alerts}
         self._undelivered: dict[str, Delivery] = {d.notification.id: d for d in deliveries}
+        # Which alert an incident key belongs to: its own (the id is the key's hash) unless an
+        # alert was continued under it.
+        self._by_key: dict[str, str] = {k: a.id for a in self._alerts.values() for k in a.earlier_keys}
+        self._by_key.update({a.incident_key: a.id for a in self._alerts.values()})
 
     def get(self, alert_id: str) -> Alert | None:
         return self._alerts.get(alert_id)
@@ -244,17 +259,19 @@ class AlertBook:
             if seen is None or _RANK[finding.severity] > _RANK[seen.severity]:
                 current[finding.incident_key] = finding
 
+        self._continue(current, now)
         for key, finding in current.items():
-            self._observe(key, finding, now)
+            self._observe(key, finding, now, current)
 
         out: list[Notification] = []
         for alert in list(self._alerts.values()):
             if not alert.active:
                 continue
-            if alert.incident_key not in current:
-                out += self._resolve(alert, now, policy)
-            else:
+            if alert.incident_key in current:
                 out += self._step(alert, now, policy)
+            elif alert.notified_at is None or now - alert.last_seen >= policy.clear_after:
+                out += self._resolve(alert, now, policy)
+            # else: held; it resolves once gone for `clear_after`, or continues if it returns
         self._prune(now, policy)
         return out
 
@@ -333,15 +350,40 @@ class AlertBook:
 
     # -- the state machine -------------------------------------------------------------------
 
-    def _observe(self, key: str, finding: Finding, now: datetime) -> None:
-        alert_id = alert_id_for(key)
+    def _continue(self, current: dict[str, Finding], now: datetime) -> None:
+        """Let a new person-level finding carry on a notified alert whose finding is gone, when it is
+        about the same room and its situation began before the alert did (see the module rules)."""
+        new = sorted((f for k, f in current.items() if k not in self._by_key and f.kind in PERSON_KINDS
+                      and f.room is not None), key=lambda f: (-_RANK[f.severity], f.started_at))
+        for alert in self._alerts.values():
+            if (not alert.active or alert.notified_at is None or alert.incident_key in current
+                    or alert.finding.kind not in PERSON_KINDS):
+                continue
+            finding = next((f for f in new if f.room == alert.finding.room and f.started_at <= alert.opened_at),
+                           None)
+            if finding is None:
+                continue
+            new.remove(finding)
+            _log(alert, "continued", now, kind=finding.kind.value, incident_key=finding.incident_key)
+            alert.earlier_keys.append(alert.incident_key)
+            alert.incident_key = finding.incident_key
+            self._by_key[finding.incident_key] = alert.id
+
+    def _observe(self, key: str, finding: Finding, now: datetime, current: dict[str, Finding]) -> None:
+        alert_id = self._by_key.get(key, alert_id_for(key))
         alert = self._alerts.get(alert_id)
+        if alert is not None and key != alert.incident_key and alert.incident_key in current:
+            return  # seen under the key it carries now as well: one incident, one finding
         if alert is None:
             alert = Alert(id=alert_id, incident_key=key, finding=finding, severity=finding.severity,
                           state=AlertState.OPEN, opened_at=now, last_seen=now)
             _log(alert, "opened", now, severity=finding.severity.value)
             self._alerts[alert_id] = alert
-        elif alert.state is AlertState.RESOLVED:
+            self._by_key[key] = alert_id
+        if key != alert.incident_key:  # an incident key it carried before is back: it carries it again
+            alert.earlier_keys = [k for k in alert.earlier_keys if k != key] + [alert.incident_key]
+            alert.incident_key = key
+        if alert.state is AlertState.RESOLVED:
             # The same incident is back (a detector flapped at its threshold): a new episode, which
             # nobody has acknowledged yet; an acknowledgement of an earlier episode does not count.
             alert.episode += 1
@@ -416,9 +458,11 @@ class AlertBook:
 
     def _prune(self, now: datetime, policy: AlertPolicy) -> None:
         cutoff = now - policy.keep_resolved
-        for alert_id in [a.id for a in self._alerts.values()
-                         if a.resolved_at is not None and not a.active and a.resolved_at < cutoff]:
-            del self._alerts[alert_id]
+        for alert in [a for a in self._alerts.values()
+                      if a.resolved_at is not None and not a.active and a.resolved_at < cutoff]:
+            del self._alerts[alert.id]
+            for key in (alert.incident_key, *alert.earlier_keys):
+                self._by_key.pop(key, None)
         for note_id in [i for i, d in self._undelivered.items() if d.notification.alert_id not in self._alerts]:
             del self._undelivered[note_id]
 

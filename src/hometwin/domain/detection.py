@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from hometwin.domain.detectors import DETECTORS, Assessment, DetectionParams, Detector, Situation
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.findings import Finding, FindingKind
+from hometwin.domain.findings import PERSON_KINDS, Finding
 
 if TYPE_CHECKING:
     from hometwin.domain.model import BehaviourModel
@@ -35,9 +35,6 @@ __all__ = ["PERSON_KINDS", "RECENT_WINDOW", "Assessment", "DetectionParams", "as
 # How much history the monitoring reads before `now`: a night, the day before, and a margin, so the
 # silence and daily-frequency detectors see the events they reason about.
 RECENT_WINDOW = timedelta(hours=36)
-
-# Findings about the person: a fall shows as several of them at once, reported as one incident.
-PERSON_KINDS = (FindingKind.UNUSUAL_SILENCE, FindingKind.PROLONGED_STAY, FindingKind.MISSING_ROUTINE)
 
 
 def detect(model: BehaviourModel, events: Sequence[SensorEvent], now: datetime,

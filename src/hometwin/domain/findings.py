@@ -23,6 +23,10 @@ class FindingKind(StrEnum):
     SENSOR_DATA_MISSING = "sensor_data_missing"
 
 
+# Findings about the person (not the sensors): a fall shows as several of them, one incident.
+PERSON_KINDS = (FindingKind.UNUSUAL_SILENCE, FindingKind.PROLONGED_STAY, FindingKind.MISSING_ROUTINE)
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One detector's verdict at one moment.
