@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from hometwin.adapters.sources import open_source
-from tests.dashboard_helpers import Home, make_home, serve
+from tests.dashboard_helpers import NOW, Home, make_home, serve
 
 
 @pytest.fixture
@@ -69,6 +70,9 @@ def test_alerts_page_lists_history_with_evidence(home: Home) -> None:
     assert alert["evidence"]["observed"] == 3600 and alert["status"] == "notified"
     assert alert["notifications"] == 1
     assert "observed 1 h, usual 10 min, alert above 40 min, percentile 99.7" in page
+    # when a check last saw it: a caregiver can tell an alert whose situation may be ending
+    assert datetime.fromisoformat(alert["last_seen"]) == NOW - timedelta(minutes=5)
+    assert "<dt>Last seen</dt><dd>Wed 11 Mar 10:25</dd>" in page  # in the home's zone (Berlin)
 
 
 def test_bad_alert_id_is_a_422_naming_the_field(home: Home) -> None:

@@ -76,6 +76,9 @@ class AlertView(BaseModel):
     severity: str
     status: str
     opened_at: datetime | None = None
+    last_seen: datetime | None = Field(
+        None, description="When a check last saw the situation. An active alert not seen since waits "
+                          "HOMETWIN_ALERT_CLEAR_AFTER_MINUTES for its all clear: if it comes back, it goes on.")
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None

@@ -169,7 +169,7 @@ class DashboardService:
         return AlertView(
             id=alert.id, kind=alert.finding.kind.value, room=alert.finding.room,
             severity=alert.severity.value, status=state,
-            opened_at=alert.opened_at, acknowledged_by=alert.acknowledged_by,
+            opened_at=alert.opened_at, last_seen=alert.last_seen, acknowledged_by=alert.acknowledged_by,
             acknowledged_at=alert.acknowledged_at, resolved_at=alert.resolved_at,
             ack_pending=ack_pending and state in ("open", "notified"),
             message=alert.finding.message, evidence=alert.finding.to_dict(), notifications=len(notes),
