@@ -98,6 +98,8 @@ def test_each_kind_has_its_subject(tmp_path: Path) -> None:
     ]
     clear = next(m for m in parsed(mailer) if m["Subject"].startswith("[HomeTwin oma] All clear"))
     assert "ack?token" not in bodies(clear)[0]  # nothing to acknowledge any more
+    # held 10 min after the last check that saw it (T0 + 82 min, 10:22 in Berlin): confirmed at 10:32
+    assert "reported earlier is over (confirmed Tue 03 Mar 2026, 10:32 CET)" in " ".join(bodies(clear)[0].split())
     assert clear["To"] == "anna@example.org, ben@example.org"
 
 
