@@ -243,6 +243,28 @@ def test_silence_of_every_sensor_stays_a_person_finding(model: BehaviourModel, e
     assert FindingKind.SENSOR_DATA_MISSING not in found and FindingKind.UNUSUAL_SILENCE in found
 
 
+@pytest.mark.parametrize("doorway", [False, True], ids=["door only", "hall sees the doorway"])
+def test_coming_home_starts_a_new_stay_where_the_person_left(model: BehaviourModel, events: list[SensorEvent],
+                                                             doorway: bool) -> None:
+    # Out by the front door at 14:00 (the hall sensor sees the person walk to it, and, with
+    # `doorway`, in the doorway 20 s after it, within the exit grace), back at 16:00. The two hours
+    # out are time away, as in the stays, not a two-hour stay in the hall: before, with the
+    # doorway seen, the hall "stay" since 13:59 made a prolonged-stay alarm at the return.
+    out, back = at(30, 14), at(30, 16)
+    recent = [e for e in _until(events, out) if e.time < out - timedelta(minutes=1)]
+    recent += [SensorEvent(out - timedelta(seconds=30), "pir_hall", "hall"),
+               SensorEvent(out, "front_door", "hall", SensorKind.DOOR, 1.0)]
+    if doorway:
+        recent.append(SensorEvent(out + timedelta(seconds=20), "pir_hall", "hall"))
+    recent += [SensorEvent(back, "front_door", "hall", SensorKind.DOOR, 1.0),
+               SensorEvent(back + timedelta(seconds=15), "pir_hall", "hall")]
+    assert current_stay(recent, model.params.stays) == ("hall", back)
+    assert FindingKind.PROLONGED_STAY not in _firing(model, recent, back + timedelta(minutes=1))
+    # A step out of less than `away_after` (15 min) stays one stay in the hall.
+    short = [e if e.time < back else replace(e, time=e.time - timedelta(minutes=110)) for e in recent]
+    assert current_stay(short, model.params.stays) == ("hall", out - timedelta(seconds=30))
+
+
 def test_a_switch_turning_off_does_not_move_the_person(model: BehaviourModel, events: list[SensorEvent]) -> None:
     # Interval data: the flush interval closes after the person already lay down in bed.
     t = at(30, 22, 58)

@@ -26,8 +26,10 @@ def current_stay(recent: Sequence[SensorEvent], stays: StayParams) -> tuple[str,
     Only presence counts, as in the stays (`StayParams.off_means_present`): a motion sensor or an
     appliance switching off shows nobody. Interval data often closes a toilet-flush interval after
     the person is already in bed, and that must not put them back in the bathroom.
-    Coming home starts a new stay even in the room the person left by (a door, then a gap of
-    `StayParams.away_after`)."""
+    Coming home starts a new stay even in the room the person left by: a gap of
+    `StayParams.away_after` after the person left (`leaving`: the door, or the hall sensor seeing
+    them in the doorway within `StayParams.exit_grace` after it) is time away, as in the stays, not
+    a long stay in the hall."""
     k = next((j for j in range(len(recent) - 1, -1, -1) if is_present(recent[j], stays)), len(recent) - 1)
     room, start = recent[k].room, recent[k].time
     for j in range(k, -1, -1):
@@ -36,7 +38,7 @@ def current_stay(recent: Sequence[SensorEvent], stays: StayParams) -> tuple[str,
             continue
         if e.room != room:
             break
-        if e.kind is SensorKind.DOOR and j + 1 < len(recent) and recent[j + 1].time - e.time >= stays.away_after:
+        if start - e.time >= stays.away_after and leaving(recent[:j + 1], stays) is not None:
             break
         start = e.time
     return room, start
