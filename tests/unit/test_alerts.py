@@ -188,8 +188,17 @@ def test_only_the_same_situation_continues_an_alert(other: Finding) -> None:
     book.advance([other], at(28), POLICY)
     assert len(book.history()) == 2
     assert book.get(alert_id_for(silence.incident_key)).incident_key == silence.incident_key  # type: ignore[union-attr]
-    assert kinds(book.advance([other], at(35), POLICY)) == ["all_clear"] + (
-        [] if other.severity is Severity.WARNING else [])
+    assert kinds(book.advance([other], at(35), POLICY)) == ["all_clear"]  # the silence's own
+
+
+@pytest.mark.parametrize("bad", ["unusual_silence:bathroom:x", [1], {"a": 1}])
+def test_a_book_with_malformed_earlier_keys_is_refused(bad: object) -> None:
+    book = AlertBook()
+    book.advance([finding()], at(0), POLICY)
+    doc = book.to_dict()
+    doc["alerts"][0]["earlier_keys"] = bad
+    with pytest.raises(ValueError, match="earlier_keys"):
+        AlertBook.from_dict(doc)
 
 
 def test_an_alert_nobody_was_told_about_is_not_continued() -> None:

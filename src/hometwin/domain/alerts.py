@@ -220,7 +220,7 @@ class Alert:
             acknowledged_at=_parse_opt(d.get("acknowledged_at")),
             acknowledged_by=d.get("acknowledged_by"), resolved_at=_parse_opt(d.get("resolved_at")),
             log=[dict(entry) for entry in d.get("log", [])],
-            earlier_keys=[str(k) for k in d.get("earlier_keys", [])],
+            earlier_keys=_keys(d.get("earlier_keys", [])),
         )
 
 
@@ -485,6 +485,12 @@ class AlertBook:
 
 def _log(alert: Alert, event: str, now: datetime, **details: Any) -> None:
     alert.log.append({"event": event, "at": now.isoformat(), "episode": alert.episode, **details})
+
+
+def _keys(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"an alert's earlier_keys is a list of incident keys, got {value!r}")
+    return value
 
 
 def _episode(value: Any) -> int:
