@@ -51,6 +51,7 @@ def test_demo_shows_the_fall_on_the_dashboard_and_stops_cleanly(tmp_path: Path) 
         maildir = next(tmp_path.glob("run-*")) / "mail"
         wait_until(lambda: maildir.exists() and len(mailbox.Maildir(str(maildir), create=False)) >= 1,
                    timeout=240, what=f"the alert e-mail\n{demo.tail()}")
+        _check_the_first_email_is_about_the_fall(demo.log.read_text(), maildir)
         alerts = httpx.get(f"{url}/api/alerts", timeout=10).json()
         assert "open" in str(alerts)
         mail = httpx.get(f"{url}/api/mail", timeout=10)  # the demo's mail drop, shown by the dashboard
@@ -73,6 +74,28 @@ def test_demo_shows_the_fall_on_the_dashboard_and_stops_cleanly(tmp_path: Path) 
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed at /usr/bin/chromium: the browser part was not run "
                     "(`make test` installs it via .ci/system-deps)")
+
+
+def _check_the_first_email_is_about_the_fall(log: str, maildir: Path) -> None:
+    """The demo exists to show its fall: an e-mail before it, or about another room, is a false alarm
+    that a newcomer would take for the demo's point."""
+    planned = re.search(r"At (\d\d:\d\d) simulated\s+time .*? the person\s+falls\s+in\s+the\s+(\w+)\.", log, re.S)
+    assert planned, f"the demo did not say when and where the person falls:\n{log[-2000:]}"
+    fall_at, room = planned.groups()
+    mails = sorted(mailbox.Maildir(str(maildir), create=False), key=_checked_at)
+    for mail in mails:  # the demo runs within one simulated day, so clock times compare
+        assert _checked_at(mail) >= fall_at, f"e-mail before the fall at {fall_at}: {mail['Subject']}"
+    assert f"EMERGENCY in the {room}" in mails[0]["Subject"], (fall_at, room, mails[0]["Subject"])
+
+
+def _checked_at(mail: mailbox.MaildirMessage) -> str:
+    """The simulated time of the check that sent the e-mail ("Checked: Mon 07 Dec 2026, 14:07 CET", or
+    "confirmed ..." in an all clear)."""
+    body = next(part for part in mail.walk() if part.get_content_type() == "text/plain")
+    text = body.get_payload(decode=True).decode()
+    checked = re.search(r"(?:Checked:\s+|confirmed )\w+ \d+ \w+ \d+, (\d\d:\d\d)", text)
+    assert checked, text[:1000]
+    return checked.group(1)
 
 
 def _check_in_browser(url: str, tmp_path: Path) -> None:
