@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -16,6 +16,7 @@ from hometwin.domain.detection import (
     detect,
 )
 from hometwin.domain.detectors.presence import current_stay
+from hometwin.domain.detectors.stuck_sensor import current_runs
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.findings import FindingKind, Severity
 from hometwin.domain.model import BehaviourModel, train_model
@@ -235,6 +236,57 @@ def test_most_sensors_dead_is_a_technical_finding_not_a_stay(model: BehaviourMod
     # The incident stays the same from check to check.
     later = _firing(model, recent, now + timedelta(minutes=5))[FindingKind.SENSOR_DATA_MISSING]
     assert later.incident_key == f.incident_key
+
+
+def _stuck_bathroom(events: list[SensorEvent], until: datetime) -> list[SensorEvent]:
+    """Day 30 as drawn, but from 21:00 on the bathroom PIR fires every 11 s (a curtain in a draught),
+    while the person goes to bed at 23:00 as every day."""
+    draught = at(30, 21)
+    kept = [e for e in _until(events, until) if e.sensor != "pir_bathroom" or e.time < draught]
+    stuck = [SensorEvent(t, "pir_bathroom", "bathroom")
+             for t in (draught + timedelta(seconds=11 * i) for i in range(3000)) if t <= until]
+    return sorted(kept + stuck)
+
+
+def test_a_stuck_motion_sensor_is_a_technical_finding_not_a_stay(model: BehaviourModel,
+                                                                 events: list[SensorEvent]) -> None:
+    now = at(31, 2)
+    recent = _stuck_bathroom(events, now)
+    # Without the check, the sensor makes a "stay" in the bathroom since the person went to bed.
+    off = _firing(model, recent, now, params=DetectionParams(stuck_sensor_after_min=0))
+    assert FindingKind.PROLONGED_STAY in off and off[FindingKind.PROLONGED_STAY].room == "bathroom"
+    assert FindingKind.SENSOR_STUCK not in off
+    found = _firing(model, recent, now)
+    f = found[FindingKind.SENSOR_STUCK]
+    assert f.severity is Severity.WARNING and f.room == "bathroom" and f.started_at == at(30, 21)
+    assert "pir_bathroom" in f.message and "check the sensor" in f.message
+    assert f.observed == pytest.approx(5 * 3600, abs=15) and f.threshold == 120 * 60
+    assert FindingKind.PROLONGED_STAY not in found
+    # Not before two hours without a pause; the same incident from check to check.
+    assert FindingKind.SENSOR_STUCK not in _firing(model, _stuck_bathroom(events, at(30, 22, 50)), at(30, 22, 50))
+    later = _firing(model, _stuck_bathroom(events, now + timedelta(minutes=5)), now + timedelta(minutes=5))
+    assert later[FindingKind.SENSOR_STUCK].incident_key == f.incident_key
+    # Once it stops, so does the finding.
+    assert FindingKind.SENSOR_STUCK not in _firing(model, recent, now + timedelta(minutes=2))
+
+
+@pytest.mark.parametrize("pause_s", [50, 70])
+def test_a_person_busy_for_hours_pauses_a_sensor_now_and_then(pause_s: int) -> None:
+    """Three hours of cooking with motion every 10-40 s is not a stuck sensor; a run is broken by a
+    minute without motion, so motion every `pause_s` seconds makes one run (50 s) or none (70 s)."""
+    start = at(30, 9)
+    busy = [SensorEvent(start + timedelta(seconds=s), "pir_kitchen", "kitchen") for s in range(0, 90 * 60, 25)]
+    busy.append(SensorEvent(start + timedelta(minutes=92), "pir_kitchen", "kitchen"))  # after a 2-minute pause
+    busy += [SensorEvent(start + timedelta(minutes=92, seconds=s), "pir_kitchen", "kitchen")
+             for s in range(pause_s, 90 * 60, pause_s)]
+    busy.append(SensorEvent(busy[-1].time + timedelta(seconds=5), "fridge", "kitchen", SensorKind.CONTACT, 1.0))
+    now = busy[-1].time + timedelta(seconds=20)
+    runs = current_runs(busy, now)
+    if pause_s < 60:
+        assert runs == {"pir_kitchen": ("kitchen", start + timedelta(minutes=92), busy[-2].time)}
+    else:
+        assert runs == {"pir_kitchen": ("kitchen", busy[-2].time, busy[-2].time)}
+    assert current_runs(busy, now + timedelta(minutes=2)) == {}
 
 
 def test_silence_of_every_sensor_stays_a_person_finding(model: BehaviourModel, events: list[SensorEvent]) -> None:

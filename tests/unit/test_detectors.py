@@ -18,7 +18,7 @@ from hometwin.domain.detectors import DETECTORS, Assessment, DetectionParams, De
 from hometwin.domain.detectors.unusual_frequency import UnusualFrequency
 from hometwin.domain.detectors.unusual_silence import UnusualSilence
 from hometwin.domain.events import SensorEvent, SensorKind
-from hometwin.domain.findings import FindingKind
+from hometwin.domain.findings import TECHNICAL_KINDS, FindingKind
 from hometwin.domain.model import BehaviourModel, train_model
 from tests.unit.drawn_home import TZ, at, drawn_events
 
@@ -65,6 +65,10 @@ def scenarios(events: list[SensorEvent]) -> list[Scenario]:
         SensorEvent(enter + timedelta(minutes=15 * i), "pir_bathroom", "bathroom") for i in range(13)]
     cut = at(29, 9)  # a dead gateway: from here on only the kitchen motion reports
     kitchen = [SensorEvent(cut + timedelta(minutes=5 * i), "pir_kitchen", "kitchen") for i in range(12 * 28)]
+    draught = at(30, 21)  # from here on the living-room motion sensor fires every 11 s (a stuck PIR)
+    stuck_pir = sorted([e for e in _until(events, at(31, 1)) if e.sensor != "pir_livingroom" or e.time < draught]
+                       + [SensorEvent(draught + timedelta(seconds=11 * i), "pir_livingroom", "livingroom")
+                          for i in range(1300)])
     busy = _until(events, at(30, 23))
     for i in range(8):
         t = at(31, 0, 10) + timedelta(minutes=40 * i)
@@ -78,6 +82,7 @@ def scenarios(events: list[SensorEvent]) -> list[Scenario]:
         Scenario("stuck with rare movement", stuck, stuck[-1].time),
         Scenario("dead gateway", [e for e in _until(events, cut) if e.time < cut] + kitchen, kitchen[-1].time),
         Scenario("busy night", busy, busy[-1].time),
+        Scenario("stuck motion sensor", stuck_pir, stuck_pir[-1].time),
         Scenario("source failing", _until(events, bathroom.time), bathroom.time, bathroom.time),
     ]
 
@@ -161,7 +166,7 @@ def test_every_detector_uses_the_sensitivity(detector: Detector, model: Behaviou
             eager = _run(detector, model, s, now, DetectionParams(sensitivity=1.0))
             for a, b in zip(base, eager, strict=True):
                 assert a.score == b.score or math.isnan(a.score)
-                expected = a.limit if a.finding.kind is FindingKind.SENSOR_DATA_MISSING else a.limit - 1.0
+                expected = a.limit if a.finding.kind in TECHNICAL_KINDS else a.limit - 1.0
                 assert b.limit == pytest.approx(expected)
 
 

@@ -26,6 +26,7 @@ VARIABLES = {
     "dead_sensor_after_h": "HOMETWIN_DETECT_DEAD_SENSOR_AFTER_H",
     "dead_sensor_share": "HOMETWIN_DETECT_DEAD_SENSOR_SHARE",
     "daily_sensor_share": "HOMETWIN_DETECT_DAILY_SENSOR_SHARE", "sensitivity": "HOMETWIN_DETECT_SENSITIVITY",
+    "stuck_sensor_after_min": "HOMETWIN_DETECT_STUCK_SENSOR_AFTER_MIN",  # added with the detector
 }
 
 

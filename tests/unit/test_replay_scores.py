@@ -61,7 +61,7 @@ def test_scores_only_assessments_carry_the_full_checks_numbers() -> None:
 
 def test_a_scores_only_finding_has_no_words() -> None:
     model, events = home(3)
-    shortcut = {"unusual_silence", "prolonged_stay", "missing_routine", "sensor_data_missing"}
+    shortcut = {"unusual_silence", "prolonged_stay", "missing_routine", "sensor_data_missing", "sensor_stuck"}
     seen: set[str] = set()
     for hour in range(0, 4 * 24, 2):
         now = START + timedelta(days=TRAIN_DAYS, hours=hour)

@@ -63,6 +63,7 @@ READINGS: dict[FindingKind, tuple[tuple[float, float, float], tuple[str, str, st
     FindingKind.NOT_BACK_HOME: ((8 * 3600, 92 * 60, 310 * 60), ("8 h", "1 h 32 min", "5 h 10 min")),
     FindingKind.UNUSUAL_FREQUENCY: ((8, 1.1, 2.3), ("8 visits", "1.1 visits", "2.3 visits")),
     FindingKind.SENSOR_DATA_MISSING: ((1800, 0, 1800), ("30 min", "0 s", "30 min")),
+    FindingKind.SENSOR_STUCK: ((3 * 3600, 0, 7200), ("3 h", "0 s", "2 h")),
 }
 SEVERITY = {FindingKind.UNUSUAL_FREQUENCY: Severity.INFO, FindingKind.PROLONGED_STAY: Severity.EMERGENCY,
             FindingKind.UNUSUAL_SILENCE: Severity.EMERGENCY}

@@ -41,7 +41,7 @@ from hometwin.domain.calibration_result import Calibration
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, assess
 from hometwin.domain.detectors import DETECTORS
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.findings import Severity
+from hometwin.domain.findings import TECHNICAL_KINDS, Severity
 from hometwin.domain.model import train_model
 from hometwin.domain.model_params import ModelParams
 
@@ -49,9 +49,10 @@ __all__ = ["ALARM_DETECTORS", "MAX_SHIFT", "MIN_SHIFT", "SHIFTS", "calibrate", "
            "choose_shift", "episodes", "fill_shares", "prior_calibration", "replay_day"]
 
 MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
-# What the replay runs: the alarm detectors and those that can block them (dead sensors block stays);
-# the informational ones (unusual frequency, a quarter of a check's time) change no alarm's margin.
-REPLAYED = tuple(d for d in DETECTORS if d.name in ALARM_DETECTORS or d.name in ("dead_sensors", "source_failing"))
+# What the replay runs: the alarm detectors and the technical ones, which can block them (dead or
+# stuck sensors block stays); the informational ones (unusual frequency, a quarter of a check's time)
+# change no alarm's margin.
+REPLAYED = tuple(d for d in DETECTORS if d.name in ALARM_DETECTORS or d.kind in TECHNICAL_KINDS)
 Margins = dict[str, list[np.ndarray]]
 # The calibration cross-validates over the last 8 weeks, the modeling component's window
 # (`HOMETWIN_MODELING_WINDOW_DAYS`): the home's current habits, and a year of history costs no more

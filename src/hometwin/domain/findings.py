@@ -21,10 +21,14 @@ class FindingKind(StrEnum):
     NOT_BACK_HOME = "not_back_home"
     UNUSUAL_FREQUENCY = "unusual_frequency"
     SENSOR_DATA_MISSING = "sensor_data_missing"
+    SENSOR_STUCK = "sensor_stuck"
 
 
 # Findings about the person (not the sensors): a fall shows as several of them, one incident.
 PERSON_KINDS = (FindingKind.UNUSUAL_SILENCE, FindingKind.PROLONGED_STAY, FindingKind.MISSING_ROUTINE)
+# Findings about the installation: "check the sensors", not "check the person". Their limits are
+# their own (minutes, hours), not surprises, so the sensitivity does not move them.
+TECHNICAL_KINDS = (FindingKind.SENSOR_DATA_MISSING, FindingKind.SENSOR_STUCK)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ FINDING_WORDING: dict[FindingKind, FindingWording] = {
     FindingKind.NOT_BACK_HOME: FindingWording("Not back home", duration_text),
     FindingKind.UNUSUAL_FREQUENCY: FindingWording("Unusual number of visits", visits_text),
     FindingKind.SENSOR_DATA_MISSING: FindingWording("Sensor data missing", duration_text),
+    FindingKind.SENSOR_STUCK: FindingWording("Sensor stuck", duration_text),
 }
 
 

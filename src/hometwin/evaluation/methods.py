@@ -24,14 +24,13 @@ import numpy as np
 from hometwin.domain.detection import DetectionParams, assess
 from hometwin.domain.detectors.presence import current_stay
 from hometwin.domain.events import SensorEvent
-from hometwin.domain.findings import FindingKind, Severity
+from hometwin.domain.findings import TECHNICAL_KINDS, FindingKind, Severity
 from hometwin.domain.stays import StayParams, Timeline
 
 if TYPE_CHECKING:
     from hometwin.domain.model import BehaviourModel
 
 ALARM_SEVERITIES = (Severity.EMERGENCY, Severity.WARNING)
-TECHNICAL_KINDS = (FindingKind.SENSOR_DATA_MISSING,)
 DEFAULT_STAYS = StayParams()  # the baselines have no model: they read stays the default way
 # A check's score, the "detector:room" of its top finding, and the largest margin among technical
 # findings (-inf if none): a technical episode lasting days is counted once per day.

@@ -8,7 +8,7 @@ same replay, exactly.
 
 Honest counting (the rolling protocol's default, `HomeRun.honest`):
 - an episode that starts in a data gap or excluded time is not counted (that time is no test time);
-- an episode during which a technical finding (`sensor_data_missing`) alarms counts once more for
+- an episode during which a technical finding (`sensor_data_missing`, `sensor_stuck`) alarms counts once more for
   every full day of technical alarm in it (a dead sensor for four days is four notices, not one);
 - the pool weights each home by its test days: every injection of home h in part p (day or night)
   weighs test_days(h) / injections(h, p), so a two-week home does not count as much as a month;

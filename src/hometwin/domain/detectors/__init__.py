@@ -21,22 +21,24 @@ from hometwin.domain.detectors.missing_routine import MissingRoutine, MissingRou
 from hometwin.domain.detectors.not_back_home import NotBackHome, NotBackHomeParams
 from hometwin.domain.detectors.prolonged_stay import ProlongedStay, ProlongedStayParams
 from hometwin.domain.detectors.source_failing import SourceFailing, SourceFailingParams
+from hometwin.domain.detectors.stuck_sensor import StuckSensor, StuckSensorParams
 from hometwin.domain.detectors.unusual_frequency import UnusualFrequency, UnusualFrequencyParams
 from hometwin.domain.detectors.unusual_silence import UnusualSilence, UnusualSilenceParams
 
 __all__ = ["DETECTORS", "Assessment", "DetectionParams", "Detector", "SharedParams", "Situation"]
 
 DETECTORS: tuple[Detector, ...] = (
-    SourceFailing(), NotBackHome(), DeadSensors(), UnusualSilence(), ProlongedStay(), MissingRoutine(),
-    UnusualFrequency(),
+    SourceFailing(), NotBackHome(), DeadSensors(), StuckSensor(), UnusualSilence(), ProlongedStay(),
+    MissingRoutine(), UnusualFrequency(),
 )
 
 
 # A dataclass lists its bases' fields from the last base to the first: the settings and
 # docs/configuration.md show them in that order (silence first, the shared knobs last).
 @dataclass(frozen=True)
-class DetectionParams(SharedParams, DeadSensorsParams, SourceFailingParams, UnusualFrequencyParams,
-                      NotBackHomeParams, MissingRoutineParams, ProlongedStayParams, UnusualSilenceParams):
+class DetectionParams(SharedParams, StuckSensorParams, DeadSensorsParams, SourceFailingParams,
+                      UnusualFrequencyParams, NotBackHomeParams, MissingRoutineParams, ProlongedStayParams,
+                      UnusualSilenceParams):
     """Every knob of the detectors (JSON-able): each detector's params plus the shared ones.
 
     docs/detection.md explains each default. Limits are surprises (-log10 tail probability); floors
