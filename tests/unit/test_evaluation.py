@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from hometwin.cli import app
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, detect
 from hometwin.domain.events import SensorKind
-from hometwin.domain.findings import FindingKind, Severity
+from hometwin.domain.findings import TECHNICAL_KINDS, Severity
 from hometwin.domain.stays import extract_timeline
 from hometwin.evaluation.harness import EvalConfig, HomeData, HomeRun, run_home
 from hometwin.evaluation.metrics import delays_min, episode_starts, summarize
@@ -105,7 +105,7 @@ def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: Ho
 
     def alarm(recent: list, now: datetime, model: Any, technical: bool = True) -> bool:  # type: ignore[type-arg]
         return any(f.severity in (Severity.EMERGENCY, Severity.WARNING)
-                   and (technical or f.kind is not FindingKind.SENSOR_DATA_MISSING)
+                   and (technical or f.kind not in TECHNICAL_KINDS)
                    for f in detect(model, recent, now, params))
 
     flags = []
