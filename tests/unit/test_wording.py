@@ -62,8 +62,9 @@ READINGS: dict[FindingKind, tuple[tuple[float, float, float], tuple[str, str, st
     FindingKind.MISSING_ROUTINE: ((600, 450, 554), ("10:00", "07:30", "09:14")),
     FindingKind.NOT_BACK_HOME: ((8 * 3600, 92 * 60, 310 * 60), ("8 h", "1 h 32 min", "5 h 10 min")),
     FindingKind.UNUSUAL_FREQUENCY: ((8, 1.1, 2.3), ("8 visits", "1.1 visits", "2.3 visits")),
-    FindingKind.SENSOR_DATA_MISSING: ((1800, 0, 1800), ("30 min", "0 s", "30 min")),
-    FindingKind.SENSOR_STUCK: ((3 * 3600, 0, 7200), ("3 h", "0 s", "2 h")),
+    # technical: no usual value (None), reported after a plain limit
+    FindingKind.SENSOR_DATA_MISSING: ((1800, 0, 1800), ("30 min", None, "30 min")),
+    FindingKind.SENSOR_STUCK: ((3 * 3600, 0, 7200), ("3 h", None, "2 h")),
 }
 SEVERITY = {FindingKind.UNUSUAL_FREQUENCY: Severity.INFO, FindingKind.PROLONGED_STAY: Severity.EMERGENCY,
             FindingKind.UNUSUAL_SILENCE: Severity.EMERGENCY}
@@ -77,8 +78,9 @@ def _finding(kind: FindingKind) -> Finding:
                    percentile=99.7, message=f"A {kind.value} to read.")
 
 
-def _email_readings(tmp_path: Path, findings: list[Finding]) -> dict[FindingKind, tuple[str, str, str, str]]:
-    """(label, observed, usual, threshold) as the e-mail of each finding writes them."""
+def _email_readings(tmp_path: Path, findings: list[Finding]) -> dict[FindingKind, tuple[str, str, str | None, str]]:
+    """(label, observed, usual, threshold) as the e-mail of each finding writes them (usual None: a
+    technical finding, "Reported: after ...")."""
     settings = MailSettings(data_dir=tmp_path, caregivers=["anna@example.org"], tz="Europe/Berlin", home_id="oma")
     mailer = MaildirMailer(tmp_path / "mail", settings.mail_from)
     notifier = Notifier(mailer, open_object_store("memory://"), settings)
@@ -90,15 +92,16 @@ def _email_readings(tmp_path: Path, findings: list[Finding]) -> dict[FindingKind
     for raw in mailer.messages():
         msg = email.message_from_bytes(raw.as_bytes(), policy=email.policy.default)
         text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        found = re.search(r"What: +(.+)\n.*\n.*\n +Observed: +(.+)\n +Usually: +(.+)\n +Unusual: +from (.+) "
-                          r"\(this", text)
+        found = re.search(r"What: +(.+)\n.*\n.*\n +Observed: +(.+)\n(?: +Usually: +(.+)\n +Unusual: +from (.+) "
+                          r"\(this| +Reported: +after (.+)\n)", text)
         assert found, text
         kind = FindingKind(re.search(r"Reference: n-(\w+)", text)[1])  # type: ignore[index]
-        out[kind] = found.groups()
+        label, observed, usual, threshold, after = found.groups()
+        out[kind] = (label, observed, usual, threshold or after)
     return out
 
 
-def _dashboard_readings(tmp_path: Path, findings: list[Finding]) -> dict[FindingKind, tuple[str, str, str, str]]:
+def _dashboard_readings(tmp_path: Path, findings: list[Finding]) -> dict[FindingKind, tuple[str, str, str | None, str]]:
     """(label, observed, usual, threshold) as the dashboard's alerts page shows each finding."""
     home = make_home(tmp_path / "dashboard", alert=False)
     book = AlertBook()
@@ -112,7 +115,8 @@ def _dashboard_readings(tmp_path: Path, findings: list[Finding]) -> dict[Finding
         card = re.search(rf'aria-labelledby="alert-{alert["id"]}">(.*?)</article>', page, re.S)
         assert card, page
         label = re.search(r"</span>\s*(.+?)\s*(?:—|</h3>)", card[1])
-        found = re.search(r"observed (.+?), usual (.+?), alert (?:above|after) (.+?), percentile", card[1])
+        found = re.search(r"observed (.+?)(?:, usual (.+?))?, alert (?:above|after) (.+?)(?:, percentile|</dd>)",
+                          card[1])
         assert label and found, card[1]
         out[FindingKind(alert["kind"])] = (label[1], *found.groups())
     return out

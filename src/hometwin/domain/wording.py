@@ -71,6 +71,9 @@ class FindingWording:
     label: str
     value: Callable[[float], str]
     beyond: str = "above"
+    # A technical finding (a dead or stuck sensor) has no "usual" value or percentile to show: it is
+    # reported after a plain limit, and "usually 0 s, at the 100th percentile" would only puzzle.
+    compared: bool = True
 
 
 FINDING_WORDING: dict[FindingKind, FindingWording] = {
@@ -79,8 +82,8 @@ FINDING_WORDING: dict[FindingKind, FindingWording] = {
     FindingKind.MISSING_ROUTINE: FindingWording("Missing routine", clock_text, beyond="after"),
     FindingKind.NOT_BACK_HOME: FindingWording("Not back home", duration_text),
     FindingKind.UNUSUAL_FREQUENCY: FindingWording("Unusual number of visits", visits_text),
-    FindingKind.SENSOR_DATA_MISSING: FindingWording("Sensor data missing", duration_text),
-    FindingKind.SENSOR_STUCK: FindingWording("Sensor stuck", duration_text),
+    FindingKind.SENSOR_DATA_MISSING: FindingWording("Sensor data missing", duration_text, compared=False),
+    FindingKind.SENSOR_STUCK: FindingWording("Sensor stuck", duration_text, compared=False),
 }
 
 

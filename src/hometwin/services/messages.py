@@ -120,6 +120,7 @@ class MailRenderer:
             "expected": wording.value(finding.expected),
             "threshold": wording.value(finding.threshold),
             "percentile": f"{finding.percentile:.1f}".rstrip("0").rstrip(".") + "th",
+            "compared": wording.compared,
             "ack_url": ack, "ack_expires_local": self._local(ack_expires) if ack_expires else None,
             "dashboard_url": self.dashboard_url, "home_id": self.home_id,
             "recipients": recipients, "notification_id": event.notification_id,

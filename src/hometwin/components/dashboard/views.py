@@ -66,11 +66,11 @@ def _evidence(ev: dict[str, Any]) -> str:
     parts = []
     if "observed" in ev:
         parts.append(f"observed {wording.value(float(ev['observed']))}")
-    if "expected" in ev:
+    if "expected" in ev and wording.compared:
         parts.append(f"usual {wording.value(float(ev['expected']))}")
     if "threshold" in ev:
         parts.append(f"alert {wording.beyond} {wording.value(float(ev['threshold']))}")
-    if "percentile" in ev and math.isfinite(float(ev["percentile"])):
+    if "percentile" in ev and math.isfinite(float(ev["percentile"])) and wording.compared:
         parts.append(f"percentile {_percent(float(ev['percentile']))}")
     return ", ".join(parts)
 
