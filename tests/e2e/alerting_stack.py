@@ -235,7 +235,13 @@ class AlertingStack:
                 print(f"while stopping: {exc!r}")
 
     def logs(self, lines: int = 20) -> str:
-        return "\n".join(f"--- {name} ---\n{p.tail(lines)}" for name, p in self.stack.processes.items())
+        """The last lines of every process started so far: after a start that failed half-way too
+        (then the servers' logs say why, instead of an AttributeError hiding it)."""
+        processes = dict(self.stack.processes) if hasattr(self, "stack") else {}
+        for name in ("s3", "smtp"):
+            if hasattr(self, name):
+                processes[name] = getattr(self, name).process
+        return "\n".join(f"--- {name} ---\n{p.tail(lines)}" for name, p in processes.items())
 
     # -- stopping and starting one part ----------------------------------------------------------
 
