@@ -115,6 +115,26 @@ def test_not_back_home(model: BehaviourModel, events: list[SensorEvent]) -> None
     assert 2 * 3600 < f.threshold < 8 * 3600
 
 
+def test_a_day_out_now_and_then_makes_a_long_outing_usual_at_any_hour(events: list[SensorEvent]) -> None:
+    """Four training days are days out (door at 09:30, back at 18:00). The outings that begin at
+    14:00 all lasted 1-2 h, yet 8 h out from 14:00 is what this person does now and then: no warning.
+    A day out must neither be trimmed as an outlier of the training weeks nor drowned by the hour's
+    short outings. An outing that goes on through the night still is one."""
+    days_out = (3, 10, 17, 24)
+    training = [e for e in events if e.time < at(TRAIN_DAYS, 0)
+                and not any(at(d, 9, 30) <= e.time.astimezone(at(d, 0).tzinfo) <= at(d, 18) for d in days_out)]
+    training += [SensorEvent(at(d, h, m), "front_door", "hall", SensorKind.DOOR, 1.0)
+                 for d in days_out for h, m in ((9, 30), (18, 0))]
+    model = train_model(sorted(training, key=lambda e: e.time), tz=TZ, end=at(TRAIN_DAYS, 0))
+    door = [e for e in events if e.kind is SensorKind.DOOR and e.time <= at(30, 15)][-1]
+    assert door.time.astimezone(at(30, 0).tzinfo).hour == 14
+    recent = _until(events, door.time)
+    assert FindingKind.NOT_BACK_HOME not in _firing(model, recent, door.time + timedelta(hours=8))
+    found = _firing(model, recent, door.time + timedelta(hours=20))
+    assert set(found) == {FindingKind.NOT_BACK_HOME}
+    assert 8.5 * 3600 < found[FindingKind.NOT_BACK_HOME].threshold < 20 * 3600
+
+
 def test_unusual_night_frequency_is_info(model: BehaviourModel, events: list[SensorEvent]) -> None:
     recent = _until(events, at(30, 23, 0))
     for i in range(8):

@@ -160,6 +160,10 @@ class BehaviourModel:
         w, b = self._cell(at)
         return pool_sketches(self._chain(self.away, w, b, "home"), self.params.prior_strength)
 
+    def away_duration_any_time(self) -> Distribution:
+        """Durations (seconds) of all away intervals, whenever they started."""
+        return pool_sketches([("home", (self.away or {}).get("home", {}).get(""))], self.params.prior_strength)
+
     def room_average_duration(self) -> dict[str, float]:
         """Mean stay duration per room (seconds; winsorised, see distributions.py)."""
         out: dict[str, float] = {}

@@ -9,6 +9,7 @@ as durations (their length is unknown).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -134,12 +135,16 @@ def learn(a: EventArrays, tl: Timeline, tz: str, params: ModelParams, t_start: f
             bedtime = _day_levels(weekday_of_day(evening), (bed_wall - evening * DAY) / 60.0, _sketcher(params))
 
     # ---- away durations by the time the person left
+    # Not winsorised: a day out among shorter outings is this person's routine, not an anomaly of
+    # the training weeks (whoever did not come back is not in them). Absences over a day are trips,
+    # which no outing model can tell from not coming back: they are left out.
     away: Levels = {}
-    if tl.away:
-        a_start = np.array([i.start.timestamp() for i in tl.away])
-        a_dur = np.array([i.duration.total_seconds() for i in tl.away])
+    outings = [i for i in tl.away if i.duration.total_seconds() <= DAY]
+    if outings:
+        a_start = np.array([i.start.timestamp() for i in outings])
+        a_dur = np.array([i.duration.total_seconds() for i in outings])
         w_a, b_a = _weekday_bin(clock.wall(a_start), bin_s)
-        away = _levels(w_a, b_a, a_dur, bins, "home", _sketcher(params))
+        away = _levels(w_a, b_a, a_dur, bins, "home", lambda values: Sketch.of(values, math.inf))
 
     return {"durations": durations, "home_durations": home_durations, "visit_counts": visits,
             "home_visits": home_visits, "daily": daily, "first": first, "bedtimes": bedtime, "away": away,

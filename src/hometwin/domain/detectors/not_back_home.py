@@ -32,11 +32,15 @@ class NotBackHome:
         seconds = (situation.now - door.time).total_seconds()
         if seconds <= 0:
             return []
-        dist = model.away_duration(door.time)
+        # Unusual for outings begun at this hour and for this person's outings at all: the hour's
+        # few outings rarely include the day out that the person makes now and then.
+        dist, any_time = model.away_duration(door.time), model.away_duration_any_time()
         limit = p.effective_limit(p.away_limit) + situation.shift(self.name)
-        score, typical = tail_score(dist, seconds, p.few_samples), float(dist.median)
+        score = min(tail_score(d, seconds, p.few_samples) for d in (dist, any_time) if d.n > 0)
+        typical = float(dist.median)
         floor = p.away_floor_min * 60
-        unusual = max(value_at(dist, limit, p.few_samples), floor) if score >= limit else math.nan
+        unusual = (max(*(value_at(d, limit, p.few_samples) for d in (dist, any_time) if d.n > 0), floor)
+                   if score >= limit else math.nan)
         usual = f"{when_text(door.time, model.tz, dist.level)} an outing usually lasts {duration_text(typical)}"
         message = (f"Away (or silent after the {door.room} door) for {duration_text(seconds)}; {usual}, "
                    f"and {duration_text(unusual)} is already unusual.")
