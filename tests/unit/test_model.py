@@ -152,6 +152,25 @@ def test_away_is_not_zero_visits_and_away_durations_are_learned() -> None:
     assert away.median == pytest.approx(5 * 3600 + 60, abs=60)  # last door 11:59 -> first event 17:00
 
 
+def test_outings_keep_their_days_out_and_leave_trips_out() -> None:
+    # Ten Tuesdays: eight 2-hour outings and two days out (09:00 to 19:00); and a trip of three days.
+    def tuesday(door_out: str, back: str) -> Schedule:
+        return [("06:30", "bedroom", 1), ("07:00", "bathroom", 10), ("07:10", "kitchen", 30),
+                (door_out, "door", 1), (back, "door", 1), (back, "livingroom", 60), ("21:45", "bathroom", 15),
+                ("22:00", "bedroom", 1)]
+    extra = {date(2024, 1, 2) + timedelta(weeks=i): tuesday("14:00", "16:00") for i in range(10)}
+    extra |= {date(2024, 1, 16): tuesday("09:00", "19:00"), date(2024, 2, 6): tuesday("09:00", "19:00")}
+    trip = [date(2024, 2, 14) + timedelta(days=i) for i in range(4)]
+    extra |= {trip[0]: [*WEEKDAY[:3], ("08:00", "door", 1)], trip[1]: [], trip[2]: [],
+              trip[3]: [("11:00", "door", 1), ("11:01", "livingroom", 600), ("21:45", "bathroom", 15)]}
+    m = train_model(routine(10, extra=extra), tz=TZ)
+    assert m.training["away"]["intervals"] == 11  # the trip is an absence of the timeline ...
+    outings = m.away_duration_any_time()
+    assert outings.n == 10  # ... but not an outing: it would make any absence look usual
+    # Not winsorised: two days out of 10 h among 2-hour outings are the person's own tail.
+    assert outings.p95 > 9 * 3600 and outings.median == pytest.approx(2 * 3600 + 60, abs=120)
+
+
 def test_dst_days_keep_the_local_routine() -> None:
     # Four weeks around the spring change (31 March 2024) and the autumn change (27 October).
     spring = train_model(routine(4, first=date(2024, 3, 18)), tz=TZ)
