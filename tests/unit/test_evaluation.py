@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ from hometwin.domain.events import SensorKind
 from hometwin.domain.findings import TECHNICAL_KINDS, Severity
 from hometwin.domain.stays import extract_timeline
 from hometwin.evaluation.harness import EvalConfig, HomeData, HomeRun, run_home
-from hometwin.evaluation.metrics import delays_min, episode_starts, summarize
+from hometwin.evaluation.metrics import delays_min, episode_starts, false_alarm_list, summarize
 from hometwin.evaluation.protocol import ANCHOR_OFFSET, choose_injections, choose_stuck, part_of_day, split
 from hometwin.evaluation.report import result_of
+from hometwin.evaluation.tables import markdown
 from tests.unit.drawn_home import TZ, ZONE, drawn_events
 
 HORIZON = timedelta(hours=12)
@@ -117,6 +119,16 @@ def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: Ho
     summary = summarize([run], "hometwin", 0.0)
     assert summary["false_alarms"] == detect_episodes
     assert (run.scores["hometwin"].checks >= 0).tolist() == flags
+    # The list of false alarms names the checks where `detect` began to alarm, in the home's time.
+    began = [datetime.fromtimestamp(float(t), ZONE).isoformat(timespec="minutes")
+             for t, f, before in zip(run.check_times, flags, [False, *flags[:-1]], strict=True) if f and not before]
+    listed = false_alarm_list([run], "hometwin", 0.0)
+    assert [x["start"] for x in listed] == began and {x["home"] for x in listed} <= {home.name}
+    assert sum(x["counts"] for x in listed) == detect_episodes
+    tally: Counter[str] = Counter()
+    for x in listed:
+        tally[x["alarm"]] += x["counts"]
+    assert tally == Counter(summary["false_alarms_by"])
 
     delays = delays_min(run.scores["hometwin"].injected, run.offsets, 0.0)
     for inj, off, delay in zip(run.injections, run.offsets, delays, strict=True):
@@ -142,6 +154,9 @@ def test_result_is_complete_and_deterministic(home: HomeData, run: HomeRun) -> N
     assert result["test_days"] == pytest.approx(run.test_days, abs=0.01)
     assert result["homes"][0]["injections"] == 12 and result["homes"][0]["stuck_injections"] == 4
     assert "per day" in result["resolution_note"]
+    listed = result["false_alarm_list"]
+    assert sum(x["counts"] for x in listed) == result["false_alarms"]
+    assert all(f"| {x['home']} | {x['start'].replace('T', ' ')} | {x['alarm']} |" in markdown(result) for x in listed)
     # The timer's delays are its knob, up to one check interval.
     timer = result["methods"]["timer_3h"]
     if timer["median_delay_min"] is not None:

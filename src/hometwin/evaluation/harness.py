@@ -133,6 +133,7 @@ class HomeRun:
     fold_test_days: tuple[float, ...] = ()  # test days of every fold (same rule as test_days)
     honest: bool = True  # count as the honest protocol does (metrics.py)
     reachable_min: float = 30.0  # an injection is reachable when its residual is at most this
+    tz: str = "UTC"  # the home's zone: false alarms are listed in its local time
 
     @property
     def methods(self) -> dict[str, Method]:
@@ -220,7 +221,7 @@ def run_home(home: HomeData, cfg: EvalConfig, progress: Progress | None = None) 
         injections, offsets, np.array([math.inf if r is None else r.total_seconds() / 60 for r in res]),
         scores, fold_methods,
         tuple(((f.end - f.origin) - uncountable.overlap(f.origin, f.end)).total_seconds() / 86400 for f in plan),
-        cfg.honest, cfg.reachable.total_seconds() / 60)
+        cfg.honest, cfg.reachable.total_seconds() / 60, home.tz)
 
 
 def _replay_injection(events: Sequence[SensorEvent], times: Sequence[datetime], inj: Injection,

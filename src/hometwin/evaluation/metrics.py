@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -75,6 +77,20 @@ def false_alarms(run: HomeRun, method: str, theta: float) -> tuple[int, Counter[
     for i, c in zip(starts, counts, strict=True):
         by[labels[i]] += int(c)
     return int(counts.sum()), by
+
+
+def false_alarm_list(runs: Sequence[HomeRun], method: str, theta: float) -> list[dict[str, Any]]:
+    """Every counted false alarm: the home, when it began (the home's local time), the finding that
+    raised it ("detector:room") and how many it counts for (a technical one once per full day)."""
+    out: list[dict[str, Any]] = []
+    for run in runs:
+        starts, counts = _counted_episodes(run, method, theta)
+        zone = ZoneInfo(run.tz)
+        out += [{"home": run.name,
+                 "start": datetime.fromtimestamp(float(run.check_times[i]), zone).isoformat(timespec="minutes"),
+                 "alarm": run.scores[method].labels[i], "counts": int(c)}
+                for i, c in zip(starts, counts, strict=True)]
+    return out
 
 
 def by_model(runs: Sequence[HomeRun], method: str, theta: float) -> list[dict[str, Any]]:

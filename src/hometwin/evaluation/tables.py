@@ -200,9 +200,22 @@ def rich_tables(result: dict[str, Any]) -> list[Any]:
     return section_tables(sections(result))
 
 
+def false_alarm_section(result: dict[str, Any]) -> Section | None:
+    """HomeTwin's false alarms one by one: too long for the terminal, there to be looked into."""
+    rows = result.get("false_alarm_list") or []
+    if not rows:
+        return None
+    return ("HomeTwin's false alarms, one by one (local time of the home)",
+            ["home", "began", "detector:room", "counted"],
+            [[r["home"], r["start"].replace("T", " "), r["alarm"], str(r["counts"])] for r in rows])
+
+
 def markdown(result: dict[str, Any]) -> str:
     parts = section_markdown(sections(result))
     by = result.get("false_alarms_by")
     if by:
         parts.append(f"false alarms by detector:room: {by}")
+    listed = false_alarm_section(result)
+    if listed is not None:
+        parts += section_markdown([listed])
     return "\n\n".join(parts) + "\n"
