@@ -15,10 +15,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
 from hometwin.launcher import ChildProcess, wait_healthy
@@ -47,6 +49,46 @@ def wait_until(check, timeout: float = 30.0, interval: float = 0.1, what: str = 
 
 def wait_http(url: str, timeout: float = 30.0) -> None:
     wait_until(lambda: httpx.get(url, timeout=2).status_code < 500, timeout, what=f"GET {url}")
+
+
+def listens(process: ServerProcess, port: int) -> bool:
+    """Whether `process` (or a child of it) holds a listening TCP socket on `port`. A port drawn by
+    `free_port()` can be taken by another process before the server binds it; the server then exits
+    while the other one answers every "is the port open?" check."""
+    try:
+        root = psutil.Process(process.pid)
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                   for p in (root, *root.children(recursive=True)) for c in p.net_connections(kind="tcp"))
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
+def start_listening(name: str, argv: Callable[[int], list[str]], log: Callable[[int], Path],
+                    port: int | None = None, attempts: int = 3, timeout: float = 30.0,
+                    ready: Callable[[int], bool] | None = None) -> tuple[ServerProcess, int]:
+    """Start `argv(port)` and return (process, port) once that process itself listens on the port
+    and `ready(port)` holds. A start that fails (the port was taken, the program exited) is retried
+    on a newly drawn port, unless the caller fixed the port (a restart keeps it): then one attempt.
+    RuntimeError with the program's log when no attempt worked."""
+    failures = []
+    for _ in range(attempts if port is None else 1):
+        chosen = port or free_port()
+        proc = ServerProcess(argv(chosen), log(chosen)).start()
+        deadline = time.monotonic() + timeout
+        while proc.alive() and time.monotonic() < deadline:
+            if listens(proc, chosen) and (ready is None or _holds(ready, chosen)):
+                return proc, chosen
+            time.sleep(0.1)
+        proc.stop()
+        failures.append(f"on port {chosen}:\n{proc.tail()}")
+    raise RuntimeError(f"{name} did not start " + "\n".join(failures))
+
+
+def _holds(check: Callable[[int], bool], port: int) -> bool:
+    try:
+        return check(port)
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return False
 
 
 def wait_tcp(port: int, timeout: float = 30.0) -> None:
@@ -148,17 +190,13 @@ class SMTPServer:
 def start_smtp(workdir: Path, port: int | None = None, args: tuple[str, ...] | list[str] = ()) -> SMTPServer:
     """`args`: extra aiosmtpd options, e.g. `--tlscert C --tlskey K` for STARTTLS."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    maildir = workdir / f"maildir-{port}"  # aiosmtpd must create it itself
-    argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", *args,
-            "-c", "aiosmtpd.handlers.Mailbox", str(maildir)]
-    proc = ServerProcess(argv, workdir / f"smtp-{port}.log").start()
-    try:
-        wait_tcp(port, timeout=30)
-    except TimeoutError:
-        proc.stop()
-        raise RuntimeError(f"aiosmtpd did not start:\n{proc.tail()}") from None
-    return SMTPServer("127.0.0.1", port, maildir, proc)
+
+    def argv(p: int) -> list[str]:  # aiosmtpd must create its maildir itself
+        return [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{p}", *args,
+                "-c", "aiosmtpd.handlers.Mailbox", str(workdir / f"maildir-{p}")]
+
+    proc, port = start_listening("aiosmtpd", argv, lambda p: workdir / f"smtp-{p}.log", port=port)
+    return SMTPServer("127.0.0.1", port, workdir / f"maildir-{port}", proc)
 
 
 @dataclass
@@ -179,18 +217,17 @@ def start_victoria(workdir: Path) -> VictoriaServer:
     binary = victoria_binary()
     if binary is None:
         raise FileNotFoundError("victoria-metrics is not installed (Debian package victoria-metrics)")
-    port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    argv = [binary, f"-storageDataPath={workdir / 'vm-data'}", f"-httpListenAddr=127.0.0.1:{port}",
-            "-retentionPeriod=100y"]
-    proc = ServerProcess(argv, workdir / "victoria.log").start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health", timeout=30)
-    except TimeoutError:
-        proc.stop()
-        raise RuntimeError(f"victoria-metrics did not start:\n{proc.tail()}") from None
-    return VictoriaServer(url, proc)
+
+    def argv(p: int) -> list[str]:
+        return [binary, f"-storageDataPath={workdir / 'vm-data'}", f"-httpListenAddr=127.0.0.1:{p}",
+                "-retentionPeriod=100y"]
+
+    def healthy(p: int) -> bool:
+        return httpx.get(f"http://127.0.0.1:{p}/health", timeout=2).status_code == 200
+
+    proc, port = start_listening("victoria-metrics", argv, lambda p: workdir / "victoria.log", ready=healthy)
+    return VictoriaServer(f"http://127.0.0.1:{port}", proc)
 
 
 @dataclass
@@ -212,13 +249,10 @@ class MosquittoServer:
             self.process.stop()
 
     def start(self) -> None:
-        self.process = ServerProcess([mosquitto_binary() or "mosquitto", "-c", str(self.config)],
-                                     self.workdir / "mosquitto.log").start()
-        try:
-            wait_tcp(self.port, timeout=30)
-        except TimeoutError:
-            self.process.stop()
-            raise RuntimeError(f"mosquitto did not start:\n{self.process.tail()}") from None
+        """Start on `port` (kept by a restart); the config names it, so the caller draws the port."""
+        self.process, _ = start_listening("mosquitto", lambda p: [mosquitto_binary() or "mosquitto", "-c",
+                                                                  str(self.config)],
+                                          lambda p: self.workdir / "mosquitto.log", port=self.port)
 
     def restart(self) -> None:
         self.stop()
@@ -239,17 +273,23 @@ def start_mosquitto(workdir: Path, listener_options: str = "") -> MosquittoServe
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     data.mkdir(exist_ok=True)
-    port = free_port()
     config = workdir / "mosquitto.conf"
     # As root mosquitto drops to user `mosquitto`, which cannot write a root-owned temp dir: stay root.
     user = "user root\n" if os.geteuid() == 0 else ""
     anonymous = "" if "allow_anonymous" in listener_options else "allow_anonymous true\n"
-    config.write_text(f"{user}per_listener_settings false\npersistence true\npersistence_location {data}/\n"
-                      "autosave_interval 1\nlog_dest stdout\nmax_queued_messages 100000\n"
-                      f"{anonymous}listener {port} 127.0.0.1\n{listener_options.strip()}\n")
-    server = MosquittoServer("127.0.0.1", port, config, workdir)
-    server.start()
-    return server
+    failures = []
+    for _ in range(3):  # the port is in the config: a port taken before mosquitto binds it means a new config
+        port = free_port()
+        config.write_text(f"{user}per_listener_settings false\npersistence true\npersistence_location {data}/\n"
+                          "autosave_interval 1\nlog_dest stdout\nmax_queued_messages 100000\n"
+                          f"{anonymous}listener {port} 127.0.0.1\n{listener_options.strip()}\n")
+        server = MosquittoServer("127.0.0.1", port, config, workdir)
+        try:
+            server.start()
+            return server
+        except RuntimeError as exc:
+            failures.append(str(exc))
+    raise RuntimeError("\n".join(failures))
 
 
 POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)  # newest first
