@@ -14,13 +14,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 COMPONENTS = ("modeling", "actuation", "monitoring", "dashboard")
+PORT_ATTEMPTS = 3  # starts of a child on newly drawn ports, when another process took the drawn one
 
 
 def free_port() -> int:
@@ -107,33 +108,57 @@ class Stack:
     python: str = sys.executable
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, ChildProcess] = field(default_factory=dict)
+    _names_scheduler: bool = field(default=True, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.env.get("HOMETWIN_DISPATCH_SECRET_FILE"):
             self.env.setdefault("HOMETWIN_DISPATCH_SECRET", secrets.token_hex(32))
+        self._names_scheduler = "SCH_SERVICE_NAME" not in self.env  # else the caller's address stays
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
-    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> ChildProcess:
-        process = ChildProcess(argv, self.workdir / "logs" / f"{name}.log", env).start()
-        self.processes[name] = process
-        wait_healthy(f"{self.url(name)}/healthz", process)
-        return process
+    def _start(self, name: str, command: Callable[[int], tuple[list[str], dict[str, str]]]) -> ChildProcess:
+        """Start `name` on its port and wait until it is healthy. A port the stack drew is free when
+        drawn, not when the child binds it (an outgoing connection can get it from the same range):
+        the child then exits with "address already in use", and starts again on a newly drawn port.
+        A port given by the caller, or kept by a restart, gets one attempt."""
+        drawn = name not in self.ports
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            port = self.ports.setdefault(name, free_port())
+            argv, env = command(port)
+            log = self.workdir / "logs" / f"{name}.log"
+            logged_before = log.stat().st_size if log.exists() else 0  # the log is kept across starts
+            process = ChildProcess(argv, log, env).start()
+            self.processes[name] = process
+            try:
+                wait_healthy(f"{self.url(name)}/healthz", process)
+                return process
+            except RuntimeError:
+                with open(log, "rb") as f:
+                    f.seek(logged_before)
+                    taken = b"address already in use" in f.read().lower()
+                if not (drawn and taken) or attempt == PORT_ATTEMPTS:
+                    raise
+                del self.ports[name]
+        raise AssertionError("unreachable")
 
     def start_scheduler(self) -> ChildProcess:
-        port = self.ports.setdefault("scheduler", free_port())
-        state = f"sqlite:///{self.workdir / 'scheduler.sqlite'}"
-        argv = [self.python, "-m", "hometwin", "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                "--state", state]
-        self.env.setdefault("SCH_SERVICE_NAME", self.url("scheduler"))
-        return self._start("scheduler", argv, self.env)
+        def command(port: int) -> tuple[list[str], dict[str, str]]:
+            state = f"sqlite:///{self.workdir / 'scheduler.sqlite'}"
+            if self._names_scheduler:
+                self.env["SCH_SERVICE_NAME"] = self.url("scheduler")
+            return ([self.python, "-m", "hometwin", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                     "--state", state], self.env)
+
+        return self._start("scheduler", command)
 
     def start_component(self, name: str) -> ChildProcess:
-        port = self.ports.setdefault(name, free_port())
-        argv = [self.python, "-m", "hometwin", "component", name, "--host", "127.0.0.1", "--port", str(port)]
-        env = {**self.env, "PUBLIC_URL": self.url(name)}
-        return self._start(name, argv, env)
+        def command(port: int) -> tuple[list[str], dict[str, str]]:
+            return ([self.python, "-m", "hometwin", "component", name, "--host", "127.0.0.1", "--port", str(port)],
+                    {**self.env, "PUBLIC_URL": self.url(name)})
+
+        return self._start(name, command)
 
     def start_all(self, components: Sequence[str] = COMPONENTS) -> None:
         self.start_scheduler()
