@@ -181,6 +181,12 @@ def test_cli_on_the_simulator_writes_result_and_plot(tmp_path: Path) -> None:
     assert result["homes"][0]["models"] == 1 and "reachable" in result and result["loho"] is None
     assert len(result["false_alarms_per_day_ci"]) == 2 and "worst home" in res.output
     assert "worst home" in (out / "result.md").read_text()
+    assert result["config"]["faults_as_false_alarms"] is False
+    assert result["fault_notices"] == {"faults": 0, "noticed": 0, "notices": 0}  # the plain simulator has none
+    again = CliRunner().invoke(app, ["evaluate", "--format", "sim", "--days", "10", "--injections", "2",
+                                     "--stuck", "0", "--faults-as-false-alarms", "--out", str(tmp_path / "e2")])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "e2" / "result.json").read_text())["config"]["faults_as_false_alarms"] is True
 
 
 def test_cli_refuses_bad_input_with_a_clear_message(tmp_path: Path) -> None:

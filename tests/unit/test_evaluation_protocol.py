@@ -15,7 +15,14 @@ from hometwin.evaluation.exclusions import Intervals, data_gaps, residual
 from hometwin.evaluation.harness import EvalConfig, HomeData, HomeRun, MethodScores, run_home
 from hometwin.evaluation.loho import FalseAlarmTable, choose_theta, leave_one_home_out
 from hometwin.evaluation.methods import TimerBaseline
-from hometwin.evaluation.metrics import by_model, false_alarms, summarize, weighted_median
+from hometwin.evaluation.metrics import (
+    by_model,
+    false_alarm_list,
+    false_alarms,
+    fault_notices,
+    summarize,
+    weighted_median,
+)
 from hometwin.evaluation.poisson import poisson_interval, rate_interval
 from hometwin.evaluation.protocol import Fold, Injection, folds
 from tests.unit.drawn_home import START, TZ, drawn_events
@@ -148,7 +155,8 @@ def test_residuals_are_measured_on_the_unmodified_data() -> None:
 def drawn_run(name: str, checks: list[float], *, technical: list[float] | None = None,
               uncounted: list[bool] | None = None, cadence_h: float = 1.0, test_days: float | None = None,
               delays: dict[str, list[float]] | None = None,
-              residuals: list[float] | None = None, honest: bool = True) -> HomeRun:
+              residuals: list[float] | None = None, honest: bool = True, labels: list[str] | None = None,
+              faults: tuple[tuple[datetime, datetime, str], ...] = ()) -> HomeRun:
     """A HomeRun with drawn timer scores: one check per `cadence_h`, injections noticed after `delays`
     minutes (an injection's score jumps to 100 at its delay)."""
     n = len(checks)
@@ -160,13 +168,13 @@ def drawn_run(name: str, checks: list[float], *, technical: list[float] | None =
             injections.append(Injection(name, h(0), part, "fall", "kitchen"))
             offsets.append(off)
             injected.append(np.where(off >= d, 100.0, -1.0))
-    scores = {"timer_3h": MethodScores(np.array(checks, float), ["timer:kitchen"] * n,
+    scores = {"timer_3h": MethodScores(np.array(checks, float), labels or ["timer:kitchen"] * n,
                                        np.array(technical or [-np.inf] * n, float), injected)}
     return HomeRun(name, h(0), h(n * cadence_h), 7.0, test_days if test_days is not None else n * cadence_h / 24,
                    cadence_h * 3600, [Fold(h(0), h(n * cadence_h))], times, np.zeros(n, int),
                    np.array(uncounted or [False] * n), injections, offsets,
                    np.array(residuals if residuals is not None else [1.0] * len(injections)),
-                   scores, [{"timer_3h": TimerBaseline()}], honest=honest)
+                   scores, [{"timer_3h": TimerBaseline()}], honest=honest, faults=faults)
 
 
 def test_a_technical_episode_counts_once_per_day_and_gaps_not_at_all() -> None:
@@ -184,6 +192,43 @@ def test_a_technical_episode_counts_once_per_day_and_gaps_not_at_all() -> None:
     # Technical hours inside the gap do not add days.
     gap_hides = drawn_run("h", checks, technical=technical, uncounted=[False] * 30 + [True] * 74)
     assert false_alarms(gap_hides, "timer_3h", 3.0)[0] == 1 + 1 + 0  # 30 counted technical hours: 1 day
+
+
+def test_a_technical_finding_during_a_known_fault_in_its_room_notices_the_fault() -> None:
+    # A hall sensor stuck from hour 8 to hour 20 (the simulator's ground truth). Episodes: the stuck
+    # warning in the hall during it (the fault noticed), a stay in the hall during it (a person-level
+    # alarm: false), the stuck warning in the kitchen during it (another room: false), and the stuck
+    # warning in the hall after the fault ended (false); missing data (no room: no one sensor's fault).
+    checks = [0.0] * 48
+    labels = ["timer:kitchen"] * 48
+    for first, last, label in ((10, 14, "sensor_stuck:hall"), (16, 17, "prolonged_stay:hall"),
+                               (19, 19, "sensor_stuck:kitchen"), (30, 32, "sensor_stuck:hall"),
+                               (34, 34, "sensor_data_missing:-")):
+        for k in range(first, last + 1):
+            checks[k], labels[k] = 5.0, label
+    fault = (h(8), h(20), "hall")
+    run = drawn_run("h", checks, labels=labels, faults=(fault,))
+    n, by = false_alarms(run, "timer_3h", 3.0)
+    assert (n, by) == (4, {"prolonged_stay:hall": 1, "sensor_stuck:kitchen": 1, "sensor_stuck:hall": 1,
+                           "sensor_data_missing:-": 1})
+    assert fault_notices([run], "timer_3h", 3.0) == {"faults": 1, "noticed": 1, "notices": 1}
+    assert [r["start"][11:16] for r in false_alarm_list([run], "timer_3h", 3.0)] == ["16:00", "19:00", "06:00", "10:00"]
+    # Without the ground truth (or with --faults-as-false-alarms) every episode is a false alarm.
+    unknown = drawn_run("h", checks, labels=labels)
+    assert false_alarms(unknown, "timer_3h", 3.0)[0] == 5
+    assert fault_notices([unknown], "timer_3h", 3.0) == {"faults": 0, "noticed": 0, "notices": 0}
+    # A fault outside the tested span is not counted among the faults.
+    later = drawn_run("h", checks, labels=labels, faults=((h(60), h(70), "hall"),))
+    assert fault_notices([later], "timer_3h", 3.0)["faults"] == 0
+
+
+def test_the_harness_keeps_a_homes_faults_unless_asked_to_count_them_as_false_alarms() -> None:
+    events = drawn_events(10)
+    fault = (START + timedelta(days=8), START + timedelta(days=9), "hall")
+    home = HomeData("drawn", events, TZ, faults=(fault,))
+    assert run_home(home, EvalConfig(injections=0, stuck=0)).faults == (fault,)
+    assert run_home(home, EvalConfig(injections=0, stuck=0, faults_as_false_alarms=True)).faults == ()
+    assert run_home(home, EvalConfig(injections=0, stuck=0, counting="plain")).faults == ()
 
 
 def test_homes_weigh_by_test_days_in_the_pool() -> None:

@@ -29,6 +29,9 @@ def register(app: typer.Typer) -> None:
         counting: str = typer.Option(
             None, help="honest | plain; default: the protocol's own. Honest leaves data gaps out, counts a "
                        "technical alarm once per day, weights homes by test days, reports reachable falls."),
+        faults_as_false_alarms: bool = typer.Option(
+            False, help="Honest counting: count a technical finding during a known sensor fault (a simulated "
+                        "dead or stuck sensor, in its room) as a false alarm, as before, not as the fault noticed."),
         train_fraction: float = typer.Option(0.6, help="--protocol split: share of each home's span used for "
                                                        "training."),
         min_train_days: float = typer.Option(7.0, help="--protocol rolling: days of data before the first model."),
@@ -96,7 +99,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"hometwin evaluate: {exc}", err=True)
             raise typer.Exit(2) from None
         cfg = EvalConfig(train_fraction=train_fraction, injections=injections, stuck=stuck, injection=injection,
-                         protocol=protocol, counting=counting, min_train=timedelta(days=min_train_days),
+                         protocol=protocol, counting=counting, faults_as_false_alarms=faults_as_false_alarms,
+                         min_train=timedelta(days=min_train_days),
                          retrain_every=timedelta(days=retrain_days), target_rate=target_rate, seed=seed,
                          cadence=timedelta(minutes=cadence_min), params=params,
                          false_alarm_budget=ModelingSettings().detect_false_alarm_budget if budget is None else budget)

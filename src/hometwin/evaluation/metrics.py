@@ -10,6 +10,9 @@ Honest counting (the rolling protocol's default, `HomeRun.honest`):
 - an episode that starts in a data gap or excluded time is not counted (that time is no test time);
 - an episode during which a technical finding (`sensor_data_missing`, `sensor_stuck`) alarms counts once more for
   every full day of technical alarm in it (a dead sensor for four days is four notices, not one);
+- an episode that a technical finding starts while a known sensor fault lasts (`HomeRun.faults`, a
+  simulator's ground truth), in the fault's room, is the fault noticed, not a false alarm
+  (`fault_notices`);
 - the pool weights each home by its test days: every injection of home h in part p (day or night)
   weighs test_days(h) / injections(h, p), so a two-week home does not count as much as a month;
 - every rate carries its exact 95 % Poisson interval (`poisson.py`);
@@ -28,10 +31,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from hometwin.evaluation.harness import HomeRun
+from hometwin.domain.findings import TECHNICAL_KINDS
+from hometwin.evaluation.harness import HomeRun, SensorFault
 from hometwin.evaluation.poisson import rate_interval
 
 RECALL_AT = (15, 30, 60, 120, 240)
+TECHNICAL_LABELS = frozenset(k.value for k in TECHNICAL_KINDS)
 DAY_S = 86400.0
 
 
@@ -59,6 +64,8 @@ def _counted_episodes(run: HomeRun, method: str, theta: float) -> tuple[np.ndarr
     if not run.honest:
         return starts, np.ones(starts.size, dtype=int)
     starts = starts[~run.uncounted[starts]]
+    if run.faults:
+        starts = starts[[not _notices_fault(run.faults, ms.labels[i], float(run.check_times[i])) for i in starts]]
     if not starts.size:
         return starts, np.ones(0, dtype=int)
     off = np.nonzero(ms.checks < theta)[0]
@@ -67,6 +74,35 @@ def _counted_episodes(run: HomeRun, method: str, theta: float) -> tuple[np.ndarr
     technical = np.concatenate(([0], np.cumsum((ms.technical >= theta) & ~run.uncounted)))
     days = (technical[ends] - technical[starts]) * run.cadence_s // DAY_S
     return starts, 1 + days.astype(int)
+
+
+def _notices_fault(faults: Sequence[SensorFault], label: str, at: float) -> bool:
+    """Whether an episode that `label` ("detector:room") starts at `at` (epoch seconds) is a technical
+    finding in the room of one of `faults`, while it lasts. Missing data (most sensors silent, no
+    room) is not one sensor's fault."""
+    detector, _, room = label.partition(":")
+    if detector not in TECHNICAL_LABELS:
+        return False
+    return any(start.timestamp() <= at <= end.timestamp() and room == fault_room
+               for start, end, fault_room in faults)
+
+
+def fault_notices(runs: Sequence[HomeRun], method: str, theta: float) -> dict[str, int]:
+    """Known sensor faults in the tested spans, how many of them a technical finding noticed (an
+    episode it started while the fault lasted, in its room), and how many such episodes there were."""
+    faults = noticed = notices = 0
+    for run in runs:
+        ms = run.scores[method]
+        starts = episode_starts(ms.checks, theta)
+        found = [(float(run.check_times[i]), ms.labels[i]) for i in starts if not run.uncounted[i]]
+        for start, end, room in run.faults:
+            if end <= run.test_start or start >= run.test_end:
+                continue
+            faults += 1
+            hits = [t for t, label in found if _notices_fault(((start, end, room),), label, t)]
+            noticed += bool(hits)
+            notices += len(hits)
+    return {"faults": faults, "noticed": noticed, "notices": notices}
 
 
 def false_alarms(run: HomeRun, method: str, theta: float) -> tuple[int, Counter[str]]:

@@ -19,7 +19,15 @@ from typing import Any
 
 from hometwin.evaluation.harness import EvalConfig, HomeData, HomeRun, run_home
 from hometwin.evaluation.loho import FalseAlarmTable, leave_one_home_out, worst_home
-from hometwin.evaluation.metrics import RECALL_AT, at_equal_rate, by_model, false_alarm_list, summarize, sweep
+from hometwin.evaluation.metrics import (
+    RECALL_AT,
+    at_equal_rate,
+    by_model,
+    false_alarm_list,
+    fault_notices,
+    summarize,
+    sweep,
+)
 
 MAIN = "hometwin"
 HEADLINE = ("false_alarms_per_day", "false_alarms_per_day_ci", "test_days", "median_delay_min",
@@ -88,6 +96,8 @@ def result_of(runs: Sequence[HomeRun], cfg: EvalConfig) -> dict[str, Any]:
         "by_model": by_model(runs, MAIN, methods[MAIN].default_theta),
         # each of HomeTwin's false alarms, to read with the events around it (`hometwin evaluate` lists them)
         "false_alarm_list": false_alarm_list(runs, MAIN, methods[MAIN].default_theta),
+        # known sensor faults (simulated homes) that a technical finding noticed: not false alarms
+        "fault_notices": fault_notices(runs, MAIN, methods[MAIN].default_theta),
         "config": cfg.to_dict(),
         "methods": {name: {"label": m.label, "knob": m.knob, **defaults[name]}
                     for name, m in methods.items()},

@@ -60,9 +60,10 @@ def load_homes(paths: Sequence[Path], fmt: str, rooms: Path | None = None, *, da
 def population_homes(seed: int, count: int, days: int) -> list[HomeData]:
     """The simulated population of `seed` (hometwin.sim.population): gateway outages are no test time;
     the person away (trips, outings the door may miss) is test time without injections, since an
-    alarm while nobody is home still reaches the family."""
+    alarm while nobody is home still reaches the family; a dead or stuck sensor is a known fault that
+    a technical finding in its room notices (no false alarm)."""
     from hometwin.sim import population
-    from hometwin.sim.faults import GatewayOutage
+    from hometwin.sim.faults import DeadSensor, GatewayOutage, StuckSensor
 
     if days < 14:
         raise HomeLoadError("--days must be at least 14 for a simulated population (two weekly models)")
@@ -73,5 +74,10 @@ def population_homes(seed: int, count: int, days: int) -> list[HomeData]:
     homes = []
     for home in drawn:
         outages = tuple((f.start, f.end) for f in home.faults if isinstance(f, GatewayOutage))
-        homes.append(HomeData(home.name, home.events, home.tz, excluded=outages, absent=home.excluded))
+        room = {spec.name: r for r, spec in home.layout.all_sensors()}
+        end = home.events[-1].time
+        faults = tuple((f.at, end, room[f.sensor]) if isinstance(f, DeadSensor) else (f.start, f.end, room[f.sensor])
+                       for f in home.faults if isinstance(f, DeadSensor | StuckSensor))
+        homes.append(HomeData(home.name, home.events, home.tz, excluded=outages, absent=home.excluded,
+                              faults=faults))
     return homes

@@ -215,6 +215,10 @@ def markdown(result: dict[str, Any]) -> str:
     by = result.get("false_alarms_by")
     if by:
         parts.append(f"false alarms by detector:room: {by}")
+    faults = result.get("fault_notices") or {}
+    if faults.get("faults"):
+        parts.append(f"known sensor faults (dead or stuck) noticed by a technical finding: {faults['noticed']} of "
+                     f"{faults['faults']} ({faults['notices']} notices, not counted as false alarms)")
     listed = false_alarm_section(result)
     if listed is not None:
         parts += section_markdown([listed])
