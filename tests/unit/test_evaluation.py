@@ -125,6 +125,11 @@ def test_false_alarms_and_delays_are_what_detect_reports(home: HomeData, run: Ho
     listed = false_alarm_list([run], "hometwin", 0.0)
     assert [x["start"] for x in listed] == began and {x["home"] for x in listed} <= {home.name}
     assert sum(x["counts"] for x in listed) == detect_episodes
+    # ... how long `detect` kept alarming, and how far the margin rose (0 at the knob itself).
+    lasted = [5 * (flags[k:] + [False]).index(False) for k, (f, before) in
+              enumerate(zip(flags, [False, *flags[:-1]], strict=True)) if f and not before]
+    assert [x["minutes"] for x in listed] == lasted
+    assert all(x["peak_margin"] >= 0 for x in listed)
     tally: Counter[str] = Counter()
     for x in listed:
         tally[x["alarm"]] += x["counts"]

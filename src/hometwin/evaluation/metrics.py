@@ -68,12 +68,17 @@ def _counted_episodes(run: HomeRun, method: str, theta: float) -> tuple[np.ndarr
         starts = starts[[not _notices_fault(run.faults, ms.labels[i], float(run.check_times[i])) for i in starts]]
     if not starts.size:
         return starts, np.ones(0, dtype=int)
-    off = np.nonzero(ms.checks < theta)[0]
-    pos = np.searchsorted(off, starts)
-    ends = np.where(pos < off.size, off[np.minimum(pos, off.size - 1)], ms.checks.size)
+    ends = _episode_ends(ms.checks, starts, theta)
     technical = np.concatenate(([0], np.cumsum((ms.technical >= theta) & ~run.uncounted)))
     days = (technical[ends] - technical[starts]) * run.cadence_s // DAY_S
     return starts, 1 + days.astype(int)
+
+
+def _episode_ends(scores: np.ndarray, starts: np.ndarray, theta: float) -> np.ndarray:
+    """For each episode start, the first check after it that no longer alarms (or the end)."""
+    off = np.nonzero(scores < theta)[0]
+    pos = np.searchsorted(off, starts)
+    return np.where(pos < off.size, off[np.minimum(pos, off.size - 1)], scores.size)
 
 
 def _notices_fault(faults: Sequence[SensorFault], label: str, at: float) -> bool:
@@ -117,15 +122,21 @@ def false_alarms(run: HomeRun, method: str, theta: float) -> tuple[int, Counter[
 
 def false_alarm_list(runs: Sequence[HomeRun], method: str, theta: float) -> list[dict[str, Any]]:
     """Every counted false alarm: the home, when it began (the home's local time), the finding that
-    raised it ("detector:room") and how many it counts for (a technical one once per full day)."""
+    raised it ("detector:room"), how many it counts for (a technical one once per full day), how long
+    it alarmed (minutes, to the check) and how far its score rose above the knob at most (a margin
+    just above 0 is a near miss; a large one, a finding far from this home's normal)."""
     out: list[dict[str, Any]] = []
     for run in runs:
         starts, counts = _counted_episodes(run, method, theta)
+        scores = run.scores[method].checks
+        ends = _episode_ends(scores, starts, theta)
         zone = ZoneInfo(run.tz)
         out += [{"home": run.name,
                  "start": datetime.fromtimestamp(float(run.check_times[i]), zone).isoformat(timespec="minutes"),
-                 "alarm": run.scores[method].labels[i], "counts": int(c)}
-                for i, c in zip(starts, counts, strict=True)]
+                 "alarm": run.scores[method].labels[i], "counts": int(c),
+                 "minutes": round((int(e) - int(i)) * run.cadence_s / 60),
+                 "peak_margin": round(float(scores[i:e].max()) - theta, 2)}
+                for i, c, e in zip(starts, counts, ends, strict=True)]
     return out
 
 

@@ -206,8 +206,9 @@ def false_alarm_section(result: dict[str, Any]) -> Section | None:
     if not rows:
         return None
     return ("HomeTwin's false alarms, one by one (local time of the home)",
-            ["home", "began", "detector:room", "counted"],
-            [[r["home"], r["start"].replace("T", " "), r["alarm"], str(r["counts"])] for r in rows])
+            ["home", "began", "detector:room", "counted", "alarmed (min)", "peak margin"],
+            [[r["home"], r["start"].replace("T", " "), r["alarm"], str(r["counts"]), str(r.get("minutes", "-")),
+              f"{r['peak_margin']:.2f}" if "peak_margin" in r else "-"] for r in rows])
 
 
 def markdown(result: dict[str, Any]) -> str:
