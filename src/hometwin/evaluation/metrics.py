@@ -65,7 +65,8 @@ def _counted_episodes(run: HomeRun, method: str, theta: float) -> tuple[np.ndarr
         return starts, np.ones(starts.size, dtype=int)
     starts = starts[~run.uncounted[starts]]
     if run.faults:
-        starts = starts[[not _notices_fault(run.faults, ms.labels[i], float(run.check_times[i])) for i in starts]]
+        starts = starts[[not any(_notices(f, ms.labels[i], float(run.check_times[i])) for f in run.faults)
+                         for i in starts]]
     if not starts.size:
         return starts, np.ones(0, dtype=int)
     ends = _episode_ends(ms.checks, starts, theta)
@@ -81,15 +82,13 @@ def _episode_ends(scores: np.ndarray, starts: np.ndarray, theta: float) -> np.nd
     return np.where(pos < off.size, off[np.minimum(pos, off.size - 1)], scores.size)
 
 
-def _notices_fault(faults: Sequence[SensorFault], label: str, at: float) -> bool:
+def _notices(fault: SensorFault, label: str, at: float) -> bool:
     """Whether an episode that `label` ("detector:room") starts at `at` (epoch seconds) is a technical
-    finding in the room of one of `faults`, while it lasts. Missing data (most sensors silent, no
-    room) is not one sensor's fault."""
-    detector, _, room = label.partition(":")
-    if detector not in TECHNICAL_LABELS:
-        return False
-    return any(start.timestamp() <= at <= end.timestamp() and room == fault_room
-               for start, end, fault_room in faults)
+    finding in the fault's room while the fault lasts. Missing data (most sensors silent, no room) is
+    not one sensor's fault."""
+    start, end, room = fault
+    detector, _, where = label.partition(":")
+    return detector in TECHNICAL_LABELS and where == room and start.timestamp() <= at <= end.timestamp()
 
 
 def fault_notices(runs: Sequence[HomeRun], method: str, theta: float) -> dict[str, int]:
@@ -100,11 +99,11 @@ def fault_notices(runs: Sequence[HomeRun], method: str, theta: float) -> dict[st
         ms = run.scores[method]
         starts = episode_starts(ms.checks, theta)
         found = [(float(run.check_times[i]), ms.labels[i]) for i in starts if not run.uncounted[i]]
-        for start, end, room in run.faults:
-            if end <= run.test_start or start >= run.test_end:
+        for fault in run.faults:
+            if fault[1] <= run.test_start or fault[0] >= run.test_end:
                 continue
             faults += 1
-            hits = [t for t, label in found if _notices_fault(((start, end, room),), label, t)]
+            hits = [t for t, label in found if _notices(fault, label, t)]
             noticed += bool(hits)
             notices += len(hits)
     return {"faults": faults, "noticed": noticed, "notices": notices}
