@@ -45,12 +45,14 @@ from hometwin.adapters.influx import InfluxSource
 from hometwin.clock import Clock
 from hometwin.components.wiring import influx_options, open_store
 from hometwin.config import ActuationSettings, MailSettings, SchedulerSettings, SourceSettings, StoreSettings
+from hometwin.domain.alerts import AlertBook
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.launcher import Stack, wait_healthy
 from hometwin.registry import ModelRegistry
 from hometwin.sdk import SdkSettings
 from hometwin.sdk.durations import parse_duration
 from hometwin.services.alert_store import AlertStore
+from hometwin.services.local_copy import LocalCopy
 from hometwin.services.training import train_and_register
 from hometwin.sim import Fall, HomeLayout, Resident
 from tests.contract.test_influx_reader import FakeInflux, FakePoint
@@ -308,10 +310,12 @@ class AlertingStack:
 
     def notifications(self) -> list[tuple[str, datetime]]:
         """(id, created at on the home's clock) of every notification in the stored alert book."""
-        book = self.alerts.load()
-        return sorted(((entry["id"], datetime.fromisoformat(entry["at"]))
-                       for alert in book.history() for entry in alert.log if entry.get("event") == "notification"),
-                      key=lambda pair: pair[1])
+        return _notifications(self.alerts.load())
+
+    def local_notifications(self) -> list[tuple[str, datetime]]:
+        """The same in the monitoring's local copy of the book (on its disk, read while the store is down)."""
+        copy = LocalCopy(self.workdir / "data" / "monitoring", HOME).load_book()
+        return _notifications(AlertBook.from_dict(copy.book)) if copy is not None else []
 
     def dead_alerting_invocations(self) -> list[dict[str, Any]]:
         url = self.stack.url("scheduler")
@@ -345,3 +349,9 @@ def running_stack(folder: Path, scale: Scale, *, first_mails: int, what: str) ->
     finally:
         stack.close()
         print(stack.logs(30))
+
+
+def _notifications(book: AlertBook) -> list[tuple[str, datetime]]:
+    return sorted(((entry["id"], datetime.fromisoformat(entry["at"]))
+                   for alert in book.history() for entry in alert.log if entry.get("event") == "notification"),
+                  key=lambda pair: pair[1])
