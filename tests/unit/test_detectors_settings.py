@@ -25,6 +25,7 @@ VARIABLES = {
     "source_error_after_min": "HOMETWIN_DETECT_SOURCE_ERROR_AFTER_MIN",
     "dead_sensor_after_h": "HOMETWIN_DETECT_DEAD_SENSOR_AFTER_H",
     "dead_sensor_share": "HOMETWIN_DETECT_DEAD_SENSOR_SHARE",
+    "silent_sensor_factor": "HOMETWIN_DETECT_SILENT_SENSOR_FACTOR",
     "daily_sensor_share": "HOMETWIN_DETECT_DAILY_SENSOR_SHARE", "sensitivity": "HOMETWIN_DETECT_SENSITIVITY",
     "stuck_sensor_after_min": "HOMETWIN_DETECT_STUCK_SENSOR_AFTER_MIN",  # added with the detector
 }

@@ -39,7 +39,7 @@ import numpy as np
 from hometwin.domain.events import SensorEvent, SensorKind
 from hometwin.domain.hazard import Design, HazardModel, mix, scale_free_tail, seconds_at, survival_at
 from hometwin.domain.localtime import DAY, LocalClock
-from hometwin.domain.silence_training import mat_sensors, sensor_days, training_contexts
+from hometwin.domain.silence_training import mat_sensors, sensor_days, sensor_quiet_hours, training_contexts
 from hometwin.domain.stays import EventArrays, StayParams, Timeline, event_arrays, overlaps_gaps, room_key
 
 SCHEMA_VERSION = 2
@@ -196,6 +196,11 @@ class SilenceModel:
     # share of the training days on which each sensor reported at least once (a sensor that reports
     # every day and then stays silent for a day while others fire is probably dead)
     sensor_days: dict[str, float] = field(default_factory=dict)
+    # Per sensor: (its room, the most active hours, in which other sensors reported, that passed
+    # between two of its events, how many gaps that is out of); a sensor quiet far longer while the
+    # person is about is dead or stuck (`silence_training.sensor_quiet_hours`). Empty in a model
+    # trained before it.
+    sensor_quiet: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     mat_sensors: list[str] = field(default_factory=list)  # pressure sensors seen in training (rest)
     # Per room: how many pauses between two of its presence events (the person still there) there
     # were, then how many lasted at least each point of PAUSE_GRID (`pause_surprise`). An integer
@@ -232,6 +237,7 @@ class SilenceModel:
         hazard = HazardModel.fit(DESIGN, levels, ctx_all[idx], hours, gap[idx], np.ones(len(idx), dtype=bool),
                                  prior_sd=params.prior_sd, entry=MIN_SECONDS)
         return cls(tz=tz, params=params, hazard=hazard, n_silences=len(idx), sensor_days=sensor_days(a, tz),
+                   sensor_quiet=sensor_quiet_hours(a),
                    mat_sensors=mat_sensors(a), room_pauses=room_pauses(a, pidx, timeline))
 
     # ---------------------------------------------------------------- JSON
@@ -242,6 +248,7 @@ class SilenceModel:
             "params": self.params.to_dict(),
             "n_silences": self.n_silences,
             "sensor_days": dict(sorted(self.sensor_days.items())),
+            "sensor_quiet": {k: list(v) for k, v in sorted(self.sensor_quiet.items())},
             "mat_sensors": list(self.mat_sensors),
             "room_pauses": {k: v.tolist() for k, v in sorted(self.room_pauses.items())},
             "hazard": self.hazard.to_dict(),
@@ -255,6 +262,8 @@ class SilenceModel:
         return cls(tz=d["tz"], params=SilenceParams.from_dict(d.get("params", {})),
                    hazard=HazardModel.from_dict(d["hazard"]), n_silences=int(d.get("n_silences", 0)),
                    sensor_days={str(k): float(v) for k, v in d.get("sensor_days", {}).items()},
+                   sensor_quiet={str(k): (str(v[0]), int(v[1]), int(v[2]))
+                                 for k, v in d.get("sensor_quiet", {}).items()},
                    mat_sensors=[str(m) for m in d.get("mat_sensors", [])],
                    room_pauses={str(k): array("i", map(int, v)) for k, v in d.get("room_pauses", {}).items()})
 

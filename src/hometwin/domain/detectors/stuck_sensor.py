@@ -9,7 +9,8 @@ fires, prolonged stays are blocked (the current stay is the stuck room's, since 
 always the last event), and the caregiver is told that the installation needs a look.
 
 A sensor stuck "on" that sends one event and then nothing (as some binary sensors do) cannot be
-told from a person by its events; the mats' `rest_max_hours` covers the one case that matters.
+told from a person by its events at first; the mats' `rest_max_hours` covers the one case that
+matters, and `dead_sensors` reports it once it has been quiet far longer than it ever was.
 """
 
 from __future__ import annotations
