@@ -113,10 +113,9 @@ def sensor_quiet_hours(a: EventArrays) -> dict[str, tuple[str, int, int]]:
     s, h = sensor[by_sensor], hours[by_sensor]
     same = s[1:] == s[:-1]
     gaps = np.searchsorted(active, h[1:], side="left") - np.searchsorted(active, h[:-1], side="right")
-    gaps = np.where(same, np.maximum(gaps, 0), -1)
-    out: dict[str, tuple[str, int, int]] = {}
-    for code, name in enumerate(sensors):
-        g = gaps[(s[1:] == code) & same]
-        if len(g) >= MIN_QUIET_GAPS:
-            out[name] = (room[name], int(g.max()), len(g))
-    return out
+    codes, gaps = s[1:][same], np.maximum(gaps[same], 0)
+    count = np.bincount(codes, minlength=len(sensors))
+    most = np.zeros(len(sensors), dtype=np.int64)
+    np.maximum.at(most, codes, gaps)
+    return {name: (room[name], int(most[code]), int(count[code])) for code, name in enumerate(sensors)
+            if count[code] >= MIN_QUIET_GAPS}
