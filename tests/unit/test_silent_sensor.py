@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from hometwin.domain.detection import RECENT_WINDOW, DetectionParams, assess, detect
-from hometwin.domain.detectors.dead_sensors import active_hours_since
+from hometwin.domain.detectors.silent_sensor import active_hours_since
 from hometwin.domain.events import SensorEvent
 from hometwin.domain.findings import Finding, FindingKind
 from hometwin.domain.model import BehaviourModel, train_model

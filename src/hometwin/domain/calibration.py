@@ -52,7 +52,8 @@ MIN_SHIFT, MAX_SHIFT = float(SHIFTS[0]), float(SHIFTS[-1])
 # What the replay runs: the alarm detectors and the technical ones, which can block them (dead or
 # stuck sensors block stays); the informational ones (unusual frequency, a quarter of a check's time)
 # change no alarm's margin.
-REPLAYED = tuple(d for d in DETECTORS if d.name in ALARM_DETECTORS or d.kind in TECHNICAL_KINDS)
+REPLAYED = tuple(d for d in DETECTORS if d.name in ALARM_DETECTORS
+                 or (d.kind in TECHNICAL_KINDS and d.name != "silent_sensor"))  # it blocks nothing
 Margins = dict[str, list[np.ndarray]]
 # The calibration cross-validates over the last 8 weeks, the modeling component's window
 # (`HOMETWIN_MODELING_WINDOW_DAYS`): the home's current habits, and a year of history costs no more

@@ -99,7 +99,7 @@ MIN_QUIET_GAPS = 100
 def sensor_quiet_hours(a: EventArrays) -> dict[str, tuple[str, int, int]]:
     """Per sensor with at least `MIN_QUIET_GAPS` gaps between its events: (its room, the most active
     hours, in which another sensor reported, that passed between two of its events, the number of
-    gaps). Only the whole hours strictly between the two events count, as `detectors.dead_sensors`
+    gaps). Only the whole hours strictly between the two events count, as `detectors.silent_sensor`
     counts them at a check. The silence after a sensor's last event is left out: a sensor that died
     in the training weeks must not teach that it may stay silent."""
     if len(a) < 2:

@@ -20,6 +20,7 @@ from hometwin.domain.detectors.dead_sensors import DeadSensors, DeadSensorsParam
 from hometwin.domain.detectors.missing_routine import MissingRoutine, MissingRoutineParams
 from hometwin.domain.detectors.not_back_home import NotBackHome, NotBackHomeParams
 from hometwin.domain.detectors.prolonged_stay import ProlongedStay, ProlongedStayParams
+from hometwin.domain.detectors.silent_sensor import SilentSensor, SilentSensorParams
 from hometwin.domain.detectors.source_failing import SourceFailing, SourceFailingParams
 from hometwin.domain.detectors.stuck_sensor import StuckSensor, StuckSensorParams
 from hometwin.domain.detectors.unusual_frequency import UnusualFrequency, UnusualFrequencyParams
@@ -28,7 +29,7 @@ from hometwin.domain.detectors.unusual_silence import UnusualSilence, UnusualSil
 __all__ = ["DETECTORS", "Assessment", "DetectionParams", "Detector", "SharedParams", "Situation"]
 
 DETECTORS: tuple[Detector, ...] = (
-    SourceFailing(), NotBackHome(), DeadSensors(), StuckSensor(), UnusualSilence(), ProlongedStay(),
+    SourceFailing(), NotBackHome(), DeadSensors(), SilentSensor(), StuckSensor(), UnusualSilence(), ProlongedStay(),
     MissingRoutine(), UnusualFrequency(),
 )
 
@@ -36,7 +37,7 @@ DETECTORS: tuple[Detector, ...] = (
 # A dataclass lists its bases' fields from the last base to the first: the settings and
 # docs/configuration.md show them in that order (silence first, the shared knobs last).
 @dataclass(frozen=True)
-class DetectionParams(SharedParams, StuckSensorParams, DeadSensorsParams, SourceFailingParams,
+class DetectionParams(SharedParams, StuckSensorParams, SilentSensorParams, DeadSensorsParams, SourceFailingParams,
                       UnusualFrequencyParams, NotBackHomeParams, MissingRoutineParams, ProlongedStayParams,
                       UnusualSilenceParams):
     """Every knob of the detectors (JSON-able): each detector's params plus the shared ones.

@@ -10,7 +10,7 @@ always the last event), and the caregiver is told that the installation needs a 
 
 A sensor stuck "on" that sends one event and then nothing (as some binary sensors do) cannot be
 told from a person by its events at first; the mats' `rest_max_hours` covers the one case that
-matters, and `dead_sensors` reports it once it has been quiet far longer than it ever was.
+matters, and `silent_sensor` reports it once it has been quiet far longer than it ever was.
 """
 
 from __future__ import annotations
